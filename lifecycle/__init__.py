@@ -1,0 +1,1 @@
+"""The core: policy, payload contracts, pure decisions, ports and the one bootstrap. No Azure imports."""
