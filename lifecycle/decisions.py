@@ -1,0 +1,105 @@
+"""Pure decisions: functions of data that return their verdict with the numbers and reasons.
+
+The lifecycle records these verbatim in the ledger and in the orchestration's status, so an
+operator can always answer "why was (or wasn't) this model promoted?" without re-running anything.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PromotionDecision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verdict: Literal["promote", "keep"]
+    metric: str
+    direction: Literal["max", "min"]
+    challenger: float | None
+    champion: float | None
+    abs_gain: float | None = None  # improvement in the metric's good direction (positive is better)
+    rel_gain: float | None = None  # abs_gain / |champion|
+    min_abs_gain: float = 0.0
+    min_rel_gain: float = 0.0
+    reasons: list[str] = Field(default_factory=list)
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def decide_promotion(
+    *,
+    metric: str,
+    direction: Literal["max", "min"],
+    challenger: float | None,
+    champion: float | None,
+    min_abs_gain: float = 0.0,
+    min_rel_gain: float = 0.0,
+) -> PromotionDecision:
+    """Promote the challenger only if it beats the champion by BOTH minimum gains.
+
+    Ties and gains below the thresholds keep the champion (a retrain that is merely as good is
+    not worth a rollout). With no champion the first model promotes, provided it has a score.
+    """
+    base = dict(
+        metric=metric,
+        direction=direction,
+        challenger=challenger,
+        champion=champion,
+        min_abs_gain=min_abs_gain,
+        min_rel_gain=min_rel_gain,
+    )
+    if not _finite(challenger):
+        return PromotionDecision(
+            verdict="keep",
+            **base,
+            reasons=[f"the challenger has no finite {metric} (got {challenger}); nothing to promote"],
+        )
+    assert challenger is not None
+    if champion is None:
+        return PromotionDecision(
+            verdict="promote",
+            **base,
+            reasons=[f"no champion yet: the first model promotes ({metric}={challenger:.6g})"],
+        )
+    if not _finite(champion):
+        return PromotionDecision(
+            verdict="promote",
+            **base,
+            reasons=[
+                f"the champion has no finite {metric} ({champion}); the challenger scores {challenger:.6g}"
+            ],
+        )
+    sign = 1.0 if direction == "max" else -1.0
+    abs_gain = sign * (challenger - champion)
+    rel_gain = abs_gain / abs(champion) if champion != 0 else (math.inf if abs_gain > 0 else 0.0)
+    reasons: list[str] = []
+    better = "higher" if direction == "max" else "lower"
+    reasons.append(
+        f"{metric}: challenger {challenger:.6g} vs champion {champion:.6g} ({better} is better): "
+        f"gain {abs_gain:+.6g} absolute, {rel_gain:+.3%} relative"
+        if math.isfinite(rel_gain)
+        else f"{metric}: challenger {challenger:.6g} vs champion {champion:.6g}: gain {abs_gain:+.6g}"
+    )
+    ok = abs_gain > 0
+    if abs_gain <= 0:
+        reasons.append("the challenger does not beat the champion")
+    if abs_gain < min_abs_gain:
+        ok = False
+        reasons.append(f"absolute gain {abs_gain:+.6g} is below the policy's min_abs_gain {min_abs_gain:g}")
+    if rel_gain < min_rel_gain:
+        ok = False
+        reasons.append(f"relative gain {rel_gain:+.3%} is below the policy's min_rel_gain {min_rel_gain:.3%}")
+    if ok:
+        reasons.append("the gain meets both policy minimums")
+    return PromotionDecision(
+        verdict="promote" if ok else "keep",
+        **base,
+        abs_gain=abs_gain,
+        rel_gain=rel_gain if math.isfinite(rel_gain) else None,
+        reasons=reasons,
+    )
