@@ -40,7 +40,7 @@ class EventGridEventPublisher:
     def __init__(self, endpoint: str, credential: AzureKeyCredential | TokenCredential, **client_kwargs: Any):
         if not endpoint:
             raise ValueError(
-                "EventGridEventPublisher needs the topic endpoint (setting LIFECYCLE_EVENTS_ENDPOINT), "
+                "EventGridEventPublisher needs the topic endpoint (setting EVENTS_TOPIC_ENDPOINT), "
                 "e.g. https://<topic>.<region>-1.eventgrid.azure.net/api/events"
             )
         self.endpoint = endpoint
