@@ -1,0 +1,237 @@
+"""devhost: one aiohttp server on one long-lived event loop, hosting a v2-model Python Function App.
+
+Everything runs on that single loop on purpose: the durable SDK's client keeps one aiohttp session per
+module, so client code from HTTP, Event Grid and timer functions must all share the loop it was created on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from devhost.blobwatch import BlobWatchConfig, BlobWatcher
+from devhost.discovery import (
+    DURABLE_TRIGGERS,
+    EVENTGRID_TRIGGER,
+    AppLoadError,
+    LoadedApp,
+    load_app,
+    load_settings,
+)
+from devhost.eventgrid import WEBHOOK_PATH, EventGridTriggers
+from devhost.invoke import Invoker
+from devhost.keys import HostKeys, request_key
+from devhost.timers import TimerTriggers
+from devhost.topics import Topics, TopicStore
+from devhost.triggers_http import HttpTriggers
+
+log = logging.getLogger("devhost")
+
+VERSION = "devhost/1.0 (Functions host v4 semantics)"
+
+
+def durable_engine_class() -> Any | None:
+    """The durable engine is optional: a plain HTTP/Event Grid/timer app runs without it."""
+    if (
+        importlib.util.find_spec("devhost.durable") is None
+        or importlib.util.find_spec("devhost.durable.engine") is None
+    ):
+        return None
+    from devhost.durable.engine import DurableEngine
+
+    return DurableEngine
+
+
+@dataclass
+class HostOptions:
+    app_dir: Path
+    port: int = 7071
+    state_dir: Path | None = None
+    master_key: str | None = None
+    bind: str = "127.0.0.1"
+    blob_watch: BlobWatchConfig | None = None
+    activity_concurrency: int = 16
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        return (self.state_dir or self.app_dir / ".devhost").resolve()
+
+
+class Host:
+    def __init__(self, options: HostOptions) -> None:
+        self.options = options
+        self.app_dir = options.app_dir.resolve()
+        self.state_dir = options.resolved_state_dir
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        load_settings(self.app_dir)
+        self.app: LoadedApp = load_app(self.app_dir)
+        self.keys = HostKeys.load(self.state_dir, options.master_key)
+        self.base_url = f"http://{options.bind}:{options.port}"
+        self.engine: Any | None = None
+        engine_cls = durable_engine_class() if self.app.has_durable else None
+        if engine_cls is not None:
+            self.engine = engine_cls(
+                db_path=self.state_dir / "durable.db",
+                functions=self.app.raw_functions,
+                task_hub=self.app.task_hub,
+                activity_concurrency=options.activity_concurrency,
+                logger=logging.getLogger("devhost.durable"),
+            )
+        elif self.app.has_durable:
+            log.warning(
+                "This app has Durable Functions but devhost/durable/engine.py is missing: they will not run."
+            )
+        self.invoker = Invoker(
+            app_dir=str(self.app_dir),
+            client_binding=(self.engine.client_binding if self.engine is not None else lambda: None),
+        )
+        self.http = HttpTriggers(self.app, self.keys, self.invoker)
+        self.eventgrid = EventGridTriggers(self.app, self.keys, self.invoker)
+        self.timers = TimerTriggers(self.app, self.invoker, self.state_dir)
+        self.topic_store = TopicStore(self.state_dir / "devhost.db")
+        self.topics = Topics(self.topic_store, self.keys)
+        self.blob_watcher = (
+            BlobWatcher(options.blob_watch, self.app, self.eventgrid, self.state_dir / "devhost.db")
+            if options.blob_watch
+            else None
+        )
+        self.started = time.monotonic()
+        self.host_id = uuid.uuid4().hex[:16]
+        self.runner: web.AppRunner | None = None
+
+    # -- the web application ---------------------------------------------------------------------------
+    def build_web_app(self) -> web.Application:
+        web_app = web.Application(client_max_size=256 * 1024 * 1024)
+        web_app.router.add_get("/admin/host/status", self.host_status)
+        web_app.router.add_get("/admin/host/ping", self.ping)
+        web_app.router.add_post("/admin/host/ping", self.ping)
+        web_app.router.add_get("/admin/functions", self.list_functions)
+        web_app.router.add_get("/", self.ping)
+        self.eventgrid.register(web_app)
+        self.topics.register(web_app)
+        if self.engine is not None:
+            self.engine.register_routes(web_app)
+        self.http.register(web_app)
+        return web_app
+
+    async def host_status(self, request: web.Request) -> web.Response:
+        """Open without a key, as Core Tools serves it locally, so launchers and tests can poll readiness."""
+        return web.json_response(
+            {
+                "id": self.host_id,
+                "state": "Running",
+                "version": VERSION,
+                "versionDetails": VERSION,
+                "processUptime": int((time.monotonic() - self.started) * 1000),
+                "functions": [f.name for f in self.app.functions],
+                "durable": self.engine is not None,
+            }
+        )
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async def list_functions(self, request: web.Request) -> web.Response:
+        if not self.keys.is_master(request_key(request)):
+            return web.Response(status=401)
+        return web.json_response(
+            [{"name": f.name, "trigger": f.trigger_type, "bindings": f.bindings} for f in self.app.functions]
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.runner = web.AppRunner(self.build_web_app(), access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.options.bind, self.options.port, reuse_address=True)
+        await site.start()
+        if self.engine is not None:
+            await self.engine.start(self.base_url)
+        self.print_banner()
+        await self.timers.start()
+        if self.blob_watcher is not None:
+            await self.blob_watcher.start()
+
+    async def stop(self) -> None:
+        await self.timers.stop()
+        if self.blob_watcher is not None:
+            await self.blob_watcher.stop()
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                await self.engine.stop()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        self.invoker.close()
+        self.topic_store.close()
+
+    async def serve_forever(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            log.info("devhost stopping")
+            await self.stop()
+
+    def print_banner(self) -> None:
+        lines = [
+            "",
+            f"devhost {VERSION}",
+            f"App: {self.app_dir}",
+            f"State: {self.state_dir}",
+            "",
+            "Functions:",
+            "",
+        ]
+        lines += [f"\t{line}" for line in self.http.describe(self.base_url)]
+        for spec in self.app.by_trigger(EVENTGRID_TRIGGER):
+            lines.append(
+                f"\t{spec.name}: eventGridTrigger  {self.base_url}{WEBHOOK_PATH}?functionName={spec.name}"
+            )
+        lines += [f"\t{line}" for line in self.timers.describe()]
+        for spec in self.app.by_trigger(*DURABLE_TRIGGERS):
+            lines.append(f"\t{spec.name}: {spec.trigger_type}")
+        lines += ["", "Keys:"]
+        origin = "generated" if self.keys.master_generated else "given or stored"
+        lines.append(f"\tmaster ({origin}): {self.keys.master}")
+        lines.append(f"\tfunction key 'default': {self.keys.function_default}")
+        lines.append(f"\tsystem key 'eventgrid_extension': {self.keys.eventgrid_extension}")
+        lines.append(
+            f"\ttopics: POST {self.base_url}/runtime/topics/{{topic}}?api-version=2018-01-01 (aeg-sas-key = master key)"
+        )
+        if self.engine is None and self.app.has_durable:
+            lines.append("\tWARNING: durable engine missing; orchestrations will not run")
+        if self.blob_watcher is not None:
+            lines += ["", self.blob_watcher.describe()]
+        lines += ["", f"Host listening on {self.base_url} (pid {os.getpid()})", ""]
+        print("\n".join(lines), flush=True)
+
+
+def run(options: HostOptions) -> int:
+    """Build and serve; AppLoadError -> one clear paragraph on stderr and exit code 2."""
+    try:
+        host = Host(options)
+    except AppLoadError as exc:
+        print(f"devhost: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        asyncio.run(host.serve_forever())
+    except OSError as exc:  # port in use
+        print(f"devhost: cannot listen on {options.bind}:{options.port}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
