@@ -1,0 +1,262 @@
+"""SqliteRunLedger: the RunLedger port on SQLite (the local stand-in for Cosmos DB).
+
+Several processes share the file (devhost's worker threads, the CLI, tests), so every operation
+opens its own connection, writes inside BEGIN IMMEDIATE, and WAL lets readers run alongside.
+Runs carry an etag that changes on every write; a conditional put with a stale etag raises
+ConcurrencyConflict exactly as Cosmos's if-match would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lifecycle.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    etag TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_model ON runs (model, created_at);
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_by_run ON entries (run_id, seq);
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    source TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    received_at TEXT NOT NULL,
+    details TEXT NOT NULL,
+    consumed_by TEXT,
+    held_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_pending ON requests (model, consumed_by, received_at);
+"""
+
+_DOC_FIELDS = (
+    "trigger",
+    "data_version",
+    "job_name",
+    "metrics",
+    "decision",
+    "lineage",
+    "challenger_version",
+    "champion_version",
+)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class SqliteRunLedger:
+    def __init__(self, path: Path | str, *, timeout: float = 30.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout = timeout
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ runs
+
+    @staticmethod
+    def _record(row: sqlite3.Row) -> RunRecord:
+        doc = json.loads(row["doc"])
+        return RunRecord(
+            run_id=row["run_id"],
+            model=row["model"],
+            status=row["status"],
+            stage=row["stage"],
+            **{
+                k: doc.get(k, {} if k in ("trigger", "metrics", "decision", "lineage") else None)
+                for k in _DOC_FIELDS
+            },
+            created_at=_dt(row["created_at"]),
+            updated_at=_dt(row["updated_at"]),
+            etag=row["etag"],
+        )
+
+    def put_run(self, record: RunRecord) -> RunRecord:
+        now = _iso(datetime.now(UTC))
+        doc = json.dumps({k: getattr(record, k) for k in _DOC_FIELDS}, sort_keys=True, default=str)
+        etag = uuid.uuid4().hex
+        with self._write() as db:
+            current = db.execute(
+                "SELECT etag, created_at FROM runs WHERE run_id = ?", (record.run_id,)
+            ).fetchone()
+            if record.etag is not None and (current is None or current["etag"] != record.etag):
+                raise ConcurrencyConflict(
+                    f"run {record.run_id} changed since it was read (etag {record.etag} is stale): re-read and retry"
+                )
+            created = current["created_at"] if current else _iso(record.created_at or datetime.now(UTC))
+            db.execute(
+                "INSERT OR REPLACE INTO runs (run_id, model, status, stage, doc, created_at, updated_at, etag)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.run_id, record.model, record.status, record.stage, doc, created, now, etag),
+            )
+        return dataclasses.replace(record, created_at=_dt(created), updated_at=_dt(now), etag=etag)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return self._record(row) if row else None
+
+    def update_run(self, run_id: str, **changes: Any) -> RunRecord:
+        unknown = set(changes) - {f.name for f in dataclasses.fields(RunRecord)} | (
+            {"run_id", "etag"} & set(changes)
+        )
+        if unknown:
+            raise TypeError(f"update_run: cannot change {sorted(unknown)}")
+        for attempt in range(20):
+            current = self.get_run(run_id)
+            if current is None:
+                raise KeyError(f"run {run_id} not found in the ledger")
+            merged = {}
+            for key, value in changes.items():
+                old = getattr(current, key)
+                merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+            try:
+                return self.put_run(dataclasses.replace(current, **merged))
+            except ConcurrencyConflict:
+                time.sleep(0.005 * (attempt + 1))
+        raise ConcurrencyConflict(f"run {run_id}: gave up after 20 conflicting updates")
+
+    def list_runs(
+        self, model: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
+        sql, args = "SELECT * FROM runs WHERE 1=1", []
+        if model is not None:
+            sql += " AND model = ?"
+            args.append(model)
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        sql += " ORDER BY created_at DESC, run_id LIMIT ?"
+        args.append(limit)
+        with self._connect() as db:
+            return [self._record(r) for r in db.execute(sql, args).fetchall()]
+
+    # ------------------------------------------------------------------ entries
+
+    def append(self, run_id: str, kind: str, data: dict[str, Any]) -> LedgerEntry:
+        at = datetime.now(UTC)
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO entries (run_id, kind, data, at) VALUES (?, ?, ?, ?)",
+                (run_id, kind, json.dumps(data, sort_keys=True, default=str), _iso(at)),
+            )
+            seq = int(cur.lastrowid or 0)
+        return LedgerEntry(run_id, kind, json.loads(json.dumps(data, default=str)), at, seq)
+
+    def entries(self, run_id: str, kind: str | None = None) -> list[LedgerEntry]:
+        sql, args = "SELECT * FROM entries WHERE run_id = ?", [run_id]
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        with self._connect() as db:
+            rows = db.execute(sql + " ORDER BY seq", args).fetchall()
+        return [
+            LedgerEntry(r["run_id"], r["kind"], json.loads(r["data"]), _dt(r["at"]), r["seq"]) for r in rows
+        ]  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ requests
+
+    @staticmethod
+    def _request(row: sqlite3.Row) -> RetrainRequest:
+        return RetrainRequest(
+            request_id=row["request_id"],
+            model=row["model"],
+            source=row["source"],
+            dedupe_key=row["dedupe_key"],
+            received_at=_dt(row["received_at"]),  # type: ignore[arg-type]
+            details=json.loads(row["details"]),
+            consumed_by=row["consumed_by"],
+            held_reason=row["held_reason"],
+        )
+
+    def add_request(self, request: RetrainRequest) -> bool:
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO requests"
+                " (request_id, model, source, dedupe_key, received_at, details, consumed_by, held_reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    request.request_id,
+                    request.model,
+                    request.source,
+                    request.dedupe_key,
+                    _iso(request.received_at),
+                    json.dumps(request.details, sort_keys=True, default=str),
+                    request.consumed_by,
+                    request.held_reason,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def pending_requests(self, model: str) -> list[RetrainRequest]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM requests WHERE model = ? AND consumed_by IS NULL ORDER BY received_at, request_id",
+                (model,),
+            ).fetchall()
+        return [self._request(r) for r in rows]
+
+    def consume_requests(self, model: str, request_ids: list[str], run_id: str) -> None:
+        with self._write() as db:
+            db.executemany(
+                "UPDATE requests SET consumed_by = ? WHERE request_id = ? AND model = ? AND consumed_by IS NULL",
+                [(run_id, rid, model) for rid in request_ids],
+            )
+
+    def requests_for_run(self, run_id: str) -> list[RetrainRequest]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM requests WHERE consumed_by = ? ORDER BY received_at, request_id", (run_id,)
+            ).fetchall()
+        return [self._request(r) for r in rows]

@@ -1,0 +1,473 @@
+"""Hand-written fakes of every port in lifecycle/ports.py, with state tests can inspect and steer.
+
+They keep the ports' promises (idempotent submit and register, conditional ledger writes, request
+dedupe, Azure ML's traffic rules) so code that passes against them is not leaning on shortcuts.
+Extend them here (one module) rather than writing mocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lifecycle.ports import (
+    BlobInfo,
+    BlobNotFound,
+    ConcurrencyConflict,
+    DeploymentInfo,
+    DeploymentStats,
+    EndpointInfo,
+    JobStatus,
+    LedgerEntry,
+    LifecycleEvent,
+    ModelVersion,
+    RetrainRequest,
+    RunRecord,
+    TrafficRuleError,
+    WindowStats,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- data lake
+
+
+class FakeDataLake:
+    """Blobs in a dict keyed by (container, path); `writes` lists every write that changed state."""
+
+    def __init__(self, base_url: str = "https://fake.blob.core.windows.net") -> None:
+        self.base_url = base_url.rstrip("/")
+        self.blobs: dict[tuple[str, str], bytes] = {}
+        self.metadata: dict[tuple[str, str], dict[str, str]] = {}
+        self.etags: dict[tuple[str, str], str] = {}
+        self.writes: list[tuple[str, str]] = []
+        self._counter = itertools.count(1)
+
+    def put(self, container: str, path: str, data: bytes) -> BlobInfo:
+        """Test helper: land a blob (as a producer would)."""
+        return self.write(container, path, data, overwrite=True)
+
+    def read(self, container: str, path: str) -> bytes:
+        try:
+            return self.blobs[(container, path)]
+        except KeyError:
+            raise BlobNotFound(f"{container}/{path}") from None
+
+    def info(self, container: str, path: str) -> BlobInfo:
+        data = self.read(container, path)
+        return BlobInfo(container, path, self.url(container, path), self.etags[(container, path)], len(data))
+
+    def write(self, container, path, data, *, overwrite=False, metadata=None, content_type=None) -> BlobInfo:
+        key = (container, path)
+        if key in self.blobs and not overwrite:
+            return self.info(container, path)
+        self.blobs[key] = bytes(data)
+        self.metadata[key] = dict(metadata or {})
+        self.etags[key] = f'"0x{next(self._counter):08X}"'
+        self.writes.append(key)
+        return self.info(container, path)
+
+    def exists(self, container: str, path: str) -> bool:
+        return (container, path) in self.blobs
+
+    def list(self, container: str, prefix: str = "") -> list[BlobInfo]:
+        return [self.info(c, p) for (c, p) in sorted(self.blobs) if c == container and p.startswith(prefix)]
+
+    def url(self, container: str, path: str) -> str:
+        return f"{self.base_url}/{container}/{path}"
+
+    def paths(self, container: str) -> list[str]:
+        return sorted(p for (c, p) in self.blobs if c == container)
+
+
+# --------------------------------------------------------------------------- training jobs
+
+
+@dataclasses.dataclass
+class FakeJob:
+    name: str
+    job_yaml: Path
+    inputs: dict[str, str]
+    experiment: str
+    tags: dict[str, str]
+    compute: str | None
+    state: str = "queued"
+    message: str = ""
+    outputs: dict[str, str] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    files: dict[str, dict[str, bytes]] = dataclasses.field(default_factory=dict)  # output -> {file: bytes}
+    polls: int = 0
+
+
+class FakeTrainingJobs:
+    """Jobs advance by script: each job is `completed` after `polls_to_finish` status calls
+    (0 = done at submit), unless a test sets its state. `on_submit(job)` lets a test decide the
+    outcome (e.g. write the evaluation metrics for the job's inputs)."""
+
+    def __init__(self, polls_to_finish: int = 1, on_submit: Callable[[FakeJob], None] | None = None) -> None:
+        self.jobs: dict[str, FakeJob] = {}
+        self.submissions: list[str] = []  # every submit call, duplicates included
+        self.cancelled: list[str] = []
+        self.polls_to_finish = polls_to_finish
+        self.on_submit = on_submit
+        self.final_state = "completed"
+
+    def _status(self, job: FakeJob) -> JobStatus:
+        return JobStatus(
+            job.name,
+            job.state,
+            job.message,
+            f"https://studio.fake/jobs/{job.name}",
+            dict(job.outputs),
+            dict(job.metrics),
+        )  # type: ignore[arg-type]
+
+    def submit(self, job_yaml, *, name, inputs, experiment, tags, compute=None) -> JobStatus:
+        self.submissions.append(name)
+        if name in self.jobs:
+            return self._status(self.jobs[name])
+        job = FakeJob(name, Path(job_yaml), dict(inputs), experiment, dict(tags), compute)
+        job.outputs = {
+            "model": f"file:///fake/jobs/{name}/model",
+            "metrics": f"file:///fake/jobs/{name}/metrics",
+        }
+        self.jobs[name] = job
+        if self.on_submit:
+            self.on_submit(job)
+        if self.polls_to_finish == 0 and job.state == "queued":
+            job.state = self.final_state
+        return self._status(job)
+
+    def status(self, name: str) -> JobStatus:
+        job = self.jobs[name]
+        job.polls += 1
+        if job.state in ("queued", "running"):
+            job.state = self.final_state if job.polls >= self.polls_to_finish else "running"
+        return self._status(job)
+
+    def cancel(self, name: str) -> JobStatus:
+        job = self.jobs[name]
+        self.cancelled.append(name)
+        if job.state in ("queued", "running"):
+            job.state = "canceled"
+        return self._status(job)
+
+    def download_output(self, name: str, output: str, dest: Path) -> Path:
+        job = self.jobs[name]
+        if job.state != "completed":
+            raise RuntimeError(f"job {name} is {job.state}: it has no outputs")
+        if output not in job.files:
+            raise KeyError(f"job {name} has no output {output!r}")
+        folder = Path(dest) / output
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, data in job.files[output].items():
+            (folder / file).write_bytes(data)
+        return folder
+
+
+def evaluation_metrics(
+    challenger: float, champion: float | None, metric: str = "auc", rows: int = 100
+) -> dict[str, bytes]:
+    """The evaluation job's `metrics` output as samples/churn/evaluate.py writes it."""
+    body = {
+        "challenger": {metric: challenger, "n": rows},
+        "champion": None if champion is None else {metric: champion, "n": rows},
+        "eval_rows": rows,
+    }
+    return {"metrics.json": json.dumps(body).encode()}
+
+
+# --------------------------------------------------------------------------- model registry
+
+
+class FakeModelRegistry:
+    def __init__(self) -> None:
+        self.models: dict[str, list[ModelVersion]] = {}
+        self.champions: dict[str, str] = {}
+        self.register_calls = 0
+
+    def register(self, name: str, source_uri: str, tags: dict[str, str]) -> ModelVersion:
+        self.register_calls += 1
+        lifecycle_id = tags.get("lifecycle_id")
+        for v in self.models.get(name, []):
+            if lifecycle_id and v.tags.get("lifecycle_id") == lifecycle_id:
+                return v
+        versions = self.models.setdefault(name, [])
+        mv = ModelVersion(name, str(len(versions) + 1), source_uri, dict(tags), _now())
+        versions.append(mv)
+        return mv
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        for v in self.models.get(name, []):
+            if v.version == version:
+                return v
+        raise KeyError(f"model {name} version {version} not found")
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return list(self.models.get(name, []))
+
+    def champion(self, name: str) -> ModelVersion | None:
+        version = self.champions.get(name)
+        return self.get(name, version) if version else None
+
+    def set_champion(self, name: str, version: str) -> None:
+        self.get(name, version)
+        self.champions[name] = version
+
+    def download(self, name: str, version: str, dest: Path) -> Path:
+        mv = self.get(name, version)
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        (Path(dest) / "MLmodel").write_text(f"source: {mv.source_uri}\n")
+        return Path(dest)
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+class FakeEndpoints:
+    """Deployments become `succeeded` after `polls_to_ready` deployment() calls; traffic rules as Azure ML."""
+
+    def __init__(self, polls_to_ready: int = 1) -> None:
+        self.endpoints: dict[str, EndpointInfo] = {}
+        self.polls: dict[tuple[str, str], int] = {}
+        self.polls_to_ready = polls_to_ready
+        self.invocations: list[tuple[str, str | None, dict[str, Any]]] = []
+        self.score: Callable[[str, dict[str, Any]], Any] = lambda deployment, payload: (
+            [0.5] * len(payload.get("input_data", {}).get("data", []))
+        )
+        self.traffic_history: list[tuple[dict[str, int], dict[str, int]]] = []
+
+    def ensure_endpoint(self, endpoint: str) -> EndpointInfo:
+        if endpoint not in self.endpoints:
+            self.endpoints[endpoint] = EndpointInfo(endpoint, f"https://{endpoint}.fake/score", {}, {}, {})
+        return self.endpoints[endpoint]
+
+    def get(self, endpoint: str) -> EndpointInfo:
+        if endpoint not in self.endpoints:
+            raise KeyError(f"endpoint {endpoint} not found")
+        return self.endpoints[endpoint]
+
+    def begin_deploy(
+        self,
+        endpoint,
+        deployment,
+        model,
+        *,
+        instance_type="Standard_DS3_v2",
+        instance_count=1,
+        environment_variables=None,
+    ):
+        ep = self.ensure_endpoint(endpoint)
+        info = DeploymentInfo(deployment, model.name, model.version, "creating")
+        existing = ep.deployments.get(deployment)
+        if existing and (existing.model_name, existing.model_version) == (model.name, model.version):
+            return existing
+        self.polls[(endpoint, deployment)] = 0
+        self.endpoints[endpoint] = dataclasses.replace(ep, deployments={**ep.deployments, deployment: info})
+        return info
+
+    def deployment(self, endpoint: str, deployment: str) -> DeploymentInfo:
+        ep = self.get(endpoint)
+        info = ep.deployments.get(deployment)
+        if info is None:
+            return DeploymentInfo(deployment, "", "", "missing")
+        key = (endpoint, deployment)
+        self.polls[key] = self.polls.get(key, 0) + 1
+        if info.state == "creating" and self.polls[key] >= self.polls_to_ready:
+            info = dataclasses.replace(info, state="succeeded")
+            self.endpoints[endpoint] = dataclasses.replace(
+                ep, deployments={**ep.deployments, deployment: info}
+            )
+        return info
+
+    def set_traffic(self, endpoint, traffic, mirror_traffic=None) -> EndpointInfo:
+        ep = self.get(endpoint)
+        mirror = dict(mirror_traffic if mirror_traffic is not None else ep.mirror_traffic)
+        for d in [*traffic, *mirror]:
+            if d not in ep.deployments:
+                raise TrafficRuleError(f"deployment {d} does not exist on {endpoint}")
+        total = sum(traffic.values())
+        if any(v < 0 or v > 100 for v in traffic.values()) or total not in (0, 100):
+            raise TrafficRuleError(f"traffic must sum to 100 (or all 0), got {traffic}")
+        if len([v for v in mirror.values() if v]) > 1 or any(v > 50 or v < 0 for v in mirror.values()):
+            raise TrafficRuleError(
+                f"mirror traffic goes to at most one deployment, at most 50%, got {mirror}"
+            )
+        if any(mirror.get(d, 0) and traffic.get(d, 0) for d in mirror):
+            raise TrafficRuleError("a deployment cannot receive live and mirrored traffic")
+        new = dataclasses.replace(
+            ep, traffic=dict(traffic), mirror_traffic={k: v for k, v in mirror.items() if v}
+        )
+        self.endpoints[endpoint] = new
+        self.traffic_history.append((dict(new.traffic), dict(new.mirror_traffic)))
+        return new
+
+    def invoke(self, endpoint: str, payload: dict[str, Any], deployment: str | None = None) -> Any:
+        self.get(endpoint)
+        self.invocations.append((endpoint, deployment, payload))
+        return self.score(deployment or "", payload)
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        ep = self.get(endpoint)
+        if ep.traffic.get(deployment, 0):
+            raise TrafficRuleError(
+                f"deployment {deployment} still has {ep.traffic[deployment]}% live traffic"
+            )
+        deployments = {k: v for k, v in ep.deployments.items() if k != deployment}
+        self.endpoints[endpoint] = dataclasses.replace(
+            ep,
+            deployments=deployments,
+            traffic={k: v for k, v in ep.traffic.items() if k != deployment},
+            mirror_traffic={k: v for k, v in ep.mirror_traffic.items() if k != deployment},
+        )
+
+
+# --------------------------------------------------------------------------- telemetry
+
+
+class FakeTrafficStats:
+    """Returns the stats a test put in `stats[deployment]` (or an empty window)."""
+
+    def __init__(self) -> None:
+        self.stats: dict[str, DeploymentStats] = {}
+        self.ingested_until: datetime | None = None
+        self.queries: list[tuple[str, list[str], datetime, datetime]] = []
+
+    def window(self, endpoint, deployments, start, end, *, slow_threshold_ms=None) -> WindowStats:
+        self.queries.append((endpoint, list(deployments), start, end))
+        by = {d: self.stats.get(d, DeploymentStats(d, 0, 0, 0, None, None, None)) for d in deployments}
+        return WindowStats(endpoint, start, end, self.ingested_until or end, by, query="fake")
+
+
+# --------------------------------------------------------------------------- run ledger
+
+
+class FakeRunLedger:
+    """In-memory ledger with the port's etag and dedupe semantics; thread-safe like the real ones."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, RunRecord] = {}
+        self.log: list[LedgerEntry] = []
+        self.requests: dict[str, RetrainRequest] = {}
+        self.dedupe_keys: set[str] = set()
+        self._lock = threading.RLock()
+        self._seq = itertools.count(1)
+
+    def put_run(self, record: RunRecord) -> RunRecord:
+        with self._lock:
+            current = self.runs.get(record.run_id)
+            if record.etag is not None and (current is None or current.etag != record.etag):
+                raise ConcurrencyConflict(f"run {record.run_id}: etag {record.etag} is stale")
+            now = _now()
+            saved = dataclasses.replace(
+                record,
+                created_at=current.created_at if current else (record.created_at or now),
+                updated_at=now,
+                etag=uuid.uuid4().hex,
+            )
+            self.runs[record.run_id] = saved
+            return saved
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return self.runs.get(run_id)
+
+    def update_run(self, run_id: str, **changes: Any) -> RunRecord:
+        with self._lock:
+            current = self.runs.get(run_id)
+            if current is None:
+                raise KeyError(f"run {run_id} not found")
+            merged = {}
+            for key, value in changes.items():
+                old = getattr(current, key)
+                merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+            return self.put_run(dataclasses.replace(current, **merged))
+
+    def list_runs(self, model=None, status=None, limit=100) -> list[RunRecord]:
+        runs = [
+            r
+            for r in self.runs.values()
+            if (model is None or r.model == model) and (status is None or r.status == status)
+        ]
+        runs.sort(key=lambda r: r.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return runs[:limit]
+
+    def append(self, run_id: str, kind: str, data: dict[str, Any]) -> LedgerEntry:
+        with self._lock:
+            entry = LedgerEntry(run_id, kind, dict(data), _now(), next(self._seq))
+            self.log.append(entry)
+            return entry
+
+    def entries(self, run_id: str, kind: str | None = None) -> list[LedgerEntry]:
+        return [e for e in self.log if e.run_id == run_id and (kind is None or e.kind == kind)]
+
+    def add_request(self, request: RetrainRequest) -> bool:
+        with self._lock:
+            if request.dedupe_key in self.dedupe_keys or request.request_id in self.requests:
+                return False
+            self.dedupe_keys.add(request.dedupe_key)
+            self.requests[request.request_id] = request
+            return True
+
+    def pending_requests(self, model: str) -> list[RetrainRequest]:
+        pending = [r for r in self.requests.values() if r.model == model and r.consumed_by is None]
+        return sorted(pending, key=lambda r: (r.received_at, r.request_id))
+
+    def consume_requests(self, model: str, request_ids: list[str], run_id: str) -> None:
+        with self._lock:
+            for rid in request_ids:
+                r = self.requests.get(rid)
+                if r is not None and r.model == model and r.consumed_by is None:
+                    self.requests[rid] = dataclasses.replace(r, consumed_by=run_id)
+
+    def requests_for_run(self, run_id: str) -> list[RetrainRequest]:
+        return sorted(
+            (r for r in self.requests.values() if r.consumed_by == run_id),
+            key=lambda r: (r.received_at, r.request_id),
+        )
+
+
+# --------------------------------------------------------------------------- events
+
+
+class FakeEventPublisher:
+    def __init__(self) -> None:
+        self.published: list[LifecycleEvent] = []
+        self.fail_next: Exception | None = None
+
+    def publish(self, events: list[LifecycleEvent]) -> None:
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        self.published.extend(events)
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.published]
+
+
+# --------------------------------------------------------------------------- all together
+
+
+@dataclasses.dataclass
+class FakeAdapters:
+    """Every port, faked; pass `**fakes.as_overrides()` to lifecycle.bootstrap.override."""
+
+    data_lake: FakeDataLake = dataclasses.field(default_factory=FakeDataLake)
+    training_jobs: FakeTrainingJobs = dataclasses.field(default_factory=FakeTrainingJobs)
+    registry: FakeModelRegistry = dataclasses.field(default_factory=FakeModelRegistry)
+    endpoints: FakeEndpoints = dataclasses.field(default_factory=FakeEndpoints)
+    traffic_stats: FakeTrafficStats = dataclasses.field(default_factory=FakeTrafficStats)
+    ledger: FakeRunLedger = dataclasses.field(default_factory=FakeRunLedger)
+    events: FakeEventPublisher = dataclasses.field(default_factory=FakeEventPublisher)
+
+    def as_overrides(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
