@@ -21,10 +21,11 @@ The statistics (why each choice):
   difference of proportions is the usual large-sample approximation; bench/canary.py measures the
   realised false-rollback rate on simulated traffic.
 * Pass needs evidence, not the absence of a fail: the same mixture test of H0': theta >= margin
-  against theta < margin (a sequential non-inferiority test, beta = missed-regression rate at the
-  margin), AND at least the minimum sample a fixed-sample test would need to reach power 1 - beta at
-  the margin (Fleiss, Statistical Methods for Rates and Proportions, two-proportion sample size with
-  unequal allocation). So a gate never passes on a few lucky requests.
+  against theta < margin (a sequential non-inferiority test: beta bounds the chance of passing a
+  green that is worse by the margin, however often it is evaluated), AND at least the minimum sample
+  a fixed-sample one-sided test at the metric's alpha needs for `power` (80%) at the margin (Fleiss,
+  Statistical Methods for Rates and Proportions, two-proportion sample size with unequal
+  allocation). So a gate never passes on a few lucky requests, and it can say how many it needs.
 * Several tests share the alpha budget (Bonferroni): each metric gets alpha / (number of metrics).
   The rollout splits the policy's alpha over its gated steps (see GateConfig.for_rollout), so the
   whole rollout keeps its false-rollback rate at or below the policy's alpha.
@@ -60,7 +61,8 @@ class GateConfig:
     """One gate's rules. `alpha` is THIS gate's false-rollback budget (see for_rollout)."""
 
     alpha: float = 0.05
-    beta: float = 0.2  # missed-regression rate at the margin (1 - power)
+    beta: float = 0.05  # missed-regression rate at the margin: level of the sequential pass test
+    power: float = 0.8  # planning power of the minimum sample (fixed-sample test at the margin)
     error_rate_margin: float = 0.01  # absolute increase of green's error rate that matters
     p95_rel_margin: float | None = 0.2  # relative p95 increase that matters; None: no latency test
     p99_rel_margin: float | None = 0.3  # point-estimate guard once the minimum sample is in
@@ -72,8 +74,8 @@ class GateConfig:
     prior_latency_sigma: float = 0.5  # log-scale spread of latency (lognormal); 0.5 is typical
 
     def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1 or not 0 < self.beta < 1:
-            raise ValueError(f"alpha={self.alpha} and beta={self.beta} must be in (0, 1)")
+        if not 0 < self.alpha < 1 or not 0 < self.beta < 1 or not 0 < self.power < 1:
+            raise ValueError(f"alpha={self.alpha}, beta={self.beta}, power={self.power} must be in (0, 1)")
         if not 0 < self.error_rate_margin < 1:
             raise ValueError(f"error_rate_margin={self.error_rate_margin} must be in (0, 1), e.g. 0.01")
 
@@ -88,7 +90,8 @@ class GateConfig:
         gates = rollout.gates
         return cls(
             alpha=gates.alpha / max(1, gated_steps),
-            beta=getattr(gates, "beta", 0.2),
+            beta=getattr(gates, "beta", 0.05),
+            power=getattr(gates, "power", 0.8),
             error_rate_margin=gates.error_rate.max_abs_increase,
             p95_rel_margin=gates.latency.p95_max_rel_increase,
             p99_rel_margin=gates.latency.p99_max_rel_increase,
@@ -117,7 +120,7 @@ class MetricTest:
     fail_threshold: float
     pass_e_value: float  # mSPRT statistic for "green is worse by less than the margin"
     pass_threshold: float
-    min_samples: int  # green requests a fixed-sample test needs for power 1 - beta at the margin
+    min_samples: int  # green requests a fixed-sample test needs for the planning power at the margin
     outcome: Verdict
 
 
@@ -197,6 +200,7 @@ def compare_proportions(
     margin: float,
     alpha: float,
     beta: float,
+    power: float,
     min_floor: int,
     prior_rate: float,
 ) -> MetricTest:
@@ -216,7 +220,7 @@ def compare_proportions(
     var1 = pg_m * (1 - pg_m) / green_n + pb_f * (1 - pb_f) / blue_n
     pass_e = msprt_one_sided(margin - diff, var1, margin)
     p_for_power = pb if blue_events >= 5 else max(pb, prior_rate)
-    need = max(min_floor, min_sample_size(p_for_power, margin, alpha, beta, blue_n / green_n))
+    need = max(min_floor, min_sample_size(p_for_power, margin, alpha, 1 - power, blue_n / green_n))
     if fail_e >= 1 / alpha:
         outcome: Verdict = "fail"
     elif pass_e >= 1 / beta and green_n >= need:
@@ -296,6 +300,7 @@ def evaluate_gate(window: WindowStats, green: str, blue: str, config: GateConfig
             margin=config.error_rate_margin,
             alpha=alpha_each,
             beta=config.beta,
+            power=config.power,
             min_floor=config.min_samples,
             prior_rate=config.prior_error_rate,
         )
@@ -318,6 +323,7 @@ def evaluate_gate(window: WindowStats, green: str, blue: str, config: GateConfig
                     margin=margin,
                     alpha=alpha_each,
                     beta=config.beta,
+                    power=config.power,
                     min_floor=config.min_samples,
                     prior_rate=P95_SHARE,
                 )

@@ -1,0 +1,262 @@
+"""Canary gate benchmark: our sequential gate vs a fixed-threshold gate (Argo Rollouts / Flagger style).
+
+    python -m bench.canary [--trials 1000] [--seed 7]
+
+Simulated traffic with known effects, one rollout step at 10% green, both gates evaluated at the
+SAME looks (every `look` green requests) up to the step deadline; at the deadline an undecided gate
+rolls back (the policy default), and that counts. Scenarios: green equal to blue; green's error rate
+1% -> 2%; green's latency +30% (every quantile, so p95 too). Per gate and scenario: rollback rate
+(false rollbacks when equal, detection otherwise), and green requests needed to decide (median).
+
+Sections `rollback_latency` and `router_latency` measure the local endpoint server when it exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lifecycle.gates import (
+    FixedThresholdConfig,
+    FixedThresholdState,
+    GateConfig,
+    evaluate_fixed_threshold,
+    evaluate_gate,
+)
+from lifecycle.ports import DeploymentStats, WindowStats
+
+RESULTS = Path(__file__).resolve().parent / "results" / "canary.json"
+
+
+@dataclass(frozen=True)
+class Traffic:
+    green_share: float = 0.10  # first ramp step
+    look: int = 200  # green requests between two evaluations (one analysis interval)
+    max_looks: int = 25  # step deadline, in looks
+    blue_error_rate: float = 0.01
+    median_ms: float = 50.0
+    sigma: float = 0.5  # lognormal spread: p95 = median * e^(1.645 sigma) = 2.3x median
+
+    @property
+    def blue_p95_ms(self) -> float:
+        return self.median_ms * math.exp(1.6448536 * self.sigma)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    green_error_rate: float
+    green_latency_factor: float
+    bad: bool
+
+
+SCENARIOS = [
+    Scenario("equal", 0.01, 1.0, bad=False),
+    Scenario("error_1_to_2pct", 0.02, 1.0, bad=True),
+    Scenario("p95_plus_30pct", 0.01, 1.3, bad=True),
+]
+
+
+def _stats(name: str, errors: np.ndarray, latency: np.ndarray, threshold: float | None) -> DeploymentStats:
+    p50, p95, p99 = np.quantile(latency, [0.5, 0.95, 0.99], method="inverted_cdf")
+    return DeploymentStats(
+        deployment=name,
+        requests=len(latency),
+        errors=int(errors.sum()),
+        throttled=0,
+        p50_ms=float(p50),
+        p95_ms=float(p95),
+        p99_ms=float(p99),
+        slow=None if threshold is None else int((latency > threshold).sum()),
+        slow_threshold_ms=threshold,
+    )
+
+
+def run_trial(
+    rng: np.random.Generator,
+    traffic: Traffic,
+    scenario: Scenario,
+    ours: GateConfig,
+    baselines: dict[str, FixedThresholdConfig],
+) -> dict[str, tuple[str, int]]:
+    """One step of one rollout; returns gate -> (decision, green requests at decision)."""
+    n_green = traffic.look * traffic.max_looks
+    n_blue = int(round(n_green * (1 - traffic.green_share) / traffic.green_share))
+    mu = math.log(traffic.median_ms)
+    g_lat = rng.lognormal(mu, traffic.sigma, n_green) * scenario.green_latency_factor
+    b_lat = rng.lognormal(mu, traffic.sigma, n_blue)
+    g_err = rng.random(n_green) < scenario.green_error_rate
+    b_err = rng.random(n_blue) < traffic.blue_error_rate
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    decided: dict[str, tuple[str, int]] = {}
+    states = {name: FixedThresholdState() for name in baselines}
+    for look in range(1, traffic.max_looks + 1):
+        ng = look * traffic.look
+        nb = int(round(ng * (1 - traffic.green_share) / traffic.green_share))
+        if "ours" not in decided:
+            # the activity's two queries: blue's p95 first, then slow counts at that threshold
+            threshold = float(np.quantile(b_lat[:nb], 0.95, method="inverted_cdf"))
+            window = WindowStats(
+                endpoint="bench",
+                start=t0,
+                end=t0 + timedelta(seconds=look),
+                ingested_until=t0 + timedelta(seconds=look),
+                by_deployment={
+                    "green": _stats("green", g_err[:ng], g_lat[:ng], threshold),
+                    "blue": _stats("blue", b_err[:nb], b_lat[:nb], threshold),
+                },
+            )
+            verdict = evaluate_gate(window, "green", "blue", ours).verdict
+            if verdict != "need_more_data":
+                decided["ours"] = (verdict, ng)
+        interval = slice(ng - traffic.look, ng)
+        g_interval = _stats("green", g_err[interval], g_lat[interval], None)
+        for name, config in baselines.items():
+            if name in decided:
+                continue
+            verdict, states[name], _ = evaluate_fixed_threshold(g_interval, config, states[name])
+            if verdict != "need_more_data":
+                decided[name] = (verdict, ng)
+        if len(decided) == 1 + len(baselines):
+            break
+    for name in ["ours", *baselines]:
+        decided.setdefault(name, ("deadline", n_green))
+    return decided
+
+
+def simulate(
+    trials: int, seed: int, traffic: Traffic, ours: GateConfig, baselines: dict[str, FixedThresholdConfig]
+) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for scenario in SCENARIOS:
+        rows = [run_trial(rng, traffic, scenario, ours, baselines) for _ in range(trials)]
+        per_gate = {}
+        for gate in ["ours", *baselines]:
+            decisions = [r[gate][0] for r in rows]
+            needed = np.array([r[gate][1] for r in rows])
+            # an undecided gate at the step deadline rolls back (policy default on_inconclusive)
+            rollbacks = sum(d in ("fail", "deadline") for d in decisions)
+            rate = rollbacks / trials
+            per_gate[gate] = {
+                "rollback_rate": rate,
+                "rollback_rate_ci95": _wilson(rollbacks, trials),
+                "fail_verdicts": decisions.count("fail"),
+                "deadline_rollbacks": decisions.count("deadline"),
+                "passes": decisions.count("pass"),
+                "median_green_requests_to_decide": float(np.median(needed)),
+                "mean_green_requests_to_decide": float(np.mean(needed)),
+            }
+        out[scenario.name] = {"bad": scenario.bad, "gates": per_gate}
+    return out
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> list[float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+# --------------------------------------------------------------------------- local endpoint figures
+
+
+def rollback_latency() -> dict[str, Any] | None:
+    """Fail verdict -> live traffic back on blue as seen by requests (local endpoint server).
+    Filled in when devhost/endpoints exists; None means not measured."""
+    return None
+
+
+def router_latency() -> dict[str, Any] | None:
+    """The local router's added latency (p50/p99) over calling the model directly."""
+    return None
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _print(results: dict[str, Any], alpha: float, baselines: list[str]) -> None:
+    gates = ["ours", *baselines]
+    print(
+        f"\ncanary gates, {results['trials']} trials per scenario, green at {results['traffic']['green_share']:.0%}, "
+        f"a look every {results['traffic']['look']} green requests, deadline {results['traffic']['max_looks']} looks"
+    )
+    print(f"our gate alpha = {alpha} (false-rollback budget of one gate under continuous monitoring)\n")
+    head = (
+        f"{'scenario':<18}{'metric':<26}"
+        + "".join(f"{g:>22}" for g in gates)
+        + "".join(f"{'ours/' + b:>24}" for b in baselines)
+    )
+    print(head)
+    print("-" * len(head))
+    for name, sc in results["scenarios"].items():
+        label = "false rollbacks" if not sc["bad"] else "detection (rollback)"
+        for metric, key in (
+            (label, "rollback_rate"),
+            ("median requests to decide", "median_green_requests_to_decide"),
+            ("mean requests to decide", "mean_green_requests_to_decide"),
+        ):
+            vals = [sc["gates"][g][key] for g in gates]
+            cells = "".join(f"{(f'{v:.3f}' if key == 'rollback_rate' else f'{v:.0f}'):>22}" for v in vals)
+            ratios = "".join(f"{(vals[0] / v if v else math.inf):>24.2f}" for v in vals[1:])
+            print(f"{name:<18}{metric:<26}{cells}{ratios}")
+    print()
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    traffic = Traffic()
+    ours = GateConfig(
+        alpha=0.05,
+        beta=0.05,
+        power=0.8,
+        error_rate_margin=0.01,
+        p95_rel_margin=0.2,
+        p99_rel_margin=0.3,
+        min_samples=200,
+    )
+    baselines = {
+        # Flagger's documented defaults: success rate >= 99%, rollback after 5 failed checks
+        "flagger_1pct_f5": FixedThresholdConfig(
+            max_error_rate=0.01, max_p95_ms=1.2 * traffic.blue_p95_ms, failure_limit=5, count=10
+        ),
+        # a tuned Argo AnalysisTemplate: limits between healthy and bad, failureLimit 3, count 10
+        "argo_1.5pct_f3": FixedThresholdConfig(
+            max_error_rate=0.015, max_p95_ms=1.15 * traffic.blue_p95_ms, failure_limit=3, count=10
+        ),
+    }
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "trials": args.trials,
+        "seed": args.seed,
+        "traffic": asdict(traffic),
+        "ours": asdict(ours),
+        "baselines": {k: asdict(v) for k, v in baselines.items()},
+    }
+    results["scenarios"] = simulate(args.trials, args.seed, traffic, ours, baselines)
+    results["simulation_seconds"] = round(time.perf_counter() - started, 1)
+    results["rollback_latency"] = rollback_latency()
+    results["router_latency"] = router_latency()
+    _print(results, ours.alpha, list(baselines))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out} in {results['simulation_seconds']} s")
+    return results
+
+
+if __name__ == "__main__":
+    main()
