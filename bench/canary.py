@@ -89,7 +89,7 @@ def run_trial(
 ) -> dict[str, tuple[str, int]]:
     """One step of one rollout; returns gate -> (decision, green requests at decision)."""
     n_green = traffic.look * traffic.max_looks
-    n_blue = int(round(n_green * (1 - traffic.green_share) / traffic.green_share))
+    n_blue = round(n_green * (1 - traffic.green_share) / traffic.green_share)
     mu = math.log(traffic.median_ms)
     g_lat = rng.lognormal(mu, traffic.sigma, n_green) * scenario.green_latency_factor
     b_lat = rng.lognormal(mu, traffic.sigma, n_blue)
@@ -100,7 +100,7 @@ def run_trial(
     states = {name: FixedThresholdState() for name in baselines}
     for look in range(1, traffic.max_looks + 1):
         ng = look * traffic.look
-        nb = int(round(ng * (1 - traffic.green_share) / traffic.green_share))
+        nb = round(ng * (1 - traffic.green_share) / traffic.green_share)
         if "ours" not in decided:
             # the activity's two queries: blue's p95 first, then slow counts at that threshold
             threshold = float(np.quantile(b_lat[:nb], 0.95, method="inverted_cdf"))
