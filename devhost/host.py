@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import signal
@@ -95,7 +96,9 @@ class Host:
             )
         self.invoker = Invoker(
             app_dir=str(self.app_dir),
-            client_binding=(self.engine.client_binding if self.engine is not None else lambda: None),
+            client_binding=(
+                self.engine.client_binding if self.engine is not None else self._engineless_binding
+            ),
         )
         self.http = HttpTriggers(self.app, self.keys, self.invoker)
         self.eventgrid = EventGridTriggers(self.app, self.keys, self.invoker)
@@ -110,6 +113,23 @@ class Host:
         self.started = time.monotonic()
         self.host_id = uuid.uuid4().hex[:16]
         self.runner: web.AppRunner | None = None
+
+    def _engineless_binding(self) -> str:
+        """Without the engine, functions that hold a durable client still run; its calls answer 404."""
+        webhooks = f"{self.base_url}/runtime/webhooks/durabletask"
+        return json.dumps(
+            {
+                "taskHubName": self.app.task_hub,
+                "creationUrls": {},
+                "managementUrls": {
+                    "id": "INSTANCEID",
+                    "statusQueryGetUri": f"{webhooks}/instances/INSTANCEID",
+                },
+                "baseUrl": webhooks,
+                "requiredQueryStringParameters": "",
+                "rpcBaseUrl": f"{webhooks}/",
+            }
+        )
 
     # -- the web application ---------------------------------------------------------------------------
     def build_web_app(self) -> web.Application:
