@@ -1,0 +1,261 @@
+"""Endpoints on azure-ai-ml managed online endpoints (blue/green deployments, traffic, mirror).
+
+Every long-running operation is begun (`begin_create_or_update`, `begin_delete`) and NOT waited
+for: an activity must return in seconds, and the orchestrator polls `deployment()` / `get()` with
+durable timers. MLflow models deploy without a scoring script or environment (AML's no-code
+MLflow deployment), which is why `begin_deploy` needs only the registered model.
+
+Traffic splits are checked here before AML sees them, with the same rules AML enforces (and the
+local endpoint server enforces), so a refused split fails fast with a message naming the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from azure.ai.ml import MLClient
+from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
+from azure.core.exceptions import ResourceNotFoundError
+
+from lifecycle.ports import DeploymentInfo, DeploymentState, EndpointInfo, ModelVersion, TrafficRuleError
+
+MAX_MIRROR_PERCENT = 50
+AML_SCOPE = "https://ml.azure.com/.default"
+_PROVISIONING: dict[str, DeploymentState] = {
+    "creating": "creating",
+    "updating": "creating",
+    "scaling": "creating",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "failed",
+    "deleting": "deleting",
+}
+# azureml:name:version, or an ARM id …/models/{name}/versions/{version}
+_MODEL_REF = re.compile(r"(?:azureml:)?(?:.*/models/)?(?P<name>[^:/]+)(?::|/versions/)(?P<version>[^:/]+)$")
+
+
+def validate_split(
+    endpoint: str,
+    deployments: Mapping[str, DeploymentState],
+    traffic: Mapping[str, Any],
+    mirror: Mapping[str, Any],
+) -> tuple[dict[str, int], dict[str, int]]:
+    """AML's rules: integer percents; live traffic sums to 100 (or all 0) over existing, succeeded
+    deployments; mirror goes to at most one deployment, at most 50%, and never to one with live traffic."""
+
+    def pct(kind: str, name: str, value: Any) -> int:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or int(value) != value
+            or not 0 <= value <= 100
+        ):
+            raise TrafficRuleError(
+                f"{kind} for deployment '{name}' must be an integer from 0 to 100, got {value!r}"
+            )
+        if name not in deployments:
+            known = ", ".join(sorted(deployments)) or "none"
+            raise TrafficRuleError(
+                f"{kind} names deployment '{name}', which does not exist in endpoint '{endpoint}' (deployments: {known})"
+            )
+        return int(value)
+
+    live = {name: pct("traffic", name, v) for name, v in traffic.items()}
+    total = sum(live.values())
+    if total not in (0, 100):
+        raise TrafficRuleError(
+            f"traffic of endpoint '{endpoint}' sums to {total}; it must sum to 100 (or all be 0): {live}"
+        )
+    mirrored = {name: p for name, v in (mirror or {}).items() if (p := pct("mirror_traffic", name, v))}
+    if len(mirrored) > 1:
+        raise TrafficRuleError(f"mirror_traffic can target one deployment only, got {sorted(mirrored)}")
+    for name, p in mirrored.items():
+        if p > MAX_MIRROR_PERCENT:
+            raise TrafficRuleError(
+                f"mirror_traffic for '{name}' is {p}%; at most {MAX_MIRROR_PERCENT}% may be mirrored"
+            )
+        if live.get(name, 0) > 0:
+            raise TrafficRuleError(
+                f"deployment '{name}' has {live[name]}% live traffic and cannot also receive mirror traffic"
+            )
+    for name, p in {**live, **mirrored}.items():
+        if p > 0 and deployments[name] != "succeeded":
+            raise TrafficRuleError(
+                f"deployment '{name}' is '{deployments[name]}'; only a succeeded deployment can take traffic"
+            )
+    return live, mirrored
+
+
+def _deployment_info(dep: ManagedOnlineDeployment) -> DeploymentInfo:
+    model_ref = (
+        dep.model
+        if isinstance(dep.model, str)
+        else f"{getattr(dep.model, 'name', '')}:{getattr(dep.model, 'version', '')}"
+    )
+    match = _MODEL_REF.search(model_ref or "")
+    state = _PROVISIONING.get(str(dep.provisioning_state or "creating").lower(), "creating")
+    return DeploymentInfo(
+        name=dep.name,
+        model_name=match["name"] if match else "",
+        model_version=match["version"] if match else "",
+        state=state,
+        message=""
+        if state != "failed"
+        else f"AML provisioning state {dep.provisioning_state}; see the deployment logs",
+    )
+
+
+class AzureMLEndpoints:
+    def __init__(
+        self,
+        ml_client: MLClient,
+        *,
+        credential: Any = None,
+        http: requests.Session | None = None,
+        timeout: float = 60.0,
+    ):
+        self._ml = ml_client
+        self._credential = credential  # for aad_token endpoints
+        self._http = http or requests.Session()
+        self._timeout = timeout
+
+    @classmethod
+    def connect(
+        cls, credential: Any, subscription_id: str, resource_group: str, workspace: str
+    ) -> AzureMLEndpoints:
+        return cls(MLClient(credential, subscription_id, resource_group, workspace), credential=credential)
+
+    def _info(self, ep: ManagedOnlineEndpoint) -> EndpointInfo:
+        deployments = {
+            d.name: _deployment_info(d) for d in self._ml.online_deployments.list(endpoint_name=ep.name)
+        }
+        return EndpointInfo(
+            name=ep.name,
+            scoring_uri=ep.scoring_uri or "",
+            traffic={k: int(v) for k, v in (ep.traffic or {}).items()},
+            mirror_traffic={k: int(v) for k, v in (ep.mirror_traffic or {}).items() if int(v)},
+            deployments=deployments,
+        )
+
+    def ensure_endpoint(self, endpoint: str) -> EndpointInfo:
+        """infra/ creates the endpoint; this creates it (without waiting) only if it is missing."""
+        try:
+            return self.get(endpoint)
+        except KeyError:
+            ep = ManagedOnlineEndpoint(
+                name=endpoint, auth_mode="key", description="managed by the ML lifecycle"
+            )
+            self._ml.online_endpoints.begin_create_or_update(ep)
+            return EndpointInfo(name=endpoint, scoring_uri="", traffic={}, mirror_traffic={}, deployments={})
+
+    def get(self, endpoint: str) -> EndpointInfo:
+        try:
+            return self._info(self._ml.online_endpoints.get(name=endpoint))
+        except ResourceNotFoundError:
+            raise KeyError(f"online endpoint {endpoint!r} does not exist in the AML workspace") from None
+
+    def begin_deploy(
+        self,
+        endpoint: str,
+        deployment: str,
+        model: ModelVersion,
+        *,
+        instance_type: str = "Standard_DS3_v2",
+        instance_count: int = 1,
+        environment_variables: dict[str, str] | None = None,
+    ) -> DeploymentInfo:
+        ep = self._ml.online_endpoints.get(name=endpoint)
+        if str(ep.provisioning_state or "").lower() not in ("succeeded", ""):
+            raise RuntimeError(
+                f"endpoint {endpoint} is {ep.provisioning_state}; a deployment can be created once it has succeeded (retry)"
+            )
+        current = self.deployment(endpoint, deployment)
+        if current.state in ("creating", "succeeded") and (current.model_name, current.model_version) == (
+            model.name,
+            model.version,
+        ):
+            return current  # idempotent: a replayed activity does not redeploy
+        dep = ManagedOnlineDeployment(
+            name=deployment,
+            endpoint_name=endpoint,
+            model=f"azureml:{model.name}:{model.version}",
+            instance_type=instance_type,
+            instance_count=instance_count,
+            environment_variables=dict(environment_variables or {}),
+            tags={
+                "model": model.name,
+                "model_version": model.version,
+                **{k: v for k, v in model.tags.items() if k == "lifecycle_id"},
+            },
+        )
+        self._ml.online_deployments.begin_create_or_update(dep)  # new deployments get 0% traffic
+        return DeploymentInfo(deployment, model.name, model.version, "creating", "creation requested")
+
+    def deployment(self, endpoint: str, deployment: str) -> DeploymentInfo:
+        try:
+            return _deployment_info(self._ml.online_deployments.get(name=deployment, endpoint_name=endpoint))
+        except ResourceNotFoundError:
+            return DeploymentInfo(deployment, "", "", "missing")
+
+    def set_traffic(
+        self, endpoint: str, traffic: dict[str, int], mirror_traffic: dict[str, int] | None = None
+    ) -> EndpointInfo:
+        info = self.get(endpoint)
+        states = {name: d.state for name, d in info.deployments.items()}
+        live, mirror = validate_split(endpoint, states, traffic, mirror_traffic or {})
+        ep = self._ml.online_endpoints.get(name=endpoint)
+        ep.traffic = {name: live.get(name, 0) for name in info.deployments}
+        ep.mirror_traffic = mirror
+        self._ml.online_endpoints.begin_create_or_update(ep)  # applied in seconds; the orchestrator re-reads
+        return EndpointInfo(endpoint, info.scoring_uri, dict(ep.traffic), dict(mirror), info.deployments)
+
+    def _auth_header(self, endpoint: str, auth_mode: str | None) -> str:
+        if (auth_mode or "key").lower() == "aad_token":
+            if self._credential is None:
+                raise RuntimeError(
+                    f"endpoint {endpoint} uses aad_token auth: pass a credential to AzureMLEndpoints"
+                )
+            return f"Bearer {self._credential.get_token(AML_SCOPE).token}"
+        keys = self._ml.online_endpoints.get_keys(name=endpoint)
+        return f"Bearer {keys.primary_key}"
+
+    def invoke(self, endpoint: str, payload: dict[str, Any], deployment: str | None = None) -> Any:
+        ep = self._ml.online_endpoints.get(name=endpoint)
+        if not ep.scoring_uri:
+            raise RuntimeError(
+                f"endpoint {endpoint} has no scoring URI yet (provisioning state {ep.provisioning_state})"
+            )
+        headers = {
+            "Content-Type": "application/json",
+            "Authorization": self._auth_header(endpoint, ep.auth_mode),
+        }
+        if deployment:
+            headers["azureml-model-deployment"] = deployment
+        response = self._http.post(
+            ep.scoring_uri, data=json.dumps(payload), headers=headers, timeout=self._timeout
+        )
+        if response.status_code >= 400:
+            raise RuntimeError(
+                f"scoring {endpoint}{'/' + deployment if deployment else ''} failed with {response.status_code}: "
+                f"{response.text[:500]}"
+            )
+        return response.json()
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        ep = self._ml.online_endpoints.get(name=endpoint)
+        if int((ep.traffic or {}).get(deployment, 0)) > 0:
+            raise TrafficRuleError(
+                f"deployment '{deployment}' still has {ep.traffic[deployment]}% live traffic; move it off first"
+            )
+        if int((ep.mirror_traffic or {}).get(deployment, 0)) > 0:
+            raise TrafficRuleError(
+                f"deployment '{deployment}' still receives mirror traffic; set it to 0 first"
+            )
+        try:
+            self._ml.online_deployments.begin_delete(name=deployment, endpoint_name=endpoint)
+        except ResourceNotFoundError:
+            return  # already gone: deleting is idempotent
