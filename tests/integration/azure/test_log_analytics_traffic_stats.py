@@ -43,7 +43,7 @@ def _watermark_query(endpoint):
     return f"WATERMARK {endpoint}"
 
 
-WINDOW_TABLE = {
+WINDOW_TABLE = {  # the columns lifecycle/kql.py summarizes into
     "name": "PrimaryResult",
     "columns": [
         {"name": "DeploymentName", "type": "string"},
@@ -136,3 +136,17 @@ def test_no_ingested_rows_means_no_watermark():
 def test_the_workspace_id_is_required_with_an_actionable_message():
     with pytest.raises(ValueError, match="LOG_ANALYTICS_WORKSPACE_ID"):
         LogAnalyticsTrafficStats.connect(FakeToken(), "", endpoint="http://127.0.0.1:1")
+
+
+def test_by_default_it_sends_the_kql_that_lifecycle_kql_generates():
+    from lifecycle import kql
+
+    with serve(_answer({"tables": [WINDOW_TABLE]})) as stub:
+        stats = LogAnalyticsTrafficStats.connect(
+            FakeToken(), WORKSPACE, endpoint=stub.url, authentication_policy=StaticBearer(), clock=lambda: NOW
+        ).window("churn-ep", ["blue", "green"], START, END, slow_threshold_ms=120.0)
+    window_req, watermark_req = stub.requests
+    assert window_req.json()["query"] == kql.window_query("churn-ep", ["blue", "green"], START, END, 120.0)
+    assert watermark_req.json()["query"] == kql.watermark_query("churn-ep")
+    assert "AmlOnlineEndpointTrafficLog" in stats.query
+    assert stats.by_deployment["blue"].requests == 900
