@@ -66,7 +66,8 @@ WATERMARK_TABLE = {
 
 def _answer(window_body: dict):
     def respond(req: Recorded):
-        body = window_body if req.json()["query"].startswith("WINDOW") else {"tables": [WATERMARK_TABLE]}
+        is_watermark = "WATERMARK" in req.json()["query"] or "ingested_until" in req.json()["query"]
+        body = {"tables": [WATERMARK_TABLE]} if is_watermark else window_body
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
     return respond
