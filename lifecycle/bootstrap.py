@@ -133,9 +133,7 @@ def training_jobs() -> TrainingJobs:
             return cls(s.local_state_dir, s.tracking_uri)
         s.require("aml_subscription_id", "aml_resource_group", "aml_workspace")
         cls = _load("adapters.azure.training_jobs", "AzureMLTrainingJobs", "LIFECYCLE_MODE=azure")
-        return cls(
-            s.aml_subscription_id, s.aml_resource_group, s.aml_workspace, credential=_azure_credential()
-        )
+        return cls.connect(_azure_credential(), s.aml_subscription_id, s.aml_resource_group, s.aml_workspace)
 
     return _cached("training_jobs", build)
 
@@ -148,9 +146,7 @@ def registry() -> ModelRegistry:
             return cls(s.tracking_uri)
         s.require("aml_subscription_id", "aml_resource_group", "aml_workspace")
         cls = _load("adapters.azure.registry", "AzureMLModelRegistry", "LIFECYCLE_MODE=azure")
-        return cls(
-            s.aml_subscription_id, s.aml_resource_group, s.aml_workspace, credential=_azure_credential()
-        )
+        return cls.connect(_azure_credential(), s.aml_subscription_id, s.aml_resource_group, s.aml_workspace)
 
     return _cached("registry", build)
 
@@ -160,12 +156,10 @@ def endpoints() -> Endpoints:
         s = settings()
         if s.mode == "local":
             cls = _load("adapters.local.endpoints", "LocalEndpoints", "LIFECYCLE_MODE=local")
-            return cls(s.endpoint_server_url, s.endpoint_server_key)
+            return cls(s.endpoint_server_url, s.endpoint_server_key or "")
         s.require("aml_subscription_id", "aml_resource_group", "aml_workspace")
         cls = _load("adapters.azure.endpoints", "AzureMLEndpoints", "LIFECYCLE_MODE=azure")
-        return cls(
-            s.aml_subscription_id, s.aml_resource_group, s.aml_workspace, credential=_azure_credential()
-        )
+        return cls.connect(_azure_credential(), s.aml_subscription_id, s.aml_resource_group, s.aml_workspace)
 
     return _cached("endpoints", build)
 
@@ -174,11 +168,11 @@ def traffic_stats() -> TrafficStats:
     def build() -> TrafficStats:
         s = settings()
         if s.mode == "local":
-            cls = _load("adapters.local.telemetry", "SqliteTrafficStats", "LIFECYCLE_MODE=local")
+            cls = _load("adapters.local.traffic_stats", "SqliteTrafficStats", "LIFECYCLE_MODE=local")
             return cls(s.traffic_db_file)
         s.require("log_analytics_workspace_id")
-        cls = _load("adapters.azure.telemetry", "LogAnalyticsTrafficStats", "LIFECYCLE_MODE=azure")
-        return cls(s.log_analytics_workspace_id, credential=_azure_credential())
+        cls = _load("adapters.azure.traffic_stats", "LogAnalyticsTrafficStats", "LIFECYCLE_MODE=azure")
+        return cls.connect(_azure_credential(), s.log_analytics_workspace_id)
 
     return _cached("traffic_stats", build)
 
@@ -207,6 +201,28 @@ def events() -> EventPublisher:
         return cls(s.events_topic_endpoint, _azure_credential())
 
     return _cached("events", build)
+
+
+def job_data_input(container: str, prefix: str) -> str:
+    """A data lake folder as a training job input: its URL on Azure (AML mounts it), a local copy
+    under LOCAL_STATE_DIR/datalake/ locally (local jobs read files). Data versions are immutable,
+    so a copy that exists is reused."""
+    s = settings()
+    lake = data_lake()
+    if s.mode == "azure":
+        return lake.url(container, prefix)
+    folder = s.local_state_dir / "datalake" / container / prefix.strip("/")
+    blobs = lake.list(container, prefix)
+    if not blobs:
+        raise FileNotFoundError(f"no blobs under {container}/{prefix}: nothing to stage as a job input")
+    for blob in blobs:
+        target = s.local_state_dir / "datalake" / container / blob.path
+        if not target.exists() or target.stat().st_size != blob.size:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(lake.read(container, blob.path))
+            tmp.replace(target)
+    return str(folder)
 
 
 # --------------------------------------------------------------------------- tests

@@ -103,3 +103,36 @@ def decide_promotion(
         rel_gain=rel_gain if math.isfinite(rel_gain) else None,
         reasons=reasons,
     )
+
+
+class EvaluationOutputError(ValueError):
+    """The evaluation job's metrics cannot support a decision (missing model, metric or champion)."""
+
+
+def parse_evaluation_metrics(
+    doc: dict, metric: str, *, expect_champion: bool
+) -> tuple[dict[str, float], dict[str, float] | None, int | None]:
+    """Read the evaluation job's metrics.json: {"challenger": {...}, "champion": {...}|null, "eval_rows": n}.
+
+    A run that has a champion must have the champion scored on the same split; deciding without
+    it would promote by default, so that is an error, not a missing value."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("challenger"), dict):
+        raise EvaluationOutputError(f"evaluation output has no 'challenger' metrics: {doc!r:.300}")
+
+    def numbers(d: dict) -> dict[str, float]:
+        return {k: float(v) for k, v in d.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+    challenger = numbers(doc["challenger"])
+    champion = numbers(doc["champion"]) if isinstance(doc.get("champion"), dict) else None
+    if metric not in challenger:
+        raise EvaluationOutputError(
+            f"the evaluation job did not report {metric!r} for the challenger (it reported {sorted(challenger)}); "
+            "fix the policy's evaluation.metric or the evaluation code"
+        )
+    if expect_champion and (champion is None or metric not in champion):
+        raise EvaluationOutputError(
+            f"a champion exists but the evaluation job reported no {metric!r} for it; "
+            "was the champion input passed to the evaluation job?"
+        )
+    rows = doc.get("eval_rows")
+    return challenger, champion, int(rows) if isinstance(rows, int | float) else None

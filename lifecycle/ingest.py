@@ -26,6 +26,11 @@ from lifecycle.payloads.lifecycle import BlobRef, IngestResult
 from lifecycle.policy import Policy
 from lifecycle.ports import BlobNotFound, DataLake
 
+# Training data is laid out as one folder per split (training/{model}/{version}/train/, .../eval/)
+# because Azure ML job inputs of type uri_folder mount a folder: a shared folder would leak the
+# evaluation rows into training.
+PART = "part-000.parquet"
+
 # Bump when typed_frame/split change what they produce: it is part of every data version.
 TRANSFORM_VERSION = "typed-v1"
 
@@ -250,13 +255,13 @@ def run_ingest(
     )
     lake.write(
         c.training,
-        f"{base}/train.parquet",
+        f"{base}/train/{PART}",
         to_parquet(prepared.train),
         content_type="application/vnd.apache.parquet",
     )
     lake.write(
         c.training,
-        f"{base}/eval.parquet",
+        f"{base}/eval/{PART}",
         to_parquet(prepared.eval),
         content_type="application/vnd.apache.parquet",
     )
@@ -290,8 +295,10 @@ def run_ingest(
         rows_out=len(prepared.features),
         sources=[f.ref for f in files],
         data_version=dv,
-        train_uri=lake.url(c.training, f"{base}/train.parquet"),
-        eval_uri=lake.url(c.training, f"{base}/eval.parquet"),
+        train_uri=lake.url(c.training, f"{base}/train/"),
+        eval_uri=lake.url(c.training, f"{base}/eval/"),
+        train_ref=BlobRef(container=c.training, path=f"{base}/train/"),
+        eval_ref=BlobRef(container=c.training, path=f"{base}/eval/"),
         features_uri=lake.url(c.features, features_path),
         train_rows=len(prepared.train),
         eval_rows=len(prepared.eval),

@@ -98,8 +98,10 @@ class IngestResult(Payload):
     rows_out: int = 0
     sources: list[BlobRef] = Field(default_factory=list)
     data_version: str | None = None
-    train_uri: str | None = None
+    train_uri: str | None = None  # folder URLs (uri_folder job inputs)
     eval_uri: str | None = None
+    train_ref: BlobRef | None = None  # the same folders as container + prefix, for staging job inputs
+    eval_ref: BlobRef | None = None
     features_uri: str | None = None
     train_rows: int = 0
     eval_rows: int = 0
@@ -116,7 +118,8 @@ class SubmitJob(Payload):
     model: str
     kind: Literal["train", "evaluate"]
     job_name: str
-    inputs: dict[str, str]
+    inputs: dict[str, str] = Field(default_factory=dict)  # literal values and model URIs
+    data_inputs: dict[str, BlobRef] = Field(default_factory=dict)  # data lake folders, staged per mode
     tags: dict[str, str] = Field(default_factory=dict)
 
 

@@ -21,10 +21,6 @@ def coordinator_id(model: str) -> str:
 
 class CoordinatorInput(Payload):
     model: str
-    debounce_seconds: int = Field(default=60, ge=0)
-    # wait the debounce window before claiming (a fresh burst); a follow-up run after a
-    # lifecycle does not wait: the run itself was the window
-    debounce: bool = True
     generation: int = Field(default=0, ge=0)  # continue_as_new count, for status and tests
     runs: int = Field(default=0, ge=0)  # lifecycles this coordinator has started
 
@@ -43,10 +39,13 @@ class ClaimResult(Payload):
     consumed: list[str] = Field(default_factory=list)
     held: list[str] = Field(default_factory=list)
     held_reason: str | None = None
-    retry_at: datetime | None = None
+    retry_at: datetime | None = None  # budget spent: claim again then
+    wait_until: datetime | None = None  # debounce window still open: claim again then
     reasons: list[str] = Field(default_factory=list)
     numbers: dict[str, Any] = Field(default_factory=dict)
-    debounce_seconds: int = 60  # the policy's current value, so a policy change takes effect
+    # the sub-orchestrator that runs the lifecycle; `lifecycle_dry_run` when LIFECYCLE_DRY_RUN
+    # is set (benchmarks and storms: coalescing is exercised, nothing is trained)
+    orchestrator: str = "lifecycle"
 
 
 class RunFinished(Payload):
@@ -55,3 +54,8 @@ class RunFinished(Payload):
     coordinator: str
     ok: bool
     error: str | None = None
+
+
+class DryRun(Payload):
+    run_id: str
+    trigger: LifecycleInput
