@@ -28,6 +28,11 @@ test: setup
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
+# The local stack on 127.0.0.1: Azurite :10000, endpoint server :8501, devhost :7071 (state in .local/).
+# FUNCTIONS_MASTER_KEY, if set, is devhost's master key (and the lifecycle topic key).
+run: setup
+	$(PY) -m devhost.stack run
+
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
 

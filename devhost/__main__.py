@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("DEVHOST_BLOB_EVENTS_FUNCTION", "on_blob_created"),
         help="the Event Grid triggered function that receives the blob events",
     )
+    start.add_argument(
+        "--blob-events-optional",
+        action="store_true",
+        help="if the app has no such function yet, run without the watcher instead of refusing to start",
+    )
     start.add_argument("--blob-poll-interval", type=float, default=1.0)
     start.add_argument("--activity-concurrency", type=int, default=16)
     start.add_argument("--log-level", default=os.environ.get("DEVHOST_LOG_LEVEL", "INFO"))
@@ -62,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             containers=[c.strip() for c in args.watch_containers.split(",") if c.strip()],
             function=args.blob_events_function,
             interval=args.blob_poll_interval,
+            optional=args.blob_events_optional,
         )
     options = HostOptions(
         app_dir=args.app_dir,

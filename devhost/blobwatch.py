@@ -51,6 +51,7 @@ class BlobWatchConfig:
     containers: list[str]
     function: str
     interval: float = 1.0
+    optional: bool = False  # a missing target function disables the watcher instead of failing the host
 
     def connection_string(self) -> str:
         value = self.connection

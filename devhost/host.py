@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -83,13 +84,20 @@ class Host:
         self.engine: Any | None = None
         engine_cls = durable_engine_class() if self.app.has_durable else None
         if engine_cls is not None:
-            self.engine = engine_cls(
-                db_path=self.state_dir / "durable.db",
-                functions=self.app.raw_functions,
-                task_hub=self.app.task_hub,
-                activity_concurrency=options.activity_concurrency,
-                logger=logging.getLogger("devhost.durable"),
-            )
+            kwargs: dict[str, Any] = {}
+            if "system_key" in inspect.signature(engine_cls).parameters:
+                kwargs["system_key"] = self.keys.durabletask_extension
+            try:
+                self.engine = engine_cls(
+                    db_path=self.state_dir / "durable.db",
+                    functions=self.app.raw_functions,
+                    task_hub=self.app.task_hub,
+                    activity_concurrency=options.activity_concurrency,
+                    logger=logging.getLogger("devhost.durable"),
+                    **kwargs,
+                )
+            except (TypeError, ValueError) as exc:  # an orchestrator the engine cannot replay, named in exc
+                raise AppLoadError(f"Cannot host the app's Durable Functions: {exc}") from exc
         elif self.app.has_durable:
             log.warning(
                 "This app has Durable Functions but devhost/durable/engine.py is missing: they will not run."
@@ -105,11 +113,16 @@ class Host:
         self.timers = TimerTriggers(self.app, self.invoker, self.state_dir)
         self.topic_store = TopicStore(self.state_dir / "devhost.db")
         self.topics = Topics(self.topic_store, self.keys)
-        self.blob_watcher = (
-            BlobWatcher(options.blob_watch, self.app, self.eventgrid, self.state_dir / "devhost.db")
-            if options.blob_watch
-            else None
-        )
+        self.blob_watcher: BlobWatcher | None = None
+        if options.blob_watch:
+            try:
+                self.blob_watcher = BlobWatcher(
+                    options.blob_watch, self.app, self.eventgrid, self.state_dir / "devhost.db"
+                )
+            except AppLoadError as exc:
+                if not options.blob_watch.optional:
+                    raise
+                log.warning("blob watcher disabled: %s", exc)
         self.started = time.monotonic()
         self.host_id = uuid.uuid4().hex[:16]
         self.runner: web.AppRunner | None = None
@@ -231,6 +244,8 @@ class Host:
         lines.append(f"\tmaster ({origin}): {self.keys.master}")
         lines.append(f"\tfunction key 'default': {self.keys.function_default}")
         lines.append(f"\tsystem key 'eventgrid_extension': {self.keys.eventgrid_extension}")
+        if self.engine is not None:
+            lines.append(f"\tsystem key 'durabletask_extension': {self.keys.durabletask_extension}")
         lines.append(
             f"\ttopics: POST {self.base_url}/runtime/topics/{{topic}}?api-version=2018-01-01 (aeg-sas-key = master key)"
         )

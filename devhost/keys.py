@@ -27,6 +27,7 @@ class HostKeys:
     master: str
     function_default: str
     eventgrid_extension: str
+    durabletask_extension: str
     master_generated: bool = False
 
     @classmethod
@@ -45,6 +46,7 @@ class HostKeys:
             master=explicit or stored.get("master") or _new_key(),
             function_default=stored.get("function_default") or _new_key(),
             eventgrid_extension=stored.get("eventgrid_extension") or _new_key(),
+            durabletask_extension=stored.get("durabletask_extension") or _new_key(),
             master_generated=generated,
         )
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,8 +72,9 @@ class HostKeys:
             return self.is_master(key)
         return self.is_master(key) or (bool(key) and hmac.compare_digest(str(key), self.function_default))
 
-    def allows_system(self, key: str | None) -> bool:
-        return self.is_master(key) or (bool(key) and hmac.compare_digest(str(key), self.eventgrid_extension))
+    def allows_system(self, key: str | None, extension: str = "eventgrid_extension") -> bool:
+        expected = getattr(self, extension)
+        return self.is_master(key) or (bool(key) and hmac.compare_digest(str(key), expected))
 
 
 def request_key(request: web.Request) -> str | None:
