@@ -29,6 +29,7 @@ class ClaimDecision:
     held: tuple[str, ...] = ()  # request ids left pending, with held_reason
     held_reason: str | None = None
     retry_at: datetime | None = None  # when a held request may be claimed again (None: never by itself)
+    wait_until: datetime | None = None  # the debounce window is still open: claim again then
     reasons: tuple[str, ...] = ()
     numbers: dict[str, Any] = field(default_factory=dict)
 
@@ -62,8 +63,11 @@ def claim(
     trainings_today: int,
     max_trainings_per_day: int,
     now: datetime,
+    debounce_seconds: int = 0,
 ) -> ClaimDecision:
-    """Decide what the next run consumes: every pending request, or none (budget spent)."""
+    """Decide what the next run consumes: every pending request, or none yet (the burst is
+    still settling: wait until the debounce window after the oldest request closes), or none
+    at all (budget spent: hold them, with the reason and when the budget reopens)."""
     ordered = sorted(pending, key=lambda r: (r.received_at, r.request_id))
     ids = tuple(r.request_id for r in ordered)
     numbers = {
@@ -71,9 +75,14 @@ def claim(
         "trainings_today": trainings_today,
         "max_trainings_per_day": max_trainings_per_day,
         "sources": sorted({r.source for r in ordered}),
+        "debounce_seconds": debounce_seconds,
     }
     if not ids:
         return ClaimDecision(reasons=("no pending requests",), numbers=numbers)
+    settles = debounce_until(ordered[0].received_at, debounce_seconds)
+    if settles > now:
+        reason = f"debounce: {len(ids)} request(s) pending; the window closes at {settles.isoformat()}"
+        return ClaimDecision(wait_until=settles, reasons=(reason,), numbers=numbers)
     if max_trainings_per_day <= 0:
         reason = "budget.max_trainings_per_day is 0: retraining is disabled for this model"
         return ClaimDecision(held=ids, held_reason=reason, reasons=(reason,), numbers=numbers)

@@ -44,6 +44,9 @@ class Settings(BaseModel):
     mlflow_tracking_uri: str = ""
     ledger_path: Path | None = None
     code_version: str | None = None
+    # coordinators run `lifecycle_dry_run` instead of `lifecycle`: requests are coalesced and
+    # recorded, nothing is trained (event-storm benchmarks and load tests)
+    lifecycle_dry_run: bool = False
 
     # local endpoint server and its traffic log
     endpoint_server_url: str = "http://127.0.0.1:8501"
@@ -139,6 +142,7 @@ ENV_KEYS: dict[str, str] = {
     "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
     "ledger_path": "LEDGER_PATH",
     "code_version": "CODE_VERSION",
+    "lifecycle_dry_run": "LIFECYCLE_DRY_RUN",
     "endpoint_server_url": "ENDPOINT_SERVER_URL",
     "endpoint_server_key": "ENDPOINT_SERVER_KEY",
     "traffic_db_path": "TRAFFIC_DB_PATH",

@@ -70,6 +70,21 @@ def test_only_todays_runs_that_reached_training_count_against_the_budget():
     assert not counts_as_training(runs[1])
 
 
+def test_a_claim_inside_the_debounce_window_waits_for_it_to_close_after_the_oldest_request():
+    pending = [request(1, minutes_ago=1), request(2)]
+    decision = claim(pending, trainings_today=0, max_trainings_per_day=4, now=NOW, debounce_seconds=120)
+    assert not decision.start_run and not decision.held
+    assert decision.wait_until == NOW + timedelta(minutes=1)
+    later = claim(
+        pending,
+        trainings_today=0,
+        max_trainings_per_day=4,
+        now=NOW + timedelta(minutes=1),
+        debounce_seconds=120,
+    )
+    assert later.consume == ("req-1", "req-2")
+
+
 def test_debounce_ends_a_window_after_the_first_request():
     assert debounce_until(NOW, 30) == NOW + timedelta(seconds=30)
     assert debounce_until(NOW, -5) == NOW
@@ -106,4 +121,5 @@ def test_a_claim_consumes_all_or_holds_all_and_never_loses_a_request(ages, used,
     assert accounted == {r.request_id for r in pending}
     assert not (set(decision.consume) & set(decision.held))
     assert decision.start_run == (bool(pending) and used < budget)
+    assert decision.wait_until is None
     assert bool(decision.held) == (decision.held_reason is not None)

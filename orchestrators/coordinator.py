@@ -1,0 +1,101 @@
+"""The per-model coordinator: the singleton that turns retrain requests into lifecycle runs.
+
+One eternal instance per model (`coordinator-{model}`). Triggers record a request in the ledger
+and then raise `retrain_requested` on it (starting it if needed); the ledger, not the event, is
+the truth, so an event lost or merged costs nothing: every generation starts by claiming from
+the ledger. A generation is one of:
+
+  claim -> debounce window still open -> timer until it closes -> continue_as_new
+  claim -> run: the lifecycle as a sub-orchestration (one at a time) -> continue_as_new
+          (requests that arrived meanwhile are pending: the next claim consumes all of them)
+  claim -> nothing (or budget spent) -> wait for `retrain_requested` or a timer -> continue_as_new
+
+continue_as_new keeps the history short however long the coordinator lives.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import azure.durable_functions as df
+
+from lifecycle.payloads.lifecycle import LifecycleInput
+from lifecycle.payloads.triggers import (
+    RETRAIN_REQUESTED,
+    ClaimInput,
+    ClaimResult,
+    CoordinatorInput,
+    DryRun,
+    RunFinished,
+)
+from orchestrators import bp
+
+# An idle coordinator wakes up this often anyway and re-reads the ledger: a safety net for
+# a wake-up event that never arrived (the request itself is in the ledger).
+IDLE_RECHECK = timedelta(hours=6)
+
+
+@bp.orchestration_trigger(context_name="context")
+def coordinator(context: df.DurableOrchestrationContext):
+    state = CoordinatorInput.model_validate(context.get_input())
+    now = context.current_utc_datetime
+    run_id = f"{state.model}-{now:%Y%m%d%H%M%S}-{context.new_uuid()[:6]}"
+    claim = ClaimResult.model_validate(
+        (
+            yield context.call_activity(
+                "coordinator_claim",
+                ClaimInput(model=state.model, run_id=run_id, now=now, coordinator=context.instance_id).dump(),
+            )
+        )
+    )
+    status = {
+        "model": state.model,
+        "generation": state.generation,
+        "runs": state.runs,
+        "reasons": claim.reasons,
+    }
+
+    if claim.wait_until is not None:
+        context.set_custom_status({**status, "phase": "debouncing", "until": claim.wait_until.isoformat()})
+        yield context.create_timer(claim.wait_until)
+        context.continue_as_new(state.model_copy(update={"generation": state.generation + 1}).dump())
+        return None
+
+    if claim.run_id and claim.lifecycle is not None:
+        context.set_custom_status(
+            {**status, "phase": "running", "run_id": claim.run_id, "consumed": claim.consumed}
+        )
+        finished = RunFinished(
+            model=state.model, run_id=claim.run_id, coordinator=context.instance_id, ok=True
+        )
+        try:
+            yield context.call_sub_orchestrator(claim.orchestrator, claim.lifecycle.dump(), claim.run_id)
+        except Exception as exc:  # the run failed; record it and keep coordinating
+            finished = finished.model_copy(update={"ok": False, "error": str(exc)[:2000]})
+        yield context.call_activity("coordinator_run_finished", finished.dump())
+        context.continue_as_new(
+            state.model_copy(update={"generation": state.generation + 1, "runs": state.runs + 1}).dump()
+        )
+        return None
+
+    wake_at = claim.retry_at or (now + IDLE_RECHECK)
+    phase = "held" if claim.held else "idle"
+    context.set_custom_status({**status, "phase": phase, "held": claim.held, "until": wake_at.isoformat()})
+    requested = context.wait_for_external_event(RETRAIN_REQUESTED)
+    timer = context.create_timer(wake_at)
+    winner = yield context.task_any([requested, timer])
+    if winner is requested:
+        timer.cancel()
+    context.continue_as_new(state.model_copy(update={"generation": state.generation + 1}).dump())
+    return None
+
+
+@bp.orchestration_trigger(context_name="context")
+def lifecycle_dry_run(context: df.DurableOrchestrationContext):
+    """Stands in for `lifecycle` when LIFECYCLE_DRY_RUN is set: records the run and the
+    requests it consumed, trains nothing (so storms measure the event edge, not training)."""
+    trigger = LifecycleInput.model_validate(context.get_input())
+    yield context.call_activity(
+        "coordinator_record_dry_run", DryRun(run_id=context.instance_id, trigger=trigger).dump()
+    )
+    return {"run_id": context.instance_id, "model": trigger.model, "status": "kept", "dry_run": True}

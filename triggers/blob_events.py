@@ -1,0 +1,126 @@
+"""Event Grid trigger: data landed in the lake (BlobCreated) or a model monitor breached a
+threshold (AML RunStatusChanged). Both schemas arrive here: the Event Grid schema and CloudEvents.
+
+Bad or foreign events are logged and recorded, not raised: raising makes Event Grid redeliver
+an event that can never succeed. Only errors that a retry can fix (ledger or host unavailable)
+propagate, so Event Grid retries them and dedupe absorbs the repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import azure.functions as func
+
+from lifecycle import bootstrap
+from lifecycle.events_in import (
+    AmlRunStatusChanged,
+    BlobCreated,
+    EventValidationError,
+    InboundEvent,
+    parse_event,
+    route_aml_run,
+    route_blob,
+    same_blob_location,
+)
+from triggers import bp
+from triggers.intake import Intake, new_request, record_ignored, submit
+
+log = logging.getLogger("triggers.blob_events")
+
+
+def event_document(event: Any) -> dict[str, Any]:
+    """The wire JSON of the event the worker decoded (func.EventGridEvent or func.CloudEvent)."""
+    if isinstance(event, dict):
+        return event
+    if hasattr(event, "specversion"):
+        time = getattr(event, "time", None)
+        doc = {
+            "specversion": event.specversion,
+            "id": event.id,
+            "source": event.source,
+            "type": event.type,
+            "subject": event.subject,
+            "time": time.isoformat() if time else None,
+            "data": event.get_json(),
+        }
+    else:
+        when = event.event_time
+        doc = {
+            "id": event.id,
+            "topic": event.topic,
+            "subject": event.subject,
+            "eventType": event.event_type,
+            "eventTime": when.isoformat() if when else None,
+            "dataVersion": event.data_version,
+            "data": event.get_json(),
+        }
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
+    info = {"event_id": event.event_id, "container": event.container, "path": event.path, "api": event.api}
+    if not event.committed:
+        log.info("ignored %s: api %s is not a committed write", event.event_id, event.api)
+        return None
+    model = route_blob(bootstrap.policies().values(), event.container, event.path)
+    if model is None:
+        record_ignored(None, "no policy claims this blob", info)
+        return None
+    ours = bootstrap.data_lake().url(event.container, event.path)
+    if not same_blob_location(event.url, ours):
+        log.warning(
+            "refused %s: %s is outside the configured storage account", event.event_id, event.url[:300]
+        )
+        record_ignored(
+            model, "url outside the configured storage account or container", {**info, "url": event.url}
+        )
+        return None
+    details = {
+        **info,
+        "url": event.url,
+        "etag": event.etag,
+        "content_length": event.content_length,
+        "sequencer": event.sequencer,
+        "schema": event.schema,
+    }
+    return await submit(client, new_request(model, "blob", event.dedupe_keys[0], details))
+
+
+async def handle_aml(client: Any, event: AmlRunStatusChanged) -> Intake | None:
+    info = {"event_id": event.event_id, "run_id": event.run_id, "run_status": event.run_status}
+    if not event.monitor_breach:
+        return None
+    model = route_aml_run(bootstrap.policies().values(), event)
+    if model is None:
+        record_ignored(
+            None, "no policy claims this model monitor", {**info, "experiment": event.experiment_name}
+        )
+        return None
+    details = {**info, "experiment": event.experiment_name, "tags": event.run_tags}
+    return await submit(client, new_request(model, "aml_monitor", event.dedupe_key, details))
+
+
+async def handle(client: Any, parsed: InboundEvent) -> Intake | None:
+    if isinstance(parsed, BlobCreated):
+        return await handle_blob(client, parsed)
+    if isinstance(parsed, AmlRunStatusChanged):
+        return await handle_aml(client, parsed)
+    return None
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.durable_client_input(client_name="client")
+async def on_blob_created(event: func.EventGridEvent, client) -> None:
+    try:
+        parsed = parse_event(event_document(event))
+    except EventValidationError as exc:
+        log.warning("refused event %s: %s", getattr(event, "id", "?"), exc)
+        record_ignored(
+            None, "invalid event", {"event_id": str(getattr(event, "id", ""))[:200], "error": str(exc)}
+        )
+        return
+    outcome = await handle(client, parsed)
+    if outcome is not None:
+        log.info("event %s -> %s %s", parsed.event_id, outcome.body()["status"], outcome.request.request_id)

@@ -1,0 +1,149 @@
+"""What every trigger does once it knows which model an input is for: record a retrain request
+in the ledger (the dedupe point) and make sure the model's coordinator will see it.
+
+Shared by the Event Grid, alert, schedule and operator triggers; registers no functions. The
+ledger is the truth: the `retrain_requested` event only wakes the coordinator, which claims
+from the ledger, so a duplicate, a lost event or a crash between the two steps loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+
+from lifecycle import bootstrap
+from lifecycle.events_in import MAX_PAYLOAD_BYTES
+from lifecycle.payloads.triggers import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
+from lifecycle.ports import RetrainRequest
+
+log = logging.getLogger("triggers")
+
+# One coordinator start at a time per model in this worker: two first requests arriving
+# together must not both call start_new (the second would replace a coordinator that is
+# already claiming).
+_start_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+@dataclass(frozen=True)
+class Intake:
+    request: RetrainRequest
+    duplicate: bool
+    coordinator: str
+    coordinator_action: str  # signalled | started
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "status": "duplicate" if self.duplicate else "accepted",
+            "model": self.request.model,
+            "request_id": self.request.request_id,
+            "dedupe_key": self.request.dedupe_key,
+            "coordinator": self.coordinator,
+        }
+
+
+def request_id_for(dedupe_key: str) -> str:
+    """Deterministic: a redelivery maps to the same request id as the original."""
+    return "req-" + hashlib.sha256(dedupe_key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def new_request(model: str, source: str, dedupe_key: str, details: dict[str, Any]) -> RetrainRequest:
+    return RetrainRequest(
+        request_id=request_id_for(f"{model}|{dedupe_key}"),
+        model=model,
+        source=source,
+        dedupe_key=dedupe_key,
+        received_at=datetime.now(UTC),
+        details=details,
+    )
+
+
+def _missing(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(
+        s in text for s in ("no instance", "not found", "404", "is gone", "410", "completed or failed")
+    )
+
+
+def _exists(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("already exists", "409", "conflict", "already running"))
+
+
+async def ensure_coordinator(client: Any, model: str) -> str:
+    """Wake the model's coordinator, starting it if it is not running."""
+    instance = coordinator_id(model)
+    try:
+        await client.raise_event(instance, RETRAIN_REQUESTED, {"model": model})
+        return "signalled"
+    except Exception as exc:
+        if not _missing(exc):
+            raise
+    async with _start_locks[model]:
+        try:  # another request may have started it while we waited for the lock
+            await client.raise_event(instance, RETRAIN_REQUESTED, {"model": model})
+            return "signalled"
+        except Exception as exc:
+            if not _missing(exc):
+                raise
+        try:
+            await client.start_new(
+                "coordinator", instance_id=instance, client_input=CoordinatorInput(model=model).dump()
+            )
+            return "started"
+        except Exception as exc:
+            if not _exists(exc):
+                raise
+        await client.raise_event(instance, RETRAIN_REQUESTED, {"model": model})
+        return "signalled"
+
+
+async def submit(client: Any, request: RetrainRequest) -> Intake:
+    """Record the request (False from the ledger = a delivery seen before) and wake the
+    coordinator either way: if the first delivery crashed after recording, its retry is what
+    makes sure the recorded request is claimed (a wake-up never starts a run by itself)."""
+    ledger = bootstrap.ledger()
+    accepted = ledger.add_request(request)
+    if not accepted:
+        ledger.append(
+            coordinator_id(request.model),
+            "request",
+            {"ignored": "duplicate", "dedupe_key": request.dedupe_key, "source": request.source},
+        )
+    action = await ensure_coordinator(client, request.model)
+    return Intake(request, not accepted, coordinator_id(request.model), action)
+
+
+def record_ignored(model: str | None, what: str, details: dict[str, Any]) -> None:
+    """Inputs that start nothing (resolved alerts, unmapped events, uncommitted writes) are kept
+    in the ledger too, under the model's coordinator (or `unrouted`), so 'why did nothing
+    happen?' has an answer."""
+    run_id = coordinator_id(model) if model else "unrouted"
+    bootstrap.ledger().append(run_id, "event", {"ignored": what, **details})
+
+
+# --------------------------------------------------------------------------- HTTP helpers
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, default=str), status_code=status, mimetype="application/json", headers=headers
+    )
+
+
+def error(status: int, message: str) -> func.HttpResponse:
+    return json_response({"error": message}, status)
+
+
+def body_too_large(req: func.HttpRequest) -> func.HttpResponse | None:
+    size = len(req.get_body() or b"")
+    if size > MAX_PAYLOAD_BYTES:
+        return error(413, f"the body is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} (256 KB)")
+    return None

@@ -1,0 +1,316 @@
+"""The operator API: ask for a retrain, see a model and its lifecycles, steer a running lifecycle.
+
+Function-key auth (the app's default level). Reads come from the ports (ledger, registry,
+endpoints) and the durable status; writes are retrain requests (through the same intake as
+every trigger) and external events raised on a running lifecycle. Every refusal is a 4xx with
+{"error": "..."} saying what to change; an input is never half-applied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lifecycle import bootstrap
+from lifecycle.events_in import EventValidationError, load_json
+from lifecycle.payloads.triggers import OPERATOR_EVENTS, coordinator_id
+from lifecycle.ports import LedgerEntry, RetrainRequest, RunRecord
+from triggers import bp
+from triggers.intake import body_too_large, error, json_response, new_request, submit
+
+log = logging.getLogger("triggers.operator_api")
+
+RUN_STATUSES = ("running", "rejected", "kept", "registered", "promoted", "rolled_back", "failed", "aborted")
+ACTIVE_RUNTIME = {"Running", "Pending", "Suspended", "ContinuedAsNew"}
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class RetrainBody(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    reason: str = Field(default="", max_length=1000)
+    requested_by: str = Field(default="", max_length=200)
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    reason: str = Field(default="", max_length=1000)
+    by: str = Field(default="", max_length=200)
+
+
+def _body(req: func.HttpRequest, model: type[BaseModel]) -> BaseModel | func.HttpResponse:
+    """An optional JSON object body, validated; an empty body means all defaults."""
+    raw = req.get_body() or b""
+    if not raw.strip():
+        return model()
+    try:
+        doc = load_json(raw, "request body")
+    except EventValidationError as exc:
+        return error(400, str(exc))
+    if not isinstance(doc, dict):
+        return error(400, f"the request body must be a JSON object with any of {sorted(model.model_fields)}")
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        return error(400, f"invalid request body: {problems}")
+
+
+def _base_url(req: func.HttpRequest) -> str:
+    url = req.url
+    marker = url.find("/api/")
+    return url[:marker] if marker >= 0 else url.rstrip("/")
+
+
+def _known_model(model: str) -> bool:
+    return model in bootstrap.policies()
+
+
+def _unknown_model(model: str) -> func.HttpResponse:
+    known = ", ".join(sorted(bootstrap.policies())) or "none"
+    return error(404, f"unknown model {model[:100]!r}: no lifecycle policy names it (known: {known})")
+
+
+def _request_view(r: RetrainRequest) -> dict[str, Any]:
+    return {
+        "request_id": r.request_id,
+        "source": r.source,
+        "dedupe_key": r.dedupe_key,
+        "received_at": r.received_at.isoformat(),
+        "consumed_by": r.consumed_by,
+        "held_reason": r.held_reason,
+        "details": r.details,
+    }
+
+
+def _run_summary(run: RunRecord) -> dict[str, Any]:
+    return {
+        "id": run.run_id,
+        "model": run.model,
+        "status": run.status,
+        "stage": run.stage,
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "updated_at": run.updated_at.isoformat() if run.updated_at else None,
+        "challenger_version": run.challenger_version,
+        "champion_version": run.champion_version,
+    }
+
+
+def _entry_view(e: LedgerEntry) -> dict[str, Any]:
+    return {"at": e.at.isoformat(), "seq": e.seq, **e.data}
+
+
+def _guarded(what: str, read: Any) -> Any:
+    """A part of a status view whose source is down reports that, instead of failing the view."""
+    try:
+        return read()
+    except Exception as exc:
+        log.warning("%s unavailable: %s", what, exc)
+        return {"unavailable": f"{what}: {str(exc)[:300]}"}
+
+
+async def _durable(client: Any, instance_id: str) -> dict[str, Any] | None:
+    try:
+        status = await client.get_status(instance_id)
+    except Exception as exc:
+        log.warning("durable status of %s unavailable: %s", instance_id, exc)
+        return {"unavailable": str(exc)[:300]}
+    if not status:
+        return None
+    runtime = status.runtime_status
+    return {
+        "runtime_status": getattr(runtime, "value", runtime),
+        "custom_status": status.custom_status,
+        "created_time": status.created_time.isoformat() if status.created_time else None,
+        "last_updated_time": status.last_updated_time.isoformat() if status.last_updated_time else None,
+    }
+
+
+# --------------------------------------------------------------------------- models
+
+
+@bp.route(route="models/{model}/retrain", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def operator_retrain(req: func.HttpRequest, client) -> func.HttpResponse:
+    model = req.route_params.get("model", "")
+    if (too_large := body_too_large(req)) is not None:
+        return too_large
+    if not _known_model(model):
+        return _unknown_model(model)
+    body = _body(req, RetrainBody)
+    if isinstance(body, func.HttpResponse):
+        return body
+    key = req.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key.strip()) <= MAX_IDEMPOTENCY_KEY):
+        return error(400, f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
+    dedupe = f"operator:{key.strip()}" if key else f"operator:{uuid.uuid4()}"
+    details = {**body.model_dump(), "idempotency_key": key}
+    intake = await submit(client, new_request(model, "operator", dedupe, details))
+    base = _base_url(req)
+    links = {
+        "model": f"{base}/api/models/{quote(model)}",
+        "lifecycles": f"{base}/api/lifecycles?model={quote(model)}",
+        "coordinator": f"{base}/runtime/webhooks/durabletask/instances/{coordinator_id(model)}",
+    }
+    headers = {"Location": links["lifecycles"]}
+    return json_response({**intake.body(), "links": links}, 200 if intake.duplicate else 202, headers)
+
+
+@bp.route(route="models/{model}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def operator_model(req: func.HttpRequest, client) -> func.HttpResponse:
+    model = req.route_params.get("model", "")
+    if not _known_model(model):
+        return _unknown_model(model)
+    policy = bootstrap.policy(model)
+    ledger = bootstrap.ledger()
+
+    def champion() -> dict[str, Any] | None:
+        found = bootstrap.registry().champion(model)
+        if found is None:
+            return None
+        return {
+            "version": found.version,
+            "source_uri": found.source_uri,
+            "created_at": found.created_at.isoformat() if found.created_at else None,
+            "lineage": found.tags,
+        }
+
+    def endpoint() -> dict[str, Any] | None:
+        name = policy.rollout.endpoint
+        if not name:
+            return None
+        info = bootstrap.endpoints().get(name)
+        return {
+            "name": info.name,
+            "scoring_uri": info.scoring_uri,
+            "traffic": info.traffic,
+            "mirror_traffic": info.mirror_traffic,
+            "deployments": {
+                d.name: {"model": d.model_name, "version": d.model_version, "state": d.state}
+                for d in info.deployments.values()
+            },
+        }
+
+    held = [e for e in ledger.entries(coordinator_id(model), "request") if "held" in e.data]
+    body = {
+        "model": model,
+        "policy_hash": policy.hash,
+        "champion": _guarded("model registry", champion),
+        "endpoint": _guarded("online endpoint", endpoint),
+        "pending_requests": [_request_view(r) for r in ledger.pending_requests(model)],
+        "last_hold": _entry_view(held[-1]) if held else None,
+        "recent_lifecycles": [_run_summary(r) for r in ledger.list_runs(model=model, limit=10)],
+        "coordinator": await _durable(client, coordinator_id(model)),
+    }
+    return json_response(body)
+
+
+# --------------------------------------------------------------------------- lifecycles
+
+
+@bp.route(route="lifecycles", methods=["GET"])
+async def operator_lifecycles(req: func.HttpRequest) -> func.HttpResponse:
+    model = req.params.get("model")
+    status = req.params.get("status")
+    raw_limit = req.params.get("limit", "50")
+    if model is not None and not _known_model(model):
+        return _unknown_model(model)
+    if status is not None and status not in RUN_STATUSES:
+        return error(400, f"status={status[:50]!r} is not one of {', '.join(RUN_STATUSES)}")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+        return error(400, f"limit={raw_limit[:20]!r} must be a whole number from 1 to 500")
+    runs = bootstrap.ledger().list_runs(model=model or None, status=status, limit=int(raw_limit))
+    return json_response({"lifecycles": [_run_summary(r) for r in runs]})
+
+
+def _lifecycle_detail(run: RunRecord | None, run_id: str) -> dict[str, Any]:
+    ledger = bootstrap.ledger()
+    entries = ledger.entries(run_id)
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [_entry_view(e) for e in entries if e.kind == kind]
+
+    detail: dict[str, Any] = {"id": run_id}
+    if run is not None:
+        detail.update(
+            {
+                **_run_summary(run),
+                "trigger": run.trigger,
+                "data_version": run.data_version,
+                "job_name": run.job_name,
+                "metrics": run.metrics,
+                "decision": run.decision,
+                "lineage": run.lineage,
+            }
+        )
+    detail.update(
+        {
+            "steps": of("step"),
+            "gates": of("gate"),
+            "traffic": of("traffic"),
+            "decisions": of("decision"),
+            "events": of("event"),
+            "errors": of("error"),
+            "requests": [_request_view(r) for r in ledger.requests_for_run(run_id)],
+        }
+    )
+    return detail
+
+
+@bp.route(route="lifecycles/{id}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def operator_lifecycle(req: func.HttpRequest, client) -> func.HttpResponse:
+    run_id = req.route_params.get("id", "")
+    run = bootstrap.ledger().get_run(run_id)
+    durable = await _durable(client, run_id) if run_id else None
+    if run is None and durable is None:
+        return error(404, f"unknown lifecycle {run_id[:100]!r}; list them with GET /api/lifecycles")
+    return json_response({**_lifecycle_detail(run, run_id), "orchestration": durable})
+
+
+@bp.route(route="lifecycles/{id}/{action}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpResponse:
+    run_id = req.route_params.get("id", "")
+    action = req.route_params.get("action", "")
+    if action not in OPERATOR_EVENTS:
+        return error(404, f"unknown action {action[:50]!r}; use one of {', '.join(OPERATOR_EVENTS)}")
+    if (too_large := body_too_large(req)) is not None:
+        return too_large
+    ledger = bootstrap.ledger()
+    run = ledger.get_run(run_id)
+    durable = await _durable(client, run_id) if run_id else None
+    if run is None and durable is None:
+        return error(404, f"unknown lifecycle {run_id[:100]!r}; list them with GET /api/lifecycles")
+    body = _body(req, ActionBody)
+    if isinstance(body, func.HttpResponse):
+        return body
+    runtime = (durable or {}).get("runtime_status")
+    if runtime not in ACTIVE_RUNTIME:
+        state = runtime or (run.status if run else "unknown")
+        return error(
+            409, f"lifecycle {run_id} is not running ({state}); {action} applies only to a running one"
+        )
+    data = {"action": action, **body.model_dump()}
+    await client.raise_event(run_id, action, data)
+    ledger.append(run_id, "decision", {"operator": action, "reason": body.reason, "by": body.by})
+    return json_response({"status": "accepted", "id": run_id, "action": action}, 202)
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    from triggers.openapi import document
+
+    return func.HttpResponse(json.dumps(document(_base_url(req))), mimetype="application/json")
