@@ -64,7 +64,7 @@ def read_csv(data: bytes) -> pd.DataFrame:
 def data_version(files: Sequence[RawFile], contract: DataContract, eval_fraction: float, seed: int) -> str:
     """sha256 over the input bytes (in path order), the contract, the split and the transform."""
     h = hashlib.sha256()
-    for f in sorted(files, key=lambda f: (f.ref.container, f.ref.path)):
+    for f in sorted(files, key=lambda f: (f.ref.container, f.ref.path, f.sha256)):
         h.update(f.sha256.encode())
     h.update(contract.canonical_json().encode())
     h.update(f"{TRANSFORM_VERSION}|{eval_fraction!r}|{seed}".encode())
