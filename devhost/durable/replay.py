@@ -146,7 +146,7 @@ class EpisodeResult:
     continue_as_new: bool = False
     continue_input: str | None = None
     waiting_event_names: set[str] = field(default_factory=set)
-    unconsumed_event_names: set[str] = field(default_factory=set)
+    consumed_events: set[int] = field(default_factory=set)
 
 
 class _TrackingContext(DurableOrchestrationContext):
@@ -166,6 +166,20 @@ class _TrackingContext(DurableOrchestrationContext):
         if not self.will_continue_as_new:
             self._devhost_numbered.append((self._sequence_number, action, self.current_utc_datetime))
         super()._record_fire_and_forget_action(action)
+
+
+class _Executor(TaskOrchestrationExecutor):
+    """The SDK's executor, noting which EventRaised events actually resolved a waiting task
+    (so continue-as-new can carry the others over to the next generation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.consumed_events: set[int] = set()
+
+    def set_task_value(self, event: HistoryEvent, is_success: bool, id_key: str) -> None:
+        if event.event_type == EVENT_RAISED and self.context.open_tasks.get(event.Name):
+            self.consumed_events.add(id(event))
+        super().set_task_value(event, is_success, id_key)
 
 
 def _classify(task_id: int, item: Any, now: datetime) -> Scheduled:
@@ -230,7 +244,7 @@ def run_episode(
     )
     ctx._histories = events
     ctx._input_expected_type = input_type
-    executor = TaskOrchestrationExecutor()
+    executor = _Executor()
     error: str | None = None
     try:
         executor.execute(ctx, events, fn)
@@ -269,7 +283,7 @@ def run_episode(
     for key, value in ctx.open_tasks.items():
         if isinstance(key, str) and value:
             result.waiting_event_names.add(key)
-    result.unconsumed_event_names = {k for k in ctx.deferred_tasks if isinstance(k, str)}
+    result.consumed_events = executor.consumed_events
     return result
 
 
