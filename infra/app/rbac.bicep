@@ -1,0 +1,197 @@
+// Every role assignment of the deployment, least privilege, each GUID named.
+// Principals: the user-assigned identity (Function App + training cluster), the online endpoint's
+// system identity, and optionally the deploying user.
+param storageAccountName string
+param appInsightsName string
+param logAnalyticsName string
+param mlWorkspaceName string
+param mlStorageAccountName string
+param containerRegistryName string
+param endpointName string
+param cosmosAccountName string
+param topicName string
+param managedIdentityPrincipalId string
+@description('Deploying user: may upload to the data lake. Empty to skip.')
+param userPrincipalId string = ''
+
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
+  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
+  logAnalyticsReader: '73c42c96-874c-492b-b04d-ab87d138a893' // Log Analytics Reader
+  azureMLDataScientist: 'f6c7c914-8db3-469d-8ca1-694a8f32e121' // AzureML Data Scientist
+  acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
+  eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7' // EventGrid Data Sender
+}
+// Cosmos DB data-plane role (not an Azure RBAC role): Cosmos DB Built-in Data Contributor
+var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
+  name: logAnalyticsName
+}
+resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' existing = {
+  name: mlWorkspaceName
+}
+resource endpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2024-10-01' existing = {
+  parent: mlWorkspace
+  name: endpointName
+}
+resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: mlStorageAccountName
+}
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = {
+  name: containerRegistryName
+}
+resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' existing = {
+  name: cosmosAccountName
+}
+resource topic 'Microsoft.EventGrid/topics@2024-06-01-preview' existing = {
+  name: topicName
+}
+
+// --- the Function App's identity (also the training cluster's)
+
+// Storage Blob Data Owner: data lake reads/writes, host storage and the deployment package (Flex needs Owner for blob leases)
+resource appBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, managedIdentityPrincipalId, roles.storageBlobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Storage Queue Data Contributor: Durable Functions task hub queues
+resource appQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, managedIdentityPrincipalId, roles.storageQueueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Storage Table Data Contributor: Durable Functions history and instances tables
+resource appTable 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, managedIdentityPrincipalId, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Monitoring Metrics Publisher: telemetry to Application Insights with local auth disabled
+resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, managedIdentityPrincipalId, roles.monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Log Analytics Reader: the rollout gates' KQL over AmlOnlineEndpointTrafficLog
+resource appLogs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(logAnalytics.id, managedIdentityPrincipalId, roles.logAnalyticsReader)
+  scope: logAnalytics
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.logAnalyticsReader)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// AzureML Data Scientist: submit/cancel jobs, register models and data, manage endpoints and deployments
+resource appML 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(mlWorkspace.id, managedIdentityPrincipalId, roles.azureMLDataScientist)
+  scope: mlWorkspace
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.azureMLDataScientist)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Storage Blob Data Contributor on the workspace storage: upload job code and download outputs (no shared keys)
+resource appMLStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(mlStorage.id, managedIdentityPrincipalId, roles.storageBlobDataContributor)
+  scope: mlStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// EventGrid Data Sender: publish lifecycle events to the custom topic (local auth disabled)
+resource appEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(topic.id, managedIdentityPrincipalId, roles.eventGridDataSender)
+  scope: topic
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventGridDataSender)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Cosmos DB Built-in Data Contributor (data plane): the run ledger
+resource appLedger 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
+  parent: cosmos
+  name: guid(cosmos.id, managedIdentityPrincipalId, cosmosDataContributor)
+  properties: {
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor}'
+    principalId: managedIdentityPrincipalId
+    scope: cosmos.id
+  }
+}
+
+// --- the online endpoint's system identity
+
+// Storage Blob Data Reader on the workspace storage: the deployment downloads the registered model
+resource endpointModels 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(mlStorage.id, endpointName, roles.storageBlobDataReader)
+  scope: mlStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
+    principalId: endpoint.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// AcrPull: the deployment pulls the MLflow serving image built into the workspace registry
+resource endpointImages 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(registry.id, endpointName, roles.acrPull)
+  scope: registry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull)
+    principalId: endpoint.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// --- the deploying user (optional)
+
+// Storage Blob Data Contributor: upload sample data to the data lake with `az storage blob upload --auth-mode login`
+resource userBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
+  name: guid(storage.id, userPrincipalId, roles.storageBlobDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: userPrincipalId
+    principalType: 'User'
+  }
+}

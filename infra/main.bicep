@@ -1,0 +1,249 @@
+// The Azure column of DESIGN.md section 1, deployable with `azd up`.
+// Names: '<abbreviation><resourceToken>' so two environments never collide.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; seeds the unique suffix of every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Region for everything. Pick one with Flex Consumption and quota for the GPU SKU below.')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Object id of the deploying user (azd sets it): gets data-plane access to the data lake for uploads.')
+param principalId string = ''
+
+@description('VM size of the training cluster (GPU). Needs quota in the region: see README, troubleshooting.')
+param gpuVmSize string = 'Standard_NC4as_T4_v3'
+
+@description('Upper bound of the training cluster; it scales to 0 nodes when idle.')
+@minValue(1)
+param gpuMaxNodes int = 1
+
+@description('Second pass (set by infra/hooks/postdeploy.sh): wire Event Grid and the alert action group to the deployed functions.')
+param wireEventSources bool = false
+
+@description('Recorded in every run\'s lineage (e.g. the git commit azd deployed).')
+param codeVersion string = 'unversioned'
+
+@description('Name of the managed online endpoint the lifecycle rolls models out to (policy rollout.endpoint).')
+param onlineEndpointName string = ''
+
+@description('Name of the GPU compute cluster (policy training.compute).')
+param computeClusterName string = 'gpu-cluster'
+
+param resourceGroupName string = ''
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
+var deploymentStorageContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+var dataContainers = ['raw', 'features', 'training', 'quarantine']
+var endpointName = !empty(onlineEndpointName) ? onlineEndpointName : 'churn-endpoint-${take(resourceToken, 6)}'
+var cosmosDatabaseName = 'mllifecycle'
+var cosmosContainerName = 'ledger'
+
+resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+// One user-assigned identity for the Function App and the training cluster; roles in app/rbac.bicep.
+module identity 'br/public:avm/res/managed-identity/user-assigned-identity:0.4.1' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+// Data lake + Functions host storage (task hub, deployment package). No shared keys: identity only.
+module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    dnsEndpointType: 'Standard'
+    minimumTlsVersion: 'TLS1_2'
+    publicNetworkAccess: 'Enabled'
+    networkAcls: { defaultAction: 'Allow', bypass: 'AzureServices' }
+    blobServices: {
+      containers: [for c in concat(dataContainers, [deploymentStorageContainerName]): { name: c }]
+    }
+  }
+}
+
+module logAnalytics 'br/public:avm/res/operational-insights/workspace:0.11.1' = {
+  name: 'loganalytics'
+  scope: rg
+  params: {
+    name: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    location: location
+    tags: tags
+    dataRetention: 30
+  }
+}
+
+module appInsights 'br/public:avm/res/insights/component:0.6.0' = {
+  name: 'appinsights'
+  scope: rg
+  params: {
+    name: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+    workspaceResourceId: logAnalytics.outputs.resourceId
+    disableLocalAuth: true
+  }
+}
+
+module appServicePlan 'br/public:avm/res/web/serverfarm:0.1.1' = {
+  name: 'appserviceplan'
+  scope: rg
+  params: {
+    name: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    sku: { name: 'FC1', tier: 'FlexConsumption' }
+    reserved: true
+  }
+}
+
+module ml 'app/ml.bicep' = {
+  name: 'ml'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    abbrs: abbrs
+    applicationInsightsId: appInsights.outputs.resourceId
+    logAnalyticsWorkspaceId: logAnalytics.outputs.resourceId
+    identityId: identity.outputs.resourceId
+    computeClusterName: computeClusterName
+    gpuVmSize: gpuVmSize
+    gpuMaxNodes: gpuMaxNodes
+    endpointName: endpointName
+  }
+}
+
+module cosmos 'app/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    name: '${abbrs.documentDBDatabaseAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    databaseName: cosmosDatabaseName
+    containerName: cosmosContainerName
+  }
+}
+
+module lifecycleTopic 'app/topic.bicep' = {
+  name: 'lifecycletopic'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridDomainsTopics}lifecycle-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    location: location
+    tags: tags
+    appServicePlanId: appServicePlan.outputs.resourceId
+    storageAccountName: storage.outputs.name
+    deploymentStorageContainerName: deploymentStorageContainerName
+    identityId: identity.outputs.resourceId
+    identityClientId: identity.outputs.clientId
+    applicationInsightsName: appInsights.outputs.name
+    // app settings: begin (read by lifecycle/settings.py; tests/unit/test_settings_contract.py checks this block)
+    appSettings: {
+      LIFECYCLE_MODE: 'azure'
+      AZURE_CLIENT_ID: identity.outputs.clientId
+      STORAGE_ACCOUNT_URL: 'https://${storage.outputs.name}.blob.${environment().suffixes.storage}'
+      CONTAINER_RAW: 'raw'
+      CONTAINER_FEATURES: 'features'
+      CONTAINER_TRAINING: 'training'
+      CONTAINER_QUARANTINE: 'quarantine'
+      LIFECYCLE_POLICY_DIR: 'samples'
+      CODE_VERSION: codeVersion
+      EVENTS_TOPIC_ENDPOINT: lifecycleTopic.outputs.endpoint
+      AML_SUBSCRIPTION_ID: subscription().subscriptionId
+      AML_RESOURCE_GROUP: rg.name
+      AML_WORKSPACE: ml.outputs.workspaceName
+      COSMOS_ENDPOINT: cosmos.outputs.endpoint
+      COSMOS_DATABASE: cosmosDatabaseName
+      LOG_ANALYTICS_WORKSPACE_ID: logAnalytics.outputs.logAnalyticsWorkspaceId
+    }
+    // app settings: end
+  }
+}
+
+// Event sources that point at deployed functions: second pass only (see infra/hooks/postdeploy.sh).
+module events 'app/events.bicep' = if (wireEventSources) {
+  name: 'events'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    abbrs: abbrs
+    resourceToken: resourceToken
+    storageAccountName: storage.outputs.name
+    functionAppName: api.outputs.SERVICE_API_NAME
+    dataContainers: ['raw']
+    logAnalyticsWorkspaceId: logAnalytics.outputs.resourceId
+    endpointName: endpointName
+  }
+}
+
+// Every role assignment, in one place.
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: appInsights.outputs.name
+    logAnalyticsName: logAnalytics.outputs.name
+    mlWorkspaceName: ml.outputs.workspaceName
+    mlStorageAccountName: ml.outputs.storageAccountName
+    containerRegistryName: ml.outputs.containerRegistryName
+    endpointName: endpointName
+    cosmosAccountName: cosmos.outputs.name
+    topicName: lifecycleTopic.outputs.name
+    managedIdentityPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+  }
+}
+
+// Outputs for azd (also written to .azure/<env>/.env).
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = api.outputs.SERVICE_API_NAME
+output SERVICE_API_NAME string = api.outputs.SERVICE_API_NAME
+output SERVICE_API_URI string = api.outputs.SERVICE_API_URI
+output AZURE_CLIENT_ID string = identity.outputs.clientId
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output STORAGE_ACCOUNT_URL string = 'https://${storage.outputs.name}.blob.${environment().suffixes.storage}'
+output AML_WORKSPACE string = ml.outputs.workspaceName
+output AML_COMPUTE_CLUSTER string = computeClusterName
+output AML_ONLINE_ENDPOINT string = endpointName
+output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output LOG_ANALYTICS_WORKSPACE_ID string = logAnalytics.outputs.logAnalyticsWorkspaceId
+output EVENTS_TOPIC_ENDPOINT string = lifecycleTopic.outputs.endpoint
+output APPLICATIONINSIGHTS_NAME string = appInsights.outputs.name
