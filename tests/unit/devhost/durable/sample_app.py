@@ -191,7 +191,7 @@ def counter(context: df.DurableOrchestrationContext):
 @app.orchestration_trigger(context_name="context")
 def waits_forever(context: df.DurableOrchestrationContext):
     context.set_custom_status("waiting")
-    yield context.wait_for_external_event("never")
+    return (yield context.wait_for_external_event("never"))
 
 
 @app.orchestration_trigger(context_name="context")
