@@ -25,6 +25,9 @@ param gpuMaxNodes int = 1
 @description('Second pass (set by infra/hooks/postdeploy.sh): wire Event Grid and the alert action group to the deployed functions.')
 param wireEventSources bool = false
 
+@description('Run lifecycles as dry runs (coalesce and record, train nothing): for a first look at a new subscription.')
+param lifecycleDryRun bool = false
+
 @description('Recorded in every run\'s lineage (e.g. the git commit azd deployed).')
 param codeVersion string = 'unversioned'
 
@@ -174,6 +177,7 @@ module api 'app/api.bicep' = {
     // app settings: begin (read by lifecycle/settings.py; tests/unit/test_settings_contract.py checks this block)
     appSettings: {
       LIFECYCLE_MODE: 'azure'
+      LIFECYCLE_DRY_RUN: string(lifecycleDryRun)
       AZURE_CLIENT_ID: identity.outputs.clientId
       STORAGE_ACCOUNT_URL: 'https://${storage.outputs.name}.blob.${environment().suffixes.storage}'
       CONTAINER_RAW: 'raw'
