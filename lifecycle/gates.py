@@ -40,6 +40,7 @@ error rate and p95 against fixed thresholds, roll back after N failed checks) fo
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -162,9 +163,19 @@ def msprt_one_sided(estimate: float, variance: float, tau: float) -> float:
         math.log(2.0)
         + 0.5 * math.log(variance / s)
         + tau * tau * estimate * estimate / (2.0 * variance * s)
-        + float(norm.logcdf(estimate * tau / math.sqrt(variance * s)))
+        + _log_normal_cdf(estimate * tau / math.sqrt(variance * s))
     )
     return math.exp(min(log_lambda, 700.0))
+
+
+def _log_normal_cdf(x: float) -> float:
+    # erfc is exact enough (and 50x faster than scipy) until it underflows far in the left tail
+    return math.log(0.5 * math.erfc(-x / math.sqrt(2.0))) if x > -30 else float(norm.logcdf(x))
+
+
+@functools.lru_cache(maxsize=256)
+def _z(p: float) -> float:
+    return float(norm.ppf(p))
 
 
 def min_sample_size(p_blue: float, margin: float, alpha: float, beta: float, blue_per_green: float) -> int:
@@ -174,7 +185,7 @@ def min_sample_size(p_blue: float, margin: float, alpha: float, beta: float, blu
     p0 = min(max(p_blue, 1e-6), 1 - 1e-6)
     p1 = min(p0 + margin, 1 - 1e-6)
     k = max(blue_per_green, 1e-6)
-    z = float(norm.ppf(1 - alpha) + norm.ppf(1 - beta))
+    z = _z(1 - alpha) + _z(1 - beta)
     return math.ceil(z * z * (p1 * (1 - p1) + p0 * (1 - p0) / k) / (margin * margin))
 
 
