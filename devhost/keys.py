@@ -53,6 +53,7 @@ class HostKeys:
         stored_now = {
             "function_default": keys.function_default,
             "eventgrid_extension": keys.eventgrid_extension,
+            "durabletask_extension": keys.durabletask_extension,
         }
         if not explicit:
             stored_now["master"] = keys.master

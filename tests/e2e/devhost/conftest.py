@@ -45,6 +45,12 @@ class Devhost:
         return found.group(1)
 
     @property
+    def durable_key(self) -> str:
+        found = re.search(r"system key 'durabletask_extension': (\S+)", self.log())
+        assert found, "devhost did not print its durabletask_extension key"
+        return found.group(1)
+
+    @property
     def durable(self) -> bool:
         return bool(requests.get(f"{self.base_url}/admin/host/status", timeout=5).json().get("durable"))
 

@@ -161,7 +161,7 @@ def test_an_event_grid_event_starts_an_orchestration(durable_host: Devhost) -> N
     status_url = durable_host.url(f"/runtime/webhooks/durabletask/instances/{instance_id}")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        response = requests.get(status_url, params={"code": durable_host.master_key}, timeout=10)
+        response = requests.get(status_url, params={"code": durable_host.durable_key}, timeout=10)
         if response.status_code in (200, 202) and response.json().get("runtimeStatus") == "Completed":
             break
         time.sleep(0.1)
