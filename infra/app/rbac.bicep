@@ -26,8 +26,8 @@ var roles = {
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7' // EventGrid Data Sender
 }
-// Cosmos DB data-plane role (not an Azure RBAC role): Cosmos DB Built-in Data Contributor
-var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
+// Cosmos DB data-plane role definition (not an Azure RBAC role)
+var cosmosDataContributor = '00000000-0000-0000-0000-000000000002' // Cosmos DB Built-in Data Contributor
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
