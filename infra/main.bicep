@@ -177,7 +177,7 @@ module api 'app/api.bicep' = {
     // app settings: begin (read by lifecycle/settings.py; tests/unit/test_settings_contract.py checks this block)
     appSettings: {
       LIFECYCLE_MODE: 'azure'
-      LIFECYCLE_DRY_RUN: string(lifecycleDryRun)
+      LIFECYCLE_DRY_RUN: lifecycleDryRun ? 'true' : 'false'
       AZURE_CLIENT_ID: identity.outputs.clientId
       STORAGE_ACCOUNT_URL: 'https://${storage.outputs.name}.blob.${environment().suffixes.storage}'
       CONTAINER_RAW: 'raw'
