@@ -20,6 +20,9 @@ from lifecycle.ports import RetrainRequest, RunRecord
 
 # A run counts against the budget once it reached training (a run rejected at ingest, e.g.
 # quarantined data, used no compute).
+# A burst may extend its debounce window up to this many windows after its first request.
+MAX_DEBOUNCE_FACTOR = 10
+
 TRAINING_STAGES = frozenset({"train", "evaluate", "register", "deploy", "smoke", "mirror", "ramp", "promote"})
 
 
@@ -79,9 +82,9 @@ def claim(
     }
     if not ids:
         return ClaimDecision(reasons=("no pending requests",), numbers=numbers)
-    settles = debounce_until(ordered[0].received_at, debounce_seconds)
+    settles = debounce_until(ordered[0].received_at, debounce_seconds, newest=ordered[-1].received_at)
     if settles > now:
-        reason = f"debounce: {len(ids)} request(s) pending; the window closes at {settles.isoformat()}"
+        reason = f"debounce: {len(ids)} request(s) pending; the burst settles at {settles.isoformat()}"
         return ClaimDecision(wait_until=settles, reasons=(reason,), numbers=numbers)
     if max_trainings_per_day <= 0:
         reason = "budget.max_trainings_per_day is 0: retraining is disabled for this model"
@@ -102,9 +105,13 @@ def claim(
     return ClaimDecision(consume=ids, reasons=(reason,), numbers=numbers)
 
 
-def debounce_until(first_seen: datetime, debounce_seconds: int) -> datetime:
-    """A burst (a multi-file upload, an alert storm) settles before a run starts."""
-    return first_seen + timedelta(seconds=max(0, debounce_seconds))
+def debounce_until(first_seen: datetime, debounce_seconds: int, newest: datetime | None = None) -> datetime:
+    """A burst (a multi-file upload, an alert storm) settles before a run starts: the window
+    closes `debounce_seconds` after the newest request (quiet period), but never later than
+    MAX_DEBOUNCE_FACTOR windows after the oldest, so a steady trickle cannot starve the model."""
+    window = timedelta(seconds=max(0, debounce_seconds))
+    quiet = (newest or first_seen) + window
+    return min(max(quiet, first_seen + window), first_seen + MAX_DEBOUNCE_FACTOR * window)
 
 
 def run_input(model: str, requests: Sequence[RetrainRequest]) -> LifecycleInput:

@@ -32,7 +32,7 @@ from orchestrators import bp
 
 # An idle coordinator wakes up this often anyway and re-reads the ledger: a safety net for
 # a wake-up event that never arrived (the request itself is in the ledger).
-IDLE_RECHECK = timedelta(hours=6)
+IDLE_RECHECK = timedelta(minutes=15)
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -40,6 +40,9 @@ def coordinator(context: df.DurableOrchestrationContext):
     state = CoordinatorInput.model_validate(context.get_input())
     now = context.current_utc_datetime
     run_id = f"{state.model}-{now:%Y%m%d%H%M%S}-{context.new_uuid()[:6]}"
+    # Triggers read the phase to decide whether a wake-up is needed; it must say "claiming" in
+    # the same episode that schedules the claim (see triggers/intake.py).
+    context.set_custom_status({"model": state.model, "generation": state.generation, "phase": "claiming"})
     claim = ClaimResult.model_validate(
         (
             yield context.call_activity(

@@ -37,7 +37,7 @@ class Intake:
     request: RetrainRequest
     duplicate: bool
     coordinator: str
-    coordinator_action: str  # signalled | started
+    coordinator_action: str  # busy (a claim is due anyway) | signalled | started
 
     def body(self) -> dict[str, Any]:
         return {
@@ -77,9 +77,38 @@ def _exists(exc: Exception) -> bool:
     return any(s in text for s in ("already exists", "409", "conflict", "already running"))
 
 
+# Coordinator phases after which a claim is still to come (it is scheduled in a later episode
+# than the one that set the phase), so a request recorded now is seen without a wake-up. Not
+# raising events then keeps a storm from flooding the coordinator's history with wake-ups.
+_CLAIM_PENDING_PHASES = {"debouncing", "running"}
+_ACTIVE = {"Running", "Pending"}
+
+
+def _phase(status: Any) -> str | None:
+    if not status:
+        return None
+    runtime = getattr(status.runtime_status, "value", status.runtime_status)
+    custom = status.custom_status
+    if isinstance(custom, str):
+        try:
+            custom = json.loads(custom)
+        except ValueError:
+            custom = None
+    if runtime not in _ACTIVE or not isinstance(custom, dict):
+        return None
+    phase = custom.get("phase")
+    return phase if isinstance(phase, str) else None
+
+
 async def ensure_coordinator(client: Any, model: str) -> str:
-    """Wake the model's coordinator, starting it if it is not running."""
+    """Make sure the model's coordinator will claim what was just recorded: nothing to do when a
+    claim is already due, else wake it (starting it if it is not running)."""
     instance = coordinator_id(model)
+    try:
+        if _phase(await client.get_status(instance)) in _CLAIM_PENDING_PHASES:
+            return "busy"
+    except Exception as exc:  # status unknown: waking it is always safe
+        log.warning("status of %s unavailable (%s); raising the event", instance, exc)
     try:
         await client.raise_event(instance, RETRAIN_REQUESTED, {"model": model})
         return "signalled"

@@ -301,9 +301,18 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
             409, f"lifecycle {run_id} is not running ({state}); {action} applies only to a running one"
         )
     data = {"action": action, **body.model_dump()}
-    await client.raise_event(run_id, action, data)
-    ledger.append(run_id, "decision", {"operator": action, "reason": body.reason, "by": body.by})
-    return json_response({"status": "accepted", "id": run_id, "action": action}, 202)
+    # The lifecycle waits for `abort`; its rollout sub-orchestration (`{id}-rollout`) for the
+    # approval and rollback events: deliver to each of them that is still running.
+    targets = [run_id]
+    rollout = await _durable(client, f"{run_id}-rollout")
+    if rollout and rollout.get("runtime_status") in ACTIVE_RUNTIME:
+        targets.append(f"{run_id}-rollout")
+    for target in targets:
+        await client.raise_event(target, action, data)
+    ledger.append(
+        run_id, "decision", {"operator": action, "reason": body.reason, "by": body.by, "to": targets}
+    )
+    return json_response({"status": "accepted", "id": run_id, "action": action, "delivered_to": targets}, 202)
 
 
 # --------------------------------------------------------------------------- OpenAPI

@@ -70,11 +70,11 @@ def test_only_todays_runs_that_reached_training_count_against_the_budget():
     assert not counts_as_training(runs[1])
 
 
-def test_a_claim_inside_the_debounce_window_waits_for_it_to_close_after_the_oldest_request():
-    pending = [request(1, minutes_ago=1), request(2)]
+def test_a_claim_inside_the_debounce_window_waits_until_the_burst_has_been_quiet_for_it():
+    pending = [request(1, minutes_ago=3), request(2, minutes_ago=1)]
     decision = claim(pending, trainings_today=0, max_trainings_per_day=4, now=NOW, debounce_seconds=120)
     assert not decision.start_run and not decision.held
-    assert decision.wait_until == NOW + timedelta(minutes=1)
+    assert decision.wait_until == NOW + timedelta(minutes=1)  # two minutes after the newest
     later = claim(
         pending,
         trainings_today=0,
@@ -85,8 +85,10 @@ def test_a_claim_inside_the_debounce_window_waits_for_it_to_close_after_the_olde
     assert later.consume == ("req-1", "req-2")
 
 
-def test_debounce_ends_a_window_after_the_first_request():
+def test_the_debounce_window_follows_the_newest_request_up_to_a_cap():
     assert debounce_until(NOW, 30) == NOW + timedelta(seconds=30)
+    assert debounce_until(NOW, 30, newest=NOW + timedelta(seconds=20)) == NOW + timedelta(seconds=50)
+    assert debounce_until(NOW, 30, newest=NOW + timedelta(hours=1)) == NOW + timedelta(seconds=300)
     assert debounce_until(NOW, -5) == NOW
 
 
