@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from devhost.blobwatch import BlobWatchConfig
+from devhost.discovery import AppLoadError, load_settings
 from devhost.host import HostOptions, run
 
 
@@ -27,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     start.add_argument(
         "--watch-blobs",
-        default=os.environ.get("DEVHOST_WATCH_BLOBS"),
+        default=None,
         metavar="CONNECTION_STRING_OR_SETTING",
         help="poll this storage account (Azurite) and announce new blobs as Microsoft.Storage.BlobCreated",
     )
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     start.add_argument(
         "--blob-events-function",
-        default=os.environ.get("DEVHOST_BLOB_EVENTS_FUNCTION", "on_blob_created"),
+        default=None,
         help="the Event Grid triggered function that receives the blob events",
     )
     start.add_argument(
@@ -60,6 +61,16 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("azure").setLevel(logging.WARNING)
+    try:  # local.settings.json may hold the DEVHOST_* defaults below, as app settings do for func
+        load_settings(args.app_dir.resolve())
+    except AppLoadError as exc:
+        print(f"devhost: cannot start: {exc}", file=sys.stderr)
+        return 2
+    args.watch_blobs = args.watch_blobs or os.environ.get("DEVHOST_WATCH_BLOBS")
+    args.watch_containers = args.watch_containers or os.environ.get("DEVHOST_WATCH_CONTAINERS") or "raw"
+    args.blob_events_function = (
+        args.blob_events_function or os.environ.get("DEVHOST_BLOB_EVENTS_FUNCTION") or "on_blob_created"
+    )
     watch = None
     if args.watch_blobs:
         watch = BlobWatchConfig(

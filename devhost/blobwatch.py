@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+
 from devhost.discovery import EVENTGRID_TRIGGER, AppLoadError, LoadedApp
 from devhost.eventgrid import EventGridTriggers, MalformedEvents
 from devhost.procs import AZURITE_ACCOUNT, azurite_connection_string
@@ -156,7 +159,6 @@ class BlobWatcher:
             )
         if not config.containers:
             raise AppLoadError("The blob watcher needs at least one container (--watch-containers raw,...).")
-        from azure.storage.blob import BlobServiceClient
 
         self.config = config
         self.spec = spec
@@ -192,9 +194,7 @@ class BlobWatcher:
             container_client = self.client.get_container_client(container)
             try:
                 blobs = list(container_client.list_blobs())
-            except Exception as exc:  # container not created yet, Azurite restarting
-                if type(exc).__name__ != "ResourceNotFoundError":
-                    log.debug("blob watcher: listing %s failed: %s", container, exc)
+            except ResourceNotFoundError:  # the container is not created yet
                 continue
             found.extend((container, b) for b in blobs)
         found.sort(
@@ -260,11 +260,17 @@ class BlobWatcher:
         return delivered
 
     async def _loop(self) -> None:
+        healthy = True
         while True:
             try:
                 await self.poll_once()
+                if not healthy:
+                    log.info("blob watcher: storage reachable again")
+                healthy = True
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # Azurite down for a moment: keep watching
-                log.warning("blob watcher: poll failed: %s", exc)
+            except Exception as exc:  # Azurite down for a moment: keep watching, say so once
+                if healthy:
+                    log.warning("blob watcher: cannot poll %s (will keep trying): %s", self.client.url, exc)
+                healthy = False
             await asyncio.sleep(self.config.interval)
