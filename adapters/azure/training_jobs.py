@@ -40,7 +40,11 @@ AML_STATES: dict[str, JobState] = {
     "Failed": "failed",
     "Canceled": "canceled",
 }
-_URI_TYPES = {AssetTypes.URI_FOLDER, AssetTypes.URI_FILE, AssetTypes.MLTABLE}
+_DATA_TYPES = {AssetTypes.URI_FOLDER, AssetTypes.URI_FILE, AssetTypes.MLTABLE}
+_MODEL_TYPES = {AssetTypes.MLFLOW_MODEL, AssetTypes.CUSTOM_MODEL, AssetTypes.TRITON_MODEL}
+_MODEL_REF = re.compile(
+    r"^(azureml:[^:/]+:[^:/]+|azureml://jobs/.+/outputs/.+|azureml://.*/models/.+|runs:/.+|models:/.+)$"
+)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 _ASSET_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -52,6 +56,15 @@ def map_state(aml_status: str | None) -> JobState:
         return AML_STATES[aml_status]
     except KeyError:
         return "running"  # a state added by a newer service version: keep polling, the deadline still applies
+
+
+def _infer_type(value: str) -> str | None:
+    """Type of an input the YAML does not declare (e.g. an optional `$[[...]]` champion model)."""
+    if _MODEL_REF.match(value):
+        return AssetTypes.MLFLOW_MODEL
+    if "://" in value or value.startswith("azureml:"):
+        return AssetTypes.URI_FOLDER
+    return None  # a literal
 
 
 def _asset_token(value: str) -> str:
@@ -112,24 +125,27 @@ class AzureMLTrainingJobs:
                 f"job name {name!r} is not a valid AML job name (letters, digits, '-' and '_', at most 255, "
                 "starting with a letter or digit)"
             )
-        job = load_job(source=job_yaml)
-        declared = dict(job.inputs or {})
-        unknown = set(inputs) - set(declared)
-        if unknown:
-            raise ValueError(
-                f"{job_yaml} declares no input(s) {sorted(unknown)}; it declares {sorted(declared)}"
-            )
+        declared = dict(load_job(source=job_yaml).inputs or {})
+        # Inputs the YAML leaves undeclared (optional `$[[...]]` ones) are declared on load.
+        extra = [
+            {f"inputs.{k}": {"type": t, "path": v} if (t := _infer_type(v)) else v}
+            for k, v in inputs.items()
+            if k not in declared
+        ]
+        job = load_job(source=job_yaml, params_override=extra) if extra else load_job(source=job_yaml)
         for input_name, value in inputs.items():
-            spec = getattr(declared[input_name], "_data", None)
-            asset_type = getattr(spec, "type", None)
-            if asset_type in _URI_TYPES:
-                mode = getattr(spec, "mode", None)
+            spec = getattr(job.inputs[input_name], "_data", None)
+            asset_type = getattr(spec, "type", None) if input_name in declared else _infer_type(value)
+            mode = getattr(spec, "mode", None)
+            if asset_type in _DATA_TYPES:
                 path = (
                     value
                     if value.startswith("azureml:")
                     else self.register_data(experiment, input_name, value, asset_type, tags)
                 )
                 setattr(job.inputs, input_name, Input(type=asset_type, path=path, mode=mode))
+            elif asset_type in _MODEL_TYPES:
+                setattr(job.inputs, input_name, Input(type=asset_type, path=value, mode=mode))
             else:
                 setattr(job.inputs, input_name, value)
         job.name = name
@@ -150,7 +166,8 @@ class AzureMLTrainingJobs:
             data = getattr(out, "_data", out)  # builder nodes wrap the Output in NodeOutput._data
             path = getattr(data, "path", None) if not isinstance(data, str) else data
             outputs[out_name] = (
-                path or f"azureml://datastores/workspaceblobstore/paths/azureml/{job.name}/{out_name}/"
+                path
+                or f"azureml://jobs/{job.name}/outputs/{out_name}"  # how AML names an output as an input or model path
             )
         message = "" if state in ("completed", "queued") else f"AML status {job.status}"
         if job.status == "Failed":

@@ -21,6 +21,7 @@ from .stub_http import serve
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
 JOB_YAML = Path(__file__).resolve().parents[3] / "samples" / "churn" / "jobs" / "train.yml"
+EVAL_YAML = JOB_YAML.with_name("evaluate.yml")
 TRAIN_URI = "https://acct.blob.core.windows.net/training/churn/dv-42/train/"
 EVAL_URI = "https://acct.blob.core.windows.net/training/churn/dv-42/eval/"
 TAGS = {"model": "churn", "lifecycle_id": "run-7", "data_version": "dv-42"}
@@ -77,11 +78,38 @@ def test_submitting_the_same_name_again_returns_the_existing_job_without_a_secon
     assert ml.calls.names().count("data.create_or_update") == 2  # once per data input, never again
 
 
-def test_an_input_the_yaml_does_not_declare_is_refused_with_the_declared_names():
-    with pytest.raises(ValueError, match="declares no input"):
-        AzureMLTrainingJobs(FakeMLClient()).submit(
-            JOB_YAML, name="j1", inputs={"training": TRAIN_URI}, experiment="e", tags={}
-        )
+def test_the_evaluation_job_gets_model_inputs_and_an_optional_champion_the_yaml_leaves_undeclared():
+    ml = FakeMLClient()
+    AzureMLTrainingJobs(ml).submit(
+        EVAL_YAML,
+        name="churn-run-7-evaluate",
+        inputs={
+            "challenger": "azureml://jobs/churn-run-7-train/outputs/model",
+            "champion": "azureml:churn:3",
+            "eval_data": EVAL_URI,
+        },
+        experiment="churn-lifecycle",
+        tags=TAGS,
+    )
+    job = ml.jobs.store["churn-run-7-evaluate"]
+    challenger = job.inputs["challenger"]._data
+    assert (challenger.type, challenger.path, challenger.mode) == (
+        "mlflow_model",
+        "azureml://jobs/churn-run-7-train/outputs/model",
+        "ro_mount",
+    )
+    assert (job.inputs["champion"]._data.type, job.inputs["champion"]._data.path) == (
+        "mlflow_model",
+        "azureml:churn:3",
+    )
+    assert job.inputs["eval_data"]._data.path == "azureml:churn-lifecycle-eval_data:dv-42"
+    assert job.compute == "gpu-cluster"  # no compute in the policy: the YAML's own
+
+
+def test_outputs_are_reported_as_job_output_uris_that_aml_accepts_as_inputs_and_model_paths():
+    ml = FakeMLClient()
+    status = _submit(AzureMLTrainingJobs(ml))
+    assert status.outputs["model"] == "azureml://jobs/churn-run-7-train/outputs/model"
 
 
 def test_an_invalid_job_name_is_refused_before_anything_is_sent():
