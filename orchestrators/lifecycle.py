@@ -423,6 +423,7 @@ def lifecycle(context: df.DurableOrchestrationContext):
                 "champion_version": champion.version,
                 "policy": plan.policy,
                 "policy_hash": plan.policy_hash,
+                "eval_ref": data.eval_ref.dump() if data.eval_ref else None,  # smoke-test rows
             }
             rolled = yield context.call_sub_orchestrator("rollout", rollout_input, f"{run.run_id}-rollout")
             run.show(stage="done", rollout=rolled)

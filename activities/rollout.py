@@ -1,0 +1,136 @@
+"""Activities of the rollout sub-orchestration: payload in, one port call (two where a step needs
+to read and record, or look up and act), payload out. Ports come from lifecycle.bootstrap."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pandas as pd
+
+from activities import bp
+from lifecycle import bootstrap
+from lifecycle.gates import GateConfig, evaluate_gate
+from lifecycle.payloads.rollout import (
+    ChampionMove,
+    DeployInput,
+    DeploymentOut,
+    DeploymentRef,
+    EndpointOut,
+    EndpointRef,
+    GateInput,
+    GateResult,
+    SmokeInput,
+    SmokeResult,
+    TrafficInput,
+)
+
+
+@bp.activity_trigger(input_name="payload")
+def rollout_ensure_endpoint(payload: dict) -> dict:
+    req = EndpointRef.model_validate(payload)
+    return EndpointOut.of(bootstrap.endpoints().ensure_endpoint(req.endpoint)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def rollout_begin_deploy(payload: dict) -> dict:
+    """Create the challenger's deployment at 0% (returns at once; the orchestrator polls)."""
+    req = DeployInput.model_validate(payload)
+    model = bootstrap.registry().get(req.model, req.version)
+    info = bootstrap.endpoints().begin_deploy(
+        req.endpoint,
+        req.deployment,
+        model,
+        instance_type=req.instance_type,
+        instance_count=req.instance_count,
+    )
+    return DeploymentOut.of(info).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def rollout_deployment_state(payload: dict) -> dict:
+    req = DeploymentRef.model_validate(payload)
+    return DeploymentOut.of(bootstrap.endpoints().deployment(req.endpoint, req.deployment)).dump()
+
+
+def smoke_payload(frame: pd.DataFrame, drop: list[str], rows: int) -> dict[str, Any]:
+    """AML's MLflow scoring payload from evaluation rows, without the label (and id)."""
+    sample = frame.drop(columns=[c for c in drop if c in frame.columns]).head(rows)
+    return {"input_data": json.loads(sample.to_json(orient="split", index=True))}
+
+
+@bp.activity_trigger(input_name="payload")
+def rollout_smoke(payload: dict) -> dict:
+    """Score sample rows of the evaluation split on the challenger alone; any error fails it
+    before it sees a single live request."""
+    req = SmokeInput.model_validate(payload)
+    try:
+        if req.eval_ref is None:
+            raise ValueError("no evaluation split was handed to the rollout: nothing to smoke-test with")
+        lake = bootstrap.data_lake()
+        part = next(
+            b for b in lake.list(req.eval_ref.container, req.eval_ref.path) if b.path.endswith(".parquet")
+        )
+        frame = pd.read_parquet(io.BytesIO(lake.read(req.eval_ref.container, part.path)))
+        contract = bootstrap.contract(req.model)
+        body = smoke_payload(
+            frame, [contract.label, *([contract.id_column] if contract.id_column else [])], req.rows
+        )
+        answer = bootstrap.endpoints().invoke(req.endpoint, body, deployment=req.deployment)
+        if isinstance(answer, list) and len(answer) != len(body["input_data"]["data"]):
+            raise ValueError(f"{len(answer)} predictions for {len(body['input_data']['data'])} rows")
+    except StopIteration:
+        return SmokeResult(ok=False, rows=0, error="the evaluation split has no parquet file").dump()
+    except Exception as exc:  # any error fails the smoke test, with its message
+        return SmokeResult(ok=False, rows=0, error=f"{type(exc).__name__}: {str(exc)[:1000]}").dump()
+    return SmokeResult(ok=True, rows=len(body["input_data"]["data"])).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def rollout_set_traffic(payload: dict) -> dict:
+    req = TrafficInput.model_validate(payload)
+    return EndpointOut.of(bootstrap.endpoints().set_traffic(req.endpoint, req.traffic, req.mirror)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def rollout_gate(payload: dict) -> dict:
+    """Judge green vs blue over [start, min(end, ingested)], record the evaluation in the ledger.
+    Two queries: the first gives blue's p95, the second counts requests slower than it."""
+    req = GateInput.model_validate(payload)
+    stats = bootstrap.traffic_stats()
+    names = [req.green, req.blue]
+    first = stats.window(req.endpoint, names, req.start, req.end)
+    end = min(req.end, first.ingested_until) if first.ingested_until else req.end
+    blue = first.by_deployment.get(req.blue)
+    window = first
+    if end > req.start and blue is not None and blue.p95_ms is not None:
+        window = stats.window(req.endpoint, names, req.start, end, slow_threshold_ms=blue.p95_ms)
+    verdict = evaluate_gate(window, req.green, req.blue, GateConfig(**req.gate))
+    bootstrap.ledger().append(
+        req.run_id, "gate", {"phase": req.phase, "percent": req.percent, **verdict.to_record()}
+    )
+    return GateResult(
+        verdict=verdict.verdict,
+        reasons=verdict.reasons[:10],
+        green_requests=verdict.green_requests,
+        blue_requests=verdict.blue_requests,
+        min_samples=verdict.min_samples,
+    ).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def rollout_delete_deployment(payload: dict) -> dict:
+    """Delete a retired deployment; the port refuses one that still has live traffic."""
+    req = DeploymentRef.model_validate(payload)
+    endpoints = bootstrap.endpoints()
+    if req.deployment in endpoints.get(req.endpoint).deployments:
+        endpoints.delete_deployment(req.endpoint, req.deployment)
+    return {"deleted": req.deployment}
+
+
+@bp.activity_trigger(input_name="payload")
+def rollout_set_champion(payload: dict) -> dict:
+    req = ChampionMove.model_validate(payload)
+    bootstrap.registry().set_champion(req.model, req.version)
+    return {"model": req.model, "champion": req.version}
