@@ -123,7 +123,8 @@ class AnnouncedStore:
 
     def known(self) -> set[tuple[str, str, str]]:
         with self._lock:
-            return {tuple(r) for r in self._conn.execute("SELECT container, name, etag FROM announced_blobs")}  # type: ignore[misc]
+            rows = self._conn.execute("SELECT container, name, etag FROM announced_blobs").fetchall()
+            return {(str(c), str(n), str(e)) for c, n, e in rows}
 
     def next_sequencer(self) -> int:
         with self._lock:
@@ -189,7 +190,7 @@ class BlobWatcher:
             self.client.close()
 
     def _list(self) -> list[tuple[str, Any]]:
-        found = []
+        found: list[tuple[str, Any]] = []
         for container in self.config.containers:
             container_client = self.client.get_container_client(container)
             try:
