@@ -53,13 +53,13 @@ class RampPlan:
     @classmethod
     def from_policy(cls, rollout: Any, eval_interval_seconds: int | None = None) -> RampPlan:
         """From the policy's `rollout` section. The gate is evaluated every `eval_interval_seconds`
-        (default: a fifth of the bake, between 5 s and 60 s): as often as we like, since the
+        (default: a fifth of the bake, between 1 s and 60 s): as often as we like, since the
         sequential test's error rate does not depend on how often it looks."""
         phases = []
         if rollout.mirror is not None:
             phases.append(Phase("mirror", rollout.mirror.percent, rollout.mirror.bake_seconds))
         phases += [Phase("live", s, rollout.min_bake_seconds) for s in rollout.steps]
-        interval = eval_interval_seconds or min(60, max(5, rollout.min_bake_seconds // 5))
+        interval = eval_interval_seconds or min(60, max(1, rollout.min_bake_seconds // 5))
         approval = rollout.approval
         return cls(
             phases=tuple(phases),
