@@ -24,6 +24,7 @@ import logging
 import time
 import traceback
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -130,12 +131,20 @@ class DurableEngine:
         logger: logging.Logger | None = None,
         orchestrator_threads: int = 2,
         system_key: str | None = None,
+        extended_sessions: bool = True,
+        max_sessions: int = 1000,
     ) -> None:
         self.db_path = Path(db_path)
         self.task_hub = task_hub
         self.activity_concurrency = activity_concurrency
         self.log = logger or logging.getLogger("devhost.durable")
         self.system_key = system_key
+        # Keep each instance's replay in memory between episodes (Azure's extendedSessionsEnabled):
+        # a fresh instance, a restart or an evicted session replays its whole history (and is
+        # checked for determinism); with False every episode replays from the start.
+        self.extended_sessions = extended_sessions
+        self.max_sessions = max_sessions
+        self._sessions: OrderedDict[str, R.ReplaySession] = OrderedDict()
         self._orchestrators: dict[str, _Orchestrator] = {}
         self._activities: dict[str, _Activity] = {}
         self._entities: list[str] = []
@@ -150,7 +159,7 @@ class DurableEngine:
         self._flush_pending = False
         self._stopping = False
         self.base_url = "http://127.0.0.1:7071"
-        self.stats = {"episodes": 0, "replayed_events": 0, "activities": 0}
+        self.stats = {"episodes": 0, "full_replays": 0, "replayed_events": 0, "activities": 0}
 
     # -- discovery ----------------------------------------------------------------------------
     def _register(self, f: Any) -> None:
@@ -269,6 +278,7 @@ class DurableEngine:
         self._activity_pool.shutdown(wait=False, cancel_futures=True)
         self._orch_pool.shutdown(wait=False, cancel_futures=True)
         self._live.clear()
+        self._sessions.clear()
         for futures in self._waiters.values():
             for fut in futures:
                 if not fut.done():
@@ -292,6 +302,7 @@ class DurableEngine:
         self._activity_pool.shutdown(wait=False, cancel_futures=True)
         self._orch_pool.shutdown(wait=False, cancel_futures=True)
         self._live.clear()
+        self._sessions.clear()
 
     def _require_store(self) -> Store:
         if self._store is None:
@@ -754,27 +765,35 @@ class DurableEngine:
             )
         else:
             seed = inst.history[:2] if inst.history else new[:2]
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                self._orch_pool,
-                functools.partial(
-                    R.run_episode,
+            session = self._sessions.pop(inst.instance_id, None)
+            if session is None or session.execution_id != inst.execution_id or not self.extended_sessions:
+                session = R.ReplaySession(
                     orch.fn,
                     orch.input_type,
                     instance_id=inst.instance_id,
                     parent_instance_id=inst.parent_instance_id,
                     input_json=inst.input,
-                    seed=seed,
-                    events=replayed,
-                ),
-            )
+                )
+                session.execution_id = inst.execution_id
+            full_before = session.full_replays
+            seen_before = session.events_seen
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._orch_pool, session.run, seed, replayed)
+            if session.full_replays != full_before:
+                self.stats["full_replays"] += 1
+                self.stats["replayed_events"] += len(replayed)
+            else:
+                self.stats["replayed_events"] += len(replayed) - seen_before
+            if self.extended_sessions and result.done is False and result.error is None:
+                self._sessions[inst.instance_id] = session
+                while len(self._sessions) > self.max_sessions:
+                    self._sessions.popitem(last=False)
         if self._stopping or self._store is None:
             inst.pending[:0] = batch
             return
         self.stats["episodes"] += 1
-        self.stats["replayed_events"] += len(inst.events) + len(new_sdk)
 
-        error = R.nondeterminism(result.scheduled, inst.scheduled)
+        error = R.nondeterminism(result.scheduled, inst.scheduled, full_replay=result.full_replay)
         if error is None and result.error is not None:
             error = f"Orchestrator function '{inst.name}' failed: {result.error}"
         if error is None and not result.done:
@@ -922,6 +941,7 @@ class DurableEngine:
             )
 
         def done() -> None:
+            self._sessions.pop(inst.instance_id, None)
             inst.status = status
             for handle in inst.timers.values():
                 handle.cancel()
@@ -975,6 +995,7 @@ class DurableEngine:
         )
 
         def post() -> None:
+            self._sessions.pop(inst.instance_id, None)
             for handle in inst.timers.values():
                 handle.cancel()
             inst.timers.clear()

@@ -147,6 +147,7 @@ class EpisodeResult:
     continue_input: str | None = None
     waiting_event_names: set[str] = field(default_factory=set)
     consumed_events: set[int] = field(default_factory=set)
+    full_replay: bool = False
 
 
 class _TrackingContext(DurableOrchestrationContext):
@@ -219,6 +220,117 @@ def _classify_action(task_id: int, action: Any, now: datetime) -> Scheduled:
     return Scheduled(task_id, type(action).__name__)
 
 
+class ReplaySession:
+    """One orchestration execution's replay state.
+
+    The first `run` replays the whole history through the SDK (`executor.execute`, exactly what
+    `Orchestrator.handle` does). Kept alive (the engine's extended sessions, like Azure's
+    `extendedSessionsEnabled`), later runs feed only the new events to the same executor, so a
+    long orchestration costs O(new events) per episode instead of O(history). A session that is
+    dropped (restart, eviction, or `extended_sessions=False`) is rebuilt by a full replay, and
+    every full replay is checked for determinism against history."""
+
+    def __init__(
+        self,
+        fn: Any,
+        input_type: Any,
+        *,
+        instance_id: str,
+        parent_instance_id: str | None,
+        input_json: str | None,
+    ) -> None:
+        self.fn = fn
+        self.input_type = input_type
+        self.instance_id = instance_id
+        self.parent_instance_id = parent_instance_id
+        self.input_json = input_json
+        self.execution_id: str | None = None
+        self.ctx: _TrackingContext | None = None
+        self.executor: _Executor | None = None
+        self.events_seen = 0
+        self.reported = 0
+        self.full_replays = 0
+
+    def run(self, seed: list[dict[str, Any]], events: list[HistoryEvent]) -> EpisodeResult:
+        """Advance the orchestration to the end of `events` (which extends what it saw before)."""
+        internal_error: str | None = None
+        full = self.ctx is None or self.executor is None or self.executor.has_execution_completed
+        if full:
+            self.ctx = ctx = _TrackingContext(
+                history=seed[:2],
+                instanceId=self.instance_id,
+                isReplaying=False,
+                parentInstanceId=self.parent_instance_id,
+                input=self.input_json,
+                upperSchemaVersion=2,
+                upperSchemaVersionNew=3,
+            )
+            ctx._histories = events
+            ctx._input_expected_type = self.input_type
+            self.executor = executor = _Executor()
+            self.reported = 0
+            self.full_replays += 1
+            try:
+                executor.execute(ctx, events, self.fn)
+            except Exception as exc:
+                if executor.exception is None and OUT_OF_PROC_MARKER not in str(exc):
+                    internal_error = f"{type(exc).__name__}: {exc}"
+        else:
+            ctx, executor = self.ctx, self.executor
+            ctx._histories = events
+            executor._is_processing_new_events = True
+            try:
+                for event in events[self.events_seen :]:
+                    executor.process_event(event)
+                    if executor.has_execution_completed:
+                        break
+            except Exception as exc:
+                internal_error = f"{type(exc).__name__}: {exc}"
+        self.events_seen = len(events)
+        result = self._result(internal_error)
+        result.full_replay = full
+        return result
+
+    def _result(self, internal_error: str | None) -> EpisodeResult:
+        ctx, executor = self.ctx, self.executor
+        assert ctx is not None and executor is not None
+        error = internal_error
+        output = None
+        if error is None and executor.exception is not None:
+            exc = executor.exception
+            text = str(exc) or str(type(exc))
+            error = text if type(exc) is Exception else f"{type(exc).__name__}: {text}"
+        if error is None and executor.orchestrator_returned and executor.output is not None:
+            try:
+                # what the SDK's state JSON would carry (it rejects outputs json cannot encode)
+                json.dumps(executor.output)
+                output = json.loads(df_dumps(executor.output))
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        result = EpisodeResult(
+            done=executor.orchestration_invocation_succeeded and error is None,
+            output=output,
+            error=error,
+            custom_status=ctx.custom_status,
+        )
+        numbered = ctx._devhost_numbered
+        for task_id, item, now in numbered[self.reported :]:
+            scheduled = _classify(task_id, item, now)
+            if scheduled.kind == CONTINUE:
+                result.continue_as_new = True
+                result.continue_input = scheduled.input
+            else:
+                result.scheduled.append(scheduled)
+        self.reported = len(numbered)
+        if ctx.will_continue_as_new and error is None:
+            result.continue_as_new = True
+        for key, value in ctx.open_tasks.items():
+            if isinstance(key, str) and value:
+                result.waiting_event_names.add(key)
+        result.consumed_events = executor.consumed_events
+        return result
+
+
 def run_episode(
     fn: Any,
     input_type: Any,
@@ -229,65 +341,19 @@ def run_episode(
     seed: list[dict[str, Any]],
     events: list[HistoryEvent],
 ) -> EpisodeResult:
-    """Replay `events` through the SDK and return the orchestrator's state plus every numbered task.
+    """Replay the whole of `events` through the SDK (a fresh session) and report every numbered task.
 
     `seed` is the first two raw events (OrchestratorStarted, ExecutionStarted): the context's
     constructor needs them; the full history is then swapped in as already-parsed events."""
-    ctx = _TrackingContext(
-        history=seed[:2],
-        instanceId=instance_id,
-        isReplaying=False,
-        parentInstanceId=parent_instance_id,
-        input=input_json,
-        upperSchemaVersion=2,
-        upperSchemaVersionNew=3,
+    session = ReplaySession(
+        fn, input_type, instance_id=instance_id, parent_instance_id=parent_instance_id, input_json=input_json
     )
-    ctx._histories = events
-    ctx._input_expected_type = input_type
-    executor = _Executor()
-    error: str | None = None
-    try:
-        executor.execute(ctx, events, fn)
-        # The state JSON repeats every action since the start; reading the executor directly
-        # saves parsing it back on every episode.
-        state = {"isDone": executor.orchestration_invocation_succeeded, "customStatus": ctx.custom_status}
-        if executor.orchestrator_returned and executor.output is not None:
-            state["output"] = json.loads(df_dumps(executor.output))
-    except Exception as exc:
-        text = str(exc)
-        if OUT_OF_PROC_MARKER in text:
-            message, _, payload = text.partition(OUT_OF_PROC_MARKER)
-            state = json.loads(payload)
-            cause = exc.__cause__
-            if cause is not None and type(cause) is not Exception:
-                message = f"{type(cause).__name__}: {message}"
-            error = message
-        else:
-            state = {}
-            error = f"{type(exc).__name__}: {exc}"
-    result = EpisodeResult(
-        done=bool(state.get("isDone")) and error is None,
-        output=state.get("output"),
-        error=error,
-        custom_status=state.get("customStatus"),
-    )
-    for task_id, item, now in ctx._devhost_numbered:
-        scheduled = _classify(task_id, item, now)
-        if scheduled.kind == CONTINUE:
-            result.continue_as_new = True
-            result.continue_input = scheduled.input
-        else:
-            result.scheduled.append(scheduled)
-    if ctx.will_continue_as_new and error is None:
-        result.continue_as_new = True
-    for key, value in ctx.open_tasks.items():
-        if isinstance(key, str) and value:
-            result.waiting_event_names.add(key)
-    result.consumed_events = executor.consumed_events
-    return result
+    return session.run(seed, events)
 
 
-def nondeterminism(scheduled: list[Scheduled], history: dict[int, tuple[str, str | None]]) -> str | None:
+def nondeterminism(
+    scheduled: list[Scheduled], history: dict[int, tuple[str, str | None]], *, full_replay: bool = True
+) -> str | None:
     """Compare the tasks this replay scheduled with the ones history says it scheduled before.
 
     The SDK has no such check; DTFx fails the instance, and so do we, with its wording."""
@@ -304,7 +370,7 @@ def nondeterminism(scheduled: list[Scheduled], history: dict[int, tuple[str, str
                 f"{_describe((s.kind, s.name))} instead. Was a change made to the orchestrator code after "
                 "this instance had already started running?"
             )
-    for task_id in sorted(history):
+    for task_id in sorted(history) if full_replay else ():
         if task_id not in seen:
             return (
                 "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled "

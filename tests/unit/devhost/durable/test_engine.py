@@ -15,15 +15,18 @@ from tests.unit.devhost.durable.sample_app import FUNCTIONS, calls, knobs
 Scenario = Callable[[DurableEngine], Awaitable[Any]]
 
 
-@pytest.fixture
-def run(tmp_path: Path) -> Callable[..., Any]:
+@pytest.fixture(params=[True, False], ids=["extended-sessions", "full-replay-each-episode"])
+def run(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Any]:
     knobs.clear()
     calls.clear()
 
-    def _run(scenario: Scenario, db: Path | None = None) -> Any:
+    def _run(scenario: Scenario, db: Path | None = None, **options: Any) -> Any:
         async def main() -> Any:
             engine = DurableEngine(
-                db_path=db or tmp_path / "hub.db", functions=FUNCTIONS, activity_concurrency=8
+                db_path=db or tmp_path / "hub.db",
+                functions=FUNCTIONS,
+                activity_concurrency=8,
+                **{"extended_sessions": request.param, **options},
             )
             await engine.start("http://127.0.0.1:7071")
             try:
@@ -226,7 +229,7 @@ def test_purge_deletes_finished_instances_only(run):
     assert (purged_done, purged_running, after, by_filter) == (1, 0, None, 0)
 
 
-def test_replaying_different_actions_than_history_fails_the_instance(run):
+def test_with_full_replays_every_episode_a_changed_action_fails_the_instance(run):
     async def scenario(e: DurableEngine) -> dict:
         knobs["variant"] = "a"
         iid = await e.start_new("changes_its_mind")
@@ -235,7 +238,7 @@ def test_replaying_different_actions_than_history_fails_the_instance(run):
         await e.raise_event(iid, "continue")
         return await e.wait_for(iid, 5)
 
-    status = run(scenario)
+    status = run(scenario, extended_sessions=False)
     assert status["runtimeStatus"] == "Failed"
     assert "Non-Deterministic workflow detected" in status["output"]
     assert "'hello'" in status["output"] and "'double'" in status["output"]

@@ -78,3 +78,34 @@ def test_stopping_cleanly_and_restarting_resumes_waiting_instances(tmp_path: Pat
 
     asyncio.run(first())
     assert asyncio.run(second())["output"] == {"approved": True}
+
+
+def test_code_that_schedules_something_else_after_a_restart_fails_as_non_deterministic(
+    tmp_path: Path,
+) -> None:
+    knobs.clear()
+    calls.clear()
+    db = tmp_path / "hub.db"
+
+    async def first() -> None:
+        knobs["variant"] = "a"
+        engine = DurableEngine(db_path=db, functions=FUNCTIONS)
+        await engine.start("http://127.0.0.1:7071")
+        await engine.start_new("changes_its_mind", "drifting")
+        await wait_until(lambda: calls["hello"] == 1 and not engine._live["drifting"].busy)
+        await engine.stop()
+
+    async def second() -> dict:
+        knobs["variant"] = "b"  # "deployed" new orchestrator code between the two host runs
+        engine = DurableEngine(db_path=db, functions=FUNCTIONS)
+        await engine.start("http://127.0.0.1:7071")
+        try:
+            await engine.raise_event("drifting", "continue")
+            return await engine.wait_for("drifting", 5)
+        finally:
+            await engine.stop()
+
+    asyncio.run(first())
+    status = asyncio.run(second())
+    assert status["runtimeStatus"] == "Failed"
+    assert "Non-Deterministic workflow detected" in status["output"]
