@@ -146,7 +146,9 @@ class Host:
 
     # -- the web application ---------------------------------------------------------------------------
     def build_web_app(self) -> web.Application:
-        web_app = web.Application(client_max_size=256 * 1024 * 1024)
+        web_app = web.Application(
+            client_max_size=256 * 1024 * 1024, middlewares=[self._master_key_opens_durable_api]
+        )
         web_app.router.add_get("/admin/host/status", self.host_status)
         web_app.router.add_get("/admin/host/ping", self.ping)
         web_app.router.add_post("/admin/host/ping", self.ping)
@@ -158,6 +160,17 @@ class Host:
             self.engine.register_routes(web_app)
         self.http.register(web_app)
         return web_app
+
+    @web.middleware
+    async def _master_key_opens_durable_api(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """On Azure the master key also opens system (extension) endpoints: hand the engine its own key."""
+        if self.engine is not None and request.path.startswith("/runtime/webhooks/durabletask"):
+            given = request_key(request)
+            if self.keys.is_master(given) and given != self.keys.durabletask_extension:
+                query = request.rel_url.query.copy()
+                query["code"] = self.keys.durabletask_extension
+                request = request.clone(rel_url=request.rel_url.with_query(query))
+        return await handler(request)
 
     async def host_status(self, request: web.Request) -> web.Response:
         """Open without a key, as Core Tools serves it locally, so launchers and tests can poll readiness."""

@@ -28,10 +28,12 @@ def test_the_starter_answers_202_with_the_check_status_urls(durable_host: Devhos
     assert durable_host.wait_for(body["statusQueryGetUri"])["output"] == ["Hello Tokyo!"]
 
 
-def test_the_management_api_needs_its_key(durable_host: Devhost) -> None:
+def test_the_management_api_needs_its_system_key_or_the_master_key(durable_host: Devhost) -> None:
     body = durable_host.start("chaining", ["Kyiv"]).json()
     bare = body["statusQueryGetUri"].split("?")[0]
     assert requests.get(bare, timeout=10).status_code == 401
+    assert requests.get(bare, params={"code": "wrong"}, timeout=10).status_code == 401
+    assert requests.get(bare, params={"code": durable_host.master_key}, timeout=10).status_code in (200, 202)
 
 
 def test_function_chaining_returns_each_step_in_order(durable_host: Devhost) -> None:
