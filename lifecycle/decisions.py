@@ -7,7 +7,7 @@ operator can always answer "why was (or wasn't) this model promoted?" without re
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,7 +45,7 @@ def decide_promotion(
     Ties and gains below the thresholds keep the champion (a retrain that is merely as good is
     not worth a rollout). With no champion the first model promotes, provided it has a score.
     """
-    base = dict(
+    base: dict[str, Any] = dict(
         metric=metric,
         direction=direction,
         challenger=challenger,

@@ -183,7 +183,7 @@ def _rejected(
                 "path": f.ref.path,
                 "etag": f.ref.etag,
                 "sha256": f.sha256,
-                "report": json.loads(report_json(reports[f.ref.path])) if reports.get(f.ref.path) else None,
+                "report": json.loads(report_json(r)) if (r := reports.get(f.ref.path)) else None,
             }
             for f in files
         ],

@@ -251,7 +251,7 @@ def _format_errors(source: Path, exc: ValidationError) -> str:
     for error in exc.errors():
         loc = tuple(error["loc"])
         path = ".".join(str(p) for p in loc) or "(top level)"
-        fix = _fix_for(error, _allowed_fields(loc) if error["type"] == "extra_forbidden" else None)
+        fix = _fix_for(dict(error), _allowed_fields(loc) if error["type"] == "extra_forbidden" else None)
         msg = error["msg"].removeprefix("Value error, ")
         lines.append(f"  {path}: {msg}; fix: {fix}")
     return f"{source}: invalid lifecycle policy ({len(lines)} problem(s)):\n" + "\n".join(lines)

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
 from lifecycle.ports import BlobInfo, BlobNotFound
 
@@ -48,7 +48,7 @@ class BlobDataLake:
     def account_url(self) -> str:
         return self._service.url.rstrip("/")
 
-    def _blob(self, container: str, path: str):  # type: ignore[no-untyped-def]
+    def _blob(self, container: str, path: str) -> BlobClient:
         return self._service.get_blob_client(container, path)
 
     def _info(self, container: str, path: str, props: Any) -> BlobInfo:
