@@ -135,13 +135,22 @@ class TimerTriggers:
         with contextlib.suppress(InvocationFailed):  # logged by the invoker; the schedule carries on
             await self.invoker.invoke(spec, request, reason)
 
+    def _monitored(self, spec: FunctionSpec) -> bool:
+        """Azure's default: the schedule monitor is on when occurrences are at least a minute apart."""
+        explicit = spec.trigger.get("useMonitor")
+        if explicit is not None:
+            return bool(explicit)
+        schedule = self.schedules[spec.name]
+        first = schedule.next_after(datetime.now(UTC))
+        return schedule.next_after(first) - first >= timedelta(minutes=1)
+
     async def _run(self, spec: FunctionSpec) -> None:
         schedule = self.schedules[spec.name]
         now = datetime.now(UTC)
         stored_next = _parse(self._state.get(spec.name, {}).get("Next"))
         if spec.trigger.get("runOnStartup"):
             await self._fire(spec, now, False, "Timer fired at start-up (run_on_startup)")
-        elif spec.trigger.get("useMonitor", True) is not False and stored_next and stored_next < now:
+        elif self._monitored(spec) and stored_next and stored_next < now:
             await self._fire(
                 spec, stored_next, True, f"Timer occurrence due at {_iso(stored_next)} was missed"
             )

@@ -31,6 +31,19 @@ def test_a_five_field_cron_is_refused_with_the_ncrontab_shape() -> None:
         Schedule.parse("0 2 * * *", "nightly")
 
 
+def test_the_schedule_monitor_is_on_by_default_only_for_schedules_a_minute_apart_or_more(
+    tmp_path: Path,
+) -> None:
+    def spec(schedule: str, **extra: object) -> FunctionSpec:
+        return FunctionSpec(
+            schedule, "timerTrigger", {"name": "t", "schedule": schedule, **extra}, [], lambda t: None
+        )
+
+    specs = [spec("0 */5 * * * *"), spec("*/10 * * * * *"), spec("*/10 * * * * *", useMonitor=True)]
+    timers = TimerTriggers(LoadedApp(tmp_path, None, specs, {}), _RecordingInvoker(), tmp_path)  # type: ignore[arg-type]
+    assert [timers._monitored(s) for s in specs] == [True, False, True]
+
+
 def test_a_timespan_and_an_app_setting_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Schedule.parse("00:05:00", "f").next_after(datetime(2024, 1, 1, tzinfo=UTC)).minute == 5
     monkeypatch.setenv("MY_SCHEDULE", "0 */5 * * * *")
