@@ -271,7 +271,7 @@ def evaluate_gate(window: WindowStats, green: str, blue: str, config: GateConfig
     (query once for blue's p95, then again with it) for the latency test to run."""
     g = window.by_deployment.get(green)
     b = window.by_deployment.get(blue)
-    base = {
+    base: dict[str, Any] = {
         "endpoint": window.endpoint,
         "green": green,
         "blue": blue,

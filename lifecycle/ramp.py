@@ -218,7 +218,7 @@ def decide(
             return RampDecision("wait_approval", f"{why}: an operator decides", phase + 1)
         return RampDecision("rollback", f"{why}: policy rolls back", phase, rollback_split(before, green))
     remaining = plan.step_deadline_seconds - elapsed
-    wait = plan.eval_interval_seconds
+    wait: float = plan.eval_interval_seconds
     if verdict == "pass" and not baked:
         wait = min(wait, current.bake_seconds - elapsed)
     why = "gate passed, baking" if verdict == "pass" else f"gate says {verdict or 'nothing yet'}"
