@@ -17,7 +17,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 
 def _data_dir() -> Path:
-    path = Path(os.environ.get("PATTERNS_DATA_DIR") or Path(__file__).parent / ".data")
+    path = Path(os.environ.get("PATTERNS_DATA_DIR") or Path(__file__).parent / ".devhost" / "patterns-data")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
