@@ -14,6 +14,7 @@ Sections `rollback_latency` and `router_latency` measure the local endpoint serv
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import time
@@ -169,15 +170,22 @@ def _wilson(k: int, n: int, z: float = 1.96) -> list[float]:
 # --------------------------------------------------------------------------- local endpoint figures
 
 
+@functools.cache
+def _endpoint_figures() -> dict[str, Any]:
+    """One local endpoint server run (bench.endpoint) serves both sections below."""
+    from bench import endpoint
+
+    return endpoint.measure(requests_n=500, rollbacks=5)
+
+
 def rollback_latency() -> dict[str, Any] | None:
-    """Fail verdict -> live traffic back on blue as seen by requests (local endpoint server).
-    Filled in when devhost/endpoints exists; None means not measured."""
-    return None
+    """Fail verdict -> live traffic back on blue as seen by requests (local endpoint server)."""
+    return _endpoint_figures()["rollback_latency"]
 
 
 def router_latency() -> dict[str, Any] | None:
     """The local router's added latency (p50/p99) over calling the model directly."""
-    return None
+    return _endpoint_figures()["router_latency"]
 
 
 # --------------------------------------------------------------------------- report

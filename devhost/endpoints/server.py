@@ -165,7 +165,7 @@ class EndpointServer:
         self.telemetry = TrafficLogWriter(db_path, flush_interval=flush_interval)
         self.rng = random.Random()
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
-        self._scorer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="model-scorer")
+        self._scorer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="model-scorer")
         self._background: set[asyncio.Task] = set()
         self._state_file = state_dir / "endpoints.json"
 
@@ -673,6 +673,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the local endpoint server listens on loopback only (--host 127.0.0.1)")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # requests run in parallel on the scorer threads: one OpenMP thread per predict call, or
+    # xgboost/sklearn spin-wait against each other (10x slower one-row predictions on 2 cores)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     server = EndpointServer(
         state_dir=args.state_dir,
