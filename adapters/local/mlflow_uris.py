@@ -27,3 +27,29 @@ def default_artifact_root(tracking_uri: str) -> Path | None:
     if uri.startswith("file://"):
         return Path(uri.removeprefix("file://")) / "mlartifacts"
     return None
+
+
+_READY: set[str] = set()
+
+
+def ensure_store(tracking_uri: str) -> None:
+    """Create/migrate a SQLite MLflow store under a file lock, once per process.
+
+    MLflow migrates a new database on first use; two processes doing that at once (two jobs
+    starting, or a job and the registry) fail with "duplicate column name"."""
+    uri = absolute_tracking_uri(tracking_uri)
+    if uri in _READY or not uri.startswith("sqlite:///"):
+        return
+    import fcntl
+
+    from mlflow import MlflowClient
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments(max_results=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    _READY.add(uri)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.local.mlflow_uris import absolute_tracking_uri, default_artifact_root
+from adapters.local.mlflow_uris import absolute_tracking_uri, default_artifact_root, ensure_store
 from lifecycle.ports import ModelVersion
 
 CHAMPION_ALIAS = "champion"
@@ -35,13 +35,21 @@ def _quote(value: str) -> str:
 
 class MlflowModelRegistry:
     def __init__(self, tracking_uri: str, artifact_root: Path | None = None) -> None:
-        from mlflow import MlflowClient
-
         self.tracking_uri = absolute_tracking_uri(tracking_uri)
         self.artifact_root = (
             Path(artifact_root) if artifact_root else default_artifact_root(self.tracking_uri)
         )
-        self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        self._mlflow: Any = None
+
+    @property
+    def _client(self) -> Any:
+        """Built on first use: importing mlflow and migrating a new database take seconds."""
+        if self._mlflow is None:
+            from mlflow import MlflowClient
+
+            ensure_store(self.tracking_uri)
+            self._mlflow = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._mlflow
 
     # ------------------------------------------------------------------ port
 

@@ -21,6 +21,7 @@ fact lives in files under state_dir/jobs/{name}/ so any process can answer `stat
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -31,12 +32,13 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from adapters.local.mlflow_uris import absolute_tracking_uri, default_artifact_root
+from adapters.local.mlflow_uris import absolute_tracking_uri, default_artifact_root, ensure_store
 from lifecycle.ports import JobStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -90,14 +92,20 @@ def _alive(pid: int, start_ticks: int | None) -> bool:
     return True
 
 
+def _is_remote(value: str) -> bool:
+    return (
+        bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value)) and not value.startswith("file://")
+    ) or value.startswith("azureml:")
+
+
 def _local_path(value: str, *, base: Path) -> Path:
     if value.startswith("file://"):
         parsed = urlparse(value)
         return Path(unquote(parsed.path))
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value) or value.startswith("azureml:"):
+    if _is_remote(value):
         raise ValueError(
             f"input {value!r} is a remote URI; local jobs read local paths or file:// URIs "
-            "(download the data first, e.g. through the DataLake port)"
+            "(download the data first, or build LocalTrainingJobs with a fetch= function)"
         )
     path = Path(value)
     return path if path.is_absolute() else (base / path).resolve()
@@ -114,10 +122,21 @@ def _log_tail(log: Path, lines: int = _LOG_TAIL_LINES) -> str:
 class LocalTrainingJobs:
     """TrainingJobs on this machine: each job is a detached subprocess tracked on disk."""
 
-    def __init__(self, state_dir: Path, tracking_uri: str, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        tracking_uri: str,
+        python: str = sys.executable,
+        fetch: Callable[[str, Path], Path] | None = None,
+    ) -> None:
+        """`fetch(uri, folder) -> path` materialises a remote input (e.g. a data version's blob
+        prefix in Azurite) under `folder` and returns the path to pass; without it, inputs must
+        be local paths or file:// URIs. Fetched inputs are cached by URI (data versions are
+        content-addressed, so a URI never changes content)."""
         self.state_dir = Path(state_dir).resolve()
         self.tracking_uri = absolute_tracking_uri(tracking_uri)
         self.python = python
+        self.fetch = fetch
         self._children: dict[str, subprocess.Popen] = {}
 
     # ------------------------------------------------------------------ port
@@ -324,7 +343,7 @@ class LocalTrainingJobs:
             kind = getattr(data, "type", None)
             if kind in _PATH_TYPES:
                 if key in inputs:
-                    values[key] = str(_local_path(inputs[key], base=Path.cwd()))
+                    values[key] = str(self._resolve(inputs[key]))
                 elif getattr(data, "path", None):
                     values[key] = str(_local_path(str(data.path), base=job_yaml.parent))
             elif data is not None:
@@ -332,7 +351,7 @@ class LocalTrainingJobs:
         for key, value in inputs.items():
             if key not in declared:  # e.g. an optional input only some submissions pass
                 is_path = value.startswith("file://") or os.path.sep in value
-                values[key] = str(_local_path(value, base=Path.cwd())) if is_path else value
+                values[key] = str(self._resolve(value)) if is_path else value
         for key, value in values.items():
             kind = getattr(declared.get(key), "type", None)
             if (kind in _PATH_TYPES or (key not in declared and os.path.isabs(value))) and not Path(
@@ -358,6 +377,24 @@ class LocalTrainingJobs:
             "python_path": os.environ.get("PYTHONPATH"),
             "submitted_at": datetime.now(UTC).isoformat(),
         }
+
+    def _resolve(self, value: str) -> Path:
+        if not _is_remote(value) or self.fetch is None:
+            return _local_path(value, base=Path.cwd())
+        digest = hashlib.sha256(value.encode()).hexdigest()[:24]
+        cache = self.state_dir / "inputs"
+        marker = cache / f"{digest}.json"
+        if (done := _read_json(marker)) is not None:
+            return Path(done["path"])
+        folder = cache / digest
+        staging = cache / f".{digest}.{os.getpid()}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        relative = Path(self.fetch(value, staging)).resolve().relative_to(staging.resolve())
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(staging, folder)
+        _write_json(marker, {"uri": value, "path": str(folder / relative)})
+        return folder / relative
 
     @staticmethod
     def _render(command: str, values: dict[str, str], outputs: dict[str, str], job_yaml: Path) -> str:
@@ -406,6 +443,7 @@ def _run(job_dir: Path) -> int:
     try:
         from mlflow.tracking import MlflowClient
 
+        ensure_store(spec["tracking_uri"])
         client = MlflowClient(tracking_uri=spec["tracking_uri"])
         experiment = client.get_experiment_by_name(spec["experiment"])
         if experiment is not None:

@@ -226,3 +226,22 @@ def test_bad_submissions_fail_fast_and_leave_no_job(
         )
     with pytest.raises(KeyError):
         jobs.status("no-data")
+
+
+def test_remote_inputs_are_fetched_once_through_the_fetch_hook(tmp_path: Path, tracking_uri: str) -> None:
+    fetched: list[str] = []
+
+    def fetch(uri: str, folder: Path) -> Path:
+        fetched.append(uri)
+        (folder / "part-0.parquet").write_bytes(b"not really parquet")
+        return folder
+
+    jobs = LocalTrainingJobs(tmp_path / "state", tracking_uri, fetch=fetch)
+    uri = "http://127.0.0.1:10000/devstoreaccount1/training/churn/v1/train/"
+    yaml = _job_yaml(tmp_path, "ls ${{inputs.data}}")
+    for name in ("fetch-1", "fetch-2"):
+        jobs.submit(yaml, name=name, inputs={"data": uri}, experiment="test", tags={})
+    assert fetched == [uri]  # cached by URI: data versions never change content
+    for name in ("fetch-1", "fetch-2"):
+        assert _wait(jobs, name).state == "completed"
+        assert "part-0.parquet" in (jobs.state_dir / "jobs" / name / "std.log").read_text()
