@@ -59,7 +59,7 @@ from devhost.endpoints.runtime import (
     load_model,
     parse_payload,
 )
-from devhost.endpoints.telemetry import TrafficLogWriter, iso_utc
+from devhost.endpoints.telemetry import TrafficLogWriter
 from lifecycle.ports import TrafficRuleError
 
 log = logging.getLogger("devhost.endpoints")
@@ -539,7 +539,7 @@ class EndpointServer:
         response = web.Response(body=data, status=status, content_type="application/json", headers=headers)
         total = (time.perf_counter() - t0) * 1000
         self.telemetry.append((
-            iso_utc(), name or "", deployment, str(status), model_status, round(total, 3),
+            None, name or "", deployment, str(status), model_status, round(total, 3),
             round((t_read - t0) * 1000, 3), round(model_ms, 3), len(body), len(data),
             request_id, client_id, request.method, request.path, 0,
         ))  # fmt: skip
@@ -588,7 +588,7 @@ class EndpointServer:
         status, payload, model_status, model_ms = await self._invoke(dep, frame)
         response_size = len(json.dumps(payload).encode())
         self.telemetry.append((
-            iso_utc(), endpoint, dep.name, str(status), model_status, round((time.perf_counter() - t0) * 1000, 3),
+            None, endpoint, dep.name, str(status), model_status, round((time.perf_counter() - t0) * 1000, 3),
             0.0, round(model_ms, 3), size, response_size, str(uuid.uuid4()), client_id, request.method, request.path, 1,
         ))  # fmt: skip
 

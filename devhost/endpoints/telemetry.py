@@ -98,10 +98,12 @@ class TrafficLogWriter:
         self._thread.start()
 
     def append(self, row: Sequence[object]) -> None:
+        """Queue a row; a TimeGenerated of None is stamped now, under the lock the flush takes,
+        so no row can carry a time at or before a watermark that was written without it."""
         if len(row) != len(COLUMNS):
             raise ValueError(f"a traffic log row has {len(COLUMNS)} columns, got {len(row)}")
         with self._lock:
-            self._rows.append(tuple(row))
+            self._rows.append((iso_utc(), *row[1:]) if row[0] is None else tuple(row))
 
     def flush(self) -> int:
         """Write everything buffered so far; returns the number of rows written."""
