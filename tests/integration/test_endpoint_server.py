@@ -105,6 +105,13 @@ def test_scoring_refuses_a_wrong_key_a_malformed_payload_and_an_unknown_deployme
     )
 
 
+def test_score_at_the_root_routes_by_the_endpoint_named_in_the_host(server: dict) -> None:
+    r = requests.post(
+        f"{server['url']}/score", headers={**AUTH, "Host": f"{EP}.localhost"}, json=payload(1), timeout=10
+    )
+    assert r.status_code == 200 and len(r.json()) == 1
+
+
 def test_the_deployment_header_pins_a_request_even_to_a_deployment_without_traffic(server: dict) -> None:
     assert set_split(server["url"], {"blue": 100, "green": 0}, {}).status_code == 200
     r = score(server["url"], payload(), {"azureml-model-deployment": "green"})
@@ -192,13 +199,14 @@ def test_faults_make_a_deployment_fail_the_configured_share_of_requests(server: 
     assert rows and all(r["ModelStatusCode"] == "500" for r in rows)
 
 
-def test_faults_set_by_environment_variables_add_latency_and_errors(
+def test_faults_set_by_environment_variables_add_latency_and_errors_and_a_slow_model_times_out(
     server: dict, models: tuple[Path, Path]
 ) -> None:
     url = server["url"]
     body = {
         "model": {"name": "churn", "version": "slow", "uri": str(models[1])},
         "environment_variables": {"FAULT_ERROR_RATE": "1.0", "FAULT_EXTRA_LATENCY_MS": "120"},
+        "request_settings": {"request_timeout_ms": 400},
     }
     assert (
         requests.put(
@@ -210,6 +218,13 @@ def test_faults_set_by_environment_variables_add_latency_and_errors(
     started = time.perf_counter()
     r = score(url, payload(), {"azureml-model-deployment": "faulty"})
     assert r.status_code == 424 and time.perf_counter() - started >= 0.1
+    slower = {"error_rate": 0, "extra_latency_ms": 600}
+    assert requests.put(
+        f"{url}/endpoints/{EP}/deployments/faulty/faults", headers=AUTH, json=slower, timeout=10
+    ).ok
+    assert (
+        score(url, payload(), {"azureml-model-deployment": "faulty"}).status_code == 408
+    )  # request_timeout_ms
     assert requests.delete(f"{url}/endpoints/{EP}/deployments/faulty", headers=AUTH, timeout=10).ok
 
 
