@@ -170,8 +170,13 @@ def test_mirror_copies_a_share_of_unpinned_requests_to_the_mirror_deployment(
     )
     assert pinned.status_code == 200
     assert set(answered) == {"blue"}  # clients only ever see the live deployment
-    time.sleep(0.3)  # mirrored calls run in the background
-    rows = flushed_rows(url, state, "XMSClientRequestId LIKE ?", (f"{marker}-%",))
+    rows: list = []
+    for _ in range(20):  # mirrored calls run in the background: wait until their rows stop arriving
+        time.sleep(0.25)
+        latest = flushed_rows(url, state, "XMSClientRequestId LIKE ?", (f"{marker}-%",))
+        if rows and len(latest) == len(rows):
+            break
+        rows = latest
     mirrored = [r for r in rows if r["IsMirrored"] == 1]
     assert all(r["DeploymentName"] == "green" and r["ResponseCode"] == "200" for r in mirrored)
     assert 60 - 25 <= len(mirrored) <= 60 + 25
