@@ -53,3 +53,37 @@ def ensure_store(tracking_uri: str) -> None:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     _READY.add(uri)
+
+
+def download_model(tracking_uri: str, uri: str, dest: Path) -> Path:
+    """Download an MLflow model (`models:/name/version`, `models:/name@alias`, `models:/m-<id>`,
+    `runs:/id/path` or a plain artifact URI) under dest; return the folder holding MLmodel.
+
+    `models:/` URIs are resolved here with a client bound to this store: mlflow 3.17's
+    `download_artifacts(registry_uri=...)` ignores that argument for them and uses the global
+    registry URI."""
+    import mlflow.artifacts
+    from mlflow import MlflowClient
+
+    uri = str(uri)
+    ensure_store(tracking_uri)
+    store = absolute_tracking_uri(tracking_uri)
+    if uri.startswith("models:/"):
+        client = MlflowClient(tracking_uri=store, registry_uri=store)
+        ref = uri.removeprefix("models:/").strip("/")
+        if "/" not in ref and "@" not in ref:  # a logged model id (MLflow 3)
+            uri = client.get_logged_model(ref).artifact_location
+        else:
+            name, _, rest = ref.partition("@") if "@" in ref else ref.partition("/")
+            version = client.get_model_version_by_alias(name, rest).version if "@" in ref else rest
+            uri = client.get_model_version_download_uri(name, version)
+    dest.mkdir(parents=True, exist_ok=True)
+    local = Path(
+        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest), tracking_uri=store)
+    )
+    if (local / "MLmodel").is_file():
+        return local
+    found = sorted(p.parent for p in local.rglob("MLmodel"))
+    if not found:
+        raise FileNotFoundError(f"{uri} has no MLmodel file: it is not an MLflow model")
+    return found[0]

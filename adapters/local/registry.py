@@ -22,7 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.local.mlflow_uris import absolute_tracking_uri, default_artifact_root, ensure_store
+from adapters.local.mlflow_uris import (
+    absolute_tracking_uri,
+    default_artifact_root,
+    download_model,
+    ensure_store,
+)
 from lifecycle.ports import ModelVersion
 
 CHAMPION_ALIAS = "champion"
@@ -99,25 +104,8 @@ class MlflowModelRegistry:
 
     def download(self, name: str, version: str, dest: Path) -> Path:
         """Materialise the version's MLflow model folder (the folder holding MLmodel) under dest."""
-        import mlflow.artifacts
-
         self.get(name, version)
-        uri = self._client.get_model_version_download_uri(name, str(version))
-        dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
-        local = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=str(dest), tracking_uri=self.tracking_uri
-            )
-        )
-        if (local / "MLmodel").is_file():
-            return local
-        found = sorted(p.parent for p in local.rglob("MLmodel"))
-        if not found:
-            raise FileNotFoundError(
-                f"model {name} version {version} at {uri} has no MLmodel file: is it an MLflow model?"
-            )
-        return found[0]
+        return download_model(self.tracking_uri, f"models:/{name}/{version}", Path(dest))
 
     # ------------------------------------------------------------------ helpers
 

@@ -38,7 +38,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from adapters.local.mlflow_uris import absolute_tracking_uri, default_artifact_root, ensure_store
+from adapters.local.mlflow_uris import (
+    absolute_tracking_uri,
+    default_artifact_root,
+    download_model,
+    ensure_store,
+)
 from lifecycle.ports import JobStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -379,18 +384,28 @@ class LocalTrainingJobs:
         }
 
     def _resolve(self, value: str) -> Path:
-        if not _is_remote(value) or self.fetch is None:
+        """A local path for an input value: local paths as they are; MLflow model URIs
+        (models:/name/version, runs:/id/path, the local analog of azureml:name:version) downloaded
+        from this tracking store; other remote URIs through `fetch`. Downloads are cached by URI,
+        except model aliases (models:/name@alias), which move."""
+        is_model_uri = value.startswith(("models:/", "runs:/"))
+        if not is_model_uri and (not _is_remote(value) or self.fetch is None):
             return _local_path(value, base=Path.cwd())
-        digest = hashlib.sha256(value.encode()).hexdigest()[:24]
+        cacheable = not (is_model_uri and "@" in value)
+        key = value if cacheable else f"{value}#{time.time_ns()}"
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
         cache = self.state_dir / "inputs"
         marker = cache / f"{digest}.json"
-        if (done := _read_json(marker)) is not None:
+        if cacheable and (done := _read_json(marker)) is not None:
             return Path(done["path"])
         folder = cache / digest
         staging = cache / f".{digest}.{os.getpid()}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        relative = Path(self.fetch(value, staging)).resolve().relative_to(staging.resolve())
+        fetched = (
+            download_model(self.tracking_uri, value, staging) if is_model_uri else self.fetch(value, staging)
+        )  # type: ignore[misc]
+        relative = Path(fetched).resolve().relative_to(staging.resolve())
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
         _write_json(marker, {"uri": value, "path": str(folder / relative)})

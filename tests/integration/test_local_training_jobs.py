@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.local.registry import MlflowModelRegistry
 from adapters.local.training_jobs import LocalTrainingJobs
 from lifecycle.ports import JobStatus, TrainingJobs
 from samples.churn import data
@@ -118,19 +119,27 @@ def test_the_churn_job_trains_end_to_end_and_a_replayed_submit_does_not_train_tw
     # another process (a restarted host) sees the same finished job
     assert LocalTrainingJobs(jobs.state_dir, jobs.tracking_uri).status("churn-train-1").state == "completed"
 
+    # the registered champion goes in as an MLflow model URI, the local analog of azureml:name:version
+    champion = MlflowModelRegistry(jobs.tracking_uri).register(
+        "churn", done.outputs["model"], {"lifecycle_id": "lc-0"}
+    )
     evaluation = jobs.submit(
         CHURN_JOBS / "evaluate.yml",
         name="churn-eval-1",
-        inputs={"challenger": done.outputs["model"], "eval_data": str(splits["eval"])},
+        inputs={
+            "challenger": done.outputs["model"],
+            "champion": f"models:/churn/{champion.version}",
+            "eval_data": str(splits["eval"]),
+        },
         experiment="churn",
         tags={"lifecycle_id": "lc-1"},
     )
     finished = _wait(jobs, evaluation.name)
     assert finished.state == "completed", finished.message
     metrics = json.loads((Path(finished.outputs["metrics"]) / "metrics.json").read_text())
-    assert metrics["champion"] is None  # the optional --champion flag was dropped
     assert metrics["eval_rows"] == 200
     assert metrics["challenger"]["auc"] == pytest.approx(done.metrics["auc"])
+    assert metrics["champion"]["auc"] == pytest.approx(done.metrics["auc"])  # the same model, scored the same
     assert finished.metrics["challenger_auc"] == pytest.approx(done.metrics["auc"])
 
 

@@ -130,3 +130,15 @@ def test_two_registries_in_one_process_do_not_share_state(
     a, b = _registry(empty_db, tmp_path / "a.db"), _registry(empty_db, tmp_path / "b.db")
     a.register("churn", str(model_folder), {"lifecycle_id": "lc-1"})
     assert b.versions("churn") == []
+
+
+def test_model_uris_of_this_store_resolve_by_version_and_by_alias(
+    registry: MlflowModelRegistry, model_folder: Path, tmp_path: Path
+) -> None:
+    from adapters.local.mlflow_uris import download_model
+
+    version = registry.register("churn", str(model_folder), {"lifecycle_id": "lc-1"})
+    registry.set_champion("churn", version.version)
+    by_version = download_model(registry.tracking_uri, f"models:/churn/{version.version}", tmp_path / "v")
+    by_alias = download_model(registry.tracking_uri, "models:/churn@champion", tmp_path / "a")
+    assert (by_version / "model.ubj").read_bytes() == (by_alias / "model.ubj").read_bytes()
