@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from activities import bp
 from lifecycle import bootstrap, coalesce
-from lifecycle.payloads.triggers import ClaimInput, ClaimResult, DryRun, RunFinished
+from lifecycle.payloads.triggers import DRY_RUN_ORCHESTRATOR, ClaimInput, ClaimResult, DryRun, RunFinished
 from lifecycle.ports import RunRecord
 
 
 def _run_claim(inp: ClaimInput, orchestrator: str, requests: list, reasons: list[str]) -> dict:
     return ClaimResult(
+        dry_run_seconds=bootstrap.settings().lifecycle_dry_run_seconds,
         model=inp.model,
         run_id=inp.run_id,
         lifecycle=coalesce.run_input(inp.model, requests),
@@ -27,7 +28,8 @@ def _run_claim(inp: ClaimInput, orchestrator: str, requests: list, reasons: list
 def coordinator_claim(payload: dict) -> dict:
     inp = ClaimInput.model_validate(payload)
     ledger, policy = bootstrap.ledger(), bootstrap.policy(inp.model)
-    orchestrator = "lifecycle_dry_run" if bootstrap.settings().lifecycle_dry_run else "lifecycle"
+    settings = bootstrap.settings()
+    orchestrator = DRY_RUN_ORCHESTRATOR if settings.lifecycle_dry_run else "lifecycle"
     already = ledger.requests_for_run(inp.run_id)
     if already:  # this activity ran before and its result was lost: same answer again
         return _run_claim(inp, orchestrator, already, ["claimed before (activity retried)"])

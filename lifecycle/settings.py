@@ -47,6 +47,7 @@ class Settings(BaseModel):
     # coordinators run `lifecycle_dry_run` instead of `lifecycle`: requests are coalesced and
     # recorded, nothing is trained (event-storm benchmarks and load tests)
     lifecycle_dry_run: bool = False
+    lifecycle_dry_run_seconds: int = 0  # how long a dry run takes (a durable timer), to simulate work
 
     # local endpoint server and its traffic log
     endpoint_server_url: str = "http://127.0.0.1:8501"
@@ -143,6 +144,7 @@ ENV_KEYS: dict[str, str] = {
     "ledger_path": "LEDGER_PATH",
     "code_version": "CODE_VERSION",
     "lifecycle_dry_run": "LIFECYCLE_DRY_RUN",
+    "lifecycle_dry_run_seconds": "LIFECYCLE_DRY_RUN_SECONDS",
     "endpoint_server_url": "ENDPOINT_SERVER_URL",
     "endpoint_server_key": "ENDPOINT_SERVER_KEY",
     "traffic_db_path": "TRAFFIC_DB_PATH",

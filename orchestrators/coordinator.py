@@ -19,13 +19,14 @@ from datetime import timedelta
 
 import azure.durable_functions as df
 
-from lifecycle.payloads.lifecycle import LifecycleInput
 from lifecycle.payloads.triggers import (
+    DRY_RUN_ORCHESTRATOR,
     RETRAIN_REQUESTED,
     ClaimInput,
     ClaimResult,
     CoordinatorInput,
     DryRun,
+    DryRunInput,
     RunFinished,
 )
 from orchestrators import bp
@@ -72,7 +73,10 @@ def coordinator(context: df.DurableOrchestrationContext):
             model=state.model, run_id=claim.run_id, coordinator=context.instance_id, ok=True
         )
         try:
-            yield context.call_sub_orchestrator(claim.orchestrator, claim.lifecycle.dump(), claim.run_id)
+            run_input = claim.lifecycle.dump()
+            if claim.orchestrator == DRY_RUN_ORCHESTRATOR:
+                run_input = DryRunInput(trigger=claim.lifecycle, seconds=claim.dry_run_seconds).dump()
+            yield context.call_sub_orchestrator(claim.orchestrator, run_input, claim.run_id)
         except Exception as exc:  # the run failed; record it and keep coordinating
             finished = finished.model_copy(update={"ok": False, "error": str(exc)[:2000]})
         yield context.call_activity("coordinator_run_finished", finished.dump())
@@ -97,7 +101,10 @@ def coordinator(context: df.DurableOrchestrationContext):
 def lifecycle_dry_run(context: df.DurableOrchestrationContext):
     """Stands in for `lifecycle` when LIFECYCLE_DRY_RUN is set: records the run and the
     requests it consumed, trains nothing (so storms measure the event edge, not training)."""
-    trigger = LifecycleInput.model_validate(context.get_input())
+    dry = DryRunInput.model_validate(context.get_input())
+    trigger = dry.trigger
+    if dry.seconds:
+        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=dry.seconds))
     yield context.call_activity(
         "coordinator_record_dry_run", DryRun(run_id=context.instance_id, trigger=trigger).dump()
     )

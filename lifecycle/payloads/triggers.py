@@ -46,6 +46,7 @@ class ClaimResult(Payload):
     # the sub-orchestrator that runs the lifecycle; `lifecycle_dry_run` when LIFECYCLE_DRY_RUN
     # is set (benchmarks and storms: coalescing is exercised, nothing is trained)
     orchestrator: str = "lifecycle"
+    dry_run_seconds: int = 0
 
 
 class RunFinished(Payload):
@@ -54,6 +55,16 @@ class RunFinished(Payload):
     coordinator: str
     ok: bool
     error: str | None = None
+
+
+DRY_RUN_ORCHESTRATOR = "lifecycle_dry_run"
+
+
+class DryRunInput(Payload):
+    """Input of `lifecycle_dry_run`: what the lifecycle would get, and how long to pretend."""
+
+    trigger: LifecycleInput
+    seconds: int = Field(default=0, ge=0)
 
 
 class DryRun(Payload):

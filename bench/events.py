@@ -1,0 +1,305 @@
+"""Event storm: 10,000 BlobCreated deliveries for 20 models (10% redeliveries) to the local
+Event Grid webhook of a real devhost running this app, as fast as it takes them.
+
+    python -m bench.events [--events 10000] [--models 20] [--duplicates 0.1] [--concurrency 32]
+
+Prints events/s, p50/p99 response time, and the lifecycles started, which must equal the number
+of models: the storm falls inside each model's debounce window, so every model's requests are
+coalesced into one run. The lifecycle is a dry run (LIFECYCLE_DRY_RUN=true: the coordinator runs
+`lifecycle_dry_run`, which records the run and its requests and trains nothing), so the figures
+are those of the event edge: webhook, parsing, dedupe, ledger, coordinators. Then it checks that
+no request was lost: every distinct blob write is one request, consumed by its model's run.
+Writes bench/results/events.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from devhost import procs
+
+RESULTS = Path(__file__).resolve().parent / "results" / "events.json"
+MASTER_KEY = "bench-events-master-key"
+STORAGE_PORT = 10000  # only used to form blob URLs (nothing is fetched)
+
+
+# --------------------------------------------------------------------------- the stack
+
+
+def write_policies(root: Path, models: list[str], *, debounce_seconds: int, budget: int = 100) -> Path:
+    """One minimal, valid policy per model (the files it names exist; a dry run never reads them)."""
+    for model in models:
+        d = root / model
+        (d / "jobs").mkdir(parents=True, exist_ok=True)
+        for name in ("contract.yaml", "jobs/train.yml", "jobs/evaluate.yml"):
+            (d / name).write_text("# placeholder for the event benchmark\n", encoding="utf-8")
+        (d / "policy.yaml").write_text(
+            f"model: {model}\n"
+            f"data: {{container: raw, prefix: {model}/, contract: contract.yaml}}\n"
+            f"training: {{job: jobs/train.yml, evaluation_job: jobs/evaluate.yml, experiment: {model}}}\n"
+            f"triggers: {{blob_prefixes: [{model}/], alert_rules: [{model}-drift], debounce_seconds: {debounce_seconds}}}\n"
+            f"budget: {{max_trainings_per_day: {budget}}}\n",
+            encoding="utf-8",
+        )
+    return root
+
+
+@dataclass
+class EdgeHost:
+    proc: procs.Proc
+    base_url: str
+    key: str
+    state_dir: Path
+    ledger_path: Path
+    log_path: Path
+
+    @property
+    def webhook(self) -> str:
+        return f"{self.base_url}/runtime/webhooks/eventgrid?functionName=on_blob_created&code={self.key}"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+
+    @property
+    def durable_key(self) -> str:
+        import re
+
+        found = re.search(
+            r"system key 'durabletask_extension': (\S+)", self.log_path.read_text(errors="replace")
+        )
+        return found.group(1) if found else self.key
+
+    def ledger(self) -> Any:
+        from adapters.local.ledger import SqliteRunLedger
+
+        return SqliteRunLedger(self.ledger_path)
+
+
+@contextlib.contextmanager
+def edge_devhost(
+    workdir: Path, models: list[str], *, debounce_seconds: int, dry_run_seconds: int = 0, budget: int = 100
+) -> Iterator[EdgeHost]:
+    """devhost on a free loopback port, running this app with generated policies and a dry-run
+    lifecycle; stopped by its PID on exit."""
+    policies = write_policies(workdir / "policies", models, debounce_seconds=debounce_seconds, budget=budget)
+    state = workdir / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    port = procs.free_port()
+    env = {
+        "LIFECYCLE_MODE": "local",
+        "LIFECYCLE_POLICY_DIR": str(policies),
+        "LOCAL_STATE_DIR": str(state),
+        "LEDGER_PATH": str(state / "ledger.db"),
+        "STORAGE_CONNECTION_STRING": procs.azurite_connection_string(STORAGE_PORT),
+        "LIFECYCLE_DRY_RUN": "true",
+        "LIFECYCLE_DRY_RUN_SECONDS": str(dry_run_seconds),
+        "DEVHOST_LOG_LEVEL": "WARNING",
+    }
+    argv = procs.python_argv(
+        "-m", "devhost", "start", str(procs.REPO_ROOT), "--port", str(port),
+        "--state-dir", str(state / "devhost"), "--master-key", MASTER_KEY,
+    )  # fmt: skip
+    log_path = workdir / "devhost.log"
+    proc = procs.start("devhost", argv, port, log_path=log_path, env=env, cwd=procs.REPO_ROOT, timeout=90)
+    host = EdgeHost(proc, f"http://127.0.0.1:{port}", MASTER_KEY, state, state / "ledger.db", log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{host.base_url}/admin/host/status", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield host
+    finally:
+        proc.stop()
+
+
+# --------------------------------------------------------------------------- events
+
+
+def blob_url(container: str, path: str) -> str:
+    return f"http://127.0.0.1:{STORAGE_PORT}/{procs.AZURITE_ACCOUNT}/{container}/{path}"
+
+
+def blob_created(
+    model: str, n: int, *, event_id: str | None = None, etag: str | None = None
+) -> dict[str, Any]:
+    path = f"{model}/storm/part-{n:05d}.csv"
+    return {
+        "id": event_id or str(uuid.uuid4()),
+        "topic": f"/subscriptions/local/resourceGroups/local/providers/Microsoft.Storage/storageAccounts/{procs.AZURITE_ACCOUNT}",
+        "subject": f"/blobServices/default/containers/raw/blobs/{path}",
+        "eventType": "Microsoft.Storage.BlobCreated",
+        "eventTime": "2024-05-01T12:00:00Z",
+        "dataVersion": "",
+        "metadataVersion": "1",
+        "data": {
+            "api": "PutBlob",
+            "url": blob_url("raw", path),
+            "eTag": etag or f"0x8DC{n:08X}",
+            "contentLength": 2048,
+            "contentType": "text/csv",
+            "blobType": "BlockBlob",
+            "sequencer": f"{n:032d}",
+        },
+    }
+
+
+def storm(events: int, models: list[str], duplicates: float, seed: int = 7) -> tuple[list[dict], int]:
+    """-> (deliveries in send order, number of distinct blob writes). A duplicate is an Event
+    Grid redelivery: the same event again, later in the stream."""
+    rng = random.Random(seed)
+    n_dup = int(events * duplicates)
+    originals = [blob_created(models[i % len(models)], i) for i in range(events - n_dup)]
+    rng.shuffle(originals)
+    out = list(originals)
+    for _ in range(n_dup):
+        at = rng.randrange(1, len(out) + 1)
+        out.insert(at, rng.choice(out[:at]))
+    return out, len(originals)
+
+
+async def deliver_all(
+    url: str, deliveries: list[dict], concurrency: int
+) -> tuple[list[float], dict[int, int], float]:
+    import aiohttp
+
+    latencies: list[float] = []
+    codes: dict[int, int] = {}
+    queue: asyncio.Queue[dict] = asyncio.Queue()
+    for d in deliveries:
+        queue.put_nowait(d)
+    headers = {"aeg-event-type": "Notification", "content-type": "application/json"}
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while True:
+            try:
+                event = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            body = json.dumps([event])
+            for attempt in range(5):  # Event Grid retries failed deliveries
+                t0 = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    latencies.append(time.perf_counter() - t0)
+                    codes[response.status] = codes.get(response.status, 0) + 1
+                    if response.status < 500:
+                        break
+                await asyncio.sleep(0.05 * (attempt + 1))
+
+    started = time.perf_counter()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return latencies, codes, time.perf_counter() - started
+
+
+def lifecycles_started(host: EdgeHost) -> list[dict]:
+    url = f"{host.base_url}/runtime/webhooks/durabletask/instances"
+    response = requests.get(url, params={"code": host.durable_key, "top": 1000}, timeout=30)
+    response.raise_for_status()
+    return [i for i in response.json() if i.get("name") in ("lifecycle", "lifecycle_dry_run")]
+
+
+def settle(host: EdgeHost, models: list[str], timeout: float) -> dict[str, Any]:
+    """Wait until no request is pending and every coordinator is idle; -> the ledger's account."""
+    ledger = host.ledger()
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = {m: len(ledger.pending_requests(m)) for m in models}
+        runs = {m: ledger.list_runs(model=m, limit=1000) for m in models}
+        if not any(pending.values()) and all(runs.values()):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"requests still pending after {timeout:.0f}s: {pending}\n{host.log_tail()}")
+        time.sleep(0.5)
+    consumed = {m: sum(len(ledger.requests_for_run(r.run_id)) for r in runs[m]) for m in models}
+    return {"runs": {m: len(r) for m, r in runs.items()}, "consumed": consumed, "pending": pending}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--models", type=int, default=20)
+    parser.add_argument("--duplicates", type=float, default=0.10)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--debounce", type=int, default=30, help="policy debounce_seconds (the storm must fit in 10 windows)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    models = [f"model-{i:02d}" for i in range(args.models)]
+    deliveries, distinct = storm(args.events, models, args.duplicates)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-events-") as tmp,
+        edge_devhost(Path(tmp), models, debounce_seconds=args.debounce) as host,
+    ):
+        print(
+            f"devhost on {host.base_url}; {len(deliveries)} deliveries, {distinct} distinct writes, "
+            f"{len(models)} models, concurrency {args.concurrency}"
+        )
+        latencies, codes, seconds = asyncio.run(deliver_all(host.webhook, deliveries, args.concurrency))
+        print(f"storm delivered in {seconds:.1f}s; waiting for the debounce window and the runs ...")
+        account = settle(host, models, timeout=args.debounce * 10 + 300)
+        time.sleep(1.0)
+        started = lifecycles_started(host)
+
+    lat_ms = sorted(x * 1000 for x in latencies)
+    q = statistics.quantiles(lat_ms, n=100) if len(lat_ms) > 1 else [lat_ms[0]] * 99
+    consumed_total = sum(account["consumed"].values())
+    result = {
+        "events": len(deliveries),
+        "distinct_writes": distinct,
+        "duplicates": len(deliveries) - distinct,
+        "models": len(models),
+        "concurrency": args.concurrency,
+        "debounce_seconds": args.debounce,
+        "seconds": round(seconds, 3),
+        "events_per_second": round(len(deliveries) / seconds, 1),
+        "p50_ms": round(q[49], 2),
+        "p99_ms": round(q[98], 2),
+        "max_ms": round(lat_ms[-1], 2),
+        "status_codes": {str(k): v for k, v in sorted(codes.items())},
+        "lifecycles_started": len(started),
+        "runs_per_model": account["runs"],
+        "requests_consumed": consumed_total,
+        "requests_pending": sum(account["pending"].values()),
+        "lifecycle": "dry run (LIFECYCLE_DRY_RUN=true: lifecycle_dry_run records the run; nothing trains)",
+    }
+    result["ok"] = (
+        result["lifecycles_started"] == len(models)
+        and consumed_total == distinct
+        and result["requests_pending"] == 0
+        and set(codes) <= {200, 202}
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"{result['events_per_second']:.0f} events/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
+        f"lifecycles started {result['lifecycles_started']} for {len(models)} models; "
+        f"requests consumed {consumed_total} of {distinct} distinct writes; "
+        f"status codes {result['status_codes']}; {'OK' if result['ok'] else 'NOT OK'} -> {args.out}"
+    )
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
