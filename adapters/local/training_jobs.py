@@ -328,7 +328,7 @@ class LocalTrainingJobs:
         job_yaml = job_yaml.resolve()
         if not job_yaml.is_file():
             raise FileNotFoundError(f"job YAML {job_yaml} does not exist")
-        job = load_job(job_yaml)
+        job: Any = load_job(job_yaml)  # a Command for command jobs
         if getattr(job, "type", None) != "command" or not getattr(job, "command", None):
             raise ValueError(
                 f"{job_yaml}: local jobs run Azure ML command jobs; this is a {getattr(job, 'type', '?')} job"
@@ -402,9 +402,11 @@ class LocalTrainingJobs:
         staging = cache / f".{digest}.{os.getpid()}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        fetched = (
-            download_model(self.tracking_uri, value, staging) if is_model_uri else self.fetch(value, staging)
-        )  # type: ignore[misc]
+        if is_model_uri:
+            fetched = download_model(self.tracking_uri, value, staging)
+        else:
+            assert self.fetch is not None  # checked above
+            fetched = Path(self.fetch(value, staging))
         relative = Path(fetched).resolve().relative_to(staging.resolve())
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
@@ -469,7 +471,10 @@ def _run(job_dir: Path) -> int:
             try:
                 experiment_id = client.create_experiment(spec["experiment"], artifact_location=location)
             except Exception:  # created concurrently by another job
-                experiment_id = client.get_experiment_by_name(spec["experiment"]).experiment_id
+                again = client.get_experiment_by_name(spec["experiment"])
+                if again is None:
+                    raise
+                experiment_id = again.experiment_id
         run = client.create_run(
             experiment_id,
             tags={**spec["tags"], "mlflow.runName": spec["name"], "job_name": spec["name"]},

@@ -254,3 +254,13 @@ def test_remote_inputs_are_fetched_once_through_the_fetch_hook(tmp_path: Path, t
     for name in ("fetch-1", "fetch-2"):
         assert _wait(jobs, name).state == "completed"
         assert "part-0.parquet" in (jobs.state_dir / "jobs" / name / "std.log").read_text()
+
+
+def test_jobs_started_together_on_a_new_tracking_store_all_run(tmp_path: Path) -> None:
+    """MLflow migrates a new SQLite store on first use; concurrent first uses must not collide."""
+    jobs = LocalTrainingJobs(tmp_path / "state", f"sqlite:///{tmp_path / 'fresh.db'}")
+    yaml = _job_yaml(tmp_path, "echo hello")
+    names = [f"together-{i}" for i in range(3)]
+    for name in names:
+        jobs.submit(yaml, name=name, inputs={}, experiment="test", tags={})
+    assert [_wait(jobs, name).state for name in names] == ["completed"] * 3
