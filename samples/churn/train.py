@@ -162,9 +162,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         info = mlflow.xgboost.log_model(
             booster, name="model", signature=signature, input_example=example, pip_requirements=pins
         )
+        # an empty existing folder (an AML rw_mount output) is fine; mlflow refuses a non-empty one
         out = Path(str(args.model_output).removeprefix("file://"))
-        if out.exists() and not any(out.iterdir()):
-            out.rmdir()  # mlflow refuses a non-empty target; an empty mounted output folder is fine
         mlflow.xgboost.save_model(
             booster, str(out), signature=signature, input_example=example, pip_requirements=pins
         )
