@@ -18,6 +18,12 @@ from pathlib import Path
 from aiohttp import web
 
 
+def _same(given: object, expected: str) -> bool:
+    """Constant-time compare of UTF-8 bytes: compare_digest refuses non-ASCII str (a hostile key
+    must be a 401, not a 500)."""
+    return hmac.compare_digest(str(given).encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+
+
 def _new_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(30)).decode().rstrip("=") + "=="
 
@@ -63,7 +69,7 @@ class HostKeys:
         return keys
 
     def is_master(self, key: str | None) -> bool:
-        return bool(key) and hmac.compare_digest(str(key), self.master)
+        return bool(key) and _same(key, self.master)
 
     def allows(self, level: str, key: str | None) -> bool:
         level = (level or "function").lower()
@@ -71,11 +77,11 @@ class HostKeys:
             return True
         if level == "admin":
             return self.is_master(key)
-        return self.is_master(key) or (bool(key) and hmac.compare_digest(str(key), self.function_default))
+        return self.is_master(key) or (bool(key) and _same(key, self.function_default))
 
     def allows_system(self, key: str | None, extension: str = "eventgrid_extension") -> bool:
         expected = getattr(self, extension)
-        return self.is_master(key) or (bool(key) and hmac.compare_digest(str(key), expected))
+        return self.is_master(key) or (bool(key) and _same(key, expected))
 
 
 def request_key(request: web.Request) -> str | None:

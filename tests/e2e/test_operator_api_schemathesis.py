@@ -1,0 +1,70 @@
+"""schemathesis against GET /api/openapi.json on a real devhost: no 5xx, responses as documented,
+and nothing recorded or started by a request the API refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.events import edge_devhost, lifecycles_started
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+    ]
+)
+
+
+def test_the_operator_api_survives_schemathesis_and_refusals_change_nothing(tmp_path: Path):
+    with edge_devhost(tmp_path / "edge", ["churn", "fraud"], debounce_seconds=1) as host:
+        har = tmp_path / "schemathesis.har"
+        argv = [
+            sys.executable, "-m", "schemathesis.cli", "run", f"{host.base_url}/api/openapi.json",
+            "--checks", CHECKS,
+            "--header", f"x-functions-key: {host.key}",
+            "--phases", "examples,coverage,fuzzing",
+            "--max-examples", "25",
+            "--workers", "2",
+            "--seed", "7",
+            "--request-timeout", "30",
+            "--report", "har", "--report-har-path", str(har),
+            "--suppress-health-check", "all",
+        ]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:] + host.log_tail()
+
+        entries = json.loads(har.read_text())["log"]["entries"]
+        statuses = [e["response"]["status"] for e in entries]
+        assert len(statuses) > 100 and max(statuses) < 500
+
+        def accepted(path_part: str) -> int:
+            return sum(
+                1
+                for e in entries
+                if e["request"]["method"] == "POST"
+                and path_part in e["request"]["url"]
+                and e["response"]["status"] == 202
+            )
+
+        ledger = host.ledger()
+        recorded = [r for m in ("churn", "fraud") for r in ledger.pending_requests(m)]
+        recorded += [
+            r
+            for m in ("churn", "fraud")
+            for run in ledger.list_runs(model=m)
+            for r in ledger.requests_for_run(run.run_id)
+        ]
+        assert sum(1 for r in recorded if r.source == "operator") == accepted("/retrain")
+        assert sum(1 for r in recorded if r.source == "alert") == accepted("/api/alerts")
+        started = {i["instanceId"].rsplit("-", 2)[0] for i in lifecycles_started(host)}
+        assert started <= {"churn", "fraud"}
