@@ -92,7 +92,14 @@ class EdgeHost:
 
 @contextlib.contextmanager
 def edge_devhost(
-    workdir: Path, models: list[str], *, debounce_seconds: int, dry_run_seconds: int = 0, budget: int = 100
+    workdir: Path,
+    models: list[str],
+    *,
+    debounce_seconds: int,
+    dry_run_seconds: int = 0,
+    budget: int = 100,
+    storage_connection_string: str | None = None,
+    watch_blobs: bool = False,
 ) -> Iterator[EdgeHost]:
     """devhost on a free loopback port, running this app with generated policies and a dry-run
     lifecycle; stopped by its PID on exit."""
@@ -105,11 +112,16 @@ def edge_devhost(
         "LIFECYCLE_POLICY_DIR": str(policies),
         "LOCAL_STATE_DIR": str(state),
         "LEDGER_PATH": str(state / "ledger.db"),
-        "STORAGE_CONNECTION_STRING": procs.azurite_connection_string(STORAGE_PORT),
+        "STORAGE_CONNECTION_STRING": storage_connection_string
+        or procs.azurite_connection_string(STORAGE_PORT),
         "LIFECYCLE_DRY_RUN": "true",
         "LIFECYCLE_DRY_RUN_SECONDS": str(dry_run_seconds),
         "DEVHOST_LOG_LEVEL": "WARNING",
     }
+    # devhost's blob watcher posts BlobCreated for new blobs in `raw` (off unless asked, whatever
+    # a local.settings.json says)
+    env["DEVHOST_WATCH_BLOBS"] = "STORAGE_CONNECTION_STRING" if watch_blobs else ""
+    env["DEVHOST_WATCH_CONTAINERS"] = "raw"
     argv = procs.python_argv(
         "-m", "devhost", "start", str(procs.REPO_ROOT), "--port", str(port),
         "--state-dir", str(state / "devhost"), "--master-key", MASTER_KEY,

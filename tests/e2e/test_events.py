@@ -50,11 +50,12 @@ def wait_idle(host: EdgeHost, model: str, timeout: float = 60) -> dict:
     ledger = host.ledger()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = requests.get(
+        response = requests.get(
             f"{host.base_url}/runtime/webhooks/durabletask/instances/coordinator-{model}",
             params={"code": host.durable_key},
             timeout=10,
-        ).json()
+        )
+        status = response.json() if response.status_code in (200, 202) and response.content else {}
         phase = (status.get("customStatus") or {}).get("phase")
         if phase == "idle" and not ledger.pending_requests(model):
             return status
@@ -151,3 +152,21 @@ def test_storm_helpers_write_valid_policies(tmp_path: Path):
 
     policies = load_policies(write_policies(tmp_path, ["a1", "b2"], debounce_seconds=5))
     assert sorted(policies) == ["a1", "b2"] and policies["a1"].triggers.debounce_seconds == 5
+
+
+def test_an_upload_to_azurite_reaches_the_model_through_the_blob_watcher(azurite, tmp_path: Path):
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(azurite)
+    container = service.get_container_client("raw")
+    if not container.exists():
+        container.create_container()
+    with edge_devhost(
+        tmp_path / "edge", ["churn"], debounce_seconds=1, storage_connection_string=azurite, watch_blobs=True
+    ) as watched:
+        container.upload_blob("churn/upload-1.csv", b"a,b\n1,2\n", overwrite=True)
+        container.upload_blob("elsewhere/ignored.csv", b"a\n1\n", overwrite=True)
+        wait_idle(watched, "churn")
+        [run] = runs_of(watched, "churn")
+        [request] = watched.ledger().requests_for_run(run["instanceId"])
+        assert request.details["path"] == "churn/upload-1.csv" and request.details["api"] == "PutBlob"
