@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -18,3 +20,12 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield procs.azurite_connection_string(proc.port)
     finally:
         proc.stop()
+
+
+@functools.cache
+def app_functions() -> list[Any]:
+    """The Function App's functions. The SDK lets get_functions() run once per app (a second call
+    refuses every name as a duplicate), so every test module that needs them shares this one call."""
+    import function_app
+
+    return function_app.app.get_functions()

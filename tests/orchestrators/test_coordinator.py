@@ -14,11 +14,11 @@ import azure.durable_functions as df
 import pytest
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
-import function_app
 from devhost.durable.engine import DurableEngine, InstanceExistsError
 from lifecycle import bootstrap
 from lifecycle.ports import RunRecord
 from lifecycle.settings import Settings
+from tests.conftest import app_functions
 from tests.fakes import FakeAdapters
 from tests.triggers.conftest import make_policy
 from triggers.intake import new_request, submit
@@ -43,7 +43,7 @@ COORDINATOR_FUNCTIONS = {
     "coordinator_run_finished",
     "coordinator_record_dry_run",
 }
-FUNCTIONS = [f for f in function_app.app.get_functions() if f.get_function_name() in COORDINATOR_FUNCTIONS]
+FUNCTIONS = [f for f in app_functions() if f.get_function_name() in COORDINATOR_FUNCTIONS]
 FUNCTIONS += stub.get_functions()
 
 

@@ -70,9 +70,9 @@ def world(tmp_path: Path) -> Iterator[World]:
 @functools.cache
 def _functions() -> list[Any]:
     """The app's functions (the SDK lets get_functions() run once per app)."""
-    import function_app
+    from tests.conftest import app_functions
 
-    return function_app.app.get_functions()
+    return app_functions()
 
 
 def run(tmp_path: Path, scenario: Callable[[DurableEngine], Any]) -> Any:

@@ -93,9 +93,9 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 @functools.cache
 def _functions() -> list[Any]:
-    import function_app
+    from tests.conftest import app_functions
 
-    return function_app.app.get_functions()
+    return app_functions()
 
 
 def run_rollout(
