@@ -178,6 +178,7 @@ module api 'app/api.bicep' = {
     appSettings: {
       LIFECYCLE_MODE: 'azure'
       LIFECYCLE_DRY_RUN: lifecycleDryRun ? 'true' : 'false'
+      LIFECYCLE_DRY_RUN_SECONDS: '0'
       AZURE_CLIENT_ID: identity.outputs.clientId
       STORAGE_ACCOUNT_URL: 'https://${storage.outputs.name}.blob.${environment().suffixes.storage}'
       CONTAINER_RAW: 'raw'
