@@ -45,7 +45,12 @@ def test_the_operator_api_survives_schemathesis_and_refusals_change_nothing(tmp_
 
         entries = json.loads(har.read_text())["log"]["entries"]
         statuses = [e["response"]["status"] for e in entries]
-        assert len(statuses) > 100 and max(statuses) < 500
+        server_errors = [
+            (e["request"]["method"], e["request"]["url"], e["response"]["status"])
+            for e in entries
+            if e["response"]["status"] >= 500
+        ]
+        assert len(statuses) > 100 and not server_errors, server_errors[:5]
 
         def accepted(path_part: str) -> int:
             return sum(
@@ -57,14 +62,14 @@ def test_the_operator_api_survives_schemathesis_and_refusals_change_nothing(tmp_
             )
 
         ledger = host.ledger()
-        recorded = [r for m in ("churn", "fraud") for r in ledger.pending_requests(m)]
-        recorded += [
-            r
-            for m in ("churn", "fraud")
-            for run in ledger.list_runs(model=m)
-            for r in ledger.requests_for_run(run.run_id)
-        ]
-        assert sum(1 for r in recorded if r.source == "operator") == accepted("/retrain")
-        assert sum(1 for r in recorded if r.source == "alert") == accepted("/api/alerts")
+        # by id: a request may move from pending to a run between the two reads
+        recorded = {r.request_id: r for m in ("churn", "fraud") for r in ledger.pending_requests(m)}
+        for m in ("churn", "fraud"):
+            for run in ledger.list_runs(model=m):
+                recorded.update({r.request_id: r for r in ledger.requests_for_run(run.run_id)})
+        recorded = list(recorded.values())
+        operator = sum(1 for r in recorded if r.source == "operator")
+        alerts = sum(1 for r in recorded if r.source == "alert")
+        assert (operator, alerts) == (accepted("/retrain"), accepted("/api/alerts")), "ledger vs 202 answers"
         started = {i["instanceId"].rsplit("-", 2)[0] for i in lifecycles_started(host)}
         assert started <= {"churn", "fraud"}
