@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -22,8 +21,8 @@ from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
 from azure.core.exceptions import ResourceNotFoundError
 
 from lifecycle.ports import DeploymentInfo, DeploymentState, EndpointInfo, ModelVersion, TrafficRuleError
+from lifecycle.traffic_rules import validate_split
 
-MAX_MIRROR_PERCENT = 50
 AML_SCOPE = "https://ml.azure.com/.default"
 _PROVISIONING: dict[str, DeploymentState] = {
     "creating": "creating",
@@ -36,58 +35,6 @@ _PROVISIONING: dict[str, DeploymentState] = {
 }
 # azureml:name:version, or an ARM id …/models/{name}/versions/{version}
 _MODEL_REF = re.compile(r"(?:azureml:)?(?:.*/models/)?(?P<name>[^:/]+)(?::|/versions/)(?P<version>[^:/]+)$")
-
-
-def validate_split(
-    endpoint: str,
-    deployments: Mapping[str, DeploymentState],
-    traffic: Mapping[str, Any],
-    mirror: Mapping[str, Any],
-) -> tuple[dict[str, int], dict[str, int]]:
-    """AML's rules: integer percents; live traffic sums to 100 (or all 0) over existing, succeeded
-    deployments; mirror goes to at most one deployment, at most 50%, and never to one with live traffic."""
-
-    def pct(kind: str, name: str, value: Any) -> int:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or int(value) != value
-            or not 0 <= value <= 100
-        ):
-            raise TrafficRuleError(
-                f"{kind} for deployment '{name}' must be an integer from 0 to 100, got {value!r}"
-            )
-        if name not in deployments:
-            known = ", ".join(sorted(deployments)) or "none"
-            raise TrafficRuleError(
-                f"{kind} names deployment '{name}', which does not exist in endpoint '{endpoint}' (deployments: {known})"
-            )
-        return int(value)
-
-    live = {name: pct("traffic", name, v) for name, v in traffic.items()}
-    total = sum(live.values())
-    if total not in (0, 100):
-        raise TrafficRuleError(
-            f"traffic of endpoint '{endpoint}' sums to {total}; it must sum to 100 (or all be 0): {live}"
-        )
-    mirrored = {name: p for name, v in (mirror or {}).items() if (p := pct("mirror_traffic", name, v))}
-    if len(mirrored) > 1:
-        raise TrafficRuleError(f"mirror_traffic can target one deployment only, got {sorted(mirrored)}")
-    for name, p in mirrored.items():
-        if p > MAX_MIRROR_PERCENT:
-            raise TrafficRuleError(
-                f"mirror_traffic for '{name}' is {p}%; at most {MAX_MIRROR_PERCENT}% may be mirrored"
-            )
-        if live.get(name, 0) > 0:
-            raise TrafficRuleError(
-                f"deployment '{name}' has {live[name]}% live traffic and cannot also receive mirror traffic"
-            )
-    for name, p in {**live, **mirrored}.items():
-        if p > 0 and deployments[name] != "succeeded":
-            raise TrafficRuleError(
-                f"deployment '{name}' is '{deployments[name]}'; only a succeeded deployment can take traffic"
-            )
-    return live, mirrored
 
 
 def _deployment_info(dep: ManagedOnlineDeployment) -> DeploymentInfo:

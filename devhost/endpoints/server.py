@@ -49,7 +49,6 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.endpoints.rules import validate_split
 from devhost.endpoints.runtime import (
     DEFAULT_REQUEST_TIMEOUT_MS,
     Faults,
@@ -61,6 +60,7 @@ from devhost.endpoints.runtime import (
 )
 from devhost.endpoints.telemetry import TrafficLogWriter
 from lifecycle.ports import TrafficRuleError
+from lifecycle.traffic_rules import validate_split
 
 log = logging.getLogger("devhost.endpoints")
 

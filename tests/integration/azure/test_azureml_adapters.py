@@ -296,7 +296,7 @@ def test_set_traffic_writes_traffic_and_mirror_on_the_endpoint_without_waiting()
 @pytest.mark.parametrize(
     ("traffic", "mirror", "message"),
     [
-        ({"blue": 60, "green": 30}, None, "sums to 90"),
+        ({"blue": 60, "green": 30}, None, "sum to 90"),
         ({"blue": 100, "red": 0}, None, "does not exist"),
         ({"blue": 100}, {"green": 60}, "at most 50%"),
         ({"blue": 90, "green": 10}, {"green": 10}, "cannot also receive mirror"),

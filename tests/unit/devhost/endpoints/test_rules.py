@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from devhost.endpoints.rules import validate_split
 from lifecycle.ports import TrafficRuleError
+from lifecycle.traffic_rules import validate_split
 
 READY = {"blue": "succeeded", "green": "succeeded"}
 
