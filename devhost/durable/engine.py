@@ -603,15 +603,22 @@ class DurableEngine:
             return "gone"
         store.commit()
         history = store.load_history(instance_id)
-        failed_ids = {
-            ev["TaskScheduledId"] for ev in history if ev["EventType"] in (R.TASK_FAILED, R.SUB_ORCH_FAILED)
-        }
-        kept = [
-            ev
-            for ev in history
-            if ev["EventType"] not in (R.TASK_FAILED, R.SUB_ORCH_FAILED, R.EXECUTION_COMPLETED)
+        # Cut history just before the last failure (a retried task's failures allocate timers,
+        # so later events cannot stay without it); whatever the cut left open runs again.
+        failures = [
+            i for i, ev in enumerate(history) if ev["EventType"] in (R.TASK_FAILED, R.SUB_ORCH_FAILED)
         ]
+        if failures:
+            kept = history[: failures[-1]]
+        else:
+            kept = [ev for ev in history if ev["EventType"] != R.EXECUTION_COMPLETED]
+        done_ids = {
+            ev.get("TaskScheduledId") for ev in kept if ev["EventType"] in (R.TASK_COMPLETED, R.TASK_FAILED)
+        }
+        fired = {ev.get("TimerId") for ev in kept if ev["EventType"] == R.TIMER_FIRED}
         store.write("DELETE FROM history WHERE instance_id = ?", (instance_id,))
+        store.write("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
+        store.write("DELETE FROM work WHERE instance_id = ?", (instance_id,))
         store.append_history(instance_id, row["execution_id"], 0, kept)
         inst = self._instance_from_row(row)
         inst.status = "Running"
@@ -619,13 +626,21 @@ class DurableEngine:
         store.update_instance(
             instance_id, status="Running", output=None, last_updated_time=R.format_time(_now())
         )
-        work: list[tuple[int, R.Scheduled | dict[str, Any]]] = []
+        work: list[tuple[int, dict[str, Any]]] = []
+        timers: list[tuple[int, dict[str, Any], float]] = []
         for ev in kept:
-            if ev["EventType"] == R.TASK_SCHEDULED and ev["EventId"] in failed_ids:
+            if ev["EventType"] == R.TASK_SCHEDULED and ev["EventId"] not in done_ids:
                 wid = store.add_work(
                     instance_id, inst.execution_id, ev["EventId"], ev["Name"], ev.get("Input")
                 )
                 work.append((wid, ev))
+            elif ev["EventType"] == R.TIMER_CREATED and ev["EventId"] not in fired:
+                fire_at = R.parse_time(ev["FireAt"])
+                timer = _event(R.TIMER_FIRED, fire_at, TimerId=ev["EventId"], FireAt=ev["FireAt"])
+                visible = fire_at.timestamp()
+                timers.append(
+                    (store.add_message(instance_id, inst.execution_id, timer, visible), timer, visible)
+                )
         # A wake-up so the orchestrator replays even when only its own code failed.
         wake = _event(17, Name="devhost-rewind", Input=json.dumps(reason))  # GenericEvent: ignored by the SDK
         msg_id = store.add_message(instance_id, inst.execution_id, wake)
@@ -633,6 +648,8 @@ class DurableEngine:
         self._live[instance_id] = inst
         for wid, ev in work:
             self._dispatch(wid, instance_id, inst.execution_id, ev["EventId"], ev["Name"], ev.get("Input"))
+        for mid, timer, visible in timers:
+            self._arm_timer(inst, mid, timer, visible)
         inst.pending.append((msg_id, wake))
         self._kick(inst)
         return "accepted"

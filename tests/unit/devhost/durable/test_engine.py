@@ -282,3 +282,18 @@ def test_listing_filters_and_pages_with_a_continuation_token(run):
     assert len(running) == 5
     assert pages == [4, 4, 2]
     assert len(completed) == 5
+
+
+def test_rewind_reruns_the_failed_activity_of_a_failed_instance(run):
+    knobs["flaky_failures"] = 3  # all three attempts fail; the fourth call (after rewind) succeeds
+
+    async def scenario(e: DurableEngine) -> tuple[dict, str, dict]:
+        failed = await start_and_wait(e, "retrying")
+        outcome = await e.rewind(failed["instanceId"], "fixed the downstream service")
+        return failed, outcome, await e.wait_for(failed["instanceId"], 10)
+
+    failed, outcome, rewound = run(scenario)
+    assert failed["runtimeStatus"] == "Failed"
+    assert outcome == "accepted"
+    assert rewound["runtimeStatus"] == "Completed", rewound["output"]
+    assert rewound["output"][1] == "job ok after 4"
