@@ -33,6 +33,10 @@ test: setup
 run: setup
 	$(PY) -m devhost.stack run
 
+# The main job: the local stack plus four scenarios through the real triggers (see README, "The demo").
+demo: setup
+	$(PY) -m devhost.demo
+
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
 

@@ -60,6 +60,32 @@ def smoke_payload(frame: pd.DataFrame, drop: list[str], rows: int) -> dict[str, 
     return {"input_data": json.loads(sample.to_json(orient="split", index=True))}
 
 
+def _as_model_input(req: SmokeInput, body: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation split holds contract (raw) rows; a model whose signature names other columns
+    (the churn model takes its encoded features) would refuse them with a 400 that says nothing
+    about the challenger. Such a model is smoke-tested with its own logged input example instead."""
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.models import Model
+
+    columns = set(body["input_data"]["columns"])
+    version = bootstrap.endpoints().deployment(req.endpoint, req.deployment).model_version
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = bootstrap.registry().download(req.model, version, Path(tmp))
+        meta = Model.load(str(folder))
+        names = meta.signature.inputs.input_names() if meta.signature is not None else None
+        if not names or set(map(str, names)) <= columns:
+            return body
+        example = meta.load_input_example(str(folder))
+    if not isinstance(example, pd.DataFrame) or example.empty:
+        raise ValueError(
+            f"the model takes columns {names}, not the data's {sorted(columns)}, and logged no input "
+            "example to smoke-test it with: log one (input_example=...) when saving the model"
+        )
+    return smoke_payload(example, [], req.rows)
+
+
 @bp.activity_trigger(input_name="payload")
 def rollout_smoke(payload: dict) -> dict:
     """Score sample rows of the evaluation split on the challenger alone; any error fails it
@@ -77,6 +103,7 @@ def rollout_smoke(payload: dict) -> dict:
         body = smoke_payload(
             frame, [contract.label, *([contract.id_column] if contract.id_column else [])], req.rows
         )
+        body = _as_model_input(req, body)
         answer = bootstrap.endpoints().invoke(req.endpoint, body, deployment=req.deployment)
         if isinstance(answer, list) and len(answer) != len(body["input_data"]["data"]):
             raise ValueError(f"{len(answer)} predictions for {len(body['input_data']['data'])} rows")

@@ -109,6 +109,7 @@ def running_stack(
     endpoint_port: int = 8501,
     master_key: str | None = None,
     with_endpoints: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +127,7 @@ def running_stack(
         endpoint_port=endpoint_port,
         endpoint_key=endpoint_key,
     )
+    env.update(extra_env or {})  # e.g. LIFECYCLE_POLICY_DIR for the demo's compressed policy
     stack = Stack(
         state_dir=state_dir,
         master_key=master_key,
