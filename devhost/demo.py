@@ -46,7 +46,7 @@ DEFAULT_STATE = procs.REPO_ROOT / ".local" / "demo"
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 ROWS = 1500
 
-console = Console()
+console = Console(log_path=False)
 
 
 @dataclass
@@ -342,6 +342,7 @@ class Demo:
             len(new) == 1
             and {"alert", "blob"} <= set(sources)
             and status == "promoted"
+            and _ramp(detail).startswith("10->50->")
             and after not in (None, before)
             and version == after
         )
@@ -370,7 +371,7 @@ class Demo:
             if green and rollout.get("stage") == "ramp" and not injected:
                 endpoints.set_faults(ENDPOINT, green, error_rate=0.2)
                 injected.append(green)
-                self.log(f"fault injected: {green} now fails 20% of its requests")
+                self.log(f"fault injected: challenger deployment {green!r} now fails 20% of its requests")
             if rollout.get("stage") == "approval" and not reached_approval:
                 reached_approval.append(True)
                 self.api.post(
@@ -378,8 +379,15 @@ class Demo:
                 )
 
         detail = self.watch.until_done(run_id, 360, inject)
+        done_at = time.time()
         model = self.watch.refresh_model()
         after, (_, traffic) = self.champion(model), self.serving(model)
+        time.sleep(2)  # what live clients see now: every answer from the champion's deployment
+        answered_by = sorted(
+            {r.deployment for r in self.load.result().responses if r.sent_at >= done_at}
+            if self.load is not None
+            else set()
+        )
         failed = [g for g in detail.get("gates", []) if g.get("verdict") == "fail"]
         status = detail.get("status")
         gate_note = (
@@ -389,10 +397,11 @@ class Demo:
         )
         outcome = (
             f"{run_id}: challenger v{detail.get('challenger_version')} {status}; {gate_note}; "
-            f"champion v{after}, traffic {traffic}"
+            f"champion v{after}, traffic {traffic}, live answers since from {answered_by}"
         )
         ok = (
             status == "rolled_back"
+            and answered_by == sorted(traffic)
             and bool(failed)
             and bool(injected)
             and not reached_approval
@@ -530,7 +539,7 @@ def run(args: argparse.Namespace) -> int:
                 f"stack up: devhost {stack.devhost_url}, endpoints {stack.endpoint_url}, state {state}"
             )
             demo = Demo(stack, view, args.rps)
-            with Live(get_renderable=view.render, console=console, refresh_per_second=2, transient=False):
+            with Live(get_renderable=view.render, console=console, refresh_per_second=2, transient=True):
                 for result, (_, _, method, timeout) in zip(results, SCENARIOS, strict=True):
                     view.current, view.run_id, view.stage, view.rollout = result.name, "", "", {}
                     t0 = time.monotonic()

@@ -1,0 +1,97 @@
+"""The smoke test scores rows the challenger's own signature accepts: the evaluation split holds
+contract (raw) rows, and a model that takes encoded features (the churn sample) must be smoke-tested
+with its logged input example, not refused with a schema error that says nothing about it."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from activities import rollout as act
+from lifecycle import bootstrap
+from lifecycle.payloads.lifecycle import BlobRef
+from lifecycle.payloads.rollout import SmokeInput, SmokeResult
+from lifecycle.policy import load_policy
+from lifecycle.settings import Settings
+from samples.churn.data import generate
+from samples.churn.features import to_features
+from tests.fakes import FakeAdapters
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Echo:
+    """A pyfunc model that answers one number per row."""
+
+    def predict(self, context, model_input, params=None):
+        return [0.5] * len(model_input)
+
+
+def _save_model(folder: Path, example: pd.DataFrame) -> Path:
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+
+    class Echo(mlflow.pyfunc.PythonModel):
+        """Answers one number per row."""
+
+        def predict(self, context, model_input, params=None):
+            return [0.5] * len(model_input)
+
+    mlflow.pyfunc.save_model(
+        str(folder), python_model=Echo(), signature=infer_signature(example), input_example=example.head(5)
+    )
+    return folder
+
+
+@pytest.fixture
+def fakes(tmp_path):
+    f = FakeAdapters()
+    raw = generate(300, seed=3)
+    buffer = io.BytesIO()
+    raw.to_parquet(buffer)
+    f.data_lake.put("training", "churn/dv1/eval/part-0.parquet", buffer.getvalue())
+    policy = load_policy(ROOT / "samples" / "churn" / "policy.yaml")
+    with bootstrap.override(
+        settings=Settings(local_state_dir=tmp_path / "state"), policies={"churn": policy}, **f.as_overrides()
+    ):
+        yield f
+
+
+def _deploy(fakes: FakeAdapters, saved: Path) -> None:
+    version = fakes.registry.register("churn", f"file://{saved}", {})
+    fakes.registry.download = lambda name, v, dest: Path(shutil.copytree(saved, Path(dest) / "model"))
+    fakes.endpoints.begin_deploy("churn-endpoint", "green", version)
+    fakes.endpoints.deployment("churn-endpoint", "green")
+
+
+def _smoke() -> SmokeResult:
+    req = SmokeInput(
+        model="churn",
+        endpoint="churn-endpoint",
+        deployment="green",
+        eval_ref=BlobRef(container="training", path="churn/dv1/eval/"),
+        rows=20,
+    )
+    return SmokeResult.model_validate(act.rollout_smoke._function._func(req.dump()))
+
+
+def test_a_model_that_takes_the_contract_rows_is_smoke_tested_with_the_evaluation_split(fakes, tmp_path):
+    raw = generate(50, seed=4).drop(columns=["churned", "customer_id"])
+    _deploy(fakes, _save_model(tmp_path / "raw-model", raw))
+    result = _smoke()
+    [(_, deployment, body)] = fakes.endpoints.invocations
+    assert result.ok and result.rows == 20 and deployment == "green"
+    assert body["input_data"]["columns"] == list(raw.columns)
+
+
+def test_a_model_that_takes_encoded_features_is_smoke_tested_with_its_own_input_example(fakes, tmp_path):
+    encoded = to_features(generate(50, seed=4))
+    _deploy(fakes, _save_model(tmp_path / "encoded-model", encoded))
+    result = _smoke()
+    [(_, deployment, body)] = fakes.endpoints.invocations
+    assert result.ok and result.rows == 5 and deployment == "green"
+    assert body["input_data"]["columns"] == list(encoded.columns)

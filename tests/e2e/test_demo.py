@@ -1,0 +1,57 @@
+"""`make demo` relies on its compressed policy and its trigger payloads reaching the churn model.
+
+The demo itself starts the whole stack and trains three models (about 2.5 minutes on 2 cores), so
+it is run by `make demo`, not by the suite; these tests check, in milliseconds, what it builds on."""
+
+from __future__ import annotations
+
+import json
+
+from devhost import demo
+from lifecycle.events_in import parse_alert, route_alert, route_blob
+from lifecycle.policy import load_policies, load_policy
+from lifecycle.ramp import RampPlan
+
+SAMPLE = demo.procs.REPO_ROOT / "samples" / "churn" / "policy.yaml"
+
+
+def demo_policy():
+    return load_policies(demo.POLICY_DIR)["churn"]
+
+
+def test_the_demo_policy_is_the_churn_sample_with_rollout_on_and_times_of_seconds():
+    policy, sample = demo_policy(), load_policy(SAMPLE)
+    assert policy.model == sample.model
+    assert policy.path(policy.data.contract).resolve() == sample.path(sample.data.contract)
+    assert policy.path(policy.training.job).resolve() == sample.path(sample.training.job)
+    assert policy.path(policy.training.evaluation_job).resolve() == sample.path(
+        sample.training.evaluation_job
+    )
+    ro = policy.rollout
+    assert ro.enabled and ro.endpoint == demo.ENDPOINT and ro.steps == [10, 50, 100]
+    assert ro.min_bake_seconds <= 10 and policy.training.poll_seconds <= 2
+    assert policy.triggers.debounce_seconds <= 10
+    assert RampPlan.from_policy(ro).eval_interval_seconds <= 2
+
+
+def test_the_demo_policy_is_not_picked_up_by_the_default_policy_dir():
+    # the default LIFECYCLE_POLICY_DIR (samples/) must keep one churn policy: the sample's
+    assert load_policies(SAMPLE.parent.parent)["churn"].base_dir == SAMPLE.parent
+
+
+def test_the_demo_alert_and_uploads_route_to_churn():
+    policies = list(load_policies(demo.POLICY_DIR).values())
+    alert = parse_alert(json.dumps(demo.drift_alert()).encode())
+    assert route_alert(policies, alert) == "churn"
+    assert route_blob(policies, "raw", "churn/demo/02-drifted.csv") == "churn"
+
+
+def test_the_report_is_ok_only_when_every_scenario_is(tmp_path):
+    path = tmp_path / "report.json"
+    done = [demo.Outcome("a", "x", "x", True, 1.0), demo.Outcome("b", "y", "not run")]
+    assert demo.write_report(path, done, {}) is False
+    doc = json.loads(path.read_text())
+    assert doc["ok"] is False
+    assert set(doc["scenarios"][0]) == {"name", "expected", "outcome", "ok", "seconds"}
+    assert demo.write_report(path, done[:1], {}) is True
+    assert demo.write_report(path, [], {}) is False
