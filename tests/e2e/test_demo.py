@@ -55,3 +55,25 @@ def test_the_report_is_ok_only_when_every_scenario_is(tmp_path):
     assert set(doc["scenarios"][0]) == {"name", "expected", "outcome", "ok", "seconds"}
     assert demo.write_report(path, done[:1], {}) is True
     assert demo.write_report(path, [], {}) is False
+
+
+def test_the_live_view_shows_the_stage_the_split_and_the_last_gate_verdict():
+    from rich.console import Console
+
+    view = demo.View(
+        [demo.Outcome("first-model", "x", "done", True, 3.0), demo.Outcome("drift-retrain-promote", "y")],
+        current="drift-retrain-promote",
+        run_id="churn-1",
+        stage="deploy",
+        rollout={
+            "stage": "ramp",
+            "gate": {"verdict": "need_more_data", "green_requests": 12, "min_samples": 94},
+        },
+        champion="1",
+        traffic={"blue": 90, "green": 10},
+    )
+    console = Console(record=True, width=160)
+    console.print(view.render())
+    text = console.export_text()
+    assert "churn-1" in text and "rollout ramp" in text and "'green': 10" in text
+    assert "last gate: need_more_data green 12/94" in text and "running..." in text
