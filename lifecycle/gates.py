@@ -201,6 +201,9 @@ def slow_share_margin(
     return max(share - P95_SHARE, 1e-3)
 
 
+MIN_FAIL_EVENTS = 5
+
+
 def compare_proportions(
     metric: str,
     green_n: int,
@@ -232,7 +235,10 @@ def compare_proportions(
     pass_e = msprt_one_sided(margin - diff, var1, margin)
     p_for_power = pb if blue_events >= 5 else max(pb, prior_rate)
     need = max(min_floor, min_sample_size(p_for_power, margin, alpha, 1 - power, blue_n / green_n))
-    if fail_e >= 1 / alpha:
+    # The mSPRT works on a normal approximation of the difference of two binomials, which is not
+    # valid with a handful of events: one error among two green requests against a clean blue
+    # would otherwise "prove" a regression. Fail only once green has MIN_FAIL_EVENTS events (np >= 5).
+    if fail_e >= 1 / alpha and green_events >= MIN_FAIL_EVENTS:
         outcome: Verdict = "fail"
     elif pass_e >= 1 / beta and green_n >= need:
         outcome = "pass"

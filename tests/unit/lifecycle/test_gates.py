@@ -167,3 +167,28 @@ def test_the_fixed_threshold_baseline_rolls_back_after_n_failed_checks_and_passe
     for _ in range(3):
         verdict, state, _ = evaluate_fixed_threshold(good, config, state)
     assert verdict == "pass"
+
+
+def test_one_early_error_on_a_handful_of_green_requests_is_not_a_rollback():
+    # 1 error in 2 green requests against a clean blue: the normal approximation alone would
+    # call this a regression (the demo once rolled back on it); too few events to know.
+    early = compare_proportions(
+        "error_rate", 2, 1, 40, 0, margin=0.1, alpha=0.05, beta=0.05, power=0.8, min_floor=0, prior_rate=0.01
+    )
+    assert early.fail_e_value >= early.fail_threshold
+    assert early.outcome == "need_more_data"
+    # the same share of errors over enough requests is a failure
+    later = compare_proportions(
+        "error_rate",
+        12,
+        6,
+        240,
+        0,
+        margin=0.1,
+        alpha=0.05,
+        beta=0.05,
+        power=0.8,
+        min_floor=0,
+        prior_rate=0.01,
+    )
+    assert later.outcome == "fail"
