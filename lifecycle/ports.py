@@ -10,7 +10,7 @@ activities share them. Timestamps are timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -280,6 +280,16 @@ class RunRecord:
     etag: str | None = None
 
 
+def merge_run_changes(current: RunRecord, changes: dict[str, Any]) -> RunRecord:
+    """The RunLedger.update_run semantics every adapter shares: fields are replaced, except dict
+    fields, which are merged shallowly (so a stage can add a metric without losing the others)."""
+    merged: dict[str, Any] = {}
+    for key, value in changes.items():
+        old = getattr(current, key)
+        merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+    return replace(current, **merged)
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     """An append-only fact about a run: a step, a gate evaluation, a traffic change, a decision."""
@@ -323,7 +333,9 @@ class RunLedger(Protocol):
         """Read-modify-write with etag retry; dict fields are merged shallowly."""
         ...
 
-    def list_runs(self, model: str | None = None, status: str | None = None, limit: int = 100) -> list[RunRecord]: ...
+    def list_runs(
+        self, model: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[RunRecord]: ...
 
     # append-only entries
     def append(self, run_id: str, kind: str, data: dict[str, Any]) -> LedgerEntry: ...

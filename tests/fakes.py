@@ -32,6 +32,7 @@ from lifecycle.ports import (
     RunRecord,
     TrafficRuleError,
     WindowStats,
+    merge_run_changes,
 )
 
 
@@ -386,11 +387,7 @@ class FakeRunLedger:
             current = self.runs.get(run_id)
             if current is None:
                 raise KeyError(f"run {run_id} not found")
-            merged = {}
-            for key, value in changes.items():
-                old = getattr(current, key)
-                merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
-            return self.put_run(dataclasses.replace(current, **merged))
+            return self.put_run(merge_run_changes(current, changes))
 
     def list_runs(self, model=None, status=None, limit=100) -> list[RunRecord]:
         runs = [

@@ -29,7 +29,7 @@ from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceExistsError
 
-from lifecycle.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord
+from lifecycle.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord, merge_run_changes
 
 DEFAULT_CONTAINER = "ledger"
 PARTITION_PATH = "/model"
@@ -179,12 +179,8 @@ class CosmosRunLedger:
             current = self.get_run(run_id)
             if current is None:
                 raise KeyError(f"no run {run_id!r} in the ledger: put_run it first")
-            merged: dict[str, Any] = {}
-            for key, value in changes.items():
-                old = getattr(current, key)
-                merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
             try:
-                return self.put_run(dataclasses.replace(current, **merged))
+                return self.put_run(merge_run_changes(current, changes))
             except ConcurrencyConflict:
                 continue
         raise ConcurrencyConflict(f"run {run_id} kept changing under {MAX_RETRIES} attempts to update it")

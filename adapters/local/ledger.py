@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lifecycle.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord
+from lifecycle.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord, merge_run_changes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -164,12 +164,8 @@ class SqliteRunLedger:
             current = self.get_run(run_id)
             if current is None:
                 raise KeyError(f"run {run_id} not found in the ledger")
-            merged: dict[str, Any] = {}
-            for key, value in changes.items():
-                old = getattr(current, key)
-                merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
             try:
-                return self.put_run(dataclasses.replace(current, **merged))
+                return self.put_run(merge_run_changes(current, changes))
             except ConcurrencyConflict:
                 time.sleep(0.005 * (attempt + 1))
         raise ConcurrencyConflict(f"run {run_id}: gave up after 20 conflicting updates")
