@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
-PY_REQS := requirements.txt requirements-dev.txt samples/churn/environment/requirements.txt
+PY_REQS := requirements.txt requirements-dev.txt samples/churn/environment/requirements.txt devhost/pyproject.toml
 
 .PHONY: setup test test-fast lint demo run bench clean
 
@@ -24,22 +24,25 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# The app's tests, then devhost's own (a separate product with its own pytest configuration).
 test: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest
+	cd devhost && DEVHOST_NODE_BIN=$(CURDIR)/node_modules/.bin ../$(PY) -m pytest
 
 # The local stack on 127.0.0.1: Azurite :10000, endpoint server :8501, devhost :7071 (state in .local/).
 # FUNCTIONS_MASTER_KEY, if set, is devhost's master key (and the lifecycle topic key).
 run: setup
-	$(PY) -m devhost.stack run
+	$(PY) -m devstack.stack run
 
 # The main job: the local stack plus four scenarios through the real triggers (see README, "The demo").
 demo: setup
-	$(PY) -m devhost.demo
+	$(PY) -m devstack.demo
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
+	cd devhost && ../$(PY) -m pytest -m "not slow"
 
 clean:
 	rm -rf .devhost .local .pytest_cache

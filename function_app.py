@@ -1,5 +1,5 @@
 """The Function App: wiring only. Every function lives in a blueprint of triggers/, orchestrators/
-or activities/; the adapters behind the activities are built once, in lifecycle/bootstrap.py."""
+or activities/; the adapters behind the activities are built once, in wiring.py."""
 
 import azure.durable_functions as df
 import azure.functions as func

@@ -6,10 +6,11 @@ consumed by this run id are returned as they are instead of claiming again.
 
 from __future__ import annotations
 
+import wiring as bootstrap
 from activities import bp
-from lifecycle import bootstrap, coalesce
-from lifecycle.payloads.triggers import DRY_RUN_ORCHESTRATOR, ClaimInput, ClaimResult, DryRun, RunFinished
-from lifecycle.ports import RunRecord
+from core import coalesce
+from core.payloads.triggers import DRY_RUN_ORCHESTRATOR, ClaimInput, ClaimResult, DryRun, RunFinished
+from core.ports import RunRecord
 
 
 def _run_claim(inp: ClaimInput, orchestrator: str, requests: list, reasons: list[str]) -> dict:

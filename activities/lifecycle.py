@@ -1,5 +1,5 @@
 """Activities of the lifecycle orchestration: each validates its payload, makes one call on a
-port (built by lifecycle.bootstrap) and returns a payload. Retries come from the orchestrator's
+port (built by wiring) and returns a payload. Retries come from the orchestrator's
 RetryOptions, never from loops here."""
 
 from __future__ import annotations
@@ -8,11 +8,10 @@ import json
 import tempfile
 from pathlib import Path
 
+import wiring as bootstrap
 from activities import bp
-from lifecycle import bootstrap
-from lifecycle.decisions import decide_promotion, parse_evaluation_metrics
-from lifecycle.ingest import Containers, run_ingest
-from lifecycle.payloads.lifecycle import (
+from core.ingest import Containers, run_ingest
+from core.payloads.lifecycle import (
     ChampionInfo,
     ChampionQuery,
     EvaluationInput,
@@ -28,7 +27,8 @@ from lifecycle.payloads.lifecycle import (
     StartRun,
     SubmitJob,
 )
-from lifecycle.ports import JobStatus, LifecycleEvent, RunRecord
+from core.ports import JobStatus, LifecycleEvent, RunRecord
+from core.promotion import decide_promotion, parse_evaluation_metrics
 
 
 def _job_out(status: JobStatus) -> dict:

@@ -1,5 +1,5 @@
 """Activities of the rollout sub-orchestration: payload in, one port call (two where a step needs
-to read and record, or look up and act), payload out. Ports come from lifecycle.bootstrap."""
+to read and record, or look up and act), payload out. Ports come from wiring."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 
+import wiring as bootstrap
 from activities import bp
-from lifecycle import bootstrap
-from lifecycle.gates import GateConfig, evaluate_gate
-from lifecycle.payloads.rollout import (
+from core.gates import GateConfig, evaluate_gate
+from core.payloads.rollout import (
     ChampionMove,
     DeployInput,
     DeploymentOut,

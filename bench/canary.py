@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from lifecycle.gates import (
+from core.gates import (
     FixedThresholdConfig,
     FixedThresholdState,
     GateConfig,
     evaluate_fixed_threshold,
     evaluate_gate,
 )
-from lifecycle.ports import DeploymentStats, WindowStats
+from core.ports import DeploymentStats, WindowStats
 
 RESULTS = Path(__file__).resolve().parent / "results" / "canary.json"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-# the same threading as the server (devhost/endpoints/server.py), so the direct call is comparable
+# the same threading as the server (standins/endpoint/server.py), so the direct call is comparable
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from adapters.local.endpoints import LocalEndpoints
-from devhost import loadgen, procs
-from devhost.endpoints.runtime import parse_payload
-from lifecycle.ports import ModelVersion
+from core.ports import ModelVersion
+from devhost import procs
+from devstack import REPO_ROOT, loadgen
+from standins.endpoint.runtime import parse_payload
 
 RESULTS = Path(__file__).resolve().parent / "results" / "endpoint.json"
 KEY = "bench-key"
@@ -173,12 +174,10 @@ def measure(requests_n: int = 1000, rollbacks: int = 5, rps: float = 100) -> dic
         blue, green = _train(root / "models")
         port = procs.free_port()
         argv = procs.python_argv(
-            "-m", "devhost.endpoints.server", "--port", str(port), "--db", str(root / "traffic.db"),
+            "-m", "standins.endpoint.server", "--port", str(port), "--db", str(root / "traffic.db"),
             "--state-dir", str(root / "state"), "--key", KEY,
         )  # fmt: skip
-        proc = procs.start(
-            "endpoints", argv, port, log_path=root / "server.log", cwd=procs.REPO_ROOT, timeout=90
-        )
+        proc = procs.start("endpoints", argv, port, log_path=root / "server.log", cwd=REPO_ROOT, timeout=90)
         try:
             client = LocalEndpoints(f"http://127.0.0.1:{port}", KEY)
             client.ensure_endpoint(EP)

@@ -32,6 +32,7 @@ from typing import Any
 import requests
 
 from devhost import procs
+from devstack import REPO_ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results" / "events.json"
 MASTER_KEY = "bench-events-master-key"
@@ -123,11 +124,11 @@ def edge_devhost(
     env["DEVHOST_WATCH_BLOBS"] = "STORAGE_CONNECTION_STRING" if watch_blobs else ""
     env["DEVHOST_WATCH_CONTAINERS"] = "raw"
     argv = procs.python_argv(
-        "-m", "devhost", "start", str(procs.REPO_ROOT), "--port", str(port),
+        "-m", "devhost", "start", str(REPO_ROOT), "--port", str(port),
         "--state-dir", str(state / "devhost"), "--master-key", MASTER_KEY,
     )  # fmt: skip
     log_path = workdir / "devhost.log"
-    proc = procs.start("devhost", argv, port, log_path=log_path, env=env, cwd=procs.REPO_ROOT, timeout=90)
+    proc = procs.start("devhost", argv, port, log_path=log_path, env=env, cwd=REPO_ROOT, timeout=90)
     host = EdgeHost(proc, f"http://127.0.0.1:{port}", MASTER_KEY, state, state / "ledger.db", log_path)
     try:
         deadline = time.monotonic() + 60

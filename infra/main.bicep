@@ -174,7 +174,7 @@ module api 'app/api.bicep' = {
     identityId: identity.outputs.resourceId
     identityClientId: identity.outputs.clientId
     applicationInsightsName: appInsights.outputs.name
-    // app settings: begin (read by lifecycle/settings.py; tests/unit/test_settings_contract.py checks this block)
+    // app settings: begin (read by core/settings.py; tests/unit/test_settings_contract.py checks this block)
     appSettings: {
       LIFECYCLE_MODE: 'azure'
       LIFECYCLE_DRY_RUN: lifecycleDryRun ? 'true' : 'false'

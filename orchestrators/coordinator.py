@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import azure.durable_functions as df
 
-from lifecycle.payloads.triggers import (
+from core.payloads.triggers import (
     DRY_RUN_ORCHESTRATOR,
     RETRAIN_REQUESTED,
     ClaimInput,

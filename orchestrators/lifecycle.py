@@ -15,7 +15,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from lifecycle.payloads.lifecycle import (
+from core.payloads.lifecycle import (
     ChampionInfo,
     ChampionQuery,
     EvaluationInput,
@@ -35,7 +35,7 @@ from lifecycle.payloads.lifecycle import (
     StartRun,
     SubmitJob,
 )
-from lifecycle.policy import Policy
+from core.policy import Policy
 from orchestrators import bp
 
 ABORT_EVENT = "abort"

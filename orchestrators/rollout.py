@@ -2,7 +2,7 @@
 smoke-test it, [mirror], ramp it step by step while the gate compares it with the champion on the
 same traffic, then promote it or roll back to the exact split that was live before.
 
-Only coordination here: every decision is lifecycle.ramp / lifecycle.gates, every I/O an activity.
+Only coordination here: every decision is core.ramp / core.gates, every I/O an activity.
 Operators may raise `abort` or `rollback` at any time (-> roll back), and `approve` / `reject`
 when the policy asks for approval (a timeout is a reject). Custom status shows the stage, the
 step, the split and the last gate verdict; the ledger gets every step, traffic change and gate.
@@ -16,9 +16,9 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from lifecycle.gates import GateConfig
-from lifecycle.payloads.lifecycle import EventSpec, LifecycleOutcome, PublishInput, RecordRun
-from lifecycle.payloads.rollout import (
+from core.gates import GateConfig
+from core.payloads.lifecycle import EventSpec, LifecycleOutcome, PublishInput, RecordRun
+from core.payloads.rollout import (
     ChampionMove,
     DeployInput,
     DeploymentOut,
@@ -32,8 +32,8 @@ from lifecycle.payloads.rollout import (
     SmokeResult,
     TrafficInput,
 )
-from lifecycle.policy import Policy
-from lifecycle.ramp import (
+from core.policy import Policy
+from core.ramp import (
     RampDecision,
     RampPlan,
     Split,

@@ -1,4 +1,4 @@
-"""Hand-written fakes of every port in lifecycle/ports.py, with state tests can inspect and steer.
+"""Hand-written fakes of every port in core/ports.py, with state tests can inspect and steer.
 
 They keep the ports' promises (idempotent submit and register, conditional ledger writes, request
 dedupe, Azure ML's traffic rules) so code that passes against them is not leaning on shortcuts.
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lifecycle.ports import (
+from core.ports import (
     BlobInfo,
     BlobNotFound,
     ConcurrencyConflict,
@@ -456,7 +456,7 @@ class FakeEventPublisher:
 
 @dataclasses.dataclass
 class FakeAdapters:
-    """Every port, faked; pass `**fakes.as_overrides()` to lifecycle.bootstrap.override."""
+    """Every port, faked; pass `**fakes.as_overrides()` to wiring.override."""
 
     data_lake: FakeDataLake = dataclasses.field(default_factory=FakeDataLake)
     training_jobs: FakeTrainingJobs = dataclasses.field(default_factory=FakeTrainingJobs)

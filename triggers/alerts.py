@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from lifecycle import bootstrap
-from lifecycle.events_in import EventValidationError, parse_alert, route_alert
+import wiring as bootstrap
+from core.events_in import EventValidationError, parse_alert, route_alert
 from triggers import bp
 from triggers.intake import body_too_large, error, json_response, new_request, record_ignored, submit
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import azure.functions as func
 
-from lifecycle import bootstrap
-from lifecycle.events_in import (
+import wiring as bootstrap
+from core.events_in import (
     AmlRunStatusChanged,
     BlobCreated,
     EventValidationError,

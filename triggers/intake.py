@@ -19,10 +19,10 @@ from typing import Any
 
 import azure.functions as func
 
-from lifecycle import bootstrap
-from lifecycle.events_in import MAX_PAYLOAD_BYTES
-from lifecycle.payloads.triggers import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
-from lifecycle.ports import RetrainRequest
+import wiring as bootstrap
+from core.events_in import MAX_PAYLOAD_BYTES
+from core.payloads.triggers import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
+from core.ports import RetrainRequest
 
 log = logging.getLogger("triggers")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lifecycle.events_in import MAX_PAYLOAD_BYTES
-from lifecycle.payloads.triggers import OPERATOR_EVENTS
+from core.events_in import MAX_PAYLOAD_BYTES
+from core.payloads.triggers import OPERATOR_EVENTS
 from triggers.operator_api import RUN_STATUSES
 
 MODEL_NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$", "example": "churn"}

@@ -17,10 +17,10 @@ from urllib.parse import quote
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lifecycle import bootstrap
-from lifecycle.events_in import EventValidationError, load_json
-from lifecycle.payloads.triggers import OPERATOR_EVENTS, coordinator_id
-from lifecycle.ports import LedgerEntry, RetrainRequest, RunRecord
+import wiring as bootstrap
+from core.events_in import EventValidationError, load_json
+from core.payloads.triggers import OPERATOR_EVENTS, coordinator_id
+from core.ports import LedgerEntry, RetrainRequest, RunRecord
 from triggers import bp
 from triggers.intake import body_too_large, error, json_response, new_request, submit
 

@@ -15,8 +15,8 @@ from typing import Any
 import azure.functions as func
 from croniter import croniter
 
-from lifecycle import bootstrap
-from lifecycle.policy import Policy
+import wiring as bootstrap
+from core.policy import Policy
 from triggers import bp
 from triggers.intake import Intake, new_request, submit
 

@@ -20,8 +20,8 @@ from azure.ai.ml import MLClient
 from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
 from azure.core.exceptions import ResourceNotFoundError
 
-from lifecycle.ports import DeploymentInfo, DeploymentState, EndpointInfo, ModelVersion, TrafficRuleError
-from lifecycle.traffic_rules import validate_split
+from core.ports import DeploymentInfo, DeploymentState, EndpointInfo, ModelVersion, TrafficRuleError
+from core.traffic_rules import validate_split
 
 AML_SCOPE = "https://ml.azure.com/.default"
 _PROVISIONING: dict[str, DeploymentState] = {

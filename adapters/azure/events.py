@@ -12,7 +12,7 @@ from azure.core.credentials import AzureKeyCredential, TokenCredential
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridPublisherClient
 
-from lifecycle.ports import LifecycleEvent
+from core.ports import LifecycleEvent
 
 EVENT_TYPE_PREFIX = "mllifecycle."
 # Event Grid rejects a batch over 1 MB; lifecycle events are small, so a fixed count is enough.

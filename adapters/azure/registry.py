@@ -19,7 +19,7 @@ from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Model
 from azure.core.exceptions import ResourceNotFoundError
 
-from lifecycle.ports import ModelVersion
+from core.ports import ModelVersion
 
 CHAMPION_TAG = "champion"
 CHAMPION_SINCE_TAG = "champion_since"

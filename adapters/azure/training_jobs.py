@@ -19,7 +19,7 @@ from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Data, Job
 from azure.core.exceptions import ResourceNotFoundError
 
-from lifecycle.ports import JobState, JobStatus
+from core.ports import JobState, JobStatus
 
 # Every AML job status (azure.ai.ml JobStatus / REST JobStatus), mapped onto the port's five states.
 # Non-terminal states that are not plainly "queued" count as running, so the orchestrator keeps

@@ -1,4 +1,4 @@
-"""LocalEndpoints: the Endpoints port against the local endpoint server (devhost/endpoints).
+"""LocalEndpoints: the Endpoints port against the local endpoint server (standins/endpoint).
 
 The server speaks the shape of azure-ai-ml's online endpoint entities over HTTP with key auth,
 so this adapter is a thin translation to the port's value types.
@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from lifecycle.ports import DeploymentInfo, EndpointInfo, ModelVersion, TrafficRuleError
+from core.ports import DeploymentInfo, EndpointInfo, ModelVersion, TrafficRuleError
 
 _STATES = {"creating", "succeeded", "failed", "deleting"}
 

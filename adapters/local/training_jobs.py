@@ -44,7 +44,7 @@ from adapters.local.mlflow_uris import (
     download_model,
     ensure_store,
 )
-from lifecycle.ports import JobStatus
+from core.ports import JobStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")

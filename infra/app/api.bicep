@@ -9,7 +9,7 @@ param deploymentStorageContainerName string
 param identityId string
 param identityClientId string
 param applicationInsightsName string
-@description('Settings the app code reads (lifecycle/settings.py), assembled in main.bicep.')
+@description('Settings the app code reads (core/settings.py), assembled in main.bicep.')
 param appSettings object
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+import wiring as bootstrap
 from activities import lifecycle as act
-from lifecycle import bootstrap
-from lifecycle.payloads.lifecycle import (
+from core.payloads.lifecycle import (
     BlobRef,
     EvaluationInput,
     EvaluationResult,
@@ -24,8 +24,8 @@ from lifecycle.payloads.lifecycle import (
     StartRun,
     SubmitJob,
 )
-from lifecycle.policy import load_policy
-from lifecycle.settings import Settings
+from core.policy import load_policy
+from core.settings import Settings
 from samples.churn.data import generate, to_csv_bytes
 from tests.fakes import FakeAdapters, evaluation_metrics
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import wiring as bootstrap
 from activities import rollout as act
-from lifecycle import bootstrap
-from lifecycle.payloads.lifecycle import BlobRef
-from lifecycle.payloads.rollout import SmokeInput, SmokeResult
-from lifecycle.policy import load_policy
-from lifecycle.settings import Settings
+from core.payloads.lifecycle import BlobRef
+from core.payloads.rollout import SmokeInput, SmokeResult
+from core.policy import load_policy
+from core.settings import Settings
 from samples.churn.data import generate
 from samples.churn.features import to_features
 from tests.fakes import FakeAdapters

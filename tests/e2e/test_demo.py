@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 
-from devhost import demo
-from lifecycle.events_in import parse_alert, route_alert, route_blob
-from lifecycle.policy import load_policies, load_policy
-from lifecycle.ramp import RampPlan
+from core.events_in import parse_alert, route_alert, route_blob
+from core.policy import load_policies, load_policy
+from core.ramp import RampPlan
+from devstack import REPO_ROOT, demo
 
-SAMPLE = demo.procs.REPO_ROOT / "samples" / "churn" / "policy.yaml"
+SAMPLE = REPO_ROOT / "samples" / "churn" / "policy.yaml"
 
 
 def demo_policy():

@@ -42,7 +42,7 @@ def _fast_policy(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    from devhost.stack import running_stack
+    from devstack.stack import running_stack
 
     base = tmp_path_factory.mktemp("lifecycle-e2e")
     mp = pytest.MonkeyPatch()

@@ -8,6 +8,7 @@ from pathlib import Path
 import requests
 
 from devhost import procs
+from devstack import REPO_ROOT
 
 KEY = "test-endpoint-key"
 
@@ -45,16 +46,14 @@ def train_churn_models(root: Path) -> tuple[Path, Path]:
 def start_server(state: Path, port: int | None = None) -> procs.Proc:
     port = port or procs.free_port()
     argv = procs.python_argv(
-        "-m", "devhost.endpoints.server",
+        "-m", "standins.endpoint.server",
         "--port", str(port),
         "--db", str(state / "traffic.db"),
         "--state-dir", str(state / "endpoints"),
         "--key", KEY,
         "--flush-interval", "0.1",
     )  # fmt: skip
-    return procs.start(
-        "endpoints", argv, port, log_path=state / "server.log", cwd=procs.REPO_ROOT, timeout=90
-    )
+    return procs.start("endpoints", argv, port, log_path=state / "server.log", cwd=REPO_ROOT, timeout=90)
 
 
 def base_url(proc: procs.Proc) -> str:

@@ -8,7 +8,7 @@ returning an EMPTY ledger:
     @pytest.fixture
     def ledger(...): return SqliteRunLedger(tmp_path / "ledger.db")
 
-Only behaviour the port promises is asserted here (lifecycle/ports.py); adapter quirks belong in
+Only behaviour the port promises is asserted here (core/ports.py); adapter quirks belong in
 the adapter's own module.
 """
 
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle.ports import ConcurrencyConflict, RetrainRequest, RunLedger, RunRecord
+from core.ports import ConcurrencyConflict, RetrainRequest, RunLedger, RunRecord
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from adapters.azure.datalake import BlobDataLake
-from lifecycle.ports import BlobNotFound, DataLake
+from core.ports import BlobNotFound, DataLake
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

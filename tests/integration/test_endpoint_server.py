@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from devhost import loadgen
+from devstack import loadgen
 from tests.integration.endpoint_support import KEY, base_url, start_server, train_churn_models, wait_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

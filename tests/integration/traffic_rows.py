@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lifecycle.kql import iso_ms
+from core.kql import iso_ms
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS AmlOnlineEndpointTrafficLog (

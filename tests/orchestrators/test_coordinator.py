@@ -14,10 +14,10 @@ import azure.durable_functions as df
 import pytest
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
+import wiring as bootstrap
+from core.ports import RunRecord
+from core.settings import Settings
 from devhost.durable.engine import DurableEngine, InstanceExistsError
-from lifecycle import bootstrap
-from lifecycle.ports import RunRecord
-from lifecycle.settings import Settings
 from tests.conftest import app_functions
 from tests.fakes import FakeAdapters
 from tests.triggers.conftest import make_policy

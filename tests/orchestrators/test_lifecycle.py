@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+import wiring as bootstrap
+from core.payloads.lifecycle import BlobRef, LifecycleInput
+from core.policy import load_policy
+from core.settings import Settings
 from devhost.durable.engine import DurableEngine
-from lifecycle import bootstrap
-from lifecycle.payloads.lifecycle import BlobRef, LifecycleInput
-from lifecycle.policy import load_policy
-from lifecycle.settings import Settings
 from samples.churn.data import corrupt, generate, to_csv_bytes
 from tests.fakes import FakeAdapters, FakeJob, evaluation_metrics
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+import wiring as bootstrap
+from core.payloads.lifecycle import BlobRef
+from core.payloads.rollout import RolloutInput
+from core.policy import ApprovalPolicy, MirrorPolicy, load_policy
+from core.ports import DeploymentInfo, DeploymentStats, RunRecord
+from core.settings import Settings
 from devhost.durable.engine import DurableEngine
-from lifecycle import bootstrap
-from lifecycle.payloads.lifecycle import BlobRef
-from lifecycle.payloads.rollout import RolloutInput
-from lifecycle.policy import ApprovalPolicy, MirrorPolicy, load_policy
-from lifecycle.ports import DeploymentInfo, DeploymentStats, RunRecord
-from lifecycle.settings import Settings
 from samples.churn.data import generate
 from tests.fakes import FakeAdapters
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import bootstrap
-from lifecycle.policy import Policy, parse_policy
+import wiring as bootstrap
+from core.policy import Policy, parse_policy
 from tests.fakes import FakeAdapters, FakeDataLake
 from tests.triggers.durable_fakes import FakeDurableClient
 

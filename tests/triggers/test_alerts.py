@@ -7,9 +7,9 @@ import json
 
 import azure.functions as func
 
-from lifecycle.events_in import MAX_PAYLOAD_BYTES
+from core.events_in import MAX_PAYLOAD_BYTES
 from tests.triggers.durable_fakes import user_function
-from tests.unit.lifecycle.test_events_in import alert
+from tests.unit.core.test_events_in import alert
 from triggers.alerts import alerts_webhook
 
 post_fn = user_function(alerts_webhook)

@@ -10,7 +10,7 @@ from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
 from tests.triggers.durable_fakes import Runtime, user_function
-from tests.unit.lifecycle.test_events_in import aml_event, as_cloud_event, blob_event
+from tests.unit.core.test_events_in import aml_event, as_cloud_event, blob_event
 from triggers.blob_events import on_blob_created
 
 deliver_fn = user_function(on_blob_created)

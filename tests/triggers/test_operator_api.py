@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from lifecycle.ports import RunRecord
+from core.ports import RunRecord
 from tests.triggers.durable_fakes import Runtime, user_function
 from triggers import operator_api as api
 from triggers.openapi import document

@@ -1,7 +1,7 @@
 """The settings contract: every app setting the code reads is set by infra/ on the Function App and
 documented in local.settings.sample.json, and nothing else is.
 
-It parses the real files: lifecycle/settings.py (ENV_KEYS, the one place the app reads the
+It parses the real files: core/settings.py (ENV_KEYS, the one place the app reads the
 environment), the app-settings block of infra/main.bicep, the host settings of infra/app/api.bicep,
 and the sample's Values. A new setting therefore fails here until all three agree."""
 
@@ -12,13 +12,13 @@ import json
 import re
 from pathlib import Path
 
-from lifecycle import settings as settings_module
+from core import settings as settings_module
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN_BICEP = ROOT / "infra" / "main.bicep"
 API_BICEP = ROOT / "infra" / "app" / "api.bicep"
 SAMPLE = ROOT / "local.settings.sample.json"
-APP_DIRS = ("lifecycle", "adapters", "activities", "orchestrators", "triggers")
+APP_DIRS = ("core", "adapters", "activities", "orchestrators", "triggers")
 
 # Read by the code, but only meaningful locally: Azure uses identities and real services instead.
 LOCAL_ONLY = {
@@ -83,7 +83,7 @@ def env_reads_outside_settings() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     files = [ROOT / "function_app.py", *(p for d in APP_DIRS for p in (ROOT / d).rglob("*.py"))]
     for path in files:
-        if path == ROOT / "lifecycle" / "settings.py":
+        if path == ROOT / "core" / "settings.py":
             continue
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
@@ -128,11 +128,11 @@ def test_the_local_only_list_names_real_settings():
 
 
 def test_settings_azure_mode_requires_are_all_set_by_infra():
-    bootstrap = (ROOT / "lifecycle" / "bootstrap.py").read_text()
+    bootstrap = (ROOT / "wiring.py").read_text()
     required_fields = set(re.findall(r"require\(([^)]*)\)", bootstrap))
     names = {n for group in required_fields for n in re.findall(r"\"(\w+)\"", group)}
     required_env = {settings_module.ENV_KEYS[n] for n in names}
-    assert required_env, "expected lifecycle/bootstrap.py to require settings for Azure mode"
+    assert required_env, "expected wiring.py to require settings for Azure mode"
     assert required_env <= infra_app_settings()
 
 

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import pytest
 from azure.identity import DefaultAzureCredential
 
+import wiring as bootstrap
 from adapters.azure.endpoints import AzureMLEndpoints
 from adapters.azure.events import EventGridEventPublisher
 from adapters.azure.registry import AzureMLModelRegistry
 from adapters.azure.traffic_stats import LogAnalyticsTrafficStats
 from adapters.azure.training_jobs import AzureMLTrainingJobs
-from lifecycle import bootstrap
-from lifecycle.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning")]
 

@@ -13,7 +13,7 @@ from azure.ai.ml.constants import AssetTypes
 from adapters.azure.endpoints import AzureMLEndpoints
 from adapters.azure.registry import AzureMLModelRegistry
 from adapters.azure.training_jobs import AML_STATES, AzureMLTrainingJobs, map_state
-from lifecycle.ports import ModelVersion, TrafficRuleError
+from core.ports import ModelVersion, TrafficRuleError
 
 from .fake_mlclient import FakeMLClient
 from .stub_http import serve

@@ -9,8 +9,9 @@ import pytest
 from azure.cosmos import CosmosClient
 
 from adapters.azure.ledger import CosmosRunLedger
+from core.ports import RetrainRequest
 from devhost import procs
-from lifecycle.ports import RetrainRequest
+from devstack import NODE_BIN
 from tests.integration.ledger_contract import *  # noqa: F403
 from tests.integration.ledger_contract import T0
 
@@ -28,7 +29,7 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def cosmos_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CosmosClient]:
-    exe = procs.NODE_BIN / "cosmosdb-server"
+    exe = NODE_BIN / "cosmosdb-server"
     if not exe.exists():
         pytest.fail(f"{exe} is missing: run `make setup` (npm ci) first")
     port = procs.free_port()

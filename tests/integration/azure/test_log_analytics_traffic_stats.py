@@ -43,7 +43,7 @@ def _watermark_query(endpoint):
     return f"WATERMARK {endpoint}"
 
 
-WINDOW_TABLE = {  # the columns lifecycle/kql.py summarizes into
+WINDOW_TABLE = {  # the columns core/kql.py summarizes into
     "name": "PrimaryResult",
     "columns": [
         {"name": "DeploymentName", "type": "string"},
@@ -140,7 +140,7 @@ def test_the_workspace_id_is_required_with_an_actionable_message():
 
 
 def test_by_default_it_sends_the_kql_that_lifecycle_kql_generates():
-    from lifecycle import kql
+    from core import kql
 
     with serve(_answer({"tables": [WINDOW_TABLE]})) as stub:
         stats = LogAnalyticsTrafficStats.connect(

@@ -1,0 +1,305 @@
+"""Ingest: raw CSV blobs -> validated, typed data under a content-addressed data version.
+
+The transform and versioning are pure (bytes and contract in, frames and version out), so the
+same input always yields the same data version and the same Parquet files; `run_ingest` does the
+I/O through the DataLake port. Content addressing makes ingest idempotent: a replayed or
+duplicate run finds its files already written and writes nothing new. Invalid input is copied
+to quarantine with a report, and nothing else is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core.contract import DataContract, ValidationReport, report_json, validate
+from core.payloads.lifecycle import BlobRef, IngestResult
+from core.policy import Policy
+from core.ports import BlobNotFound, DataLake
+
+# Training data is laid out as one folder per split (training/{model}/{version}/train/, .../eval/)
+# because Azure ML job inputs of type uri_folder mount a folder: a shared folder would leak the
+# evaluation rows into training.
+PART = "part-000.parquet"
+
+# Bump when typed_frame/split change what they produce: it is part of every data version.
+TRANSFORM_VERSION = "typed-v1"
+
+
+@dataclass(frozen=True)
+class RawFile:
+    ref: BlobRef
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    data_version: str
+    features: pd.DataFrame
+    train: pd.DataFrame
+    eval: pd.DataFrame
+
+
+# --------------------------------------------------------------------------- pure
+
+
+def read_csv(data: bytes) -> pd.DataFrame:
+    """Every cell as text, so validation sees exactly what the producer wrote."""
+    return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=True, skipinitialspace=True)
+
+
+def data_version(files: Sequence[RawFile], contract: DataContract, eval_fraction: float, seed: int) -> str:
+    """sha256 over the input bytes (in path order), the contract, the split and the transform."""
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda f: (f.ref.container, f.ref.path, f.sha256)):
+        h.update(f.sha256.encode())
+    h.update(contract.canonical_json().encode())
+    h.update(f"{TRANSFORM_VERSION}|{eval_fraction!r}|{seed}".encode())
+    return "dv-" + h.hexdigest()[:24]
+
+
+def typed_frame(df: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
+    """Cast validated text to the contract's types, in the contract's column order."""
+    out: dict[str, pd.Series] = {}
+    for col in contract.columns:
+        text = df[col.name].astype("string").str.strip()
+        text = text.where(text != "")
+        if col.dtype == "int":
+            values = pd.to_numeric(text, errors="raise")
+            out[col.name] = values.astype("Int64" if col.nullable else "int64")
+        elif col.dtype == "float":
+            out[col.name] = pd.to_numeric(text, errors="raise").astype("float64")
+        elif col.dtype == "bool":
+            mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+            values = text.str.lower().map(mapping)
+            out[col.name] = values.astype("boolean" if col.nullable else "bool")
+        elif col.dtype == "datetime":
+            out[col.name] = pd.to_datetime(text, utc=True)
+        elif col.dtype == "category":
+            out[col.name] = text.str.lower().astype(object)
+        else:
+            out[col.name] = text.astype(object)
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def split(
+    df: pd.DataFrame, contract: DataContract, eval_fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deterministic train/eval split.
+
+    With an id column each row's side depends only on its id and the seed, so a customer seen in
+    two data versions lands on the same side (no leakage between a champion's training data and a
+    challenger's evaluation split built from overlapping files)."""
+    if contract.id_column:
+        keys = pd.util.hash_pandas_object(
+            df[contract.id_column].astype(str), index=False, hash_key=f"{seed:016d}"[-16:]
+        )
+        u = (keys.to_numpy(dtype=np.uint64) % np.uint64(1_000_000)).astype(np.float64) / 1_000_000
+    else:
+        u = np.random.default_rng(seed).random(len(df))
+    is_eval = u < eval_fraction
+    return df[~is_eval].reset_index(drop=True), df[is_eval].reset_index(drop=True)
+
+
+def prepare(files: Sequence[RawFile], contract: DataContract, eval_fraction: float, seed: int) -> Prepared:
+    frames = [typed_frame(read_csv(f.data), contract) for f in sorted(files, key=lambda f: f.ref.path)]
+    features = pd.concat(frames, ignore_index=True)
+    train, evaluation = split(features, contract, eval_fraction, seed)
+    return Prepared(data_version(files, contract, eval_fraction, seed), features, train, evaluation)
+
+
+def to_parquet(df: pd.DataFrame) -> bytes:
+    """Byte-stable Parquet for byte-stable input (no write timestamps, no index)."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="snappy", write_statistics=True)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- I/O through the port
+
+
+@dataclass(frozen=True)
+class Containers:
+    raw: str = "raw"
+    features: str = "features"
+    training: str = "training"
+    quarantine: str = "quarantine"
+
+
+def _find_inputs(lake: DataLake, policy: Policy, blobs: Sequence[BlobRef]) -> list[BlobRef]:
+    if blobs:
+        return sorted(blobs, key=lambda b: (b.container, b.path))
+    listed = lake.list(policy.data.container, policy.data.prefix)
+    return [
+        BlobRef(container=b.container, path=b.path, etag=b.etag)
+        for b in listed
+        if b.path.lower().endswith(".csv")
+    ]
+
+
+def _rejected(
+    lake: DataLake,
+    c: Containers,
+    policy: Policy,
+    run_id: str,
+    files: Sequence[RawFile],
+    reports: dict[str, ValidationReport | None],
+    problems: list[str],
+    rows_in: int,
+) -> IngestResult:
+    folder = f"{policy.model}/{run_id}"
+    for f in files:
+        report = reports.get(f.ref.path)
+        if report is None or not report.valid:
+            lake.write(
+                c.quarantine,
+                f"{folder}/{posixpath.basename(f.ref.path)}",
+                f.data,
+                overwrite=True,
+                content_type="text/csv",
+            )
+    body = {
+        "model": policy.model,
+        "run_id": run_id,
+        "verdict": "rejected",
+        "problems": problems,
+        "files": [
+            {
+                "container": f.ref.container,
+                "path": f.ref.path,
+                "etag": f.ref.etag,
+                "sha256": f.sha256,
+                "report": json.loads(report_json(r)) if (r := reports.get(f.ref.path)) else None,
+            }
+            for f in files
+        ],
+    }
+    report_path = f"{folder}/report.json"
+    lake.write(
+        c.quarantine,
+        report_path,
+        json.dumps(body, indent=2, sort_keys=True).encode(),
+        overwrite=True,
+        content_type="application/json",
+    )
+    return IngestResult(
+        status="rejected",
+        model=policy.model,
+        rows_in=rows_in,
+        sources=[f.ref for f in files],
+        quarantine_uri=lake.url(c.quarantine, folder + "/"),
+        report_uri=lake.url(c.quarantine, report_path),
+        failures=problems,
+    )
+
+
+def run_ingest(
+    lake: DataLake,
+    policy: Policy,
+    contract: DataContract,
+    run_id: str,
+    blobs: Sequence[BlobRef] = (),
+    containers: Containers = Containers(),
+) -> IngestResult:
+    c = containers
+    refs = _find_inputs(lake, policy, blobs)
+    files: list[RawFile] = []
+    problems: list[str] = []
+    for ref in refs:
+        try:
+            files.append(RawFile(ref, lake.read(ref.container, ref.path)))
+        except BlobNotFound:
+            problems.append(f"{ref.container}/{ref.path}: blob not found (deleted after it landed?)")
+    if not refs:
+        problems.append(f"no CSV blobs under {policy.data.container}/{policy.data.prefix}")
+    reports: dict[str, ValidationReport | None] = {}
+    rows_in = 0
+    for f in files:
+        try:
+            frame = read_csv(f.data)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            reports[f.ref.path] = None
+            problems.append(f"{f.ref.path}: file.readable: not a parseable CSV ({exc})")
+            continue
+        rows_in += len(frame)
+        report = validate(frame, contract)
+        reports[f.ref.path] = report
+        problems += [f"{f.ref.path}: {line}" for line in report.summary()]
+    if problems:
+        return _rejected(lake, c, policy, run_id, files, reports, problems, rows_in)
+
+    split_policy = policy.data.split
+    prepared = prepare(files, contract, split_policy.eval_fraction, split_policy.seed)
+    dv = prepared.data_version
+    base = f"{policy.model}/{dv}"
+    features_path = f"{base}/features.parquet"
+    lake.write(
+        c.features,
+        features_path,
+        to_parquet(prepared.features),
+        content_type="application/vnd.apache.parquet",
+    )
+    lake.write(
+        c.training,
+        f"{base}/train/{PART}",
+        to_parquet(prepared.train),
+        content_type="application/vnd.apache.parquet",
+    )
+    lake.write(
+        c.training,
+        f"{base}/eval/{PART}",
+        to_parquet(prepared.eval),
+        content_type="application/vnd.apache.parquet",
+    )
+    manifest = {
+        "model": policy.model,
+        "data_version": dv,
+        "transform_version": TRANSFORM_VERSION,
+        "contract": {"name": contract.name, "version": contract.version},
+        "split": split_policy.model_dump(),
+        "rows": {
+            "in": rows_in,
+            "out": len(prepared.features),
+            "train": len(prepared.train),
+            "eval": len(prepared.eval),
+        },
+        "sources": [
+            {"container": f.ref.container, "path": f.ref.path, "etag": f.ref.etag, "sha256": f.sha256}
+            for f in files
+        ],
+    }
+    lake.write(
+        c.training,
+        f"{base}/manifest.json",
+        json.dumps(manifest, indent=2, sort_keys=True).encode(),
+        content_type="application/json",
+    )
+    return IngestResult(
+        status="accepted",
+        model=policy.model,
+        rows_in=rows_in,
+        rows_out=len(prepared.features),
+        sources=[f.ref for f in files],
+        data_version=dv,
+        train_uri=lake.url(c.training, f"{base}/train/"),
+        eval_uri=lake.url(c.training, f"{base}/eval/"),
+        train_ref=BlobRef(container=c.training, path=f"{base}/train/"),
+        eval_ref=BlobRef(container=c.training, path=f"{base}/eval/"),
+        features_uri=lake.url(c.features, features_path),
+        train_rows=len(prepared.train),
+        eval_rows=len(prepared.eval),
+    )

@@ -1,0 +1,72 @@
+"""Payloads of the per-model coordinator (coalescing retrain requests into lifecycle runs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from core.payloads import Payload
+from core.payloads.lifecycle import LifecycleInput
+
+RETRAIN_REQUESTED = "retrain_requested"  # the event the triggers raise on a coordinator
+OPERATOR_EVENTS = ("approve", "reject", "abort", "rollback")  # events the operator API raises on a run
+
+
+def coordinator_id(model: str) -> str:
+    """One coordinator instance per model: the singleton that makes 'one run at a time' true."""
+    return f"coordinator-{model}"
+
+
+class CoordinatorInput(Payload):
+    model: str
+    generation: int = Field(default=0, ge=0)  # continue_as_new count, for status and tests
+    runs: int = Field(default=0, ge=0)  # lifecycles this coordinator has started
+
+
+class ClaimInput(Payload):
+    model: str
+    run_id: str  # the id the next lifecycle gets if the claim starts one
+    now: datetime
+    coordinator: str  # the coordinator instance (held requests are recorded under it)
+
+
+class ClaimResult(Payload):
+    model: str
+    run_id: str | None = None  # set when a run starts: consume them under this id
+    lifecycle: LifecycleInput | None = None
+    consumed: list[str] = Field(default_factory=list)
+    held: list[str] = Field(default_factory=list)
+    held_reason: str | None = None
+    retry_at: datetime | None = None  # budget spent: claim again then
+    wait_until: datetime | None = None  # debounce window still open: claim again then
+    reasons: list[str] = Field(default_factory=list)
+    numbers: dict[str, Any] = Field(default_factory=dict)
+    # the sub-orchestrator that runs the lifecycle; `lifecycle_dry_run` when LIFECYCLE_DRY_RUN
+    # is set (benchmarks and storms: coalescing is exercised, nothing is trained)
+    orchestrator: str = "lifecycle"
+    dry_run_seconds: int = 0
+
+
+class RunFinished(Payload):
+    model: str
+    run_id: str
+    coordinator: str
+    ok: bool
+    error: str | None = None
+
+
+DRY_RUN_ORCHESTRATOR = "lifecycle_dry_run"
+
+
+class DryRunInput(Payload):
+    """Input of `lifecycle_dry_run`: what the lifecycle would get, and how long to pretend."""
+
+    trigger: LifecycleInput
+    seconds: int = Field(default=0, ge=0)
+
+
+class DryRun(Payload):
+    run_id: str
+    trigger: LifecycleInput

@@ -1,0 +1,593 @@
+"""`make demo`: the whole product on the local stack, driven only through its real edges.
+
+    python -m devstack.demo [--state-dir .local/demo] [--rps 50]
+
+Starts Azurite, the local endpoint server and devhost with this app (free ports, a fresh state
+dir, the compressed policy in samples/churn/demo), then plays four scenarios the way users and
+Azure would: CSV uploads to Azurite (devhost's blob watcher turns them into BlobCreated events for
+`on_blob_created`), an Azure Monitor alert to POST /api/alerts, and an operator approving a ramp
+through the operator API. A load generator scores against the endpoint whenever a model serves,
+so the rollout gates judge real traffic. The demo only watches and checks; the service decides.
+
+Writes .local/demo-report.json and exits 0 only if every scenario ended as expected. Everything
+it started is stopped by PID on exit, Ctrl-C or failure (the logs stay in the state dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import signal
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from devhost import procs
+from devstack import REPO_ROOT
+from devstack.stack import Stack, running_stack
+
+MODEL = "churn"
+ENDPOINT = "churn-endpoint"  # samples/churn/demo/policy.yaml rollout.endpoint
+DRIFT_RULE = "churn-feature-drift"  # one of the demo policy's triggers.alert_rules
+POLICY_DIR = REPO_ROOT / "samples" / "churn" / "demo"
+DEFAULT_STATE = REPO_ROOT / ".local" / "demo"
+TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
+ROWS = 1500
+
+console = Console(log_path=False)
+
+
+@dataclass
+class Outcome:
+    name: str
+    expected: str
+    outcome: str = "not run"
+    ok: bool = False
+    seconds: float = 0.0
+
+
+class DemoError(RuntimeError):
+    """A scenario could not go on; the message says what was seen."""
+
+
+# --------------------------------------------------------------------------- the service's edges
+
+
+class Api:
+    """The operator API and the alert webhook, with the host's master key (function-key auth)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.base = stack.devhost_url
+        self.key = stack.master_key
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        r = requests.get(f"{self.base}/api/{path}", params={"code": self.key, **params}, timeout=30)
+        if r.status_code == 404:
+            return {}
+        r.raise_for_status()
+        return r.json()
+
+    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
+        return requests.post(f"{self.base}/api/{path}", params={"code": self.key}, json=body, timeout=30)
+
+    def lifecycle_ids(self) -> list[str]:
+        return [r["id"] for r in self.get("lifecycles", model=MODEL, limit="500").get("lifecycles", [])]
+
+    def model(self) -> dict[str, Any]:
+        return self.get(f"models/{MODEL}")
+
+
+def upload(stack: Stack, path: str, data: bytes) -> None:
+    """A plain blob upload, as any tool would do it; the service learns of it from Event Grid."""
+    from azure.storage.blob import BlobServiceClient
+
+    with BlobServiceClient.from_connection_string(stack.connection_string) as service:
+        service.get_blob_client("raw", path).upload_blob(data, overwrite=True)
+
+
+def quarantined(stack: Stack, run_id: str) -> list[str]:
+    from azure.storage.blob import BlobServiceClient
+
+    with BlobServiceClient.from_connection_string(stack.connection_string) as service:
+        container = service.get_container_client("quarantine")
+        return sorted(b.name for b in container.list_blobs(name_starts_with=f"{MODEL}/{run_id}/"))
+
+
+def drift_alert(rule: str = DRIFT_RULE) -> dict[str, Any]:
+    """An Azure Monitor common-alert-schema log alert, as an action group's webhook posts it."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return {
+        "schemaId": "azureMonitorCommonAlertSchema",
+        "data": {
+            "essentials": {
+                "alertId": f"/subscriptions/demo/providers/Microsoft.AlertsManagement/alerts/{uuid.uuid4()}",
+                "alertRule": rule,
+                "severity": "Sev3",
+                "signalType": "Log",
+                "monitorCondition": "Fired",
+                "monitoringService": "Log Alerts V2",
+                "alertTargetIDs": [
+                    "/subscriptions/demo/resourcegroups/rg/providers/microsoft.operationalinsights/workspaces/w"
+                ],
+                "configurationItems": [ENDPOINT],
+                "firedDateTime": now,
+            },
+            "alertContext": {"condition": {"allOf": [{"metricValue": 0.31, "threshold": "0.2"}]}},
+            "customProperties": {"feature": "monthly_charges", "statistic": "jensen_shannon"},
+        },
+    }
+
+
+# --------------------------------------------------------------------------- live view
+
+
+@dataclass
+class View:
+    """What the live display shows; refreshed from the operator API and the load generator."""
+
+    results: list[Outcome]
+    current: str = ""
+    note: str = ""
+    started: float = field(default_factory=time.monotonic)
+    run_id: str = ""
+    stage: str = ""
+    rollout: dict[str, Any] = field(default_factory=dict)
+    champion: str = "-"
+    traffic: dict[str, int] = field(default_factory=dict)
+    load: Any = None  # LoadGenerator
+
+    def render(self) -> Group:
+        table = Table(title="make demo", expand=False)
+        for col in ("scenario", "expected", "outcome", "ok", "s"):
+            table.add_column(col, overflow="fold", max_width=60 if col in ("expected", "outcome") else None)
+        for r in self.results:
+            mark = "[green]ok[/]" if r.ok else ("[red]FAIL[/]" if r.outcome != "not run" else "")
+            running = r.name == self.current
+            table.add_row(
+                f"[bold]{r.name}[/]" if running else r.name,
+                r.expected,
+                "running..." if running else r.outcome,
+                mark,
+                f"{r.seconds:.0f}" if r.seconds else "",
+            )
+        lines = [
+            f"[bold]{self.current or '-'}[/]  {self.note}",
+            f"lifecycle {self.run_id or '-'}  stage [cyan]{self.stage or '-'}[/]"
+            + (f"  rollout [cyan]{self.rollout.get('stage', '-')}[/]" if self.rollout else ""),
+            f"champion v{self.champion}  endpoint traffic {self.traffic or '{}'}",
+        ]
+        gate = self.rollout.get("gate") if self.rollout else None
+        if gate:
+            reasons = "; ".join(gate.get("reasons") or [])[:160]
+            lines.append(
+                f"last gate: [bold]{gate.get('verdict')}[/] green {gate.get('green_requests')}"
+                f"/{gate.get('min_samples')} requests  {reasons}"
+            )
+        if self.load is not None:
+            lines.append(load_line(self.load))
+        return Group(table, Text.from_markup("\n".join(lines)))
+
+
+def load_line(load: Any, window: float = 5.0) -> str:
+    result = load.result()
+    cutoff = time.time() - window
+    recent = [r for r in result.responses if r.done_at >= cutoff]
+    split = Counter(r.deployment or "-" for r in recent)
+    errors = sum(1 for r in recent if r.status != 200)
+    total = max(len(recent), 1)
+    shares = ", ".join(f"{d} {n / total:.0%}" for d, n in sorted(split.items()))
+    return (
+        f"load: {result.sent} sent, {result.errors} errors in all; last {window:.0f}s: "
+        f"{len(recent) / window:.0f} rps, {errors / total:.0%} errors, answered by {shares or '-'}"
+    )
+
+
+class Watcher:
+    """Polls the operator API for one lifecycle and keeps the view current."""
+
+    def __init__(self, api: Api, view: View) -> None:
+        self.api = api
+        self.view = view
+
+    def refresh_model(self) -> dict[str, Any]:
+        model = self.api.model()
+        champion = model.get("champion") or {}
+        endpoint = model.get("endpoint") or {}
+        self.view.champion = str(champion.get("version") or "-") if isinstance(champion, dict) else "?"
+        self.view.traffic = dict(endpoint.get("traffic") or {}) if isinstance(endpoint, dict) else {}
+        return model
+
+    def new_lifecycles(self, known: set[str], timeout: float) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = [i for i in self.api.lifecycle_ids() if i not in known]
+            if new:
+                return new
+            self.refresh_model()
+            time.sleep(1)
+        raise DemoError(f"no lifecycle started within {timeout:.0f}s of the trigger")
+
+    def until_done(
+        self, run_id: str, timeout: float, on_status: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
+        self.view.run_id = run_id
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            detail = self.api.get(f"lifecycles/{run_id}")
+            orch = detail.get("orchestration") or {}
+            custom = orch.get("custom_status") or {}
+            self.view.stage = custom.get("stage") or detail.get("stage") or ""
+            rollout = (self.api.get(f"lifecycles/{run_id}-rollout").get("orchestration") or {}).get(
+                "custom_status"
+            )
+            self.view.rollout = rollout if isinstance(rollout, dict) else {}
+            self.refresh_model()
+            if on_status is not None:
+                on_status(self.view.rollout)
+            if orch.get("runtime_status") in TERMINAL:
+                return detail
+            time.sleep(1)
+        raise DemoError(f"lifecycle {run_id} did not finish within {timeout:.0f}s (stage {self.view.stage})")
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+class Demo:
+    def __init__(self, stack: Stack, view: View, rps: float) -> None:
+        self.stack = stack
+        self.api = Api(stack)
+        self.view = view
+        self.watch = Watcher(self.api, view)
+        self.rps = rps
+        self.load: Any = None
+
+    def log(self, message: str) -> None:
+        self.view.note = message
+        console.log(message)
+
+    def start_load(self) -> None:
+        if self.load is not None:
+            return
+        from devstack.loadgen import LoadGenerator
+
+        url = f"{self.stack.endpoint_url}/endpoints/{ENDPOINT}/score"
+        self.load = LoadGenerator(url, self.stack.endpoint_key, rps=self.rps, seconds=3600).start()
+        self.view.load = self.load
+        self.log(f"load generator: {self.rps:.0f} requests/s to {url}")
+
+    def stop_load(self) -> dict[str, Any] | None:
+        if self.load is None:
+            return None
+        return self.load.stop().summary()
+
+    def serving(self, model: dict[str, Any]) -> tuple[str | None, dict[str, int]]:
+        """(version the endpoint serves at 100%, traffic)."""
+        endpoint = model.get("endpoint") or {}
+        traffic = {k: v for k, v in (endpoint.get("traffic") or {}).items() if v}
+        deployments = endpoint.get("deployments") or {}
+        if len(traffic) == 1 and next(iter(traffic.values())) == 100:
+            return (deployments.get(next(iter(traffic))) or {}).get("version"), traffic
+        return None, traffic
+
+    @staticmethod
+    def champion(model: dict[str, Any]) -> str | None:
+        found = model.get("champion")
+        return found.get("version") if isinstance(found, dict) else None
+
+    # ---------------------------------------------------------------- 1
+    def first_model(self) -> str:
+        from samples.churn.data import generate, to_csv_bytes
+
+        known = set(self.api.lifecycle_ids())
+        upload(self.stack, "churn/demo/01-first.csv", to_csv_bytes(generate(ROWS, seed=11, drift=0.0)))
+        self.log("uploaded raw/churn/demo/01-first.csv (drift 0)")
+        [run_id, *more] = self.watch.new_lifecycles(known, 60)
+        detail = self.watch.until_done(run_id, 300)
+        model = self.watch.refresh_model()
+        version, traffic = self.serving(model)
+        status = detail.get("status")
+        outcome = f"{run_id}: {status}; champion v{self.champion(model)} serving {traffic}"
+        ok = status == "promoted" and version is not None and version == self.champion(model) and not more
+        if not ok:
+            raise DemoError(outcome)
+        self.start_load()
+        return outcome
+
+    # ---------------------------------------------------------------- 2
+    def drift_retrain_promote(self) -> str:
+        from samples.churn.data import generate, to_csv_bytes
+
+        before = self.champion(self.api.model())
+        known = set(self.api.lifecycle_ids())
+        upload(self.stack, "churn/demo/02-drifted.csv", to_csv_bytes(generate(ROWS, seed=12, drift=1.0)))
+        alert = self.api.post("alerts", drift_alert())
+        if alert.status_code not in (200, 202):
+            raise DemoError(f"POST /api/alerts answered {alert.status_code}: {alert.text[:300]}")
+        self.log(f"uploaded raw/churn/demo/02-drifted.csv (drift 1.0) and fired alert {DRIFT_RULE}")
+        [run_id, *_] = self.watch.new_lifecycles(known, 60)
+        approved: list[str] = []
+
+        def approve(rollout: dict[str, Any]) -> None:
+            if rollout.get("stage") == "approval" and not approved:
+                r = self.api.post(f"lifecycles/{run_id}/approve", {"reason": "demo", "by": "make demo"})
+                approved.append(str(r.status_code))
+                self.log(f"operator: POST /api/lifecycles/{run_id}/approve -> {r.status_code}")
+
+        detail = self.watch.until_done(run_id, 360, approve)
+        time.sleep(2)  # a second (wrong) lifecycle would have been claimed by now
+        new = [i for i in self.api.lifecycle_ids() if i not in known]
+        sources = sorted(r["source"] for r in detail.get("requests", []))
+        model = self.watch.refresh_model()
+        version, traffic = self.serving(model)
+        after = self.champion(model)
+        status = detail.get("status")
+        outcome = (
+            f"{len(new)} lifecycle ({run_id}) consumed {sources}; {status} after ramp {_ramp(detail)}"
+            f"{' with approval' if approved else ''}; champion v{before} -> v{after} serving {traffic}"
+        )
+        ok = (
+            len(new) == 1
+            and {"alert", "blob"} <= set(sources)
+            and status == "promoted"
+            and _ramp(detail).startswith("10->50->")
+            and after not in (None, before)
+            and version == after
+        )
+        if not ok:
+            raise DemoError(outcome)
+        return outcome
+
+    # ---------------------------------------------------------------- 3
+    def bad_model_rollback(self) -> str:
+        from adapters.local.endpoints import LocalEndpoints
+        from samples.churn.data import generate, to_csv_bytes
+
+        model = self.api.model()
+        before, (_, traffic_before) = self.champion(model), self.serving(model)
+        known = set(self.api.lifecycle_ids())
+        upload(self.stack, "churn/demo/03-reverted.csv", to_csv_bytes(generate(ROWS, seed=21, drift=0.0)))
+        self.log("uploaded raw/churn/demo/03-reverted.csv (the world reverts: drift 0, new seed)")
+        [run_id, *_] = self.watch.new_lifecycles(known, 60)
+        endpoints = LocalEndpoints(self.stack.endpoint_url or "", self.stack.endpoint_key)
+        injected: list[str] = []
+        reached_approval: list[bool] = []
+
+        def inject(rollout: dict[str, Any]) -> None:
+            green = rollout.get("green")
+            # after the smoke test (which would fail first): the ramp is the gate's business
+            if green and rollout.get("stage") == "ramp" and not injected:
+                endpoints.set_faults(ENDPOINT, green, error_rate=0.2)
+                injected.append(green)
+                self.log(f"fault injected: challenger deployment {green!r} now fails 20% of its requests")
+            if rollout.get("stage") == "approval" and not reached_approval:
+                reached_approval.append(True)
+                self.api.post(
+                    f"lifecycles/{run_id}/reject", {"reason": "the gate missed the fault", "by": "demo"}
+                )
+
+        detail = self.watch.until_done(run_id, 360, inject)
+        done_at = time.time()
+        model = self.watch.refresh_model()
+        after, (_, traffic) = self.champion(model), self.serving(model)
+        time.sleep(2)  # what live clients see now: every answer from the champion's deployment
+        answered_by = sorted(
+            {r.deployment for r in self.load.result().responses if r.sent_at >= done_at}
+            if self.load is not None
+            else set()
+        )
+        failed = [g for g in detail.get("gates", []) if g.get("verdict") == "fail"]
+        status = detail.get("status")
+        gate_note = (
+            f"gate fail at {failed[0].get('percent')}% ({(failed[0].get('reasons') or [''])[0][:80]})"
+            if failed
+            else "no gate failed"
+        )
+        outcome = (
+            f"{run_id}: challenger v{detail.get('challenger_version')} {status}; {gate_note}; "
+            f"champion v{after}, traffic {traffic}, live answers since from {answered_by}"
+        )
+        ok = (
+            status == "rolled_back"
+            and answered_by == sorted(traffic)
+            and bool(failed)
+            and bool(injected)
+            and not reached_approval
+            and after == before
+            and traffic == traffic_before
+        )
+        if not ok:
+            raise DemoError(f"{outcome}; before: champion v{before}, traffic {traffic_before}")
+        return outcome
+
+    # ---------------------------------------------------------------- 4
+    def bad_data_quarantine(self) -> str:
+        from samples.churn.data import corrupt, generate, to_csv_bytes
+
+        model = self.api.model()
+        before, (_, traffic_before) = self.champion(model), self.serving(model)
+        known = set(self.api.lifecycle_ids())
+        bad = corrupt(generate(400, seed=13), "out_of_range")
+        upload(self.stack, "churn/demo/04-malformed.csv", to_csv_bytes(bad))
+        self.log("uploaded raw/churn/demo/04-malformed.csv (out-of-range values)")
+        [run_id, *_] = self.watch.new_lifecycles(known, 60)
+        detail = self.watch.until_done(run_id, 120)
+        files = quarantined(self.stack, run_id)
+        model = self.watch.refresh_model()
+        after, (_, traffic) = self.champion(model), self.serving(model)
+        status = detail.get("status")
+        names = [f.rsplit("/", 1)[-1] for f in files]
+        outcome = f"{run_id}: {status}; quarantine/{MODEL}/{run_id}/ holds {names}; champion v{after}, traffic {traffic}"
+        ok = (
+            status == "rejected"
+            and "report.json" in names
+            and "04-malformed.csv" in names
+            and not detail.get("job_name")
+            and after == before
+            and traffic == traffic_before
+        )
+        if not ok:
+            raise DemoError(f"{outcome}; before: champion v{before}, traffic {traffic_before}")
+        return outcome
+
+
+def _ramp(detail: dict[str, Any]) -> str:
+    """The challenger's share at each traffic change, e.g. 10->50->100."""
+    green = None
+    for step in detail.get("steps", []):
+        green = step.get("green") or green
+    shares = [str((t.get("traffic") or {}).get(green, 0)) for t in detail.get("traffic", []) if green]
+    return "->".join(shares) or "-"
+
+
+SCENARIOS: list[tuple[str, str, str, float]] = [
+    ("first-model", "upload -> first champion serving 100%", "first_model", 420),
+    (
+        "drift-retrain-promote",
+        "drifted upload + drift alert -> ONE coalesced retrain -> ramp 10->50->100 -> new champion",
+        "drift_retrain_promote",
+        480,
+    ),
+    (
+        "bad-model-rollback",
+        "faulty challenger -> gate fails -> rolled back, champion and 100% blue unchanged",
+        "bad_model_rollback",
+        480,
+    ),
+    (
+        "bad-data-quarantine",
+        "malformed upload -> rejected, file + report quarantined, nothing else changes",
+        "bad_data_quarantine",
+        180,
+    ),
+]
+
+
+def _call_with_timeout(fn: Callable[[], str], seconds: float) -> str:
+    """Each scenario's own waits are bounded; this is the outer bound, via SIGALRM."""
+
+    def _expired(*_: object) -> None:
+        raise DemoError(f"scenario timed out after {seconds:.0f}s")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(int(seconds))
+    try:
+        return fn()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def write_report(path: Path, results: list[Outcome], extra: dict[str, Any]) -> bool:
+    ok = bool(results) and all(r.ok for r in results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"ok": ok, "scenarios": [asdict(r) for r in results], **extra}
+    path.write_text(json.dumps(doc, indent=2))
+    return ok
+
+
+def final_table(results: list[Outcome]) -> Table:
+    table = Table(title="make demo: results")
+    table.add_column("scenario")
+    table.add_column("expected", max_width=50, overflow="fold")
+    table.add_column("outcome", max_width=80, overflow="fold")
+    table.add_column("ok")
+    table.add_column("seconds", justify="right")
+    for r in results:
+        table.add_row(
+            r.name, r.expected, r.outcome, "[green]ok[/]" if r.ok else "[red]FAIL[/]", f"{r.seconds:.1f}"
+        )
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    state = Path(args.state_dir).resolve()
+    report = Path(args.report).resolve()
+    shutil.rmtree(state, ignore_errors=True)
+    results = [Outcome(name, expected) for name, expected, _, _ in SCENARIOS]
+    extra: dict[str, Any] = {"state_dir": str(state)}
+
+    def _terminate(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
+    view = View(results)
+    demo: Demo | None = None
+    started = time.monotonic()
+    try:
+        console.rule("make demo: starting the local stack (Azurite, endpoint server, devhost)")
+        with running_stack(
+            state,
+            devhost_port=procs.free_port(),
+            azurite_port=procs.free_port(),
+            endpoint_port=procs.free_port(),
+            extra_env={"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": "demo"},
+        ) as stack:
+            console.log(
+                f"stack up: devhost {stack.devhost_url}, endpoints {stack.endpoint_url}, state {state}"
+            )
+            demo = Demo(stack, view, args.rps)
+            with Live(get_renderable=view.render, console=console, refresh_per_second=2, transient=True):
+                for result, (_, _, method, timeout) in zip(results, SCENARIOS, strict=True):
+                    view.current, view.run_id, view.stage, view.rollout = result.name, "", "", {}
+                    t0 = time.monotonic()
+                    try:
+                        result.outcome = _call_with_timeout(getattr(demo, method), timeout)
+                        result.ok = True
+                    except Exception as exc:  # a scenario that breaks is reported, and the next one runs
+                        result.outcome = (
+                            f"{type(exc).__name__}: {exc}" if not isinstance(exc, DemoError) else str(exc)
+                        )
+                    result.seconds = round(time.monotonic() - t0, 1)
+                    console.log(
+                        f"{result.name}: {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f}s: {result.outcome}"
+                    )
+                    if not result.ok and result.name == "first-model":
+                        break  # nothing else can run without a serving model
+                view.current = ""
+            extra["load"] = demo.stop_load()
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: stopping everything the demo started[/]")
+        extra["interrupted"] = True
+    except (RuntimeError, TimeoutError) as exc:
+        console.print(f"[red]the local stack failed: {exc}[/]")
+        extra["error"] = str(exc)
+    finally:
+        if demo is not None:
+            with contextlib.suppress(Exception):
+                extra.setdefault("load", demo.stop_load())
+    extra["seconds"] = round(time.monotonic() - started, 1)
+    ok = write_report(report, results, extra)
+    console.print(final_table(results))
+    console.print(f"report: {report}  (total {extra['seconds']:.0f}s)")
+    if not ok:
+        console.print(
+            f"[red]demo failed[/]; logs: {state}/devhost.log, {state}/endpoints.log, {state}/azurite.log"
+        )
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", default=str(DEFAULT_STATE))
+    parser.add_argument("--report", default=str(REPO_ROOT / ".local" / "demo-report.json"))
+    parser.add_argument("--rps", type=float, default=50, help="load generator requests per second")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""Load and fault generator for the local online endpoint: realistic churn scoring traffic.
+
+    python -m devstack.loadgen --endpoint http://127.0.0.1:8501/endpoints/churn/score --key K \\
+        --rps 50 --seconds 30 [--data eval.parquet|csv] [--fault green:error_rate=0.05,extra_latency_ms=40]
+
+Requests are sent open-loop at a fixed rate (a slow deployment does not slow the sender down,
+as with real clients), bounded in time and count, to loopback only. Rows come from `--data`,
+else from the churn sample's generator (samples/churn/data.py), encoded with the model's feature
+encoding so the churn model's signature accepts them; else generic numeric rows. As a library:
+
+    with LoadGenerator(url, key, rps=50, seconds=30) as load:
+        ...                      # change traffic, inject faults
+    print(load.result().summary())
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class Response:
+    sent_at: float  # time.time() when the request was sent
+    done_at: float  # time.time() when the answer arrived
+    latency_ms: float
+    status: int  # 0: connection error or client timeout
+    deployment: str  # response header azureml-model-deployment ('' if none)
+
+
+@dataclass
+class LoadResult:
+    responses: list[Response] = field(default_factory=list)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    sent: int = 0
+
+    @property
+    def ok(self) -> int:
+        return sum(1 for r in self.responses if r.status == 200)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for r in self.responses if r.status != 200)
+
+    def by_status(self) -> dict[str, int]:
+        return {str(k): v for k, v in sorted(Counter(r.status for r in self.responses).items())}
+
+    def by_deployment(self) -> dict[str, int]:
+        return dict(sorted(Counter(r.deployment for r in self.responses).items()))
+
+    def percentiles(self, only_ok: bool = True) -> dict[str, float | None]:
+        lat = [r.latency_ms for r in self.responses if r.status == 200 or not only_ok]
+        if not lat:
+            return {"p50_ms": None, "p95_ms": None, "p99_ms": None}
+        p50, p95, p99 = np.percentile(lat, [50, 95, 99])
+        return {
+            "p50_ms": round(float(p50), 2),
+            "p95_ms": round(float(p95), 2),
+            "p99_ms": round(float(p99), 2),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        seconds = max(self.finished_at - self.started_at, 1e-9)
+        return {
+            "sent": self.sent,
+            "answered": len(self.responses),
+            "ok": self.ok,
+            "errors": self.errors,
+            "by_status": self.by_status(),
+            "by_deployment": self.by_deployment(),
+            "seconds": round(seconds, 2),
+            "achieved_rps": round(self.sent / seconds, 1),
+            **self.percentiles(),
+        }
+
+
+# ---------------------------------------------------------------------------- rows
+
+
+def churn_rows(n: int = 500, seed: int = 7) -> pd.DataFrame:
+    """Feature rows the churn model accepts: generated customers, encoded as in training."""
+    try:
+        from samples.churn.data import generate
+        from samples.churn.features import to_features
+    except ImportError:
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame(rng.normal(size=(n, 4)), columns=[f"x{i}" for i in range(4)])
+    return to_features(generate(rows=n, seed=seed))
+
+
+def rows_from_file(path: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
+    try:
+        from samples.churn.features import to_features
+
+        return to_features(frame)
+    except (ImportError, ValueError):
+        return frame.drop(
+            columns=[c for c in ("churned", "label", "target", "customer_id") if c in frame.columns]
+        )
+
+
+def payloads(frame: pd.DataFrame, batch: int = 1, limit: int = 2000) -> list[bytes]:
+    """Pre-serialised AML MLflow payloads of `batch` rows each (serialising is not the load we measure)."""
+    frame = frame.reset_index(drop=True)
+    columns = [str(c) for c in frame.columns]
+    values = frame.to_numpy(dtype=object).tolist()
+    out = []
+    for start in range(0, min(len(values), limit * batch), batch):
+        chunk = values[start : start + batch]
+        if len(chunk) < batch:
+            break
+        index = list(range(start, start + len(chunk)))
+        out.append(json.dumps({"input_data": {"columns": columns, "index": index, "data": chunk}}).encode())
+    if not out:
+        raise ValueError(f"need at least {batch} rows to build a payload, got {len(values)}")
+    return out
+
+
+# ---------------------------------------------------------------------------- generator
+
+
+def check_loopback(url: str) -> None:
+    host = urlparse(url).hostname
+    if host not in LOOPBACK:
+        raise ValueError(f"the load generator only targets loopback endpoints (127.0.0.1), not {host!r}")
+
+
+class LoadGenerator:
+    """Open-loop traffic at `rps` for at most `seconds` and `max_requests`, in a background thread."""
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        *,
+        rps: float = 50,
+        seconds: float = 30,
+        max_requests: int | None = None,
+        bodies: list[bytes] | None = None,
+        deployment: str | None = None,
+        max_in_flight: int = 64,
+        timeout: float = 10.0,
+    ) -> None:
+        check_loopback(url)
+        if rps <= 0 or seconds <= 0:
+            raise ValueError("rps and seconds must be positive")
+        self.url = url
+        self.key = key
+        self.rps = rps
+        self.seconds = seconds
+        self.max_requests = max_requests if max_requests is not None else int(rps * seconds) + 1
+        self.bodies = bodies or payloads(churn_rows())
+        self.deployment = deployment
+        self.max_in_flight = max_in_flight
+        self.timeout = timeout
+        self._result = LoadResult()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> LoadGenerator:
+        if self._thread is not None:
+            raise RuntimeError("a LoadGenerator runs once; create another for a new run")
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="loadgen", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> LoadResult:
+        """Stop sending, wait for the answers in flight, return the result."""
+        self._stop.set()
+        return self.wait()
+
+    def wait(self, timeout: float | None = None) -> LoadResult:
+        if self._thread is not None:
+            self._thread.join(timeout if timeout is not None else self.seconds + self.timeout + 5)
+        return self.result()
+
+    def result(self) -> LoadResult:
+        """A snapshot, also while running."""
+        with self._lock:
+            r = self._result
+            return LoadResult(list(r.responses), r.started_at, r.finished_at or time.time(), r.sent)
+
+    def __enter__(self) -> LoadGenerator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def _run(self) -> None:
+        import aiohttp
+
+        headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
+        if self.deployment:
+            headers["azureml-model-deployment"] = self.deployment
+        prefix = uuid.uuid4().hex[:8]
+        gate = asyncio.Semaphore(self.max_in_flight)
+        tasks: set[asyncio.Task] = set()
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        connector = aiohttp.TCPConnector(limit=self.max_in_flight)
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout, connector=connector) as session:
+
+            async def one(i: int, body: bytes) -> None:
+                sent = time.time()
+                t = time.perf_counter()
+                status, deployment = 0, ""
+                try:
+                    async with session.post(
+                        self.url, data=body, headers={"x-ms-client-request-id": f"loadgen-{prefix}-{i}"}
+                    ) as resp:
+                        await resp.read()
+                        status, deployment = resp.status, resp.headers.get("azureml-model-deployment", "")
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                finally:
+                    gate.release()
+                latency = (time.perf_counter() - t) * 1000
+                with self._lock:
+                    self._result.responses.append(Response(sent, time.time(), latency, status, deployment))
+
+            start = time.perf_counter()
+            with self._lock:
+                self._result.started_at = time.time()
+            bodies = itertools.cycle(self.bodies)
+            for i in range(self.max_requests):
+                due = start + i / self.rps
+                if self._stop.is_set() or due - start >= self.seconds:
+                    break
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await gate.acquire()
+                task = asyncio.create_task(one(i, next(bodies)))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                with self._lock:
+                    self._result.sent += 1
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        with self._lock:
+            self._result.finished_at = time.time()
+
+
+def run(url: str, key: str, **kwargs: Any) -> LoadResult:
+    """Blocking: send the whole load, return the result."""
+    return LoadGenerator(url, key, **kwargs).start().wait()
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def _apply_fault(url: str, key: str, spec: str) -> None:
+    """`deployment:error_rate=0.05,extra_latency_ms=40` against the endpoint of a scoring URL."""
+    from adapters.local.endpoints import LocalEndpoints
+
+    parsed = urlparse(url)
+    parts = parsed.path.strip("/").split("/")
+    if len(parts) < 3 or parts[0] != "endpoints":
+        raise SystemExit("--fault needs the scoring URL form http://127.0.0.1:PORT/endpoints/NAME/score")
+    deployment, _, settings = spec.partition(":")
+    values = {k.strip(): float(v) for k, v in (kv.split("=", 1) for kv in settings.split(",") if kv)}
+    if "error_status" in values:
+        values["error_status"] = int(values["error_status"])
+    LocalEndpoints(f"{parsed.scheme}://{parsed.netloc}", key).set_faults(parts[1], deployment, **values)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.loadgen", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--endpoint", required=True, help="scoring URL, e.g. http://127.0.0.1:8501/endpoints/churn/score"
+    )
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--rps", type=float, default=50)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--max-requests", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=1, help="rows per request")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="parquet or csv rows (default: the churn generator)"
+    )
+    parser.add_argument(
+        "--deployment", default=None, help="pin every request (header azureml-model-deployment)"
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        help="before sending: DEPLOYMENT:error_rate=0.05,extra_latency_ms=40,jitter_ms=5 (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    check_loopback(args.endpoint)
+    for spec in args.fault:
+        _apply_fault(args.endpoint, args.key, spec)
+    frame = rows_from_file(args.data) if args.data else churn_rows()
+    result = run(
+        args.endpoint,
+        args.key,
+        rps=args.rps,
+        seconds=args.seconds,
+        max_requests=args.max_requests,
+        bodies=payloads(frame, batch=args.batch),
+        deployment=args.deployment,
+    )
+    print(json.dumps(result.summary(), indent=2))
+    return 0 if result.sent else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""Ingest: the same raw bytes always give the same data version and files; bad input only reaches quarantine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from core.contract import load_contract
+from core.ingest import RawFile, data_version, prepare, run_ingest, to_parquet
+from core.payloads.lifecycle import BlobRef
+from core.policy import load_policy
+from samples.churn.data import corrupt, generate, to_csv_bytes
+from tests.fakes import FakeDataLake
+
+ROOT = Path(__file__).resolve().parents[3]
+POLICY = load_policy(ROOT / "samples" / "churn" / "policy.yaml")
+CONTRACT = load_contract(ROOT / "samples" / "churn" / "contract.yaml")
+
+
+def _file(path: str = "churn/a.csv", rows: int = 400, seed: int = 1, **kw) -> RawFile:
+    return RawFile(BlobRef(container="raw", path=path), to_csv_bytes(generate(rows, seed, **kw)))
+
+
+def test_the_data_version_depends_on_the_bytes_the_contract_and_the_split():
+    a, b = _file(seed=1), _file("churn/b.csv", seed=2)
+    v = data_version([a], CONTRACT, 0.25, 7)
+    assert v == data_version([a], CONTRACT, 0.25, 7)
+    assert v != data_version([b], CONTRACT, 0.25, 7)
+    assert v != data_version([a], CONTRACT, 0.30, 7)
+    assert v != data_version([a], CONTRACT.model_copy(update={"min_rows": 10}), 0.25, 7)
+    assert data_version([a, b], CONTRACT, 0.25, 7) == data_version([b, a], CONTRACT, 0.25, 7)
+
+
+def test_prepared_frames_are_typed_and_byte_identical_across_runs():
+    first, second = prepare([_file()], CONTRACT, 0.25, 7), prepare([_file()], CONTRACT, 0.25, 7)
+    assert to_parquet(first.train) == to_parquet(second.train)
+    assert first.train["tenure_months"].dtype == "int64"
+    assert first.train["monthly_charges"].dtype == "float64"
+    assert len(first.train) + len(first.eval) == 400
+    assert 0.15 < len(first.eval) / 400 < 0.35
+
+
+def test_a_customer_lands_on_the_same_side_of_the_split_in_every_data_version():
+    small = prepare([_file(rows=400)], CONTRACT, 0.25, 7)
+    large = prepare([_file(rows=400), _file("churn/b.csv", rows=400, seed=9)], CONTRACT, 0.25, 7)
+    assert set(small.eval["customer_id"]) <= set(large.eval["customer_id"])
+    assert not set(large.train["customer_id"]) & set(large.eval["customer_id"])
+
+
+def test_valid_data_is_written_under_its_content_addressed_version():
+    lake = FakeDataLake()
+    lake.put("raw", "churn/2025/a.csv", _file().data)
+    result = run_ingest(lake, POLICY, CONTRACT, "run-1", [BlobRef(container="raw", path="churn/2025/a.csv")])
+    assert result.status == "accepted"
+    dv = result.data_version
+    assert lake.paths("training") == [
+        f"churn/{dv}/eval/part-000.parquet",
+        f"churn/{dv}/manifest.json",
+        f"churn/{dv}/train/part-000.parquet",
+    ]
+    assert lake.paths("features") == [f"churn/{dv}/features.parquet"]
+    assert result.rows_in == result.rows_out == 400 == result.train_rows + result.eval_rows
+    assert result.train_uri.endswith(f"/training/churn/{dv}/train/")
+    manifest = json.loads(lake.read("training", f"churn/{dv}/manifest.json"))
+    assert manifest["sources"][0]["path"] == "churn/2025/a.csv"
+    assert lake.paths("quarantine") == []
+
+
+def test_ingesting_the_same_data_again_writes_nothing_new():
+    lake = FakeDataLake()
+    lake.put("raw", "churn/a.csv", _file().data)
+    first = run_ingest(lake, POLICY, CONTRACT, "run-1", [BlobRef(container="raw", path="churn/a.csv")])
+    writes = len(lake.writes)
+    second = run_ingest(lake, POLICY, CONTRACT, "run-2", [BlobRef(container="raw", path="churn/a.csv")])
+    assert second.data_version == first.data_version
+    assert len(lake.writes) == writes
+
+
+def test_malformed_data_goes_to_quarantine_with_a_report_and_nothing_else_is_written():
+    lake = FakeDataLake()
+    bad = corrupt(generate(400, 3), "out_of_range", seed=3)
+    lake.put("raw", "churn/bad.csv", to_csv_bytes(bad))
+    result = run_ingest(lake, POLICY, CONTRACT, "run-7", [BlobRef(container="raw", path="churn/bad.csv")])
+    assert result.status == "rejected"
+    assert lake.paths("training") == [] and lake.paths("features") == []
+    assert lake.paths("quarantine") == ["churn/run-7/bad.csv", "churn/run-7/report.json"]
+    report = json.loads(lake.read("quarantine", "churn/run-7/report.json"))
+    rules = {r["rule"]: r for r in report["files"][0]["report"]["results"] if not r["passed"]}
+    bad_rows = [i for i in range(400) if bad.iat[i, bad.columns.get_loc("age")] not in range(18, 91)]
+    assert rules["age.range"]["failing_rows"] == bad_rows[:20]
+    assert any("age.range" in line for line in result.failures)
+    assert result.report_uri.endswith("/quarantine/churn/run-7/report.json")
+
+
+def test_a_file_that_is_not_csv_is_rejected_as_unreadable():
+    lake = FakeDataLake()
+    lake.put("raw", "churn/x.csv", b"\x00\x01\x02" * 10 + b'"unterminated\n')
+    result = run_ingest(lake, POLICY, CONTRACT, "run-8", [BlobRef(container="raw", path="churn/x.csv")])
+    assert result.status == "rejected"
+
+
+def test_without_named_blobs_every_csv_under_the_policy_prefix_is_ingested():
+    lake = FakeDataLake()
+    lake.put("raw", "churn/a.csv", _file(seed=1).data)
+    lake.put("raw", "churn/b.csv", _file(seed=2).data)
+    lake.put("raw", "churn/notes.txt", b"ignore me")
+    lake.put("raw", "other/c.csv", _file(seed=3).data)
+    result = run_ingest(lake, POLICY, CONTRACT, "run-9")
+    assert result.status == "accepted"
+    assert [s.path for s in result.sources] == ["churn/a.csv", "churn/b.csv"]
+    assert result.rows_out == 800
+
+
+def test_written_parquet_reads_back_as_the_typed_frame():
+    lake = FakeDataLake()
+    lake.put("raw", "churn/a.csv", _file().data)
+    result = run_ingest(lake, POLICY, CONTRACT, "run-1", [BlobRef(container="raw", path="churn/a.csv")])
+    import io
+
+    frame = pd.read_parquet(
+        io.BytesIO(lake.read("training", f"churn/{result.data_version}/eval/part-000.parquet"))
+    )
+    assert list(frame.columns) == CONTRACT.column_names
+    assert len(frame) == result.eval_rows
