@@ -40,7 +40,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "canary.json"
 @dataclass(frozen=True)
 class Traffic:
     green_share: float = 0.10  # first ramp step
-    look: int = 200  # green requests between two evaluations (one analysis interval)
+    look: int = 200  # green requests in one analysis interval of the fixed-threshold baselines
+    gate_look: int = 50  # green requests between two evaluations of our gate (a query is cheap)
     max_looks: int = 25  # step deadline, in looks
     blue_error_rate: float = 0.01
     median_ms: float = 50.0
@@ -99,8 +100,7 @@ def run_trial(
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     decided: dict[str, tuple[str, int]] = {}
     states = {name: FixedThresholdState() for name in baselines}
-    for look in range(1, traffic.max_looks + 1):
-        ng = look * traffic.look
+    for ng in range(traffic.gate_look, n_green + 1, traffic.gate_look):
         nb = round(ng * (1 - traffic.green_share) / traffic.green_share)
         if "ours" not in decided:
             # the activity's two queries: blue's p95 first, then slow counts at that threshold
@@ -108,8 +108,8 @@ def run_trial(
             window = WindowStats(
                 endpoint="bench",
                 start=t0,
-                end=t0 + timedelta(seconds=look),
-                ingested_until=t0 + timedelta(seconds=look),
+                end=t0 + timedelta(seconds=ng),
+                ingested_until=t0 + timedelta(seconds=ng),
                 by_deployment={
                     "green": _stats("green", g_err[:ng], g_lat[:ng], threshold),
                     "blue": _stats("blue", b_err[:nb], b_lat[:nb], threshold),
@@ -118,14 +118,15 @@ def run_trial(
             verdict = evaluate_gate(window, "green", "blue", ours).verdict
             if verdict != "need_more_data":
                 decided["ours"] = (verdict, ng)
-        interval = slice(ng - traffic.look, ng)
-        g_interval = _stats("green", g_err[interval], g_lat[interval], None)
-        for name, config in baselines.items():
-            if name in decided:
-                continue
-            verdict, states[name], _ = evaluate_fixed_threshold(g_interval, config, states[name])
-            if verdict != "need_more_data":
-                decided[name] = (verdict, ng)
+        if ng % traffic.look == 0:
+            interval = slice(ng - traffic.look, ng)
+            g_interval = _stats("green", g_err[interval], g_lat[interval], None)
+            for name, config in baselines.items():
+                if name in decided:
+                    continue
+                verdict, states[name], _ = evaluate_fixed_threshold(g_interval, config, states[name])
+                if verdict != "need_more_data":
+                    decided[name] = (verdict, ng)
         if len(decided) == 1 + len(baselines):
             break
     for name in ["ours", *baselines]:
