@@ -94,10 +94,11 @@ class GateConfig:
     @classmethod
     def for_rollout(cls, rollout: Any, gated_steps: int) -> GateConfig:
         """Build from the policy's `rollout` section; alpha is split evenly over the gated steps
-        (mirror phase included) so the rollout as a whole keeps the policy's alpha."""
+        (mirror phase included) and over the gate kinds the policy turns on (this one, shadow,
+        online accuracy) so the rollout as a whole keeps the policy's alpha."""
         gates = rollout.gates
         return cls(
-            alpha=gates.alpha / max(1, gated_steps),
+            alpha=gates.alpha / max(1, gated_steps) / getattr(gates, "gate_kinds", 1),
             beta=getattr(gates, "beta", 0.05),
             power=getattr(gates, "power", 0.8),
             error_rate_margin=gates.error_rate.max_abs_increase,
@@ -128,7 +129,9 @@ class MetricTest:
     fail_threshold: float
     pass_e_value: float  # SPRT statistic for "green is worse by less than the margin"
     pass_threshold: float
-    min_samples: int  # green requests the pass test expects to need for an equal green (policy floor included)
+    min_samples: (
+        int  # green requests the pass test expects to need for an equal green (policy floor included)
+    )
     outcome: Verdict
 
 

@@ -81,11 +81,88 @@ class SloGate(_Strict):
     p99_ms: Annotated[float, Field(gt=0)] | None = None
 
 
+class ShadowGate(_Strict):
+    """Green's answers vs blue's on the SAME requests (mirror phase and ramp steps): core/shadow_gates.py."""
+
+    max_disagreement: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        default=0.05,
+        description="fail when the share of paired requests whose predicted class differs is proven above this",
+    )
+    decision_threshold: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.5, description="a score at or above this predicts the positive class"
+    )
+    max_mean_shift: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        default=0.05,
+        description="fail when |mean(green score - blue score)| on the same inputs is proven above this",
+    )
+    max_psi: Annotated[float, Field(gt=0)] | None = Field(
+        default=0.2,
+        description="population stability index of green's scores vs blue's (point-estimate guardrail)",
+    )
+    psi_bins: Annotated[int, Field(ge=2, le=100)] = Field(
+        default=10, description="quantile bins of blue's scores for PSI"
+    )
+    min_pairs: Annotated[int, Field(ge=1)] = Field(
+        default=200, description="paired requests before a shadow pass"
+    )
+
+
+class OnlineAccuracyGate(_Strict):
+    """Green's live metric on delayed labels vs blue's on the same period: core/online_accuracy.py."""
+
+    metric: Literal["auc", "accuracy"] = Field(
+        default="auc", description="live metric compared (the evaluation's, if it is one of these)"
+    )
+    margin: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.02,
+        description="non-inferiority margin: green may be worse than blue by less than this (absolute)",
+    )
+    labels_container: str = Field(default="raw", description="container of the label files")
+    labels_prefix: str = Field(
+        description="label files (CSV: entity id, label, time) land under labels_container/labels_prefix"
+    )
+    min_labels: Annotated[int, Field(ge=1)] = Field(
+        default=200, description="labelled predictions per deployment before a pass"
+    )
+    required_before_last_step: bool = Field(
+        default=True, description="the ramp waits for this gate's pass before the last step (100%)"
+    )
+    label_wait_seconds: Annotated[int, Field(gt=0)] = Field(
+        default=86400,
+        description="deadline for enough labels, from the start of the step that waits for them",
+    )
+    on_label_deadline: Literal["rollback", "promote", "hold"] = Field(
+        default="rollback", description="what happens when the labels have not decided by the deadline"
+    )
+
+
 class GatesPolicy(_Strict):
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05  # false-rollback rate under continuous monitoring
     error_rate: ErrorRateGate = ErrorRateGate()
     latency: LatencyGate = LatencyGate()
     slo: SloGate = SloGate()
+    entity_id_column: str | None = Field(
+        default=None,
+        description="input column that identifies the entity scored (joins predictions to labels)",
+    )
+    shadow: ShadowGate | None = Field(default=None, description="shadow gates on paired requests; None: off")
+    online_accuracy: OnlineAccuracyGate | None = Field(
+        default=None, description="online accuracy on delayed labels; None: off (needs entity_id_column)"
+    )
+
+    @model_validator(mode="after")
+    def _labels_need_an_entity_id(self) -> GatesPolicy:
+        if self.online_accuracy is not None and not self.entity_id_column:
+            raise ValueError(
+                "gates.online_accuracy needs gates.entity_id_column: name the input column that labels are "
+                "joined on, e.g. customer_id"
+            )
+        return self
+
+    @property
+    def gate_kinds(self) -> int:
+        """Gate kinds that share the rollout's alpha (each evaluated at every gated step)."""
+        return 1 + (self.shadow is not None) + (self.online_accuracy is not None)
 
 
 class ApprovalPolicy(_Strict):

@@ -1,0 +1,87 @@
+"""Predictions as the gates see them: one record per answered request, and the two joins the
+ML-aware gates need.
+
+* Shadow gates compare blue's and green's answers to the SAME input: a mirrored request and its
+  original share a correlation id (locally the endpoint server's request id; on Azure the
+  correlation id model data collection writes), so `pair_by_request` pairs them.
+* The online accuracy gate compares each deployment's answers with ground truth that lands later:
+  `join_labels` joins predictions to labels on the entity id named in the policy.
+
+Pure functions of data: the prediction log and the label files are read by adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    request_id: str  # pairs a mirrored request with its original
+    deployment: str
+    model_version: str
+    entity_id: str | None  # the policy's entity id column, read from the request's input
+    score: float  # the positive class's probability (binary classifier)
+    time: str  # ISO 8601, when the deployment answered
+    mirrored: bool = False
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    entity_id: str
+    label: int
+    time: str  # ISO 8601, when the ground truth became known
+
+
+@dataclass(frozen=True)
+class ScorePair:
+    request_id: str
+    blue: float
+    green: float
+
+
+@dataclass(frozen=True)
+class LabelledScore:
+    entity_id: str
+    score: float
+    label: int
+
+
+def pair_by_request(records: Iterable[PredictionRecord], blue: str, green: str) -> list[ScorePair]:
+    """Blue's and green's answers to the same request, in the order green answered (a stable order:
+    the sequential tests read the pairs as a stream). Unpaired answers are left out."""
+    by_blue: dict[str, PredictionRecord] = {}
+    by_green: dict[str, PredictionRecord] = {}
+    for record in records:
+        if record.deployment == blue:
+            by_blue.setdefault(record.request_id, record)
+        elif record.deployment == green:
+            by_green.setdefault(record.request_id, record)
+    greens = sorted(by_green.values(), key=lambda r: (r.time, r.request_id))
+    return [
+        ScorePair(g.request_id, by_blue[g.request_id].score, g.score)
+        for g in greens
+        if g.request_id in by_blue
+    ]
+
+
+def join_labels(
+    records: Iterable[PredictionRecord], labels: Iterable[LabelRecord], deployment: str
+) -> list[LabelledScore]:
+    """The deployment's live (not mirrored) predictions that have a label, one per entity (its first
+    answer: later ones may have seen the outcome), in the order answered. A label that arrives twice
+    keeps the first one."""
+    truth: dict[str, int] = {}
+    for label in labels:
+        truth.setdefault(label.entity_id, int(label.label))
+    first: dict[str, PredictionRecord] = {}
+    for record in sorted(records, key=lambda r: (r.time, r.request_id)):
+        if record.deployment != deployment or record.mirrored or record.entity_id is None:
+            continue
+        first.setdefault(record.entity_id, record)
+    return [
+        LabelledScore(entity, record.score, truth[entity])
+        for entity, record in first.items()
+        if entity in truth
+    ]
