@@ -192,3 +192,52 @@ def test_one_early_error_on_a_handful_of_green_requests_is_not_a_rollback():
         prior_rate=0.01,
     )
     assert later.outcome == "fail"
+
+
+def test_a_healthy_green_passes_near_walds_optimum_not_at_the_fixed_sample_size():
+    # 1% errors on both, green at 10%: Wald's SPRT needs ~850 green requests on average
+    from core.gates import wald_asn
+
+    optimum = wald_asn(0.01, 0.02, 0.05, 0.05)
+    assert optimum == pytest.approx(849.5, abs=1)
+    t = compare_proportions(
+        "error_rate",
+        1000,
+        10,
+        9000,
+        90,
+        margin=0.01,
+        alpha=0.025,
+        beta=0.05,
+        power=0.8,
+        min_floor=200,
+        prior_rate=0.01,
+    )
+    assert t.outcome == "pass"
+    assert 1000 < min_sample_size(0.01, 0.01, 0.025, 0.2, 9.0)
+
+
+def test_a_green_worse_by_the_margin_passes_at_most_beta_of_the_time_under_continuous_looks():
+    rng = np.random.default_rng(12)
+    beta, trials, passes = 0.05, 400, 0
+    for _ in range(trials):
+        g = rng.binomial(50, 0.02, 60).cumsum()
+        b = rng.binomial(450, 0.01, 60).cumsum()
+        for look in range(60):
+            t = compare_proportions(
+                "error_rate",
+                50 * (look + 1),
+                int(g[look]),
+                450 * (look + 1),
+                int(b[look]),
+                margin=0.01,
+                alpha=0.025,
+                beta=beta,
+                power=0.8,
+                min_floor=200,
+                prior_rate=0.01,
+            )
+            if t.outcome != "need_more_data":
+                passes += t.outcome == "pass"
+                break
+    assert passes / trials <= beta
