@@ -12,6 +12,12 @@ ingest step's quarantine path.
 
     python -m samples.churn.data --rows 5000 --seed 1 --drift 0 --out raw.csv
     python -m samples.churn.data --rows 500 --seed 2 --malformed bad_types --out bad.csv
+    python -m samples.churn.data --labels-for scored.csv --drift 1 --seed 3 --out labels/churn/1.csv
+
+`delayed_labels` gives the ground truth of scored customers some minutes later (entity id, label,
+time), for the online accuracy gate's labels prefix. `--worse-live-accuracy` makes the world where
+the retraining batch looked drifted but live customers did not (live rows and labels at drift 0):
+the challenger trained on the batch wins offline and loses on live labels.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +86,89 @@ def _mix(d: float, before: tuple[float, ...], after: tuple[float, ...]) -> np.nd
     return p / p.sum()
 
 
+def _churn_logit(
+    contract: np.ndarray,
+    payment: np.ndarray,
+    internet: np.ndarray,
+    tenure: np.ndarray,
+    monthly: np.ndarray,
+    support: np.ndarray,
+    age: np.ndarray,
+    d: float,
+) -> np.ndarray:
+    """The world's label relationship at drift d: a mix of the original (0) and drifted (1) logits."""
+
+    def logit(k: int) -> np.ndarray:
+        cw, pw, iw = _CONTRACT_W[k], _PAYMENT_W[k], _INTERNET_W[k]
+        z = np.array([cw[c] + pw[p] + iw[i] for c, p, i in zip(contract, payment, internet, strict=True)])
+        if k == 0:
+            return z - 0.9 - 0.045 * tenure + 0.018 * (monthly - 65) + 0.28 * support - 0.025 * (age - 45)
+        return (
+            z
+            - 1.6
+            - 0.01 * tenure
+            + 0.045 * (monthly - 75)
+            + 0.55 * np.maximum(support - 2, 0)
+            + 0.035 * (age - 45)
+        )
+
+    return (1 - d) * logit(0) + d * logit(1)
+
+
+def churn_probability(customers: pd.DataFrame, drift: float) -> np.ndarray:
+    """P(churn) of each customer row in the world at `drift` (the generator's own truth)."""
+    c = customers
+    return 1 / (
+        1
+        + np.exp(
+            -_churn_logit(
+                c["contract"].to_numpy(),
+                c["payment_method"].to_numpy(),
+                c["internet_service"].to_numpy(),
+                c["tenure_months"].to_numpy(dtype=float),
+                c["monthly_charges"].to_numpy(dtype=float),
+                c["support_calls"].to_numpy(dtype=float),
+                c["age"].to_numpy(dtype=float),
+                float(drift),
+            )
+        )
+    )
+
+
+def live_drift(drift: float, worse_live_accuracy: bool) -> float:
+    """The drift of the live world. In the "worse live accuracy" world the batch that triggered
+    retraining looked drifted (`drift`) but live customers still behave as before (0): a challenger
+    trained on that batch wins the offline evaluation and loses on live labels."""
+    return 0.0 if worse_live_accuracy else drift
+
+
+def delayed_labels(
+    customers: pd.DataFrame,
+    *,
+    drift: float,
+    seed: int,
+    scored_at: datetime,
+    delay_seconds: tuple[float, float] = (60.0, 600.0),
+    noise: float = 0.02,
+) -> pd.DataFrame:
+    """Ground truth for scored customers, known some time after they were scored: one row per
+    customer (entity id, label, time), drawn from the world at `drift`. Files of these rows go
+    under the policy's labels prefix."""
+    low, high = delay_seconds
+    if not 0 <= low <= high:
+        raise ValueError(f"delay_seconds must be (min, max) with 0 <= min <= max, got {delay_seconds}")
+    rng = np.random.default_rng(seed)
+    p = churn_probability(customers, drift)
+    label = (rng.random(len(customers)) < p).astype(int)
+    label = np.where(rng.random(len(customers)) < noise, 1 - label, label)
+    delays = rng.uniform(low, high, len(customers))
+    times = [(scored_at + timedelta(seconds=float(s))).isoformat() for s in delays]
+    frame = pd.DataFrame(
+        {"customer_id": customers["customer_id"].to_numpy(), LABEL: label, "label_time": times}
+    )
+    return frame.sort_values("label_time", kind="stable").reset_index(drop=True)
+
+
 def generate(rows: int = 5000, seed: int = 0, noise: float = 0.02, drift: float = 0.0) -> pd.DataFrame:
     """Raw customer rows with the `churned` label; the same arguments always give the same frame."""
     if rows < 1:
@@ -101,21 +191,7 @@ def generate(rows: int = 5000, seed: int = 0, noise: float = 0.02, drift: float 
     support = np.clip(rng.poisson(1.2 + 1.0 * d, rows), 0, 20).astype(int)
     age = np.clip(np.rint(rng.normal(45 - 5 * d, 14, rows)), 18, 90).astype(int)
 
-    def logit(k: int) -> np.ndarray:
-        cw, pw, iw = _CONTRACT_W[k], _PAYMENT_W[k], _INTERNET_W[k]
-        z = np.array([cw[c] + pw[p] + iw[i] for c, p, i in zip(contract, payment, internet, strict=True)])
-        if k == 0:
-            return z - 0.9 - 0.045 * tenure + 0.018 * (monthly - 65) + 0.28 * support - 0.025 * (age - 45)
-        return (
-            z
-            - 1.6
-            - 0.01 * tenure
-            + 0.045 * (monthly - 75)
-            + 0.55 * np.maximum(support - 2, 0)
-            + 0.035 * (age - 45)
-        )
-
-    z = (1 - d) * logit(0) + d * logit(1)
+    z = _churn_logit(contract, payment, internet, tenure, monthly, support, age, d)
     churned = (rng.random(rows) < 1 / (1 + np.exp(-z))).astype(int)
     flip = rng.random(rows) < noise
     churned = np.where(flip, 1 - churned, churned)
@@ -179,8 +255,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--malformed", choices=MALFORMED_KINDS, help="write a malformed file of this kind")
     parser.add_argument("--malformed-fraction", type=float, default=0.05)
     parser.add_argument("--out", type=Path, help="CSV file to write (default: stdout)")
+    parser.add_argument(
+        "--labels-for",
+        type=Path,
+        metavar="CUSTOMERS_CSV",
+        help="write delayed labels (customer_id, churned, label_time) for these scored customers instead",
+    )
+    parser.add_argument("--scored-at", help="ISO time the customers were scored (default: now, UTC)")
+    parser.add_argument(
+        "--worse-live-accuracy",
+        action="store_true",
+        help="the world where live customers did not drift: live rows and labels follow drift 0",
+    )
     args = parser.parse_args(argv)
-    frame = generate(args.rows, args.seed, args.noise, args.drift)
+    drift = live_drift(args.drift, args.worse_live_accuracy)
+    if args.labels_for is not None:
+        scored_at = datetime.fromisoformat(args.scored_at) if args.scored_at else datetime.now(UTC)
+        customers = pd.read_csv(args.labels_for)
+        frame = delayed_labels(customers, drift=drift, seed=args.seed, scored_at=scored_at, noise=args.noise)
+    else:
+        frame = generate(args.rows, args.seed, args.noise, drift)
     if args.malformed:
         frame = corrupt(frame, args.malformed, args.malformed_fraction, args.seed)
     data = to_csv_bytes(frame)

@@ -104,3 +104,48 @@ def test_features_encode_categories_against_fixed_vocabularies() -> None:
     assert to_features(encoded).equals(encoded)  # already-encoded input passes through
     with pytest.raises(ValueError, match="missing the churn feature columns"):
         to_features(frame.drop(columns=["age"]))
+
+
+def test_delayed_labels_name_each_scored_customer_once_after_it_was_scored() -> None:
+    from datetime import UTC, datetime
+
+    customers = data.generate(rows=500, seed=3, drift=1.0).drop(columns=LABEL)
+    scored = datetime(2026, 3, 1, tzinfo=UTC)
+    labels = data.delayed_labels(customers, drift=1.0, seed=4, scored_at=scored, delay_seconds=(60, 120))
+    assert list(labels.columns) == ["customer_id", LABEL, "label_time"]
+    assert sorted(labels["customer_id"]) == sorted(customers["customer_id"])
+    times = pd.to_datetime(labels["label_time"])
+    assert times.min() >= pd.Timestamp(scored) + pd.Timedelta(seconds=60)
+    assert times.is_monotonic_increasing and set(labels[LABEL]) <= {0, 1}
+
+
+def test_in_the_worse_live_accuracy_world_the_drift_trained_model_loses_on_live_labels() -> None:
+    """The drifted world's own truth stands for a challenger trained on the drifted batch, the
+    original world's for the champion: the challenger wins on drifted data, loses on live labels."""
+    from datetime import UTC, datetime
+
+    from sklearn.metrics import roc_auc_score
+
+    def aucs(live_drift: float) -> tuple[float, float]:
+        customers = data.generate(rows=6000, seed=5, drift=live_drift).drop(columns=LABEL)
+        labels = data.delayed_labels(
+            customers, drift=live_drift, seed=6, scored_at=datetime(2026, 3, 1, tzinfo=UTC)
+        )
+        y = customers[["customer_id"]].merge(labels, on="customer_id")[LABEL]
+        challenger = roc_auc_score(y, data.churn_probability(customers, 1.0))
+        champion = roc_auc_score(y, data.churn_probability(customers, 0.0))
+        return challenger, champion
+
+    challenger, champion = aucs(data.live_drift(1.0, worse_live_accuracy=False))
+    assert challenger > champion + 0.05
+    challenger, champion = aucs(data.live_drift(1.0, worse_live_accuracy=True))
+    assert challenger < champion - 0.05
+
+
+def test_the_cli_writes_labels_for_a_customers_file(tmp_path) -> None:
+    customers = tmp_path / "scored.csv"
+    data.generate(rows=50, seed=1).drop(columns=LABEL).to_csv(customers, index=False)
+    out = tmp_path / "labels" / "1.csv"
+    argv = ["--labels-for", str(customers), "--scored-at", "2026-03-01T00:00:00+00:00", "--out", str(out)]
+    assert data.main([*argv, "--worse-live-accuracy"]) == 0
+    assert len(pd.read_csv(out)) == 50
