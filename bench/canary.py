@@ -31,8 +31,12 @@ from core.gates import (
     GateConfig,
     evaluate_fixed_threshold,
     evaluate_gate,
+    wald_asn,
 )
+from core.online_accuracy import OnlineAccuracyConfig, evaluate_online_accuracy
 from core.ports import DeploymentStats, WindowStats
+from core.predictions import LabelledScore, ScorePair
+from core.shadow_gates import ShadowConfig, evaluate_shadow
 
 RESULTS = Path(__file__).resolve().parent / "results" / "canary.json"
 
@@ -168,6 +172,79 @@ def _wilson(k: int, n: int, z: float = 1.96) -> list[float]:
     return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
+# --------------------------------------------------------------------------- prediction-only scenarios
+
+
+@dataclass(frozen=True)
+class MlScenario:
+    name: str
+    gate: str  # shadow | online_accuracy
+    green_shift: float = 0.0  # logit shift of green's scores on the same input (shadow)
+    green_skill: float = 1.0  # separation of green's scores on live labels (online accuracy)
+    bad: bool = False
+
+
+ML_SCENARIOS = [
+    MlScenario("same_predictions", "shadow"),
+    MlScenario("shifted_scores", "shadow", green_shift=0.6, bad=True),
+    MlScenario("same_live_accuracy", "online_accuracy"),
+    MlScenario("worse_live_accuracy", "online_accuracy", green_skill=0.6, bad=True),
+]
+
+
+def _ml_trial(rng: np.random.Generator, scenario: MlScenario, look: int, max_n: int) -> tuple[str, int]:
+    """Green differs only in its predictions: errors and latency are equal, so the error/latency
+    gate sees the `equal` scenario. Returns (decision, pairs or labels per deployment at decision)."""
+    if scenario.gate == "shadow":
+        z = rng.normal(-1.0, 1.5, max_n)
+        blue = 1 / (1 + np.exp(-z))
+        green = 1 / (1 + np.exp(-(z + rng.normal(0, 0.2, max_n) + scenario.green_shift)))
+        pairs = [
+            ScorePair(str(i), float(b), float(g)) for i, (b, g) in enumerate(zip(blue, green, strict=True))
+        ]
+        for n in range(look, max_n + 1, look):
+            verdict = evaluate_shadow(pairs[:n], "green", "blue", ShadowConfig()).verdict
+            if verdict != "need_more_data":
+                return verdict, n
+        return "deadline", max_n
+
+    def labelled(skill: float) -> list[LabelledScore]:
+        y = (rng.random(max_n) < 0.3).astype(int)
+        s = 1 / (1 + np.exp(-(skill * (2 * y - 1) + rng.normal(0, 1, max_n))))
+        return [LabelledScore(str(i), float(a), int(b)) for i, (a, b) in enumerate(zip(s, y, strict=True))]
+
+    g, b = labelled(scenario.green_skill), labelled(1.0)
+    config = OnlineAccuracyConfig(metric="auc", margin=0.02)
+    for n in range(look, max_n + 1, look):
+        verdict = evaluate_online_accuracy(g[:n], b[:n], "green", "blue", config).verdict
+        if verdict != "need_more_data":
+            return verdict, n
+    return "deadline", max_n
+
+
+def simulate_ml(trials: int, seed: int, ops_equal_rollback_rate: float) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for scenario in ML_SCENARIOS:
+        rows = [_ml_trial(rng, scenario, look=50, max_n=3000) for _ in range(trials)]
+        decisions = [d for d, _ in rows]
+        rollbacks = sum(d in ("fail", "deadline") for d in decisions)
+        out[scenario.name] = {
+            "gate": scenario.gate,
+            "bad": scenario.bad,
+            "ours": {
+                "rollback_rate": rollbacks / trials,
+                "rollback_rate_ci95": _wilson(rollbacks, trials),
+                "passes": decisions.count("pass"),
+                "deadline_rollbacks": decisions.count("deadline"),
+                "median_to_decide": float(np.median([n for _, n in rows])),
+            },
+            # errors and latency are equal: the error/latency gate sees the `equal` scenario
+            "error_latency_only": {"rollback_rate": ops_equal_rollback_rate},
+        }
+    return out
+
+
 # --------------------------------------------------------------------------- local endpoint figures
 
 
@@ -200,7 +277,7 @@ def _print(results: dict[str, Any], alpha: float, baselines: list[str]) -> None:
     gates = ["ours", *baselines]
     print(
         f"\ncanary gates, {results['trials']} trials per scenario, green at {results['traffic']['green_share']:.0%}, "
-        f"a look every {results['traffic']['look']} green requests, deadline {results['traffic']['max_looks']} looks"
+        f"ours looks every {results['traffic']['gate_look']}, the baselines every {results['traffic']['look']} green requests, deadline {results['traffic']['max_looks']} looks"
     )
     print(f"our gate alpha = {alpha} (false-rollback budget of one gate under continuous monitoring)\n")
     head = (
@@ -221,6 +298,20 @@ def _print(results: dict[str, Any], alpha: float, baselines: list[str]) -> None:
             cells = "".join(f"{(f'{v:.3f}' if key == 'rollback_rate' else f'{v:.0f}'):>22}" for v in vals)
             ratios = "".join(f"{(vals[0] / v if v else math.inf):>24.2f}" for v in vals[1:])
             print(f"{name:<18}{metric:<26}{cells}{ratios}")
+    w = results["wald_optimum"]
+    print(
+        f"\nequal scenario: our median {w['ours_median']:.0f} green requests to pass vs Wald's optimum "
+        f"{w['asn']:.0f} (SPRT 1% vs 2%, alpha = beta = 0.05, blue's rate known): {w['ratio']:.2f}x"
+    )
+    print(
+        "\nprediction-only scenarios (errors and latency equal), looks every 50 pairs / labels per deployment"
+    )
+    print(f"{'scenario':<22}{'gate':<18}{'ours rollback':>16}{'median n':>10}{'error/latency only':>20}")
+    for name, sc in results["ml_scenarios"].items():
+        print(
+            f"{name:<22}{sc['gate']:<18}{sc['ours']['rollback_rate']:>16.3f}"
+            f"{sc['ours']['median_to_decide']:>10.0f}{sc['error_latency_only']['rollback_rate']:>20.3f}"
+        )
     print()
 
 
@@ -230,6 +321,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ml-trials", type=int, default=200)
+    parser.add_argument("--no-endpoint", action="store_true", help="skip the local endpoint figures")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     traffic = Traffic()
@@ -261,9 +354,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "baselines": {k: asdict(v) for k, v in baselines.items()},
     }
     results["scenarios"] = simulate(args.trials, args.seed, traffic, ours, baselines)
+    asn = wald_asn(traffic.blue_error_rate, traffic.blue_error_rate + ours.error_rate_margin, 0.05, 0.05)
+    ours_median = results["scenarios"]["equal"]["gates"]["ours"]["median_green_requests_to_decide"]
+    results["wald_optimum"] = {"asn": asn, "ours_median": ours_median, "ratio": ours_median / asn}
+    equal_rate = results["scenarios"]["equal"]["gates"]["ours"]["rollback_rate"]
+    results["ml_scenarios"] = simulate_ml(args.ml_trials, args.seed, equal_rate)
     results["simulation_seconds"] = round(time.perf_counter() - started, 1)
-    results["rollback_latency"] = rollback_latency()
-    results["router_latency"] = router_latency()
+    if not args.no_endpoint:
+        results["rollback_latency"] = rollback_latency()
+        results["router_latency"] = router_latency()
     _print(results, ours.alpha, list(baselines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
