@@ -214,7 +214,7 @@ def test_a_healthy_green_passes_near_walds_optimum_not_at_the_fixed_sample_size(
         prior_rate=0.01,
     )
     assert t.outcome == "pass"
-    assert 1000 < min_sample_size(0.01, 0.01, 0.025, 0.2, 9.0)
+    assert min_sample_size(0.01, 0.01, 0.025, 0.2, 9.0) > 1000
 
 
 def test_a_green_worse_by_the_margin_passes_at_most_beta_of_the_time_under_continuous_looks():

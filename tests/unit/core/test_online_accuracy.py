@@ -13,7 +13,7 @@ from core.online_accuracy import (
     evaluate_online_accuracy,
     label_deadline_action,
 )
-from core.predictions import LabelRecord, LabelledScore, PredictionRecord, join_labels
+from core.predictions import LabelledScore, LabelRecord, PredictionRecord, join_labels
 
 
 def labelled(rng, n, skill, prefix):
