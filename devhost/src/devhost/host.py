@@ -157,7 +157,9 @@ class Host:
         self.eventgrid.register(web_app)
         self.topics.register(web_app)
         if self.engine is not None:
-            self.engine.register_routes(web_app)
+            from devhost.durable.api import register_routes
+
+            register_routes(self.engine, web_app)
         self.http.register(web_app)
         return web_app
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 
-def _same(given: object, expected: str) -> bool:
+def same_key(given: object, expected: str) -> bool:
     """Constant-time compare of UTF-8 bytes: compare_digest refuses non-ASCII str (a hostile key
     must be a 401, not a 500)."""
     return hmac.compare_digest(str(given).encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
@@ -69,7 +69,7 @@ class HostKeys:
         return keys
 
     def is_master(self, key: str | None) -> bool:
-        return bool(key) and _same(key, self.master)
+        return bool(key) and same_key(key, self.master)
 
     def allows(self, level: str, key: str | None) -> bool:
         level = (level or "function").lower()
@@ -77,11 +77,11 @@ class HostKeys:
             return True
         if level == "admin":
             return self.is_master(key)
-        return self.is_master(key) or (bool(key) and _same(key, self.function_default))
+        return self.is_master(key) or (bool(key) and same_key(key, self.function_default))
 
     def allows_system(self, key: str | None, extension: str = "eventgrid_extension") -> bool:
         expected = getattr(self, extension)
-        return self.is_master(key) or (bool(key) and _same(key, expected))
+        return self.is_master(key) or (bool(key) and same_key(key, expected))
 
 
 def request_key(request: web.Request) -> str | None:
