@@ -18,7 +18,6 @@ from devhost.durable.engine import DurableEngine
 from devhost.procs import free_port
 from tests.unit.durable.sample_app import FUNCTIONS, calls, knobs
 
-
 SYSTEM_KEY = "Sk3y-0f-the-durable-extension=="
 
 
