@@ -38,7 +38,7 @@ class HostKeys:
 
     @classmethod
     def load(cls, state_dir: Path, master_key: str | None) -> HostKeys:
-        """--master-key, then FUNCTIONS_MASTER_KEY, then the one stored earlier, then a new one."""
+        """--master-key-file, then FUNCTIONS_MASTER_KEY, then the one stored earlier, then a new one."""
         path = state_dir / "keys.json"
         stored: dict[str, str] = {}
         if path.exists():
@@ -63,7 +63,9 @@ class HostKeys:
         }
         if not explicit:
             stored_now["master"] = keys.master
-        path.write_text(json.dumps(stored_now, indent=2), encoding="utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(stored_now, indent=2))
         with contextlib.suppress(OSError):
             path.chmod(0o600)
         return keys
