@@ -108,9 +108,9 @@ class DurableEngine:
         hub, store = self.hub, self.hub.store
         started = time.perf_counter()
         for row in store.active_instances():
-            inst = Instance.from_row(row)
-            inst.append(store.load_history(inst.instance_id))
-            hub.live[inst.instance_id] = inst
+            loaded = Instance.from_row(row)
+            loaded.append(store.load_history(loaded.instance_id))
+            hub.live[loaded.instance_id] = loaded
         now = self.clock.now().timestamp()
         stale: list[int] = []
         for m in store.all_messages():
