@@ -175,9 +175,17 @@ def measure(requests_n: int = 1000, rollbacks: int = 5, rps: float = 100) -> dic
         port = procs.free_port()
         argv = procs.python_argv(
             "-m", "standins.endpoint.server", "--port", str(port), "--db", str(root / "traffic.db"),
-            "--state-dir", str(root / "state"), "--key", KEY,
+            "--state-dir", str(root / "state"),
         )  # fmt: skip
-        proc = procs.start("endpoints", argv, port, log_path=root / "server.log", cwd=REPO_ROOT, timeout=90)
+        proc = procs.start(
+            "endpoints",
+            argv,
+            port,
+            log_path=root / "server.log",
+            env={"LOCAL_ENDPOINT_KEY": KEY},
+            cwd=REPO_ROOT,
+            timeout=90,
+        )
         try:
             client = LocalEndpoints(f"http://127.0.0.1:{port}", KEY)
             client.ensure_endpoint(EP)

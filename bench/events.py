@@ -78,12 +78,10 @@ class EdgeHost:
 
     @property
     def durable_key(self) -> str:
-        import re
+        import json
 
-        found = re.search(
-            r"system key 'durabletask_extension': (\S+)", self.log_path.read_text(errors="replace")
-        )
-        return found.group(1) if found else self.key
+        keys = self.state_dir / "devhost" / "keys.json"
+        return json.loads(keys.read_text())["durabletask_extension"] if keys.exists() else self.key
 
     def ledger(self) -> Any:
         from adapters.local.ledger import SqliteRunLedger
@@ -125,8 +123,9 @@ def edge_devhost(
     env["DEVHOST_WATCH_CONTAINERS"] = "raw"
     argv = procs.python_argv(
         "-m", "devhost", "start", str(REPO_ROOT), "--port", str(port),
-        "--state-dir", str(state / "devhost"), "--master-key", MASTER_KEY,
+        "--state-dir", str(state / "devhost"),
     )  # fmt: skip
+    env["FUNCTIONS_MASTER_KEY"] = MASTER_KEY
     log_path = workdir / "devhost.log"
     proc = procs.start("devhost", argv, port, log_path=log_path, env=env, cwd=REPO_ROOT, timeout=90)
     host = EdgeHost(proc, f"http://127.0.0.1:{port}", MASTER_KEY, state, state / "ledger.db", log_path)

@@ -3,7 +3,7 @@ hosting this repository's Function App, wired through environment settings and s
 
     python -m devstack.stack run [--state-dir .local] [--port 7071] [--azurite-port 10000] [--endpoint-port 8501]
 
-Everything listens on 127.0.0.1. The master key comes from FUNCTIONS_MASTER_KEY (or --master-key), else one is
+Everything listens on 127.0.0.1. The master key comes from FUNCTIONS_MASTER_KEY (keys never go on a command line), else one is
 generated and printed, because the app's EventPublisher uses it as the topic key."""
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def running_stack(
             argv = procs.python_argv(
                 "-m", "standins.endpoint.server", "--port", str(endpoint_port),
                 "--db", env["TRAFFIC_DB_PATH"], "--state-dir", str(state_dir / "endpoints"),
-                "--key", endpoint_key, "--tracking-uri", env["MLFLOW_TRACKING_URI"],
+                "--tracking-uri", env["MLFLOW_TRACKING_URI"],
             )  # fmt: skip
             stack.processes.append(
                 procs.start(
@@ -162,7 +162,7 @@ def running_stack(
             stack.endpoint_url = env["ENDPOINT_SERVER_URL"]
         argv = procs.python_argv(
             "-m", "devhost", "start", str(app_dir), "--port", str(devhost_port),
-            "--state-dir", str(state_dir / "devhost"), "--master-key", master_key, "--blob-events-optional",
+            "--state-dir", str(state_dir / "devhost"), "--blob-events-optional",
         )  # fmt: skip
         devhost = procs.start(
             "devhost", argv, devhost_port, log_path=state_dir / "devhost.log", env=env, cwd=REPO_ROOT
@@ -201,7 +201,6 @@ def run(args: argparse.Namespace) -> int:
             devhost_port=args.port,
             azurite_port=args.azurite_port,
             endpoint_port=args.endpoint_port,
-            master_key=args.master_key,
             with_endpoints=not args.no_endpoints,
         ) as stack:
             print(
@@ -239,7 +238,6 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--port", type=int, default=7071)
     run_parser.add_argument("--azurite-port", type=int, default=10000)
     run_parser.add_argument("--endpoint-port", type=int, default=8501)
-    run_parser.add_argument("--master-key", default=None)
     run_parser.add_argument("--no-endpoints", action="store_true")
     args = parser.parse_args(argv)
     return run(args)

@@ -242,7 +242,10 @@ class EndpointServer:
         auth = request.headers.get("Authorization", "")
         if auth[:7].lower() == "bearer ":
             supplied = auth[7:].strip()
-        return bool(supplied) and hmac.compare_digest(supplied.encode(), self.key.encode())
+        # bytes, so that a non-ASCII or non-UTF-8 key is a 401 rather than a 500
+        return bool(supplied) and hmac.compare_digest(
+            supplied.encode("utf-8", "surrogatepass"), self.key.encode("utf-8")
+        )
 
     def _require_key(self, request: web.Request) -> None:
         if not self._authorised(request):
@@ -659,7 +662,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--state-dir", type=Path, default=Path(".local/endpoints"))
     parser.add_argument(
-        "--key", default=os.environ.get("LOCAL_ENDPOINT_KEY"), help="the endpoint key (or LOCAL_ENDPOINT_KEY)"
+        "--key-file",
+        type=Path,
+        default=None,
+        help="a file holding the endpoint key; default $LOCAL_ENDPOINT_KEY (never the key itself on the command line)",
     )
     parser.add_argument(
         "--tracking-uri",
@@ -668,8 +674,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--flush-interval", type=float, default=0.2, help="seconds between telemetry writes")
     args = parser.parse_args(argv)
+    args.key = (
+        args.key_file.read_text(encoding="utf-8").strip()
+        if args.key_file
+        else os.environ.get("LOCAL_ENDPOINT_KEY")
+    )
     if not args.key:
-        parser.error("--key (or LOCAL_ENDPOINT_KEY) is required: scoring and control calls are authenticated")
+        parser.error(
+            "LOCAL_ENDPOINT_KEY (or --key-file) is required: scoring and control calls are authenticated"
+        )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the local endpoint server listens on loopback only (--host 127.0.0.1)")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -7,7 +7,7 @@ prefix no trigger watches, so nothing else starts a run behind the test's back."
 
 from __future__ import annotations
 
-import re
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,8 @@ class Client:
 
     @property
     def key(self) -> str:
-        log = (self.stack.state_dir / "devhost.log").read_text(errors="replace")
-        found = re.search(r"system key 'durabletask_extension': (\S+)", log)
-        assert found, "devhost did not print its durabletask_extension key"
-        return found.group(1)
+        keys = json.loads((self.stack.state_dir / "devhost" / "keys.json").read_text())
+        return keys["durabletask_extension"]
 
     def _url(self, path: str) -> str:
         return f"{self.stack.devhost_url}/runtime/webhooks/durabletask/{path}"

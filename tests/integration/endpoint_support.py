@@ -50,10 +50,17 @@ def start_server(state: Path, port: int | None = None) -> procs.Proc:
         "--port", str(port),
         "--db", str(state / "traffic.db"),
         "--state-dir", str(state / "endpoints"),
-        "--key", KEY,
         "--flush-interval", "0.1",
     )  # fmt: skip
-    return procs.start("endpoints", argv, port, log_path=state / "server.log", cwd=REPO_ROOT, timeout=90)
+    return procs.start(
+        "endpoints",
+        argv,
+        port,
+        log_path=state / "server.log",
+        env={"LOCAL_ENDPOINT_KEY": KEY},
+        cwd=REPO_ROOT,
+        timeout=90,
+    )
 
 
 def base_url(proc: procs.Proc) -> str:

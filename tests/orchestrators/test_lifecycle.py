@@ -16,6 +16,7 @@ import wiring as bootstrap
 from core.payloads.lifecycle import BlobRef, LifecycleInput
 from core.policy import load_policy
 from core.settings import Settings
+from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import corrupt, generate, to_csv_bytes
 from tests.fakes import FakeAdapters, FakeJob, evaluation_metrics
@@ -77,7 +78,12 @@ def _functions() -> list[Any]:
 
 def run(tmp_path: Path, scenario: Callable[[DurableEngine], Any]) -> Any:
     async def main() -> Any:
-        engine = DurableEngine(db_path=tmp_path / "hub.db", functions=_functions(), activity_concurrency=4)
+        engine = DurableEngine(
+            db_path=tmp_path / "hub.db",
+            functions=_functions(),
+            activity_concurrency=4,
+            clock=TimeSkippingClock(),
+        )
         await engine.start("http://127.0.0.1:7071")
         try:
             return await scenario(engine)

@@ -20,6 +20,7 @@ from core.payloads.rollout import RolloutInput
 from core.policy import ApprovalPolicy, MirrorPolicy, load_policy
 from core.ports import DeploymentInfo, DeploymentStats, RunRecord
 from core.settings import Settings
+from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import generate
 from tests.fakes import FakeAdapters
@@ -102,7 +103,12 @@ def run_rollout(
     tmp_path: Path, world: World, events: list[tuple[float, str]] = (), timeout: float = 60
 ) -> dict:
     async def main() -> dict:
-        engine = DurableEngine(db_path=tmp_path / "hub.db", functions=_functions(), activity_concurrency=2)
+        engine = DurableEngine(
+            db_path=tmp_path / "hub.db",
+            functions=_functions(),
+            activity_concurrency=2,
+            clock=TimeSkippingClock(),
+        )
         await engine.start("http://127.0.0.1:7071")
         try:
             await engine.start_new("rollout", instance_id="run-1-rollout", input=world.input())

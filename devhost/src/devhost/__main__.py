@@ -1,4 +1,4 @@
-"""python -m devhost start APP_DIR [--port 7071] [--state-dir DIR] [--master-key KEY] [--watch-blobs ...]"""
+"""python -m devhost start APP_DIR [--port 7071] [--state-dir DIR] [--master-key-file FILE] [--watch-blobs ...]"""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     start.add_argument("--state-dir", type=Path, default=None, help="default: APP_DIR/.devhost")
     start.add_argument(
-        "--master-key", default=None, help="default: $FUNCTIONS_MASTER_KEY, else stored/generated"
+        "--master-key-file",
+        type=Path,
+        default=None,
+        help="a file holding the master key (keys never go on the command line, where `ps` shows them); "
+        "default: $FUNCTIONS_MASTER_KEY, else stored/generated",
     )
     start.add_argument(
         "--watch-blobs",
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         app_dir=args.app_dir,
         port=args.port,
         state_dir=args.state_dir,
-        master_key=args.master_key,
+        master_key=args.master_key_file.read_text(encoding="utf-8").strip() if args.master_key_file else None,
         bind=args.bind,
         blob_watch=watch,
         activity_concurrency=args.activity_concurrency,

@@ -52,6 +52,8 @@ def parse_events(body: bytes, content_type: str) -> tuple[str, list[dict[str, An
         payload = json.loads(body.decode("utf-8") if body else "")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedEvents(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # a 500 would make Event Grid redeliver it for 24 hours
+        raise MalformedEvents("body nests JSON too deeply") from exc
     content_type = content_type.lower()
     if isinstance(payload, dict):
         if "specversion" not in payload and "cloudevents" not in content_type:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from devhost.blobwatch import BlobWatchConfig, BlobWatcher
 from devhost.discovery import (
@@ -41,6 +42,13 @@ from devhost.triggers_http import HttpTriggers
 log = logging.getLogger("devhost")
 
 VERSION = "devhost/1.0 (Functions host v4 semantics)"
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+
+
+def mask(key: str) -> str:
+    """What the banner shows of a key: enough to tell keys apart, not enough to use one."""
+    return f"{key[:4]}…({len(key)} chars)" if len(key) > 8 else "…"
 
 
 def durable_engine_class() -> Any | None:
@@ -65,6 +73,9 @@ class HostOptions:
     blob_watch: BlobWatchConfig | None = None
     activity_concurrency: int = 16
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Host names accepted besides loopback ones (DNS rebinding: a page on evil.example resolving to
+    # 127.0.0.1 sends `Host: evil.example`); also $DEVHOST_ALLOWED_HOSTS, comma-separated.
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def resolved_state_dir(self) -> Path:
@@ -147,7 +158,8 @@ class Host:
     # -- the web application ---------------------------------------------------------------------------
     def build_web_app(self) -> web.Application:
         web_app = web.Application(
-            client_max_size=256 * 1024 * 1024, middlewares=[self._master_key_opens_durable_api]
+            client_max_size=256 * 1024 * 1024,
+            middlewares=[self._same_site_only, self._master_key_opens_durable_api],
         )
         web_app.router.add_get("/admin/host/status", self.host_status)
         web_app.router.add_get("/admin/host/ping", self.ping)
@@ -157,9 +169,43 @@ class Host:
         self.eventgrid.register(web_app)
         self.topics.register(web_app)
         if self.engine is not None:
-            self.engine.register_routes(web_app)
+            from devhost.durable.api import register_routes
+
+            register_routes(self.engine, web_app)
         self.http.register(web_app)
         return web_app
+
+    def _allowed_host(self, host: str) -> bool:
+        name = host.strip().lower()
+        if name.startswith("["):  # [::1]:7071
+            name = name[1 : name.find("]")] if "]" in name else name
+        elif name.count(":") == 1:
+            name = name.rsplit(":", 1)[0]
+        name = name.rstrip(".")
+        extra = {
+            h.strip().lower() for h in os.environ.get("DEVHOST_ALLOWED_HOSTS", "").split(",") if h.strip()
+        }
+        allowed = LOOPBACK_NAMES | {self.options.bind.lower()} | extra | set(self.options.allowed_hosts)
+        return name in allowed or name.endswith(".localhost")
+
+    @web.middleware
+    async def _same_site_only(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Refuse a request whose Host is not ours (DNS rebinding) and a cross-site browser request
+        that would change state (a `text/plain` POST needs no CORS preflight)."""
+        if not self._allowed_host(request.headers.get("Host", "")):
+            return web.json_response(
+                {"error": "Host header not allowed: devhost answers loopback names or DEVHOST_ALLOWED_HOSTS"},
+                status=421,
+            )
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            origin = request.headers.get("Origin")
+            cross = request.headers.get("Sec-Fetch-Site") == "cross-site"
+            if cross or (
+                origin is not None
+                and not self._allowed_host(URL(origin).host or "" if origin != "null" else "")
+            ):
+                return web.json_response({"error": "cross-site request refused"}, status=403)
+        return await handler(request)
 
     @web.middleware
     async def _master_key_opens_durable_api(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -252,13 +298,13 @@ class Host:
         lines += [f"\t{line}" for line in self.timers.describe()]
         for spec in self.app.by_trigger(*DURABLE_TRIGGERS):
             lines.append(f"\t{spec.name}: {spec.trigger_type}")
-        lines += ["", "Keys:"]
+        lines += ["", f"Keys (masked; the whole keys are in {self.state_dir / 'keys.json'}, mode 0600):"]
         origin = "generated" if self.keys.master_generated else "given or stored"
-        lines.append(f"\tmaster ({origin}): {self.keys.master}")
-        lines.append(f"\tfunction key 'default': {self.keys.function_default}")
-        lines.append(f"\tsystem key 'eventgrid_extension': {self.keys.eventgrid_extension}")
+        lines.append(f"\tmaster ({origin}): {mask(self.keys.master)}")
+        lines.append(f"\tfunction key 'default': {mask(self.keys.function_default)}")
+        lines.append(f"\tsystem key 'eventgrid_extension': {mask(self.keys.eventgrid_extension)}")
         if self.engine is not None:
-            lines.append(f"\tsystem key 'durabletask_extension': {self.keys.durabletask_extension}")
+            lines.append(f"\tsystem key 'durabletask_extension': {mask(self.keys.durabletask_extension)}")
         lines.append(
             f"\ttopics: POST {self.base_url}/runtime/topics/{{topic}}?api-version=2018-01-01 (aeg-sas-key = master key)"
         )

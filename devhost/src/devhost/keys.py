@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 
-def _same(given: object, expected: str) -> bool:
+def same_key(given: object, expected: str) -> bool:
     """Constant-time compare of UTF-8 bytes: compare_digest refuses non-ASCII str (a hostile key
     must be a 401, not a 500)."""
     return hmac.compare_digest(str(given).encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
@@ -38,7 +38,7 @@ class HostKeys:
 
     @classmethod
     def load(cls, state_dir: Path, master_key: str | None) -> HostKeys:
-        """--master-key, then FUNCTIONS_MASTER_KEY, then the one stored earlier, then a new one."""
+        """--master-key-file, then FUNCTIONS_MASTER_KEY, then the one stored earlier, then a new one."""
         path = state_dir / "keys.json"
         stored: dict[str, str] = {}
         if path.exists():
@@ -63,13 +63,15 @@ class HostKeys:
         }
         if not explicit:
             stored_now["master"] = keys.master
-        path.write_text(json.dumps(stored_now, indent=2), encoding="utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(stored_now, indent=2))
         with contextlib.suppress(OSError):
             path.chmod(0o600)
         return keys
 
     def is_master(self, key: str | None) -> bool:
-        return bool(key) and _same(key, self.master)
+        return bool(key) and same_key(key, self.master)
 
     def allows(self, level: str, key: str | None) -> bool:
         level = (level or "function").lower()
@@ -77,11 +79,11 @@ class HostKeys:
             return True
         if level == "admin":
             return self.is_master(key)
-        return self.is_master(key) or (bool(key) and _same(key, self.function_default))
+        return self.is_master(key) or (bool(key) and same_key(key, self.function_default))
 
     def allows_system(self, key: str | None, extension: str = "eventgrid_extension") -> bool:
         expected = getattr(self, extension)
-        return self.is_master(key) or (bool(key) and _same(key, expected))
+        return self.is_master(key) or (bool(key) and same_key(key, expected))
 
 
 def request_key(request: web.Request) -> str | None:

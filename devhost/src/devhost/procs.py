@@ -89,7 +89,13 @@ def start(
     cwd: Path | None = None,
     timeout: float = 60.0,
 ) -> Proc:
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    # 0600: a process's log may hold what it was given (keys in its environment are not printed,
+    # but an app's own logging might)
+    out = (
+        os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        if log_path
+        else subprocess.DEVNULL
+    )
     popen = subprocess.Popen(
         list(argv),
         stdout=out,

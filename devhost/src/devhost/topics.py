@@ -7,7 +7,6 @@ schema (a JSON array), and answers like Event Grid: 200 with an empty body, 401 
 
 from __future__ import annotations
 
-import hmac
 import json
 import sqlite3
 import threading
@@ -18,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from devhost.eventgrid import MalformedEvents, parse_events
-from devhost.keys import HostKeys, request_key
+from devhost.keys import HostKeys, request_key, same_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topic_events (
@@ -93,7 +92,7 @@ class Topics:
 
     async def publish(self, request: web.Request) -> web.Response:
         key = request.headers.get("aeg-sas-key")
-        if not key or not hmac.compare_digest(key, self.keys.master):
+        if not key or not same_key(key, self.keys.master):
             return web.json_response(
                 {
                     "error": {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,23 +33,21 @@ class Devhost:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def stored_key(self, name: str) -> str:
+        """Keys are in the state dir's keys.json (0600); the banner only shows them masked."""
+        return json.loads((self.state_dir / "keys.json").read_text(encoding="utf-8"))[name]
+
     @property
     def function_key(self) -> str:
-        found = re.search(r"function key 'default': (\S+)", self.log())
-        assert found, "devhost did not print its default function key"
-        return found.group(1)
+        return self.stored_key("function_default")
 
     @property
     def eventgrid_key(self) -> str:
-        found = re.search(r"system key 'eventgrid_extension': (\S+)", self.log())
-        assert found, "devhost did not print its eventgrid_extension key"
-        return found.group(1)
+        return self.stored_key("eventgrid_extension")
 
     @property
     def durable_key(self) -> str:
-        found = re.search(r"system key 'durabletask_extension': (\S+)", self.log())
-        assert found, "devhost did not print its durabletask_extension key"
-        return found.group(1)
+        return self.stored_key("durabletask_extension")
 
     @property
     def durable(self) -> bool:
@@ -107,14 +105,14 @@ def start_devhost(
     log_path = state_dir.parent / f"{state_dir.name}-devhost.log"
     argv = procs.python_argv(
         "-m", "devhost", "start", str(app_dir), "--port", str(port), "--state-dir", str(state_dir),
-        "--master-key", MASTER_KEY, *extra_args,
+        *extra_args,
     )  # fmt: skip
     proc = procs.start(
         "devhost",
         argv,
         port,
         log_path=log_path,
-        env={"PATTERNS_DATA_DIR": str(data_dir)},
+        env={"PATTERNS_DATA_DIR": str(data_dir), "FUNCTIONS_MASTER_KEY": MASTER_KEY},
         cwd=DEVHOST_ROOT,
     )
     host = Devhost(proc, f"http://127.0.0.1:{port}", MASTER_KEY, state_dir, data_dir, log_path)

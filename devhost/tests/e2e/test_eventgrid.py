@@ -138,19 +138,19 @@ def test_the_topic_endpoint_records_what_the_azure_eventgrid_client_publishes(pa
     from azure.core.messaging import CloudEvent
     from azure.eventgrid import EventGridPublisherClient
 
-    topic = f"lifecycle-{uuid.uuid4().hex[:6]}"
+    topic = f"orders-{uuid.uuid4().hex[:6]}"
     client = EventGridPublisherClient(
         patterns_host.url(f"/runtime/topics/{topic}"), AzureKeyCredential(patterns_host.master_key)
     )
-    client.send([CloudEvent(source="/lifecycle", type="Lifecycle.ModelPromoted", data={"version": 7})])
+    client.send([CloudEvent(source="/orders", type="Orders.Shipped", data={"version": 7})])
     events = patterns_host.get(f"/runtime/topics/{topic}/events", key=patterns_host.function_key).json()
-    assert [(e["type"], e["data"]) for e in events] == [("Lifecycle.ModelPromoted", {"version": 7})]
+    assert [(e["type"], e["data"]) for e in events] == [("Orders.Shipped", {"version": 7})]
 
     wrong = EventGridPublisherClient(
         patterns_host.url(f"/runtime/topics/{topic}"), AzureKeyCredential("nope")
     )
     with pytest.raises(Exception, match=r"401|Unauthorized|aeg-sas-key"):
-        wrong.send([CloudEvent(source="/lifecycle", type="Lifecycle.Ignored", data={})])
+        wrong.send([CloudEvent(source="/orders", type="Orders.Ignored", data={})])
     assert patterns_host.get(f"/runtime/topics/{topic}/events").status_code == 401
 
 

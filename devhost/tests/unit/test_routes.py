@@ -37,7 +37,7 @@ def test_a_catch_all_takes_the_rest_of_the_path() -> None:
 
 
 def test_literal_segments_match_case_insensitively_and_allow_a_trailing_slash() -> None:
-    assert _match("Models/{model}/Retrain", "models/churn/retrain/") == {"model": "churn"}
+    assert _match("Models/{model}/Retrain", "models/iris/retrain/") == {"model": "iris"}
 
 
 def test_a_route_with_more_literal_segments_wins_over_a_parameter() -> None:

@@ -100,3 +100,12 @@ def test_keys_survive_a_restart_and_the_environment_can_set_the_master_key(
     )
     monkeypatch.setenv("FUNCTIONS_MASTER_KEY", "from-env")
     assert HostKeys.load(tmp_path, None).master == "from-env"
+
+
+def test_the_banner_masks_every_key_and_keys_json_is_private(tmp_path: Path) -> None:
+    from devhost.host import mask
+
+    keys = HostKeys.load(tmp_path, None)
+    for key in (keys.master, keys.function_default, keys.eventgrid_extension, keys.durabletask_extension):
+        assert key not in mask(key) and mask(key).startswith(key[:4])
+    assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0

@@ -2,6 +2,11 @@
 `rpcBaseUrl`, `/durabletask/`) and the public management API (`/runtime/webhooks/durabletask/`,
 the URLs of `create_check_status_response`).
 
+Both need a key, as Azure's webhooks need the Durable system key: the public API takes it as
+`?code=` or `x-functions-key`; the SDK client cannot add a key to its rpc calls, so the rpc API is
+served under an unguessable path segment that only the in-process client binding knows (on Azure it
+is a port only the worker can reach). A caller without the key gets 401 and never a URL with a key.
+
 The two differ in one wire detail: the SDK client posts inputs and event payloads with
 `json=df_dumps(value)`, i.e. JSON-encoded twice, while a human or curl posts the JSON itself.
 """
@@ -11,23 +16,49 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from devhost.durable.engine import DurableEngine
+from devhost.durable.binding import PUBLIC_PREFIX, RPC_PREFIX, management_urls
+from devhost.durable.instances import InstanceExistsError, OrchestratorNotFoundError
 
-RPC_PREFIX = "/durabletask"
-PUBLIC_PREFIX = "/runtime/webhooks/durabletask"
 CONTINUATION_HEADER = "x-ms-continuation-token"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def register_routes(engine: DurableEngine, app: web.Application) -> None:
-    for prefix, rpc in ((RPC_PREFIX, True), (PUBLIC_PREFIX, False)):
+class Engine(Protocol):
+    """What the HTTP API needs of the engine (engine.py implements it; this module never imports it)."""
+
+    base_url: str
+    task_hub: str
+    system_key: str | None
+    rpc_token: str
+
+    def start_new_json(self, name: str, instance_id: str | None, input_json: str | None) -> str: ...
+    async def wait_for(self, instance_id: str, timeout: float) -> dict[str, Any]: ...
+    async def get_status(
+        self,
+        instance_id: str,
+        *,
+        show_history: bool = ...,
+        show_history_output: bool = ...,
+        show_input: bool = ...,
+    ) -> dict[str, Any] | None: ...
+    async def list_instances(self, **filters: Any) -> tuple[list[dict[str, Any]], str | None]: ...
+    async def purge(self, instance_id: str) -> int: ...
+    async def purge_by(
+        self, *, created_from: Any = ..., created_to: Any = ..., statuses: Sequence[str] | None = ...
+    ) -> int: ...
+    def raise_event_json(self, instance_id: str, event_name: str, data_json: str | None) -> str: ...
+    def stored_input(self, instance_id: str) -> str | None: ...
+
+
+def register_routes(engine: Engine, app: web.Application) -> None:
+    rpc_prefix = f"{RPC_PREFIX}/{engine.rpc_token}"
+    for prefix, rpc in ((rpc_prefix, True), (PUBLIC_PREFIX, False)):
         api = _Api(engine, prefix, rpc)
         r = app.router
         r.add_post(f"{prefix}/orchestrators/{{name}}", api.guard(api.start))
@@ -62,22 +93,28 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.lower() in ("true", "1", "yes")
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time compare of UTF-8 bytes (a non-ASCII key is a 401, not a 500)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+
+
 class _Api:
-    def __init__(self, engine: DurableEngine, prefix: str, rpc: bool) -> None:
+    def __init__(self, engine: Engine, prefix: str, rpc: bool) -> None:
         self.engine = engine
         self.prefix = prefix
         self.rpc = rpc
 
     def guard(self, handler: Handler) -> Handler:
-        """The public API needs the system key when one is configured (the rpc API is local-only)."""
+        """The public API needs the system key (the rpc API's path holds its own secret)."""
 
         async def guarded(request: web.Request) -> web.StreamResponse:
-            key = self.engine.system_key
-            if key and not self.rpc:
+            if not self.rpc:
+                key = self.engine.system_key
                 given = request.query.get("code") or request.headers.get("x-functions-key") or ""
-                if not hmac.compare_digest(given, key):
+                if not key or not _same(given, key):
                     return _json(
-                        {"error": "Unauthorized: pass the system key as ?code= or x-functions-key"}, 401
+                        {"error": "Unauthorized: pass the Durable system key as ?code= or x-functions-key"},
+                        401,
                     )
             try:
                 return await handler(request)
@@ -104,12 +141,11 @@ class _Api:
         return text
 
     def _management(self, instance_id: str) -> dict[str, str]:
-        urls = json.loads(self.engine.client_binding())["managementUrls"]
-        return {k: v.replace(urls["id"], instance_id) for k, v in urls.items()}
+        """The instance's URLs for a caller who has shown the system key (or the rpc secret)."""
+        e = self.engine
+        return management_urls(e.base_url, e.task_hub, instance_id, e.system_key)
 
     async def start(self, request: web.Request) -> web.StreamResponse:
-        from devhost.durable.engine import InstanceExistsError, OrchestratorNotFoundError
-
         name = request.match_info["name"]
         instance_id = request.match_info.get("instance_id") or None
         input_json = await self._payload(request)
@@ -196,16 +232,15 @@ class _Api:
         return _outcome(outcome, instance_id)
 
     async def restart(self, request: web.Request) -> web.StreamResponse:
-        from devhost.durable.engine import InstanceExistsError
-
         instance_id = request.match_info["instance_id"]
         status = await self.engine.get_status(instance_id)
         if status is None:
             return web.Response(status=404)
         new_id = None if _bool(request.query.get("restartWithNewInstanceId"), True) else instance_id
-        row = self.engine._require_store().get_instance(instance_id)
         try:
-            started = self.engine.start_new_json(status["name"], new_id, row["input"] if row else None)
+            started = self.engine.start_new_json(
+                status["name"], new_id, self.engine.stored_input(instance_id)
+            )
         except InstanceExistsError as exc:
             return _json({"Message": str(exc)}, 409)
         await asyncio.sleep(0)

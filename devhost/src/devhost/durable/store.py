@@ -13,6 +13,7 @@ OS has the pages; only a power loss may drop the last few commits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -84,6 +85,12 @@ class Store:
     def commit(self) -> None:
         if self.db.in_transaction:
             self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Drop uncommitted writes (a crash, or an episode that failed half-way)."""
+        with contextlib.suppress(sqlite3.Error):
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
 
     def close(self) -> None:
         self.commit()

@@ -130,6 +130,15 @@ def timer_then_activity(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def long_retries(context: df.DurableOrchestrationContext):
+    """A retry policy of ten minutes between attempts: hours of timers in a test that skips time."""
+    opts = df.RetryOptions(first_retry_interval_in_milliseconds=600_000, max_number_of_attempts=3)
+    start = context.current_utc_datetime
+    result = yield context.call_activity_with_retry("flaky", opts, "job")
+    return {"result": result, "waited": (context.current_utc_datetime - start).total_seconds()}
+
+
+@app.orchestration_trigger(context_name="context")
 def approval(context: df.DurableOrchestrationContext):
     """Human interaction: wait for Approval or time out."""
     deadline = context.current_utc_datetime + timedelta(seconds=context.get_input() or 30)

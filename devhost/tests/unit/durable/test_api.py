@@ -13,24 +13,28 @@ import pytest
 from aiohttp import web
 from azure.durable_functions.models.utils import http_utils
 
+from devhost.durable.api import register_routes
 from devhost.durable.engine import DurableEngine
 from devhost.procs import free_port
 from tests.unit.durable.sample_app import FUNCTIONS, calls, knobs
 
+SYSTEM_KEY = "Sk3y-0f-the-durable-extension=="
 
-async def _serve(tmp_path: Path, scenario: Any) -> Any:
+
+async def _serve(tmp_path: Path, scenario: Any, *, keyed: bool = True) -> Any:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    engine = DurableEngine(db_path=tmp_path / "hub.db", functions=FUNCTIONS)
+    engine = DurableEngine(db_path=tmp_path / "hub.db", functions=FUNCTIONS, system_key=SYSTEM_KEY)
     web_app = web.Application()
-    engine.register_routes(web_app)
+    register_routes(engine, web_app)
     runner = web.AppRunner(web_app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     await engine.start(base)
     try:
         client = df.DurableOrchestrationClient(engine.client_binding())
-        async with aiohttp.ClientSession() as http:
+        headers = {"x-functions-key": SYSTEM_KEY} if keyed else None
+        async with aiohttp.ClientSession(headers=headers) as http:
             return await scenario(client, http, base)
     finally:
         # The SDK keeps one session per module: close it with the loop that opened it.
@@ -146,3 +150,37 @@ def test_check_status_urls_work_against_the_public_api(tmp_path: Path) -> None:
             assert r.status == 404
 
     asyncio.run(_serve(tmp_path, scenario))
+
+
+def test_the_durable_api_answers_a_caller_without_the_system_key_401_and_never_hands_out_a_key(
+    tmp_path: Path,
+) -> None:
+    async def scenario(client: df.DurableOrchestrationClient, http: aiohttp.ClientSession, base: str) -> None:
+        iid = await client.start_new("approval", None, 30)  # the in-process client still works
+        public = f"{base}/runtime/webhooks/durabletask"
+        attempts = [
+            ("POST", f"{public}/orchestrators/fan_out/evil", {}),
+            ("POST", f"{public}/instances/{iid}/raiseEvent/Approval", {}),
+            ("POST", f"{public}/instances/{iid}/terminate", {}),
+            ("GET", f"{public}/instances/{iid}", {}),
+            ("GET", f"{public}/instances/{iid}?code=wrong", {}),
+            ("DELETE", f"{public}/instances", {}),
+            # a non-ASCII or non-UTF-8 key is a wrong key, not a server error
+            ("GET", f"{public}/instances/{iid}?code=%C3%A9t%C3%A9", {}),
+            ("GET", f"{public}/instances/{iid}?code=%FF%FE", {}),
+            ("GET", f"{public}/instances/{iid}", {"x-functions-key": "\u00e9t\u00e9"}),
+        ]
+        for method, url, headers in attempts:
+            async with http.request(method, url, headers=headers, data=b"1") as r:
+                body = await r.text()
+                assert r.status == 401, (method, url, r.status, body)
+                assert SYSTEM_KEY not in body and "taskHub=" not in body
+        # the SDK's rpc routes are not on the bare /durabletask path any more
+        for url in (f"{base}/durabletask/orchestrators/fan_out", f"{base}/durabletask/instances/{iid}"):
+            async with http.post(url, data=b"1") as r:
+                assert r.status in (404, 405), r.status
+                assert SYSTEM_KEY not in await r.text()
+        status = await client.get_status(iid)
+        assert status.runtime_status == df.OrchestrationRuntimeStatus.Running
+
+    asyncio.run(_serve(tmp_path, scenario, keyed=False))

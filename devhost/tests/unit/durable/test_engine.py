@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine, InstanceExistsError, OrchestratorNotFoundError
 from tests.unit.durable.sample_app import FUNCTIONS, calls, knobs
 
@@ -26,7 +28,7 @@ def run(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Any]:
                 db_path=db or tmp_path / "hub.db",
                 functions=FUNCTIONS,
                 activity_concurrency=8,
-                **{"extended_sessions": request.param, **options},
+                **{"extended_sessions": request.param, "clock": TimeSkippingClock(), **options},
             )
             await engine.start("http://127.0.0.1:7071")
             try:
@@ -118,6 +120,36 @@ def test_a_durable_timer_delays_the_orchestration_by_its_duration(run):
     assert status["runtimeStatus"] == "Completed"
     assert status["output"]["slept"] >= 1.0
     assert status["output"]["greeting"] == "Hello timer"
+
+
+def test_a_day_long_timer_takes_no_wall_time_on_a_time_skipping_clock(run):
+    async def scenario(e: DurableEngine) -> tuple[dict, float]:
+        started = time.monotonic()
+        status = await start_and_wait(e, "approval", 86_400, timeout=5)
+        return status, time.monotonic() - started
+
+    status, wall = run(scenario)
+    assert status["output"] == {"approved": None, "timed_out": True}
+    assert wall < 3
+
+
+def test_retry_timers_follow_the_clock_and_the_orchestrator_sees_the_skipped_time(run):
+    knobs["flaky_failures"] = 2
+    status = run(lambda e: start_and_wait(e, "long_retries", timeout=5))
+    assert status["runtimeStatus"] == "Completed", status
+    assert calls["flaky"] == 3
+    assert status["output"]["waited"] >= 1200  # two ten-minute retry intervals, in skipped time
+
+
+def test_without_a_waiter_the_time_skipping_clock_keeps_real_time(run):
+    async def scenario(e: DurableEngine) -> str:
+        iid = await e.start_new("approval", input=60)
+        await asyncio.sleep(0.3)  # nobody waits for a result: the 60 s timeout must not be skipped
+        status = await e.get_status(iid)
+        assert status is not None
+        return status["runtimeStatus"]
+
+    assert run(scenario) == "Running"
 
 
 def test_an_external_event_wins_the_race_against_its_timeout(run):
