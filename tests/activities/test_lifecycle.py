@@ -9,6 +9,7 @@ import pytest
 
 import wiring as bootstrap
 from activities import lifecycle as act
+from core.facts import StepEntered, read_fact
 from core.payloads.lifecycle import (
     BlobRef,
     EvaluationInput,
@@ -18,10 +19,10 @@ from core.payloads.lifecycle import (
     JobResult,
     LifecycleInput,
     RecordInput,
-    RegisterResult,
     RegisterInput,
-    StartResult,
+    RegisterResult,
     StartInput,
+    StartResult,
     SubmitJobInput,
 )
 from core.policy import load_policy
@@ -57,7 +58,7 @@ def test_start_snapshots_the_policy_and_opens_the_ledger_record_once(fakes):
     ).dump()
     plan = StartResult.model_validate(_call(act.lifecycle_start, payload))
     assert plan.policy_hash.startswith("sha256:") and plan.code_version == "c0ffee"
-    assert plan.policy["evaluation"]["metric"] == "auc"
+    assert plan.policy.evaluation.metric == "auc"
     fakes.ledger.update_run("r1", stage="train")
     _call(act.lifecycle_start, payload)  # a replayed start keeps the record as it is
     record = fakes.ledger.get_run("r1")
@@ -127,8 +128,9 @@ def test_record_updates_the_run_and_appends_the_fact(fakes):
     _call(
         act.lifecycle_record,
         RecordInput(
-            run_id="r1", stage="train", job_name="j", entry_kind="step", entry={"stage": "train"}
+            run_id="r1", stage="train", job_name="j", fact=StepEntered(stage="train", job="j")
         ).dump(),
     )
     assert fakes.ledger.get_run("r1").job_name == "j"
-    assert [e.data for e in fakes.ledger.entries("r1", "step")] == [{"stage": "train"}]
+    [entry] = fakes.ledger.entries("r1", "step")
+    assert read_fact(entry.data) == StepEntered(stage="train", job="j")
