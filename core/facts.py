@@ -28,7 +28,8 @@ class Fact(BaseModel):
     ledger_kind: ClassVar[LedgerKind]
 
     def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        # top level only: a null inside a value means something (no champion, no blue)
+        return {k: v for k, v in self.model_dump(mode="json").items() if v is not None}
 
 
 class SplitView(BaseModel):
@@ -95,10 +96,10 @@ class GateEvaluated(Fact):
     reasons: list[str]
     endpoint: str
     green: str
-    blue: str | None
+    blue: str | None = None
     window_start: str
     window_end: str
-    ingested_until: str | None
+    ingested_until: str | None = None
     green_requests: int
     blue_requests: int
     min_samples: int
@@ -137,7 +138,7 @@ class DataRejected(Fact):
     ledger_kind: ClassVar[LedgerKind] = "decision"
     kind: Literal["data_rejected"] = "data_rejected"
     verdict: Literal["rejected"] = "rejected"
-    report: str | None
+    report: str | None = None
     failures: list[str]
     rows_in: int
     rows_out: int
@@ -183,7 +184,7 @@ class Promoted(Fact):
     kind: Literal["promoted"] = "promoted"
     verdict: Literal["promote"] = "promote"
     deployment: str
-    retired: str | None
+    retired: str | None = None
     version: str
     traffic: dict[str, int]
     mirror: dict[str, int] = Field(default_factory=dict)

@@ -45,7 +45,8 @@ class Status(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        # top level only: a null inside a value means something (no champion, no blue)
+        return {k: v for k, v in self.model_dump(mode="json").items() if v is not None}
 
     def evolve(self, **changes: Any) -> Any:
         """A validated copy with `changes` (model_copy would not validate them)."""
