@@ -57,10 +57,10 @@ def lifecycle(context: df.DurableOrchestrationContext):
         if run.decision.verdict == "keep":
             raise run.kept()
         yield from run.register()
-        if run.policy.rollout.enabled:
-            return (yield from run.rollout())
-        return (yield from run.end(run.registered()))
-    except End as end:
+        if not run.policy.rollout.enabled:
+            raise run.registered()
+        return (yield from run.rollout())
+    except End as end:  # end() fails the run itself if its bookkeeping fails
         return (yield from run.end(end))
     except Exception as exc:
         yield from run.fail(exc)
