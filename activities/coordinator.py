@@ -9,7 +9,13 @@ from __future__ import annotations
 import wiring as bootstrap
 from activities import bp
 from core import coalesce
-from core.payloads.triggers import DRY_RUN_ORCHESTRATOR, ClaimInput, ClaimResult, DryRun, RunFinished
+from core.payloads.triggers import (
+    DRY_RUN_ORCHESTRATOR,
+    ClaimInput,
+    ClaimResult,
+    RecordDryRunInput,
+    RunFinishedInput,
+)
 from core.ports import RunRecord
 
 
@@ -65,14 +71,14 @@ def coordinator_claim(payload: dict) -> dict:
 @bp.activity_trigger(input_name="payload")
 def coordinator_run_finished(payload: dict) -> dict:
     """Record under the coordinator how each run it started ended (a failed run's error too)."""
-    inp = RunFinished.model_validate(payload)
+    inp = RunFinishedInput.model_validate(payload)
     bootstrap.ledger().append(inp.coordinator, "decision", inp.dump())
     return inp.dump()
 
 
 @bp.activity_trigger(input_name="payload")
 def coordinator_record_dry_run(payload: dict) -> dict:
-    inp = DryRun.model_validate(payload)
+    inp = RecordDryRunInput.model_validate(payload)
     record = RunRecord(
         run_id=inp.run_id,
         model=inp.trigger.model,

@@ -12,27 +12,27 @@ import wiring as bootstrap
 from activities import bp
 from core.ingest import Containers, run_ingest
 from core.payloads.lifecycle import (
-    ChampionInfo,
-    ChampionQuery,
+    ChampionInput,
+    ChampionResult,
     EvaluationInput,
     EvaluationResult,
     IngestInput,
-    JobRef,
-    JobStatusOut,
+    JobInput,
+    JobResult,
     PublishInput,
-    RecordRun,
-    RegisteredModel,
+    RecordInput,
     RegisterInput,
-    RunPlan,
-    StartRun,
-    SubmitJob,
+    RegisterResult,
+    StartInput,
+    StartResult,
+    SubmitJobInput,
 )
 from core.ports import JobStatus, LifecycleEvent, RunRecord
 from core.promotion import decide_promotion, parse_evaluation_metrics
 
 
 def _job_out(status: JobStatus) -> dict:
-    return JobStatusOut(
+    return JobResult(
         name=status.name,
         state=status.state,
         done=status.done,
@@ -46,9 +46,9 @@ def _job_out(status: JobStatus) -> dict:
 @bp.activity_trigger(input_name="payload")
 def lifecycle_start(payload: dict) -> dict:
     """Snapshot the policy for this run and open its ledger record (a replay keeps the first)."""
-    req = StartRun.model_validate(payload)
+    req = StartInput.model_validate(payload)
     policy = bootstrap.policy(req.trigger.model)
-    plan = RunPlan(
+    plan = StartResult(
         run_id=req.run_id,
         model=policy.model,
         policy=policy.model_dump(mode="json"),
@@ -89,7 +89,7 @@ def lifecycle_ingest(payload: dict) -> dict:
 @bp.activity_trigger(input_name="payload")
 def lifecycle_submit_job(payload: dict) -> dict:
     """Submit the training or evaluation job; idempotent on the job name."""
-    req = SubmitJob.model_validate(payload)
+    req = SubmitJobInput.model_validate(payload)
     policy = bootstrap.policy(req.model)
     job_yaml = policy.path(policy.training.job if req.kind == "train" else policy.training.evaluation_job)
     inputs = {
@@ -109,21 +109,21 @@ def lifecycle_submit_job(payload: dict) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def lifecycle_job_status(payload: dict) -> dict:
-    return _job_out(bootstrap.training_jobs().status(JobRef.model_validate(payload).job_name))
+    return _job_out(bootstrap.training_jobs().status(JobInput.model_validate(payload).job_name))
 
 
 @bp.activity_trigger(input_name="payload")
 def lifecycle_cancel_job(payload: dict) -> dict:
-    return _job_out(bootstrap.training_jobs().cancel(JobRef.model_validate(payload).job_name))
+    return _job_out(bootstrap.training_jobs().cancel(JobInput.model_validate(payload).job_name))
 
 
 @bp.activity_trigger(input_name="payload")
 def lifecycle_get_champion(payload: dict) -> dict:
-    req = ChampionQuery.model_validate(payload)
+    req = ChampionInput.model_validate(payload)
     champion = bootstrap.registry().champion(req.model)
     if champion is None:
-        return ChampionInfo(model=req.model).dump()
-    return ChampionInfo(model=req.model, version=champion.version, source_uri=champion.source_uri).dump()
+        return ChampionResult(model=req.model).dump()
+    return ChampionResult(model=req.model, version=champion.version, source_uri=champion.source_uri).dump()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -164,17 +164,17 @@ def lifecycle_register(payload: dict) -> dict:
     """Register the challenger with its lineage; idempotent on tags['lifecycle_id']."""
     req = RegisterInput.model_validate(payload)
     mv = bootstrap.registry().register(req.model, req.source_uri, req.tags)
-    return RegisteredModel(name=mv.name, version=mv.version, source_uri=mv.source_uri, tags=mv.tags).dump()
+    return RegisterResult(name=mv.name, version=mv.version, source_uri=mv.source_uri, tags=mv.tags).dump()
 
 
 @bp.activity_trigger(input_name="payload")
 def lifecycle_record(payload: dict) -> dict:
     """Update the run's ledger record and append the step's fact (what changed and why)."""
-    req = RecordRun.model_validate(payload)
+    req = RecordInput.model_validate(payload)
     ledger = bootstrap.ledger()
     record = ledger.update_run(req.run_id, **req.changes()) if req.changes() else ledger.get_run(req.run_id)
-    if req.entry_kind:
-        ledger.append(req.run_id, req.entry_kind, req.entry or {})
+    if req.fact is not None:
+        ledger.append(req.run_id, req.fact.ledger_kind, req.fact.dump())
     return {
         "run_id": req.run_id,
         "status": record.status if record else None,

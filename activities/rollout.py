@@ -11,16 +11,17 @@ import pandas as pd
 
 import wiring as bootstrap
 from activities import bp
-from core.gates import GateConfig, evaluate_gate
+from core.facts import GateEvaluated
+from core.gates import evaluate_gate
 from core.payloads.rollout import (
-    ChampionMove,
     DeployInput,
-    DeploymentOut,
-    DeploymentRef,
-    EndpointOut,
-    EndpointRef,
+    DeploymentInput,
+    DeploymentResult,
+    EndpointInput,
+    EndpointResult,
     GateInput,
     GateResult,
+    SetChampionInput,
     SmokeInput,
     SmokeResult,
     TrafficInput,
@@ -29,8 +30,8 @@ from core.payloads.rollout import (
 
 @bp.activity_trigger(input_name="payload")
 def rollout_ensure_endpoint(payload: dict) -> dict:
-    req = EndpointRef.model_validate(payload)
-    return EndpointOut.of(bootstrap.endpoints().ensure_endpoint(req.endpoint)).dump()
+    req = EndpointInput.model_validate(payload)
+    return EndpointResult.of(bootstrap.endpoints().ensure_endpoint(req.endpoint)).dump()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -45,13 +46,13 @@ def rollout_begin_deploy(payload: dict) -> dict:
         instance_type=req.instance_type,
         instance_count=req.instance_count,
     )
-    return DeploymentOut.of(info).dump()
+    return DeploymentResult.of(info).dump()
 
 
 @bp.activity_trigger(input_name="payload")
 def rollout_deployment_state(payload: dict) -> dict:
-    req = DeploymentRef.model_validate(payload)
-    return DeploymentOut.of(bootstrap.endpoints().deployment(req.endpoint, req.deployment)).dump()
+    req = DeploymentInput.model_validate(payload)
+    return DeploymentResult.of(bootstrap.endpoints().deployment(req.endpoint, req.deployment)).dump()
 
 
 def smoke_payload(frame: pd.DataFrame, drop: list[str], rows: int) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def rollout_smoke(payload: dict) -> dict:
 @bp.activity_trigger(input_name="payload")
 def rollout_set_traffic(payload: dict) -> dict:
     req = TrafficInput.model_validate(payload)
-    return EndpointOut.of(bootstrap.endpoints().set_traffic(req.endpoint, req.traffic, req.mirror)).dump()
+    return EndpointResult.of(bootstrap.endpoints().set_traffic(req.endpoint, req.traffic, req.mirror)).dump()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -133,10 +134,9 @@ def rollout_gate(payload: dict) -> dict:
     window = first
     if end > req.start and blue is not None and blue.p95_ms is not None:
         window = stats.window(req.endpoint, names, req.start, end, slow_threshold_ms=blue.p95_ms)
-    verdict = evaluate_gate(window, req.green, req.blue, GateConfig(**req.gate))
-    bootstrap.ledger().append(
-        req.run_id, "gate", {"phase": req.phase, "percent": req.percent, **verdict.to_record()}
-    )
+    verdict = evaluate_gate(window, req.green, req.blue, req.gate)
+    fact = GateEvaluated.of(req.phase, req.percent, verdict)
+    bootstrap.ledger().append(req.run_id, fact.ledger_kind, fact.dump())
     return GateResult(
         verdict=verdict.verdict,
         reasons=verdict.reasons[:10],
@@ -149,7 +149,7 @@ def rollout_gate(payload: dict) -> dict:
 @bp.activity_trigger(input_name="payload")
 def rollout_delete_deployment(payload: dict) -> dict:
     """Delete a retired deployment; the port refuses one that still has live traffic."""
-    req = DeploymentRef.model_validate(payload)
+    req = DeploymentInput.model_validate(payload)
     endpoints = bootstrap.endpoints()
     if req.deployment in endpoints.get(req.endpoint).deployments:
         endpoints.delete_deployment(req.endpoint, req.deployment)
@@ -158,6 +158,6 @@ def rollout_delete_deployment(payload: dict) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def rollout_set_champion(payload: dict) -> dict:
-    req = ChampionMove.model_validate(payload)
+    req = SetChampionInput.model_validate(payload)
     bootstrap.registry().set_champion(req.model, req.version)
     return {"model": req.model, "champion": req.version}

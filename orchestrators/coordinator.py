@@ -25,10 +25,11 @@ from core.payloads.triggers import (
     ClaimInput,
     ClaimResult,
     CoordinatorInput,
-    DryRun,
     DryRunInput,
-    RunFinished,
+    RecordDryRunInput,
+    RunFinishedInput,
 )
+from core.status import CoordinatorStatus
 from orchestrators import bp
 
 # An idle coordinator wakes up this often anyway and re-reads the ledger: a safety net for
@@ -43,58 +44,54 @@ def coordinator(context: df.DurableOrchestrationContext):
     run_id = f"{state.model}-{now:%Y%m%d%H%M%S}-{context.new_uuid()[:6]}"
     # Triggers read the phase to decide whether a wake-up is needed; it must say "claiming" in
     # the same episode that schedules the claim (see triggers/intake.py).
-    context.set_custom_status({"model": state.model, "generation": state.generation, "phase": "claiming"})
-    claim = ClaimResult.model_validate(
-        (
-            yield context.call_activity(
-                "coordinator_claim",
-                ClaimInput(model=state.model, run_id=run_id, now=now, coordinator=context.instance_id).dump(),
-            )
-        )
+    show(context, CoordinatorStatus(model=state.model, generation=state.generation, phase="claiming"))
+    ask = ClaimInput(model=state.model, run_id=run_id, now=now, coordinator=context.instance_id)
+    claim = ClaimResult.model_validate((yield context.call_activity("coordinator_claim", ask.dump())))
+    status = CoordinatorStatus(
+        model=state.model,
+        generation=state.generation,
+        phase="claiming",
+        runs=state.runs,
+        reasons=claim.reasons,
     )
-    status = {
-        "model": state.model,
-        "generation": state.generation,
-        "runs": state.runs,
-        "reasons": claim.reasons,
-    }
 
-    if claim.wait_until is not None:
-        context.set_custom_status({**status, "phase": "debouncing", "until": claim.wait_until.isoformat()})
+    if claim.wait_until is not None:  # debounce window still open
+        show(context, status.evolve(phase="debouncing", until=claim.wait_until.isoformat()))
         yield context.create_timer(claim.wait_until)
-        context.continue_as_new(state.model_copy(update={"generation": state.generation + 1}).dump())
-        return None
-
-    if claim.run_id and claim.lifecycle is not None:
-        context.set_custom_status(
-            {**status, "phase": "running", "run_id": claim.run_id, "consumed": claim.consumed}
-        )
-        finished = RunFinished(
-            model=state.model, run_id=claim.run_id, coordinator=context.instance_id, ok=True
-        )
-        try:
-            run_input = claim.lifecycle.dump()
-            if claim.orchestrator == DRY_RUN_ORCHESTRATOR:
-                run_input = DryRunInput(trigger=claim.lifecycle, seconds=claim.dry_run_seconds).dump()
-            yield context.call_sub_orchestrator(claim.orchestrator, run_input, claim.run_id)
-        except Exception as exc:  # the run failed; record it and keep coordinating
-            finished = finished.model_copy(update={"ok": False, "error": str(exc)[:2000]})
-        yield context.call_activity("coordinator_run_finished", finished.dump())
-        context.continue_as_new(
-            state.model_copy(update={"generation": state.generation + 1, "runs": state.runs + 1}).dump()
-        )
-        return None
-
-    wake_at = claim.retry_at or (now + IDLE_RECHECK)
-    phase = "held" if claim.held else "idle"
-    context.set_custom_status({**status, "phase": phase, "held": claim.held, "until": wake_at.isoformat()})
-    requested = context.wait_for_external_event(RETRAIN_REQUESTED)
-    timer = context.create_timer(wake_at)
-    winner = yield context.task_any([requested, timer])
-    if winner is requested:
-        timer.cancel()
+    elif claim.run_id and claim.lifecycle is not None:
+        show(context, status.evolve(phase="running", run_id=claim.run_id, consumed=claim.consumed))
+        yield from run_lifecycle(context, state, claim)
+        state = state.model_copy(update={"runs": state.runs + 1})
+    else:  # nothing to run (or budget spent): wait for a request or the next re-check
+        wake_at = claim.retry_at or (now + IDLE_RECHECK)
+        phase = "held" if claim.held else "idle"
+        show(context, status.evolve(phase=phase, held=claim.held, until=wake_at.isoformat()))
+        requested = context.wait_for_external_event(RETRAIN_REQUESTED)
+        timer = context.create_timer(wake_at)
+        if (yield context.task_any([requested, timer])) is requested:
+            timer.cancel()
     context.continue_as_new(state.model_copy(update={"generation": state.generation + 1}).dump())
     return None
+
+
+def show(context: df.DurableOrchestrationContext, status: CoordinatorStatus) -> None:
+    context.set_custom_status(status.dump())
+
+
+def run_lifecycle(context: df.DurableOrchestrationContext, state: CoordinatorInput, claim: ClaimResult):
+    """The claimed run as a sub-orchestration (one at a time); how it ended is recorded either way."""
+    assert claim.run_id and claim.lifecycle is not None
+    finished = RunFinishedInput(
+        model=state.model, run_id=claim.run_id, coordinator=context.instance_id, ok=True
+    )
+    try:
+        run_input = claim.lifecycle.dump()
+        if claim.orchestrator == DRY_RUN_ORCHESTRATOR:
+            run_input = DryRunInput(trigger=claim.lifecycle, seconds=claim.dry_run_seconds).dump()
+        yield context.call_sub_orchestrator(claim.orchestrator, run_input, claim.run_id)
+    except Exception as exc:  # the run failed; record it and keep coordinating
+        finished = finished.model_copy(update={"ok": False, "error": str(exc)[:2000]})
+    yield context.call_activity("coordinator_run_finished", finished.dump())
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -106,6 +103,6 @@ def lifecycle_dry_run(context: df.DurableOrchestrationContext):
     if dry.seconds:
         yield context.create_timer(context.current_utc_datetime + timedelta(seconds=dry.seconds))
     yield context.call_activity(
-        "coordinator_record_dry_run", DryRun(run_id=context.instance_id, trigger=trigger).dump()
+        "coordinator_record_dry_run", RecordDryRunInput(run_id=context.instance_id, trigger=trigger).dump()
     )
     return {"run_id": context.instance_id, "model": trigger.model, "status": "kept", "dry_run": True}

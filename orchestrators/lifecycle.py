@@ -1,9 +1,10 @@
-"""The `lifecycle` orchestration: ingest -> train -> evaluate against the champion -> register.
+"""The `lifecycle` orchestration: ingest -> train -> evaluate against the champion -> register
+-> rollout (a sub-orchestration) or end.
 
-It only coordinates (durable timers, activities with retry, the `abort` external event); every
-I/O happens in activities and every judgement in a pure function. The instance id is the run id.
-Custom status always shows the stage and, once known, the decision with its numbers; the run
-ledger gets the same facts at each stage.
+`lifecycle()` is the process; each step is a method of `Lifecycle`, which keeps the run's state
+(policy snapshot, data, jobs, decision) and, through `RunContext`, its custom status, ledger
+facts and events. A step that ends the run early raises `End`, caught once. Every I/O happens
+in activities and every judgement in a pure function. The instance id is the run id.
 """
 
 from __future__ import annotations
@@ -15,39 +16,55 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from core.facts import DataRejected, EvaluationDecided, RunAborted, RunFailed, StepEntered
 from core.payloads.lifecycle import (
-    ChampionInfo,
-    ChampionQuery,
+    ChampionInput,
+    ChampionResult,
     EvaluationInput,
     EvaluationResult,
-    EventSpec,
     IngestInput,
     IngestResult,
-    JobRef,
-    JobStatusOut,
+    JobInput,
+    JobResult,
     LifecycleInput,
-    LifecycleOutcome,
-    PublishInput,
-    RecordRun,
-    RegisteredModel,
+    LifecycleResult,
     RegisterInput,
-    RunPlan,
-    StartRun,
-    SubmitJob,
+    RegisterResult,
+    StartInput,
+    StartResult,
+    SubmitJobInput,
 )
+from core.payloads.rollout import RolloutInput
 from core.policy import Policy
+from core.promotion import PromotionDecision
 from orchestrators import bp
+from orchestrators.run import End, RunContext
 
 ABORT_EVENT = "abort"
-
-# azure-functions-durable 1.x retries at a fixed interval (no backoff option).
-# Transient failures (storage throttling, an AML API hiccup, a locked SQLite file) are retried;
-# permanent ones (a bad policy, a missing blob) fail after the last attempt with their message.
-RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=4)
 # Submitting a job and training-scale work: fewer, slower attempts.
 SUBMIT_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=10_000, max_number_of_attempts=3)
-# Events are notifications: never worth holding a run for.
-EVENT_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1_000, max_number_of_attempts=2)
+JOB_LABEL = {"train": "training", "evaluate": "evaluation"}
+
+
+@bp.orchestration_trigger(context_name="context")
+def lifecycle(context: df.DurableOrchestrationContext):
+    run = Lifecycle(context, LifecycleInput.model_validate(context.get_input()))
+    try:
+        yield from run.start()
+        yield from run.ingest()
+        yield from run.train()
+        yield from run.evaluate()
+        if run.decision.verdict == "keep":
+            raise run.kept()
+        yield from run.register()
+        if not run.policy.rollout.enabled:
+            raise run.registered()
+        return (yield from run.rollout())
+    except End as end:  # end() fails the run itself if its bookkeeping fails
+        return (yield from run.end(end))
+    except Exception as exc:
+        yield from run.fail(exc)
+        raise
 
 
 def job_name(model: str, kind: str, run_id: str, data_version: str) -> str:
@@ -61,400 +78,286 @@ def _tag(value: Any, limit: int = 256) -> str:
     return text[:limit]
 
 
-class _Run:
-    """Per-episode helpers bound to one orchestration context (rebuilt on every replay)."""
+class Lifecycle(RunContext):
+    """One lifecycle run: its steps, and the state they hand each other."""
+
+    policy: Policy
+    plan: StartResult
+    data: IngestResult
+    trained: JobResult
+    champion: ChampionResult
+    evaluation: EvaluationResult
+    decision: PromotionDecision
 
     def __init__(self, context: df.DurableOrchestrationContext, trigger: LifecycleInput) -> None:
-        self.context = context
+        super().__init__(context, context.instance_id, trigger.model, status="running")
         self.trigger = trigger
-        self.run_id = context.instance_id
-        self.status: dict[str, Any] = {
-            "run_id": self.run_id,
-            "model": trigger.model,
-            "stage": "start",
-            "status": "running",
-        }
+        self.abort = context.wait_for_external_event(ABORT_EVENT)
+        self.train_job: str | None = None
+        self.model_uri = ""
+        self.challenger_version: str | None = None
+        self.show()
 
-    def show(self, **changes: Any) -> None:
-        self.status.update(changes)
-        self.context.set_custom_status(dict(self.status))
+    # ------------------------------------------------------------------ steps
 
-    def record(self, **fields: Any):  # -> Task
-        return self.context.call_activity_with_retry(
-            "lifecycle_record", RETRY, RecordRun(run_id=self.run_id, **fields).dump()
+    def start(self):
+        """Snapshot the policy for this run and open its ledger record."""
+        started = StartInput(
+            run_id=self.run_id, trigger=self.trigger, started_at=self.context.current_utc_datetime
+        )
+        self.plan = StartResult.model_validate((yield self.call("lifecycle_start", started)))
+        self.policy = self.plan.policy
+        self.show(policy_hash=self.plan.policy_hash)
+        yield from self.publish(
+            "started", {"trigger": self.trigger.dump(), "policy_hash": self.plan.policy_hash}
         )
 
-    def publish(self, kind: str, data: dict[str, Any]):  # generator
-        event = EventSpec(
-            id=str(self.context.new_uuid()),
-            kind=kind,
-            model=self.trigger.model,
-            run_id=self.run_id,
-            time=self.context.current_utc_datetime,
-            data=data,
-        )
-        try:
-            yield self.context.call_activity_with_retry(
-                "lifecycle_publish", EVENT_RETRY, PublishInput(events=[event]).dump()
-            )
-        except Exception as exc:
-            self.show(last_event_error=f"{kind}: {str(exc)[:300]}")
-
-    def outcome(self, status: str, stage: str, **more: Any) -> dict:
-        return LifecycleOutcome(
-            run_id=self.run_id, model=self.trigger.model, status=status, stage=stage, **more
-        ).dump()  # type: ignore[arg-type]
-
-
-def _wait_for_job(run: _Run, name: str, abort: Any, deadline_seconds: int, poll_seconds: int):
-    """Monitor pattern: poll the job, sleep on a durable timer, wake early on `abort`.
-
-    Returns ("done" | "deadline" | "aborted", last status)."""
-    context = run.context
-    deadline = context.current_utc_datetime + timedelta(seconds=deadline_seconds)
-    while True:
-        raw = yield context.call_activity_with_retry(
-            "lifecycle_job_status", RETRY, JobRef(job_name=name).dump()
-        )
-        status = JobStatusOut.model_validate(raw)
-        run.show(job_state=status.state)
-        if status.done:
-            return "done", status
-        if abort.is_completed:
-            return "aborted", status
-        now = context.current_utc_datetime
-        if now >= deadline:
-            return "deadline", status
-        timer = context.create_timer(min(now + timedelta(seconds=poll_seconds), deadline))
-        winner = yield context.task_any([timer, abort])
-        if winner is abort:
-            if not timer.is_completed:
-                timer.cancel()
-            return "aborted", status
-
-
-def _stop_job(
-    run: _Run, name: str, why: str, status_label: str, stage: str, reason: str, abort_detail: Any = None
-):
-    """Cancel a running job, record why, and build the outcome (aborted or failed)."""
-    yield run.context.call_activity_with_retry("lifecycle_cancel_job", RETRY, JobRef(job_name=name).dump())
-    entry = {"stage": stage, "job": name, "reason": reason}
-    if abort_detail is not None:
-        entry["abort"] = abort_detail
-    yield run.record(
-        status=status_label,
-        stage="done",
-        entry_kind="decision" if status_label == "aborted" else "error",
-        entry=entry,
-    )
-    yield from run.publish(status_label, entry)
-    run.show(stage="done", status=status_label, reason=reason)
-    return run.outcome(status_label, stage, reasons=[reason, why])
-
-
-@bp.orchestration_trigger(context_name="context")
-def lifecycle(context: df.DurableOrchestrationContext):
-    trigger = LifecycleInput.model_validate(context.get_input())
-    run = _Run(context, trigger)
-    abort = context.wait_for_external_event(ABORT_EVENT)
-    run.show()
-
-    try:
-        # ---------------------------------------------------------------- start: policy snapshot + ledger
-        started = StartRun(run_id=run.run_id, trigger=trigger, started_at=context.current_utc_datetime)
-        plan = RunPlan.model_validate(
-            (yield context.call_activity_with_retry("lifecycle_start", RETRY, started.dump()))
-        )
-        policy = Policy.model_validate(plan.policy)
-        run.show(policy_hash=plan.policy_hash)
-        yield from run.publish("started", {"trigger": trigger.dump(), "policy_hash": plan.policy_hash})
-
-        # ---------------------------------------------------------------- ingest
-        run.show(stage="ingest")
-        yield run.record(
-            stage="ingest", entry_kind="step", entry={"stage": "ingest", "blobs": len(trigger.blobs)}
-        )
-        raw = yield context.call_activity_with_retry(
-            "lifecycle_ingest",
-            RETRY,
-            IngestInput(run_id=run.run_id, model=trigger.model, blobs=trigger.blobs).dump(),
-        )
-        data = IngestResult.model_validate(raw)
-        rows = {
-            "rows_in": data.rows_in,
-            "rows_out": data.rows_out,
-            "train_rows": data.train_rows,
-            "eval_rows": data.eval_rows,
-        }
+    def ingest(self):
+        """Validate the landed data against the contract; bad data ends the run, quarantined."""
+        yield self.step(StepEntered(stage="ingest", blobs=len(self.trigger.blobs)))
+        ingest = IngestInput(run_id=self.run_id, model=self.model, blobs=self.trigger.blobs)
+        self.data = data = IngestResult.model_validate((yield self.call("lifecycle_ingest", ingest)))
+        rows = self.rows
         if data.status == "rejected":
-            detail = {
-                "verdict": "rejected",
-                "report": data.report_uri,
-                "failures": data.failures[:50],
-                **rows,
-            }
-            yield run.record(
-                status="rejected", stage="done", metrics=rows, entry_kind="decision", entry=detail
+            raise End(
+                "rejected",
+                "ingest",
+                data.failures[:50],
+                DataRejected(report=data.report_uri, failures=data.failures[:50], **rows),
+                show={"report": data.report_uri, "failures": data.failures[:10]},
+                record={"metrics": rows},
             )
-            yield from run.publish("rejected", detail)
-            run.show(stage="done", status="rejected", report=data.report_uri, failures=data.failures[:10])
-            return run.outcome("rejected", "ingest", reasons=data.failures[:50])
         assert data.data_version and data.train_ref and data.eval_ref
-        run.show(data_version=data.data_version, rows=rows)
-
-        if abort.is_completed:
-            return (yield from _stop_before_training(run, abort))
-
-        # ---------------------------------------------------------------- train (monitor with durable timers)
-        train_job = job_name(trigger.model, "train", run.run_id, data.data_version)
-        lineage_tags = {
-            "lifecycle_id": run.run_id,
-            "model": trigger.model,
-            "data_version": data.data_version,
-            "policy_hash": plan.policy_hash,
-            "code_version": plan.code_version,
-        }
-        run.show(stage="train", job=train_job)
-        yield run.record(
-            stage="train",
-            data_version=data.data_version,
-            job_name=train_job,
-            metrics=rows,
-            entry_kind="step",
-            entry={"stage": "train", "job": train_job, "data_version": data.data_version, **rows},
-        )
-        submit = SubmitJob(
-            run_id=run.run_id,
-            model=trigger.model,
-            kind="train",
-            job_name=train_job,
-            data_inputs={"train_data": data.train_ref, "eval_data": data.eval_ref},
-            tags={**lineage_tags, "stage": "train"},
-        )
-        yield context.call_activity_with_retry("lifecycle_submit_job", SUBMIT_RETRY, submit.dump())
-        outcome, trained = yield from _wait_for_job(
-            run, train_job, abort, policy.training.deadline_seconds, policy.training.poll_seconds
-        )
-        if outcome == "aborted":
-            return (
-                yield from _stop_job(
-                    run,
-                    train_job,
-                    "an operator raised `abort`",
-                    "aborted",
-                    "train",
-                    "aborted by operator",
-                    abort.result,
-                )
-            )
-        if outcome == "deadline":
-            reason = f"training did not finish within deadline_seconds={policy.training.deadline_seconds}"
-            return (yield from _stop_job(run, train_job, "the job was canceled", "failed", "train", reason))
-        if trained.state != "completed":
-            reason = f"training job {train_job} ended {trained.state}: {trained.message[-500:]}"
-            yield run.record(
-                status="failed", stage="done", entry_kind="error", entry={"stage": "train", "reason": reason}
-            )
-            yield from run.publish("failed", {"stage": "train", "reason": reason})
-            run.show(stage="done", status="failed", reason=reason)
-            return run.outcome(
-                "failed", "train", data_version=data.data_version, job_name=train_job, reasons=[reason]
-            )
-        model_uri = trained.outputs.get("model")
-        if not model_uri:
-            raise RuntimeError(
-                f"training job {train_job} completed without a 'model' output; check the job YAML"
+        self.show(data_version=data.data_version, rows=rows)
+        if self.abort.is_completed:
+            why = "aborted by operator"
+            raise End(
+                "aborted",
+                "ingest",
+                [f"{why} before training"],
+                RunAborted(stage="ingest", reason=why, abort=self.abort.result),
             )
 
-        # ---------------------------------------------------------------- evaluate: challenger vs champion, same split
-        champion = ChampionInfo.model_validate(
-            (
-                yield context.call_activity_with_retry(
-                    "lifecycle_get_champion", RETRY, ChampionQuery(model=trigger.model).dump()
-                )
-            )
+    def train(self):
+        assert self.data.data_version and self.data.train_ref and self.data.eval_ref
+        name = self.train_job = self.job_name("train")
+        rows = self.rows
+        fact = StepEntered(stage="train", job=name, data_version=self.data.data_version, **rows)
+        yield self.step(fact, {"job": name}, data_version=self.data.data_version, job_name=name, metrics=rows)
+        inputs = {"train_data": self.data.train_ref, "eval_data": self.data.eval_ref}
+        self.trained = yield from self.job("train", name, data_inputs=inputs)
+        self.model_uri = self.trained.outputs.get("model", "")
+        if not self.model_uri:
+            raise RuntimeError(f"training job {name} completed without a 'model' output; check the job YAML")
+
+    def evaluate(self):
+        """Challenger vs champion on the same evaluation split, judged by the promotion rule."""
+        assert self.data.eval_ref
+        query = ChampionInput(model=self.model)
+        self.champion = champion = ChampionResult.model_validate(
+            (yield self.call("lifecycle_get_champion", query))
         )
-        eval_job = job_name(trigger.model, "eval", run.run_id, data.data_version)
-        run.show(stage="evaluate", evaluation_job=eval_job, champion_version=champion.version)
-        yield run.record(
-            stage="evaluate",
-            champion_version=champion.version,
-            metrics={"train": trained.metrics},
-            entry_kind="step",
-            entry={"stage": "evaluate", "job": eval_job, "champion_version": champion.version},
+        name = self.job_name("eval")
+        fact = StepEntered(stage="evaluate", job=name, champion_version=champion.version)
+        show = {"evaluation_job": name, "champion_version": champion.version}
+        yield self.step(
+            fact, show, champion_version=champion.version, metrics={"train": self.trained.metrics}
         )
-        inputs = {"challenger": model_uri}
+        inputs = {"challenger": self.model_uri}
         if champion.source_uri:
             inputs["champion"] = champion.source_uri
-        evaluation = SubmitJob(
-            run_id=run.run_id,
-            model=trigger.model,
-            kind="evaluate",
-            job_name=eval_job,
-            inputs=inputs,
-            data_inputs={"eval_data": data.eval_ref},
-            tags={**lineage_tags, "stage": "evaluate", "champion_version": champion.version or ""},
+        tags = {"champion_version": champion.version or ""}
+        yield from self.job(
+            "evaluate", name, inputs=inputs, data_inputs={"eval_data": self.data.eval_ref}, tags=tags
         )
-        yield context.call_activity_with_retry("lifecycle_submit_job", SUBMIT_RETRY, evaluation.dump())
-        outcome, evaluated = yield from _wait_for_job(
-            run, eval_job, abort, policy.training.deadline_seconds, policy.training.poll_seconds
+        ask = EvaluationInput(
+            run_id=self.run_id, model=self.model, job_name=name, champion_version=champion.version
         )
-        if outcome == "aborted":
-            return (
-                yield from _stop_job(
-                    run,
-                    eval_job,
-                    "an operator raised `abort`",
-                    "aborted",
-                    "evaluate",
-                    "aborted by operator",
-                    abort.result,
-                )
-            )
-        if outcome == "deadline":
-            reason = f"evaluation did not finish within deadline_seconds={policy.training.deadline_seconds}"
-            return (yield from _stop_job(run, eval_job, "the job was canceled", "failed", "evaluate", reason))
-        if evaluated.state != "completed":
-            reason = f"evaluation job {eval_job} ended {evaluated.state}: {evaluated.message[-500:]}"
-            yield run.record(
-                status="failed",
-                stage="done",
-                entry_kind="error",
-                entry={"stage": "evaluate", "reason": reason},
-            )
-            yield from run.publish("failed", {"stage": "evaluate", "reason": reason})
-            run.show(stage="done", status="failed", reason=reason)
-            return run.outcome(
-                "failed", "evaluate", data_version=data.data_version, job_name=train_job, reasons=[reason]
-            )
-
-        result = EvaluationResult.model_validate(
-            (
-                yield context.call_activity_with_retry(
-                    "lifecycle_evaluation_result",
-                    RETRY,
-                    EvaluationInput(
-                        run_id=run.run_id,
-                        model=trigger.model,
-                        job_name=eval_job,
-                        champion_version=champion.version,
-                    ).dump(),
-                )
-            )
+        self.evaluation = result = EvaluationResult.model_validate(
+            (yield self.call("lifecycle_evaluation_result", ask))
         )
-        decision = result.decision
-        numbers = decision.model_dump(mode="json")
-        run.show(decision=numbers)
-        yield run.record(
-            decision=numbers,
-            metrics={
-                "challenger": result.challenger_metrics,
-                "champion": result.champion_metrics,
-                "eval_rows": result.rows,
-            },
-            entry_kind="decision",
-            entry={"stage": "evaluate", **numbers},
-        )
-
-        if decision.verdict == "keep":
-            yield run.record(
-                status="kept", stage="done", entry_kind="step", entry={"stage": "done", "status": "kept"}
-            )
-            yield from run.publish("kept", numbers)
-            run.show(stage="done", status="kept")
-            return run.outcome(
-                "kept",
-                "evaluate",
-                data_version=data.data_version,
-                job_name=train_job,
-                decision=decision,
-                reasons=decision.reasons,
-            )
-
-        # ---------------------------------------------------------------- register the challenger with its lineage
-        run.show(stage="register")
-        tags = {
-            **lineage_tags,
-            "train_job": train_job,
-            "evaluation_job": eval_job,
-            "trigger_source": trigger.source,
-            "trigger_request_ids": _tag(",".join(trigger.request_ids)),
-            "trigger_event_ids": _tag(",".join(trigger.event_ids)),
-            "evaluation_metric": decision.metric,
-            "evaluation_challenger": _tag(decision.challenger),
-            "evaluation_champion": _tag(decision.champion),
-            "evaluation_champion_version": champion.version or "",
-            "evaluation_abs_gain": _tag(decision.abs_gain),
-            "evaluation_rel_gain": _tag(decision.rel_gain),
-            "evaluation_verdict": decision.verdict,
+        self.decision = result.decision
+        self.show(decision=result.decision)
+        metrics = {
+            "challenger": result.challenger_metrics,
+            "champion": result.champion_metrics,
+            "eval_rows": result.rows,
         }
-        registered = RegisteredModel.model_validate(
-            (
-                yield context.call_activity_with_retry(
-                    "lifecycle_register",
-                    RETRY,
-                    RegisterInput(
-                        run_id=run.run_id, model=trigger.model, source_uri=model_uri, tags=tags
-                    ).dump(),
-                )
-            )
+        yield self.record(
+            EvaluationDecided.of(result.decision),
+            decision=result.decision.model_dump(mode="json"),
+            metrics=metrics,
         )
-        yield run.record(
+
+    def register(self):
+        """Register the challenger with its lineage (idempotent on the run id)."""
+        self.show(stage="register")
+        tags = self.lineage_tags()
+        ask = RegisterInput(run_id=self.run_id, model=self.model, source_uri=self.model_uri, tags=tags)
+        registered = RegisterResult.model_validate((yield self.call("lifecycle_register", ask)))
+        self.challenger_version = registered.version
+        yield self.record(
+            StepEntered(stage="register", version=registered.version),
             status="registered",
             stage="register",
             challenger_version=registered.version,
-            lineage={"model_uri": model_uri, "tags": tags},
-            entry_kind="step",
-            entry={"stage": "register", "version": registered.version},
+            lineage={"model_uri": self.model_uri, "tags": tags},
         )
-        yield from run.publish("registered", {"version": registered.version, **numbers})
-        run.show(challenger_version=registered.version)
-
-        # ---------------------------------------------------------------- seam: deployment (rollout issue)
-        # When the policy enables rollout, the registered challenger is handed to the `rollout`
-        # sub-orchestration, which owns deploy/smoke/ramp/promote and moves the champion. Until
-        # then the lifecycle ends here and the champion stays where it is.
-        if policy.rollout.enabled:
-            run.show(stage="deploy")
-            rollout_input = {
-                "run_id": run.run_id,
-                "model": trigger.model,
-                "challenger_version": registered.version,
-                "champion_version": champion.version,
-                "policy": plan.policy,
-                "policy_hash": plan.policy_hash,
-                "eval_ref": data.eval_ref.dump() if data.eval_ref else None,  # smoke-test rows
-            }
-            rolled = yield context.call_sub_orchestrator("rollout", rollout_input, f"{run.run_id}-rollout")
-            run.show(stage="done", rollout=rolled)
-            return rolled
-
-        yield run.record(stage="done", entry_kind="step", entry={"stage": "done", "status": "registered"})
-        run.show(stage="done", status="registered")
-        return run.outcome(
-            "registered",
-            "register",
-            data_version=data.data_version,
-            job_name=train_job,
-            decision=decision,
-            challenger_version=registered.version,
-            reasons=decision.reasons,
+        yield from self.publish(
+            "registered", {"version": registered.version, **self.decision.model_dump(mode="json")}
         )
-    except Exception as exc:
+        self.show(challenger_version=registered.version)
+
+    def rollout(self):
+        """Hand the registered challenger to the `rollout` sub-orchestration; it moves the champion."""
+        assert self.challenger_version
+        self.show(stage="deploy")
+        handover = RolloutInput(
+            run_id=self.run_id,
+            model=self.model,
+            challenger_version=self.challenger_version,
+            champion_version=self.champion.version,
+            policy=self.policy,
+            policy_hash=self.plan.policy_hash,
+            eval_ref=self.data.eval_ref,  # smoke-test rows
+        )
+        rolled = yield self.context.call_sub_orchestrator(
+            "rollout", handover.dump(), f"{self.run_id}-rollout"
+        )
+        self.show(stage="done", rollout=rolled)
+        return rolled
+
+    # ------------------------------------------------------------------ one job: submit, monitor, stop
+
+    def job(self, stage: str, name: str, **submit: Any):  # generator -> JobResult
+        """Submit a job, then poll it on durable timers until it is done; the deadline or an
+        `abort` cancels it, and a job that did not complete ends the run."""
+        what = JOB_LABEL[stage]
+        tags = {**self.base_tags(), "stage": stage, **submit.pop("tags", {})}
+        job = SubmitJobInput(
+            run_id=self.run_id, model=self.model, kind=stage, job_name=name, tags=tags, **submit
+        )
+        yield self.call("lifecycle_submit_job", job, SUBMIT_RETRY)
+        outcome, status = yield from self.monitor(name)
+        if outcome == "aborted":
+            yield self.call("lifecycle_cancel_job", JobInput(job_name=name))
+            why = "aborted by operator"
+            fact = RunAborted(stage=stage, job=name, reason=why, abort=self.abort.result)
+            raise End("aborted", stage, [why, "an operator raised `abort`"], fact, show={"reason": why})
+        if outcome == "deadline":
+            yield self.call("lifecycle_cancel_job", JobInput(job_name=name))
+            why = f"{what} did not finish within deadline_seconds={self.policy.training.deadline_seconds}"
+            fact = RunFailed(stage=stage, job=name, reason=why)
+            raise End("failed", stage, [why, "the job was canceled"], fact, show={"reason": why})
+        if status.state != "completed":
+            why = f"{what} job {name} ended {status.state}: {status.message[-500:]}"
+            raise End("failed", stage, [why], RunFailed(stage=stage, reason=why), show={"reason": why})
+        return status
+
+    def monitor(self, name: str):  # generator -> ("done" | "deadline" | "aborted", JobResult)
+        """Monitor pattern: poll the job, sleep on a durable timer, wake early on `abort`."""
+        context, training = self.context, self.policy.training
+        deadline = context.current_utc_datetime + timedelta(seconds=training.deadline_seconds)
+        while True:
+            status = JobResult.model_validate(
+                (yield self.call("lifecycle_job_status", JobInput(job_name=name)))
+            )
+            self.show(job_state=status.state)
+            if status.done:
+                return "done", status
+            if self.abort.is_completed:
+                return "aborted", status
+            now = context.current_utc_datetime
+            if now >= deadline:
+                return "deadline", status
+            timer = context.create_timer(min(now + timedelta(seconds=training.poll_seconds), deadline))
+            winner = yield context.task_any([timer, self.abort])
+            if winner is self.abort:
+                if not timer.is_completed:
+                    timer.cancel()
+                return "aborted", status
+
+    # ------------------------------------------------------------------ ends
+
+    def kept(self) -> End:
+        numbers = self.decision.model_dump(mode="json")
+        fact = StepEntered(stage="done", status="kept")
+        return End("kept", "evaluate", self.decision.reasons, fact, event=numbers)
+
+    def registered(self) -> End:
+        """No rollout in the policy: the run ends with the challenger registered, champion unmoved."""
+        fact = StepEntered(stage="done", status="registered")
+        return End("registered", "register", self.decision.reasons, fact, publish=False)
+
+    def end(self, end: End):  # generator -> outcome
+        try:
+            return (yield from super().end(end))
+        except Exception as exc:
+            yield from self.fail(exc)
+            raise
+
+    def fail(self, exc: Exception):  # generator
+        """An unexpected error: show and record it, publish `failed`; the caller re-raises."""
         reason = f"{type(exc).__name__}: {str(exc)[:1000]}"
-        run.show(status="failed", error=reason)
+        self.show(status="failed", error=reason)
+        stage = self.status.stage
         # the ledger itself may be what failed; the instance still fails with the original error
         with contextlib.suppress(Exception):
-            yield run.record(
-                status="failed", entry_kind="error", entry={"stage": run.status.get("stage"), "error": reason}
-            )
-        yield from run.publish("failed", {"stage": run.status.get("stage"), "error": reason})
-        raise
+            yield self.record(RunFailed(stage=stage, error=reason), status="failed")
+        yield from self.publish("failed", {"stage": stage, "error": reason})
 
+    def outcome(self, end: End) -> dict[str, Any]:
+        return LifecycleResult(
+            run_id=self.run_id,
+            model=self.model,
+            status=end.status,
+            stage=end.stage,
+            data_version=self.data.data_version if hasattr(self, "data") else None,
+            job_name=self.train_job,
+            decision=getattr(self, "decision", None),
+            challenger_version=self.challenger_version,
+            reasons=end.reasons,
+        ).dump()
 
-def _stop_before_training(run: _Run, abort: Any):
-    detail = {"stage": "ingest", "reason": "aborted by operator", "abort": abort.result}
-    yield run.record(status="aborted", stage="done", entry_kind="decision", entry=detail)
-    yield from run.publish("aborted", detail)
-    run.show(stage="done", status="aborted")
-    return run.outcome("aborted", "ingest", reasons=["aborted by operator before training"])
+    # ------------------------------------------------------------------ names and tags
+
+    @property
+    def rows(self) -> dict[str, int]:
+        d = self.data
+        return {
+            "rows_in": d.rows_in,
+            "rows_out": d.rows_out,
+            "train_rows": d.train_rows,
+            "eval_rows": d.eval_rows,
+        }
+
+    def job_name(self, kind: str) -> str:
+        assert self.data.data_version
+        return job_name(self.model, kind, self.run_id, self.data.data_version)
+
+    def base_tags(self) -> dict[str, str]:
+        return {
+            "lifecycle_id": self.run_id,
+            "model": self.model,
+            "data_version": self.data.data_version or "",
+            "policy_hash": self.plan.policy_hash,
+            "code_version": self.plan.code_version,
+        }
+
+    def lineage_tags(self) -> dict[str, str]:
+        d, trigger = self.decision, self.trigger
+        return {
+            **self.base_tags(),
+            "train_job": self.train_job or "",
+            "evaluation_job": self.evaluation.job_name,
+            "trigger_source": trigger.source,
+            "trigger_request_ids": _tag(",".join(trigger.request_ids)),
+            "trigger_event_ids": _tag(",".join(trigger.event_ids)),
+            "evaluation_metric": d.metric,
+            "evaluation_challenger": _tag(d.challenger),
+            "evaluation_champion": _tag(d.champion),
+            "evaluation_champion_version": self.champion.version or "",
+            "evaluation_abs_gain": _tag(d.abs_gain),
+            "evaluation_rel_gain": _tag(d.rel_gain),
+            "evaluation_verdict": d.verdict,
+        }

@@ -1,38 +1,47 @@
-"""The `rollout` sub-orchestration: deploy the registered challenger next to the champion at 0%,
-smoke-test it, [mirror], ramp it step by step while the gate compares it with the champion on the
-same traffic, then promote it or roll back to the exact split that was live before.
+"""The `rollout` sub-orchestration: read the endpoint -> deploy green at 0% -> smoke-test it ->
+[mirror] -> ramp it step by step while the gate compares it with the champion on the same
+traffic -> promote it, or roll back to the exact split that was live before.
 
-Only coordination here: every decision is core.ramp / core.gates, every I/O an activity.
-Operators may raise `abort` or `rollback` at any time (-> roll back), and `approve` / `reject`
-when the policy asks for approval (a timeout is a reject). Custom status shows the stage, the
-step, the split and the last gate verdict; the ledger gets every step, traffic change and gate.
+`rollout()` is the process; each step is a method of `Rollout`, which keeps the endpoint, blue,
+green and the split before, and (through `RunContext`) the custom status, ledger facts and
+events. Any step may raise `RollBack`, caught once. Every decision is core.ramp / core.gates,
+every I/O an activity. Operators may raise `abort` or `rollback` at any time (-> roll back), and
+`approve` / `reject` when the policy asks for approval (a timeout is a reject).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
+from core.facts import (
+    ApprovalAnswered,
+    ApprovalAsked,
+    Promoted,
+    RolledBack,
+    SmokeTested,
+    SplitView,
+    StepEntered,
+    TrafficChanged,
+)
 from core.gates import GateConfig
-from core.payloads.lifecycle import EventSpec, LifecycleOutcome, PublishInput, RecordRun
+from core.payloads.lifecycle import LifecycleResult
 from core.payloads.rollout import (
-    ChampionMove,
     DeployInput,
-    DeploymentOut,
-    DeploymentRef,
-    EndpointOut,
-    EndpointRef,
+    DeploymentInput,
+    DeploymentResult,
+    EndpointInput,
+    EndpointResult,
     GateInput,
     GateResult,
     RolloutInput,
+    SetChampionInput,
     SmokeInput,
     SmokeResult,
     TrafficInput,
 )
-from core.policy import Policy
 from core.ramp import (
     RampDecision,
     RampPlan,
@@ -44,48 +53,230 @@ from core.ramp import (
     promoted_split,
     rollback_split,
 )
+from core.status import GateView, RunStatus, Stage
 from orchestrators import bp
+from orchestrators.run import End, RunContext
 
 STOP_EVENTS = ("abort", "rollback")
-RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=4)
-EVENT_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1_000, max_number_of_attempts=2)
 DEPLOY_POLL_SECONDS = 5
 
 
-class _Rollout:
-    """Per-episode helpers bound to one context (rebuilt on every replay)."""
+@bp.orchestration_trigger(context_name="context")
+def rollout(context: df.DurableOrchestrationContext):
+    r = Rollout(context, RolloutInput.model_validate(context.get_input()))
+    try:
+        yield from r.read_endpoint()
+        yield from r.deploy_green()
+        yield from r.smoke()
+        if r.blue is None:
+            return (yield from r.promote(r.first_model()))
+        yield from r.mirror()
+        return (yield from r.promote((yield from r.ramp())))
+    except RollBack as back:
+        return (yield from r.roll_back(back))
+
+
+class RollBack(Exception):
+    """Back to the split before: a failed step (`failed`) or a verdict/operator (`rolled_back`)."""
+
+    def __init__(self, reason: str, status: RunStatus = "rolled_back") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def _view(split: Split) -> SplitView:
+    return SplitView(traffic=split.traffic, mirror=split.mirror)
+
+
+class Rollout(RunContext):
+    """One rollout: the endpoint, the champion's deployment (blue), the challenger's (green) and
+    the split that was live before, and the steps that move traffic between them."""
+
+    endpoint_info: EndpointResult
+    before: Split
+    green: str
+    blue: str | None
 
     def __init__(self, context: df.DurableOrchestrationContext, req: RolloutInput) -> None:
-        self.context = context
+        super().__init__(context, req.run_id, req.model, stage="deploy")
         self.req = req
+        self.policy = req.policy.rollout
+        self.endpoint = self.policy.endpoint or req.model
+        self.plan = RampPlan.from_policy(self.policy)
+        self.gate = GateConfig.for_rollout(self.policy, self.plan.gated_phases)
         self.stops = [context.wait_for_external_event(name) for name in STOP_EVENTS]
-        self.status: dict[str, Any] = {"run_id": req.run_id, "model": req.model, "stage": "deploy"}
+        self.where: Stage = "deploy"  # the step a roll-back is reported against
+        self.approved = False
+        self.next: RampDecision | None = None  # the move after the mirror phase
+        self.show()
 
-    def show(self, **changes: Any) -> None:
-        self.status.update(changes)
-        self.context.set_custom_status(dict(self.status))
+    # ------------------------------------------------------------------ steps
 
-    def call(self, name: str, payload: Any):  # -> Task
-        return self.context.call_activity_with_retry(name, RETRY, payload.dump())
-
-    def record(self, **fields: Any):  # -> Task
-        return self.call("lifecycle_record", RecordRun(run_id=self.req.run_id, **fields))
-
-    def publish(self, kind: str, data: dict[str, Any]):  # generator
-        event = EventSpec(
-            id=str(self.context.new_uuid()),
-            kind=kind,
-            model=self.req.model,
-            run_id=self.req.run_id,
-            time=self.context.current_utc_datetime,
-            data=data,
+    def read_endpoint(self):
+        """The endpoint (created if new), the split live before, and which colour green is."""
+        ep = EndpointResult.model_validate(
+            (yield self.call("rollout_ensure_endpoint", EndpointInput(endpoint=self.endpoint)))
         )
-        try:
-            yield self.context.call_activity_with_retry(
-                "lifecycle_publish", EVENT_RETRY, PublishInput(events=[event]).dump()
+        self.before = Split(dict(ep.traffic), dict(ep.mirror_traffic))
+        self.green = challenger_name(ep.traffic)
+        self.blue = champion_deployment(ep.traffic)
+        show = {
+            "endpoint": self.endpoint,
+            "green": self.green,
+            "blue": self.blue,
+            "split": ep.traffic,
+            "split_before": ep.traffic,
+        }
+        yield self.step(
+            StepEntered(
+                stage="deploy",
+                endpoint=self.endpoint,
+                green=self.green,
+                blue=self.blue,
+                before=_view(self.before),
+            ),
+            show,
+        )
+
+    def deploy_green(self):
+        """Create green at 0% and poll until it is ready (or failed, or past the step deadline)."""
+        ro = self.policy
+        deploy = DeployInput(
+            endpoint=self.endpoint,
+            deployment=self.green,
+            model=self.model,
+            version=self.req.challenger_version,
+            instance_type=ro.instance_type,
+            instance_count=ro.instance_count,
+        )
+        yield self.call("rollout_begin_deploy", deploy)
+        deadline = self.context.current_utc_datetime + timedelta(seconds=ro.step_deadline_seconds)
+        ref = DeploymentInput(endpoint=self.endpoint, deployment=self.green)
+        while True:
+            state = DeploymentResult.model_validate((yield self.call("rollout_deployment_state", ref)))
+            self.show(deployment_state=state.state)
+            if state.state == "succeeded":
+                return
+            if state.state in ("failed", "missing") or self.context.current_utc_datetime >= deadline:
+                why = f"deployment {self.green} is {state.state}: {state.message or 'deadline reached'}"
+                raise RollBack(why, "failed")
+            yield from self.pause(DEPLOY_POLL_SECONDS)
+
+    def smoke(self):
+        """Score sample rows on green alone, before it sees a single live request."""
+        self.where = "smoke"
+        self.show(stage="smoke")
+        ask = SmokeInput(
+            model=self.model,
+            endpoint=self.endpoint,
+            deployment=self.green,
+            eval_ref=self.req.eval_ref,
+            rows=self.policy.smoke_rows,
+        )
+        smoke = SmokeResult.model_validate((yield self.call("rollout_smoke", ask)))
+        yield self.record(SmokeTested(ok=smoke.ok, rows=smoke.rows, error=smoke.error), stage="smoke")
+        if not smoke.ok:
+            raise RollBack(f"smoke test failed: {smoke.error}", "failed")
+        self.check_stops()
+
+    def mirror(self):
+        """Green gets a copy of the requests that name no deployment (answers still come from
+        blue), gated like a live step: its verdict decides the first live move."""
+        if self.plan.phases[0].kind != "mirror":
+            return
+        self.where = "mirror"
+        self.show(stage="mirror")
+        self.next = yield from self.bake(enter(self.plan, 0, self.before, self.green, approved=False))
+
+    def ramp(self):  # generator -> the promote decision
+        """The live steps: each applies its split and bakes under the gate, asking an operator
+        first where the policy says so; returns the move to 100%."""
+        self.where = "ramp"
+        self.show(stage="ramp")
+        first = next(i for i, p in enumerate(self.plan.phases) if p.kind == "live")
+        decision = self.next or enter(self.plan, first, self.before, self.green, approved=False)
+        while decision.action != "promote":
+            if decision.action == "wait_approval":
+                decision = yield from self.approval(decision)
+            else:
+                decision = yield from self.bake(decision)
+        return decision
+
+    # ------------------------------------------------------------------ one phase, one approval
+
+    def bake(self, decision: RampDecision):  # generator -> the next move (advance, approval, promote)
+        """Apply the phase's split, then evaluate the gate every interval until the ramp moves;
+        a failed gate (or an undecided one at the deadline, if the policy says so) rolls back."""
+        assert decision.action == "advance" and decision.split is not None and self.blue is not None
+        phase, plan = decision.phase, self.plan
+        yield from self.apply(decision.split, decision.reason)
+        started = self.context.current_utc_datetime
+        self.show(phase=phase, step=plan.phases[phase].percent, kind=plan.phases[phase].kind)
+        yield self.record(
+            StepEntered(stage=self.where, phase=phase, split=_view(decision.split)), stage=self.where
+        )
+        while True:
+            yield from self.pause(plan.eval_interval_seconds)
+            ask = GateInput(
+                run_id=self.run_id,
+                endpoint=self.endpoint,
+                green=self.green,
+                blue=self.blue,
+                phase=phase,
+                percent=plan.phases[phase].percent,
+                start=started,
+                end=self.context.current_utc_datetime,
+                gate=self.gate,
             )
-        except Exception as exc:
-            self.show(last_event_error=f"{kind}: {str(exc)[:300]}")
+            result = GateResult.model_validate((yield self.call("rollout_gate", ask)))
+            self.show(
+                gate=GateView(
+                    verdict=result.verdict,
+                    green_requests=result.green_requests,
+                    min_samples=result.min_samples,
+                    reasons=result.reasons[:3],
+                )
+            )
+            now = self.context.current_utc_datetime
+            decision = decide(
+                plan, phase, started, now, result.verdict, self.before, self.green, approved=self.approved
+            )
+            if decision.action == "rollback":
+                raise RollBack(decision.reason)
+            if decision.action != "hold":
+                return decision
+
+    def approval(self, decision: RampDecision):  # generator -> the decision once approved
+        """An operator's `approve` or `reject`, or `timeout` (= reject), or a stop event."""
+        context = self.context
+        self.show(stage="approval", waiting_for="approve|reject", approval_reason=decision.reason)
+        yield self.record(ApprovalAsked(reason=decision.reason))
+        approve = context.wait_for_external_event("approve")
+        reject = context.wait_for_external_event("reject")
+        timer = context.create_timer(
+            context.current_utc_datetime + timedelta(seconds=self.plan.approval_timeout_seconds)
+        )
+        winner = yield context.task_any([approve, reject, timer, *self.stops])
+        if winner is not timer and not timer.is_completed:
+            timer.cancel()
+        answers = {id(approve): "approve", id(reject): "reject", id(timer): "timeout"}
+        answer = answers.get(id(winner)) or self.stopped() or "stopped"
+        self.show(stage="ramp", waiting_for=None, approval=answer)
+        yield self.record(ApprovalAnswered(answer=answer))
+        if answer != "approve":
+            raise RollBack(f"approval: {answer}")
+        self.approved = True
+        return enter(self.plan, decision.phase, self.before, self.green, approved=True)
+
+    # ------------------------------------------------------------------ traffic, stops
+
+    def apply(self, split: Split, reason: str):  # generator
+        change = TrafficInput(endpoint=self.endpoint, traffic=split.traffic, mirror=split.mirror)
+        ep = EndpointResult.model_validate((yield self.call("rollout_set_traffic", change)))
+        self.show(split=ep.traffic, mirror=ep.mirror_traffic)
+        at = self.context.current_utc_datetime
+        yield self.record(TrafficChanged(reason=reason, traffic=split.traffic, mirror=split.mirror, at=at))
 
     def stopped(self) -> str | None:
         for name, task in zip(STOP_EVENTS, self.stops, strict=True):
@@ -93,263 +284,63 @@ class _Rollout:
                 return name
         return None
 
-    def sleep(self, seconds: float):  # generator -> True if an operator stopped the rollout
+    def check_stops(self) -> None:
+        if self.stopped():
+            raise RollBack(f"operator: {self.stopped()}")
+
+    def pause(self, seconds: float):  # generator; an operator's stop event raises RollBack
         timer = self.context.create_timer(self.context.current_utc_datetime + timedelta(seconds=seconds))
         winner = yield self.context.task_any([timer, *self.stops])
         if winner is not timer:
             if not timer.is_completed:
                 timer.cancel()
-            return True
-        return False
+            self.check_stops()
 
-    def outcome(self, status: str, stage: str, reasons: list[str]) -> dict:
-        return LifecycleOutcome(
-            run_id=self.req.run_id,
-            model=self.req.model,
-            status=status,  # type: ignore[arg-type]
-            stage=stage,  # type: ignore[arg-type]
-            challenger_version=self.req.challenger_version,
-            reasons=reasons,
-        ).dump()
+    # ------------------------------------------------------------------ ends
 
+    def first_model(self) -> RampDecision:
+        split = promoted_split(self.before, self.green, None)
+        return RampDecision("promote", "first model of the endpoint: smoke test passed", 0, split)
 
-@bp.orchestration_trigger(context_name="context")
-def rollout(context: df.DurableOrchestrationContext):
-    req = RolloutInput.model_validate(context.get_input())
-    ro = Policy.model_validate(req.policy).rollout
-    endpoint = ro.endpoint or req.model
-    plan = RampPlan.from_policy(ro)
-    gate = GateConfig.for_rollout(ro, plan.gated_phases)
-    r = _Rollout(context, req)
-    r.show()
-
-    # ---------------------------------------------------------------- endpoint and the split before
-    ep = EndpointOut.model_validate((yield r.call("rollout_ensure_endpoint", EndpointRef(endpoint=endpoint))))
-    before = Split(dict(ep.traffic), dict(ep.mirror_traffic))
-    green = challenger_name(ep.traffic)
-    blue = champion_deployment(ep.traffic)
-    r.show(endpoint=endpoint, green=green, blue=blue, split=ep.traffic, split_before=ep.traffic)
-    yield r.record(
-        stage="deploy",
-        entry_kind="step",
-        entry={
-            "stage": "deploy",
-            "endpoint": endpoint,
-            "green": green,
-            "blue": blue,
-            "before": _split(before),
-        },
-    )
-
-    # ---------------------------------------------------------------- deploy green at 0%, poll until ready
-    yield r.call(
-        "rollout_begin_deploy",
-        DeployInput(
-            endpoint=endpoint,
-            deployment=green,
-            model=req.model,
-            version=req.challenger_version,
-            instance_type=ro.instance_type,
-            instance_count=ro.instance_count,
-        ),
-    )
-    deadline = context.current_utc_datetime + timedelta(seconds=ro.step_deadline_seconds)
-    while True:
-        state = DeploymentOut.model_validate(
-            (yield r.call("rollout_deployment_state", DeploymentRef(endpoint=endpoint, deployment=green)))
-        )
-        r.show(deployment_state=state.state)
-        if state.state == "succeeded":
-            break
-        if state.state in ("failed", "missing") or context.current_utc_datetime >= deadline:
-            why = f"deployment {green} is {state.state}: {state.message or 'deadline reached'}"
-            return (yield from _roll_back(r, endpoint, before, green, "deploy", why, "failed"))
-        if (yield from r.sleep(DEPLOY_POLL_SECONDS)):
-            return (yield from _roll_back(r, endpoint, before, green, "deploy", f"operator: {r.stopped()}"))
-
-    # ---------------------------------------------------------------- smoke test (pinned to green)
-    r.show(stage="smoke")
-    smoke = SmokeResult.model_validate(
-        (
-            yield r.call(
-                "rollout_smoke",
-                SmokeInput(
-                    model=req.model,
-                    endpoint=endpoint,
-                    deployment=green,
-                    eval_ref=req.eval_ref,
-                    rows=ro.smoke_rows,
-                ),
-            )
-        )
-    )
-    yield r.record(stage="smoke", entry_kind="step", entry={"stage": "smoke", **smoke.dump()})
-    if not smoke.ok:
-        return (
-            yield from _roll_back(
-                r, endpoint, before, green, "smoke", f"smoke test failed: {smoke.error}", "failed"
-            )
-        )
-    if r.stopped():
-        return (yield from _roll_back(r, endpoint, before, green, "smoke", f"operator: {r.stopped()}"))
-
-    # ---------------------------------------------------------------- first model: straight to 100%
-    if blue is None:
-        split = promoted_split(before, green, None)
-        return (
-            yield from _promote(
-                r, endpoint, split, green, None, ["first model of the endpoint: smoke test passed"]
-            )
-        )
-
-    # ---------------------------------------------------------------- ramp
-    r.show(stage="ramp")
-    decision: RampDecision = enter(plan, 0, before, green, approved=False)
-    approved = False
-    while True:
-        if decision.action == "wait_approval":
-            answer = yield from _wait_approval(r, plan, decision)
-            if answer != "approve":
-                return (yield from _roll_back(r, endpoint, before, green, "ramp", f"approval: {answer}"))
-            approved = True
-            decision = enter(plan, decision.phase, before, green, approved=True)
-            continue
-        if decision.action == "rollback":
-            return (yield from _roll_back(r, endpoint, before, green, "ramp", decision.reason))
+    def promote(self, decision: RampDecision):  # generator -> outcome
+        """Green takes 100%, becomes the champion, and the retired deployment is deleted."""
         assert decision.split is not None
-        if decision.action == "promote":
-            return (yield from _promote(r, endpoint, decision.split, green, blue, [decision.reason]))
-
-        # advance: apply the phase's split, then bake with periodic gate evaluations
-        phase = decision.phase
-        yield from _apply(r, endpoint, decision.split, decision.reason)
-        started = context.current_utc_datetime
-        r.show(phase=phase, step=plan.phases[phase].percent, kind=plan.phases[phase].kind)
-        yield r.record(
-            stage="ramp",
-            entry_kind="step",
-            entry={"stage": "ramp", "phase": phase, "split": _split(decision.split)},
+        split, version = decision.split, self.req.challenger_version
+        self.show(stage="promote")
+        yield from self.apply(split, "promote")
+        yield self.call("rollout_set_champion", SetChampionInput(model=self.model, version=version))
+        if self.blue is not None:
+            yield self.call(
+                "rollout_delete_deployment", DeploymentInput(endpoint=self.endpoint, deployment=self.blue)
+            )
+        fact = Promoted(
+            deployment=self.green,
+            retired=self.blue,
+            version=version,
+            traffic=split.traffic,
+            mirror=split.mirror,
         )
-        while True:
-            if (yield from r.sleep(plan.eval_interval_seconds)):
-                return (yield from _roll_back(r, endpoint, before, green, "ramp", f"operator: {r.stopped()}"))
-            now = context.current_utc_datetime
-            result = GateResult.model_validate(
-                (
-                    yield r.call(
-                        "rollout_gate",
-                        GateInput(
-                            run_id=req.run_id,
-                            endpoint=endpoint,
-                            green=green,
-                            blue=blue,
-                            phase=phase,
-                            percent=plan.phases[phase].percent,
-                            start=started,
-                            end=now,
-                            gate=asdict(gate),
-                        ),
-                    )
-                )
-            )
-            now = context.current_utc_datetime
-            r.show(
-                gate={
-                    "verdict": result.verdict,
-                    "green_requests": result.green_requests,
-                    "min_samples": result.min_samples,
-                    "reasons": result.reasons[:3],
-                }
-            )
-            decision = decide(plan, phase, started, now, result.verdict, before, green, approved=approved)
-            if decision.action != "hold":
-                break
+        end = End("promoted", "promote", [decision.reason], fact, record={"champion_version": version})
+        return (yield from self.end(end))
 
-
-def _split(split: Split) -> dict[str, Any]:
-    return {"traffic": split.traffic, "mirror": split.mirror}
-
-
-def _apply(r: _Rollout, endpoint: str, split: Split, reason: str):
-    ep = EndpointOut.model_validate(
-        (
-            yield r.call(
-                "rollout_set_traffic",
-                TrafficInput(endpoint=endpoint, traffic=split.traffic, mirror=split.mirror),
-            )
+    def roll_back(self, back: RollBack):  # generator -> outcome
+        """Back to the exact pre-rollout split at once, then retire green."""
+        self.show(stage="rollback", reason=back.reason)
+        yield from self.apply(rollback_split(self.before, self.green), f"rollback: {back.reason}")
+        yield self.call(
+            "rollout_delete_deployment", DeploymentInput(endpoint=self.endpoint, deployment=self.green)
         )
-    )
-    r.show(split=ep.traffic, mirror=ep.mirror_traffic)
-    yield r.record(
-        entry_kind="traffic",
-        entry={"reason": reason, **_split(split), "at": r.context.current_utc_datetime.isoformat()},
-    )
+        fact = RolledBack(
+            stage=self.where, reason=back.reason, restored=_view(self.before), deleted=self.green
+        )
+        return (yield from self.end(End(back.status, self.where, [back.reason], fact)))
 
-
-def _wait_approval(r: _Rollout, plan: RampPlan, decision: RampDecision):
-    """An operator's `approve` or `reject`, or `timeout` (= reject), or a stop event."""
-    context = r.context
-    r.show(stage="approval", waiting_for="approve|reject", approval_reason=decision.reason)
-    yield r.record(entry_kind="step", entry={"stage": "approval", "reason": decision.reason})
-    approve = context.wait_for_external_event("approve")
-    reject = context.wait_for_external_event("reject")
-    deadline = context.current_utc_datetime + timedelta(seconds=plan.approval_timeout_seconds)
-    timer = context.create_timer(deadline)
-    winner = yield context.task_any([approve, reject, timer, *r.stops])
-    if winner is not timer and not timer.is_completed:
-        timer.cancel()
-    answer = (
-        "approve"
-        if winner is approve
-        else "reject"
-        if winner is reject
-        else "timeout"
-        if winner is timer
-        else r.stopped() or "stopped"
-    )
-    r.show(stage="ramp", waiting_for=None, approval=answer)
-    yield r.record(entry_kind="decision", entry={"stage": "approval", "answer": answer})
-    return answer
-
-
-def _roll_back(
-    r: _Rollout,
-    endpoint: str,
-    before: Split,
-    green: str,
-    stage: str,
-    reason: str,
-    status: str = "rolled_back",
-):
-    """Back to the exact pre-rollout split at once, then retire green."""
-    split = rollback_split(before, green)
-    r.show(stage="rollback", reason=reason)
-    yield from _apply(r, endpoint, split, f"rollback: {reason}")
-    yield r.call("rollout_delete_deployment", DeploymentRef(endpoint=endpoint, deployment=green))
-    detail = {"stage": stage, "reason": reason, "restored": _split(before), "deleted": green}
-    yield r.record(
-        status=status, stage="done", entry_kind="decision", entry={"verdict": "rollback", **detail}
-    )
-    yield from r.publish("rolled_back" if status == "rolled_back" else status, detail)
-    r.show(stage="done", status=status)
-    return r.outcome(status, stage, [reason])
-
-
-def _promote(r: _Rollout, endpoint: str, split: Split, green: str, blue: str | None, reasons: list[str]):
-    """Green takes 100%, becomes the champion, and the retired deployment is deleted."""
-    r.show(stage="promote")
-    yield from _apply(r, endpoint, split, "promote")
-    yield r.call("rollout_set_champion", ChampionMove(model=r.req.model, version=r.req.challenger_version))
-    if blue is not None:
-        yield r.call("rollout_delete_deployment", DeploymentRef(endpoint=endpoint, deployment=blue))
-    detail = {"deployment": green, "retired": blue, "version": r.req.challenger_version, **_split(split)}
-    yield r.record(
-        status="promoted",
-        stage="done",
-        champion_version=r.req.challenger_version,
-        entry_kind="decision",
-        entry={"verdict": "promote", **detail},
-    )
-    yield from r.publish("promoted", detail)
-    r.show(stage="done", status="promoted")
-    return r.outcome("promoted", "promote", reasons)
+    def outcome(self, end: End) -> dict[str, Any]:
+        return LifecycleResult(
+            run_id=self.run_id,
+            model=self.model,
+            status=end.status,
+            stage=end.stage,
+            challenger_version=self.req.challenger_version,
+            reasons=end.reasons,
+        ).dump()

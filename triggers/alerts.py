@@ -11,6 +11,7 @@ import azure.functions as func
 
 import wiring as bootstrap
 from core.events_in import EventValidationError, parse_alert, route_alert
+from core.facts import EventIgnored
 from triggers import bp
 from triggers.intake import body_too_large, error, json_response, new_request, record_ignored, submit
 
@@ -27,11 +28,11 @@ async def alerts_webhook(req: func.HttpRequest, client) -> func.HttpResponse:
     model = route_alert(bootstrap.policies().values(), alert)
     info = {"alert_id": alert.alert_id, "alert_rule": alert.alert_rule, "condition": alert.monitor_condition}
     if model is None:
-        record_ignored(None, "no policy claims this alert", info)
+        record_ignored(None, EventIgnored(ignored="no policy claims this alert", **info))
         reason = f"no policy lists alert rule {alert.alert_rule!r} (or names it in a `model` custom property)"
         return json_response({"status": "ignored", "reason": reason, **info})
     if not alert.fired:
-        record_ignored(model, "alert resolved", info)
+        record_ignored(model, EventIgnored(ignored="alert resolved", **info))
         return json_response(
             {"status": "recorded", "model": model, "reason": "a resolved alert starts nothing", **info}
         )

@@ -24,6 +24,7 @@ from core.events_in import (
     route_blob,
     same_blob_location,
 )
+from core.facts import EventIgnored
 from triggers import bp
 from triggers.intake import Intake, new_request, record_ignored, submit
 
@@ -66,16 +67,15 @@ async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
         return None
     model = route_blob(bootstrap.policies().values(), event.container, event.path)
     if model is None:
-        record_ignored(None, "no policy claims this blob", info)
+        record_ignored(None, EventIgnored(ignored="no policy claims this blob", **info))
         return None
     ours = bootstrap.data_lake().url(event.container, event.path)
     if not same_blob_location(event.url, ours):
         log.warning(
             "refused %s: %s is outside the configured storage account", event.event_id, event.url[:300]
         )
-        record_ignored(
-            model, "url outside the configured storage account or container", {**info, "url": event.url}
-        )
+        why = "url outside the configured storage account or container"
+        record_ignored(model, EventIgnored(ignored=why, url=event.url, **info))
         return None
     details = {
         **info,
@@ -94,9 +94,8 @@ async def handle_aml(client: Any, event: AmlRunStatusChanged) -> Intake | None:
         return None
     model = route_aml_run(bootstrap.policies().values(), event)
     if model is None:
-        record_ignored(
-            None, "no policy claims this model monitor", {**info, "experiment": event.experiment_name}
-        )
+        why = "no policy claims this model monitor"
+        record_ignored(None, EventIgnored(ignored=why, experiment=event.experiment_name, **info))
         return None
     details = {**info, "experiment": event.experiment_name, "tags": event.run_tags}
     return await submit(client, new_request(model, "aml_monitor", event.dedupe_key, details))
@@ -117,9 +116,8 @@ async def on_blob_created(event: func.EventGridEvent, client) -> None:
         parsed = parse_event(event_document(event))
     except EventValidationError as exc:
         log.warning("refused event %s: %s", getattr(event, "id", "?"), exc)
-        record_ignored(
-            None, "invalid event", {"event_id": str(getattr(event, "id", ""))[:200], "error": str(exc)}
-        )
+        event_id = str(getattr(event, "id", ""))[:200]
+        record_ignored(None, EventIgnored(ignored="invalid event", event_id=event_id, error=str(exc)))
         return
     outcome = await handle(client, parsed)
     if outcome is not None:

@@ -21,8 +21,11 @@ import azure.functions as func
 
 import wiring as bootstrap
 from core.events_in import MAX_PAYLOAD_BYTES
+from core.facts import EventIgnored, RequestIgnored
 from core.payloads.triggers import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
 from core.ports import RetrainRequest
+from core.status import CoordinatorStatus
+from triggers.api_models import Accepted, Error
 
 log = logging.getLogger("triggers")
 
@@ -39,14 +42,17 @@ class Intake:
     coordinator: str
     coordinator_action: str  # busy (a claim is due anyway) | signalled | started
 
+    def accepted(self) -> Accepted:
+        return Accepted(
+            status="duplicate" if self.duplicate else "accepted",
+            model=self.request.model,
+            request_id=self.request.request_id,
+            dedupe_key=self.request.dedupe_key,
+            coordinator=self.coordinator,
+        )
+
     def body(self) -> dict[str, Any]:
-        return {
-            "status": "duplicate" if self.duplicate else "accepted",
-            "model": self.request.model,
-            "request_id": self.request.request_id,
-            "dedupe_key": self.request.dedupe_key,
-            "coordinator": self.coordinator,
-        }
+        return self.accepted().model_dump(mode="json", exclude_none=True)
 
 
 def request_id_for(dedupe_key: str) -> str:
@@ -88,16 +94,10 @@ def _phase(status: Any) -> str | None:
     if not status:
         return None
     runtime = getattr(status.runtime_status, "value", status.runtime_status)
-    custom = status.custom_status
-    if isinstance(custom, str):
-        try:
-            custom = json.loads(custom)
-        except ValueError:
-            custom = None
-    if runtime not in _ACTIVE or not isinstance(custom, dict):
+    if runtime not in _ACTIVE:
         return None
-    phase = custom.get("phase")
-    return phase if isinstance(phase, str) else None
+    custom = CoordinatorStatus.read(status.custom_status)
+    return custom.phase if custom is not None else None
 
 
 async def ensure_coordinator(client: Any, model: str) -> str:
@@ -141,21 +141,18 @@ async def submit(client: Any, request: RetrainRequest) -> Intake:
     ledger = bootstrap.ledger()
     accepted = ledger.add_request(request)
     if not accepted:
-        ledger.append(
-            coordinator_id(request.model),
-            "request",
-            {"ignored": "duplicate", "dedupe_key": request.dedupe_key, "source": request.source},
-        )
+        fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
+        ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
     action = await ensure_coordinator(client, request.model)
     return Intake(request, not accepted, coordinator_id(request.model), action)
 
 
-def record_ignored(model: str | None, what: str, details: dict[str, Any]) -> None:
+def record_ignored(model: str | None, fact: EventIgnored) -> None:
     """Inputs that start nothing (resolved alerts, unmapped events, uncommitted writes) are kept
     in the ledger too, under the model's coordinator (or `unrouted`), so 'why did nothing
     happen?' has an answer."""
     run_id = coordinator_id(model) if model else "unrouted"
-    bootstrap.ledger().append(run_id, "event", {"ignored": what, **details})
+    bootstrap.ledger().append(run_id, fact.ledger_kind, fact.dump())
 
 
 # --------------------------------------------------------------------------- HTTP helpers
@@ -168,7 +165,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def error(status: int, message: str) -> func.HttpResponse:
-    return json_response({"error": message}, status)
+    return json_response(Error(error=message).dump(), status)
 
 
 def body_too_large(req: func.HttpRequest) -> func.HttpResponse | None:

@@ -1,16 +1,21 @@
 """The OpenAPI 3.0 document of the operator API and the alert webhook (GET /api/openapi.json).
 
-Written as data next to the handlers it describes; tests run schemathesis against it, so a
-handler that drifts from this document fails the build.
+The paths are written here; every body and response schema is generated from the pydantic
+models the handlers use (triggers/api_models.py), so the document follows the code. Tests run
+schemathesis against it.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+from pydantic.json_schema import models_json_schema
 
 from core.events_in import MAX_PAYLOAD_BYTES
 from core.payloads.triggers import OPERATOR_EVENTS
-from triggers.operator_api import RUN_STATUSES
+from core.status import RUN_STATUSES
+from triggers.api_models import BODIES, RESPONSES
 
 MODEL_NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$", "example": "churn"}
 
@@ -99,16 +104,7 @@ def document(server_url: str = "") -> dict[str, Any]:
                         },
                     ],
                     "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["lifecycles"],
-                                "properties": {
-                                    "lifecycles": {"type": "array", "items": _ref("LifecycleSummary")}
-                                },
-                            },
-                            "Newest first.",
-                        ),
+                        "200": _json(_ref("LifecycleList"), "Newest first."),
                         **ERRORS,
                         **NOT_FOUND,
                     },
@@ -128,99 +124,7 @@ def document(server_url: str = "") -> dict[str, Any]:
                 "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
                 "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
             },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {"error": {"type": "string"}},
-                },
-                "RetrainBody": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "reason": {"type": "string", "maxLength": 1000},
-                        "requested_by": {"type": "string", "maxLength": 200},
-                    },
-                },
-                "ActionBody": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "reason": {"type": "string", "maxLength": 1000},
-                        "by": {"type": "string", "maxLength": 200},
-                    },
-                },
-                "Accepted": {
-                    "type": "object",
-                    "required": ["status", "model", "request_id", "coordinator"],
-                    "properties": {
-                        "status": {"type": "string", "enum": ["accepted", "duplicate"]},
-                        "model": {"type": "string"},
-                        "request_id": {"type": "string"},
-                        "dedupe_key": {"type": "string"},
-                        "coordinator": {"type": "string"},
-                        "links": {"type": "object", "additionalProperties": {"type": "string"}},
-                    },
-                },
-                "Request": {
-                    "type": "object",
-                    "required": ["request_id", "source", "received_at"],
-                    "properties": {
-                        "request_id": {"type": "string"},
-                        "source": {"type": "string"},
-                        "dedupe_key": {"type": "string"},
-                        "received_at": {"type": "string", "format": "date-time"},
-                        "consumed_by": {"type": "string", "nullable": True},
-                        "held_reason": {"type": "string", "nullable": True},
-                        "details": {"type": "object"},
-                    },
-                },
-                "LifecycleSummary": {
-                    "type": "object",
-                    "required": ["id", "model", "status", "stage"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "model": {"type": "string"},
-                        "status": {"type": "string"},
-                        "stage": {"type": "string"},
-                        "created_at": {"type": "string", "nullable": True},
-                        "updated_at": {"type": "string", "nullable": True},
-                        "challenger_version": {"type": "string", "nullable": True},
-                        "champion_version": {"type": "string", "nullable": True},
-                    },
-                },
-                "Lifecycle": {
-                    "type": "object",
-                    "required": ["id", "steps", "gates", "traffic", "requests"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "status": {"type": "string"},
-                        "stage": {"type": "string"},
-                        "lineage": {"type": "object"},
-                        "decision": {"type": "object"},
-                        "steps": {"type": "array", "items": {"type": "object"}},
-                        "gates": {"type": "array", "items": {"type": "object"}},
-                        "traffic": {"type": "array", "items": {"type": "object"}},
-                        "decisions": {"type": "array", "items": {"type": "object"}},
-                        "requests": {"type": "array", "items": _ref("Request")},
-                        "orchestration": {"type": "object", "nullable": True},
-                    },
-                },
-                "Model": {
-                    "type": "object",
-                    "required": ["model", "champion", "endpoint", "pending_requests", "recent_lifecycles"],
-                    "properties": {
-                        "model": {"type": "string"},
-                        "policy_hash": {"type": "string"},
-                        "champion": {"type": "object", "nullable": True},
-                        "endpoint": {"type": "object", "nullable": True},
-                        "pending_requests": {"type": "array", "items": _ref("Request")},
-                        "last_hold": {"type": "object", "nullable": True},
-                        "recent_lifecycles": {"type": "array", "items": _ref("LifecycleSummary")},
-                        "coordinator": {"type": "object", "nullable": True},
-                    },
-                },
-            },
+            "schemas": schemas(),
         },
     }
     for action in OPERATOR_EVENTS:
@@ -234,10 +138,7 @@ def document(server_url: str = "") -> dict[str, Any]:
                     "content": {"application/json": {"schema": _ref("ActionBody")}},
                 },
                 "responses": {
-                    "202": _json(
-                        {"type": "object", "required": ["status", "id", "action"]},
-                        f"`{action}` was delivered.",
-                    ),
+                    "202": _json(_ref("ActionAccepted"), f"`{action}` was delivered."),
                     "409": _json(_ref("Error"), "The lifecycle is not running."),
                     **ERRORS,
                     **NOT_FOUND,
@@ -264,3 +165,33 @@ def document(server_url: str = "") -> dict[str, Any]:
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc
+
+
+@functools.cache
+def schemas() -> dict[str, Any]:
+    """components.schemas from the models: request bodies as validated, responses as serialized,
+    in OpenAPI 3.0 terms (nullable instead of a null type, enum instead of const)."""
+    pairs = [(m, "validation") for m in BODIES] + [(m, "serialization") for m in RESPONSES]
+    _, top = models_json_schema(pairs, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
+    return {name: _openapi30(schema) for name, schema in sorted(top["$defs"].items())}
+
+
+def _openapi30(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_openapi30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _openapi30(v) for k, v in node.items() if k != "title"}
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    for key in ("anyOf", "oneOf"):
+        options = node.get(key)
+        if options and {"type": "null"} in options:
+            rest = [o for o in options if o != {"type": "null"}]
+            node.pop(key)
+            if len(rest) == 1 and "$ref" not in rest[0]:
+                node.update(rest[0])
+            else:
+                node[key if len(rest) > 1 else "allOf"] = rest
+            node["nullable"] = True
+    return node

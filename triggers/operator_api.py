@@ -11,39 +11,48 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 import wiring as bootstrap
 from core.events_in import EventValidationError, load_json
+from core.facts import OperatorActed, read_fact
 from core.payloads.triggers import OPERATOR_EVENTS, coordinator_id
-from core.ports import LedgerEntry, RetrainRequest, RunRecord
+from core.ports import LedgerEntry, RunRecord
+from core.status import RUN_STATUSES, CoordinatorStatus, read_progress
 from triggers import bp
+from triggers.api_models import (
+    ActionAccepted,
+    ActionBody,
+    Champion,
+    Deployment,
+    Endpoint,
+    Entry,
+    Lifecycle,
+    LifecycleList,
+    LifecycleSummary,
+    Model,
+    Orchestration,
+    Request,
+    RetrainBody,
+    Unavailable,
+)
 from triggers.intake import body_too_large, error, json_response, new_request, submit
+from triggers.openapi import document
 
 log = logging.getLogger("triggers.operator_api")
 
-RUN_STATUSES = ("running", "rejected", "kept", "registered", "promoted", "rolled_back", "failed", "aborted")
 ACTIVE_RUNTIME = {"Running", "Pending", "Suspended", "ContinuedAsNew"}
 MAX_IDEMPOTENCY_KEY = 200
 
 
-class RetrainBody(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    reason: str = Field(default="", max_length=1000)
-    requested_by: str = Field(default="", max_length=200)
+B = TypeVar("B", bound=BaseModel)
 
 
-class ActionBody(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    reason: str = Field(default="", max_length=1000)
-    by: str = Field(default="", max_length=200)
-
-
-def _body(req: func.HttpRequest, model: type[BaseModel]) -> BaseModel | func.HttpResponse:
+def _body(req: func.HttpRequest, model: type[B]) -> B | func.HttpResponse:
     """An optional JSON object body, validated; an empty body means all defaults."""
     raw = req.get_body() or b""
     if not raw.strip():
@@ -79,33 +88,8 @@ def _unknown_model(model: str) -> func.HttpResponse:
     return error(404, f"unknown model {model[:100]!r}: no lifecycle policy names it (known: {known})")
 
 
-def _request_view(r: RetrainRequest) -> dict[str, Any]:
-    return {
-        "request_id": r.request_id,
-        "source": r.source,
-        "dedupe_key": r.dedupe_key,
-        "received_at": r.received_at.isoformat(),
-        "consumed_by": r.consumed_by,
-        "held_reason": r.held_reason,
-        "details": r.details,
-    }
-
-
-def _run_summary(run: RunRecord) -> dict[str, Any]:
-    return {
-        "id": run.run_id,
-        "model": run.model,
-        "status": run.status,
-        "stage": run.stage,
-        "created_at": run.created_at.isoformat() if run.created_at else None,
-        "updated_at": run.updated_at.isoformat() if run.updated_at else None,
-        "challenger_version": run.challenger_version,
-        "champion_version": run.champion_version,
-    }
-
-
-def _entry_view(e: LedgerEntry) -> dict[str, Any]:
-    return {"at": e.at.isoformat(), "seq": e.seq, **e.data}
+def _entry(e: LedgerEntry) -> Entry:
+    return Entry.of(e, read_fact(e.data))
 
 
 def _guarded(what: str, read: Any) -> Any:
@@ -114,24 +98,35 @@ def _guarded(what: str, read: Any) -> Any:
         return read()
     except Exception as exc:
         log.warning("%s unavailable: %s", what, exc)
-        return {"unavailable": f"{what}: {str(exc)[:300]}"}
+        return Unavailable(unavailable=f"{what}: {str(exc)[:300]}")
 
 
-async def _durable(client: Any, instance_id: str) -> dict[str, Any] | None:
+async def _durable(client: Any, instance_id: str) -> Orchestration | Unavailable | None:
     try:
         status = await client.get_status(instance_id)
     except Exception as exc:
         log.warning("durable status of %s unavailable: %s", instance_id, exc)
-        return {"unavailable": str(exc)[:300]}
+        return Unavailable(unavailable=str(exc)[:300])
     if not status:
         return None
     runtime = status.runtime_status
-    return {
-        "runtime_status": getattr(runtime, "value", runtime),
-        "custom_status": status.custom_status,
-        "created_time": status.created_time.isoformat() if status.created_time else None,
-        "last_updated_time": status.last_updated_time.isoformat() if status.last_updated_time else None,
-    }
+    custom = status.custom_status
+    return Orchestration(
+        runtime_status=getattr(runtime, "value", runtime),
+        custom_status=CoordinatorStatus.read(custom)
+        if _is_coordinator(instance_id)
+        else read_progress(custom),
+        created_time=status.created_time,
+        last_updated_time=status.last_updated_time,
+    )
+
+
+def _is_coordinator(instance_id: str) -> bool:
+    return instance_id.startswith(coordinator_id(""))
+
+
+def _runtime(durable: Orchestration | Unavailable | None) -> str | None:
+    return durable.runtime_status if isinstance(durable, Orchestration) else None
 
 
 # --------------------------------------------------------------------------- models
@@ -161,7 +156,8 @@ async def operator_retrain(req: func.HttpRequest, client) -> func.HttpResponse:
         "coordinator": f"{base}/runtime/webhooks/durabletask/instances/{coordinator_id(model)}",
     }
     headers = {"Location": links["lifecycles"]}
-    return json_response({**intake.body(), "links": links}, 200 if intake.duplicate else 202, headers)
+    accepted = intake.accepted().model_copy(update={"links": links})
+    return json_response(accepted.dump(), 200 if intake.duplicate else 202, headers)
 
 
 @bp.route(route="models/{model}", methods=["GET"])
@@ -173,45 +169,45 @@ async def operator_model(req: func.HttpRequest, client) -> func.HttpResponse:
     policy = bootstrap.policy(model)
     ledger = bootstrap.ledger()
 
-    def champion() -> dict[str, Any] | None:
+    def champion() -> Champion | None:
         found = bootstrap.registry().champion(model)
         if found is None:
             return None
-        return {
-            "version": found.version,
-            "source_uri": found.source_uri,
-            "created_at": found.created_at.isoformat() if found.created_at else None,
-            "lineage": found.tags,
-        }
+        return Champion(
+            version=found.version,
+            source_uri=found.source_uri,
+            created_at=found.created_at,
+            lineage=found.tags,
+        )
 
-    def endpoint() -> dict[str, Any] | None:
+    def endpoint() -> Endpoint | None:
         name = policy.rollout.endpoint
         if not name:
             return None
         info = bootstrap.endpoints().get(name)
-        return {
-            "name": info.name,
-            "scoring_uri": info.scoring_uri,
-            "traffic": info.traffic,
-            "mirror_traffic": info.mirror_traffic,
-            "deployments": {
-                d.name: {"model": d.model_name, "version": d.model_version, "state": d.state}
+        return Endpoint(
+            name=info.name,
+            scoring_uri=info.scoring_uri,
+            traffic=info.traffic,
+            mirror_traffic=info.mirror_traffic,
+            deployments={
+                d.name: Deployment(model=d.model_name, version=d.model_version, state=d.state)
                 for d in info.deployments.values()
             },
-        }
+        )
 
     held = [e for e in ledger.entries(coordinator_id(model), "request") if "held" in e.data]
-    body = {
-        "model": model,
-        "policy_hash": policy.hash,
-        "champion": _guarded("model registry", champion),
-        "endpoint": _guarded("online endpoint", endpoint),
-        "pending_requests": [_request_view(r) for r in ledger.pending_requests(model)],
-        "last_hold": _entry_view(held[-1]) if held else None,
-        "recent_lifecycles": [_run_summary(r) for r in ledger.list_runs(model=model, limit=10)],
-        "coordinator": await _durable(client, coordinator_id(model)),
-    }
-    return json_response(body)
+    body = Model(
+        model=model,
+        policy_hash=policy.hash,
+        champion=_guarded("model registry", champion),
+        endpoint=_guarded("online endpoint", endpoint),
+        pending_requests=[Request.of(r) for r in ledger.pending_requests(model)],
+        last_hold=_entry(held[-1]) if held else None,
+        recent_lifecycles=[LifecycleSummary.of(r) for r in ledger.list_runs(model=model, limit=10)],
+        coordinator=await _durable(client, coordinator_id(model)),
+    )
+    return json_response(body.dump())
 
 
 # --------------------------------------------------------------------------- lifecycles
@@ -229,41 +225,38 @@ async def operator_lifecycles(req: func.HttpRequest) -> func.HttpResponse:
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
         return error(400, f"limit={raw_limit[:20]!r} must be a whole number from 1 to 500")
     runs = bootstrap.ledger().list_runs(model=model or None, status=status, limit=int(raw_limit))
-    return json_response({"lifecycles": [_run_summary(r) for r in runs]})
+    return json_response(LifecycleList(lifecycles=[LifecycleSummary.of(r) for r in runs]).dump())
 
 
-def _lifecycle_detail(run: RunRecord | None, run_id: str) -> dict[str, Any]:
+def _lifecycle(run: RunRecord | None, run_id: str, durable: Orchestration | Unavailable | None) -> Lifecycle:
     ledger = bootstrap.ledger()
     entries = ledger.entries(run_id)
 
-    def of(kind: str) -> list[dict[str, Any]]:
-        return [_entry_view(e) for e in entries if e.kind == kind]
+    def of(kind: str) -> list[Entry]:
+        return [_entry(e) for e in entries if e.kind == kind]
 
-    detail: dict[str, Any] = {"id": run_id}
+    record: dict[str, Any] = {}
     if run is not None:
-        detail.update(
-            {
-                **_run_summary(run),
-                "trigger": run.trigger,
-                "data_version": run.data_version,
-                "job_name": run.job_name,
-                "metrics": run.metrics,
-                "decision": run.decision,
-                "lineage": run.lineage,
-            }
-        )
-    detail.update(
-        {
-            "steps": of("step"),
-            "gates": of("gate"),
-            "traffic": of("traffic"),
-            "decisions": of("decision"),
-            "events": of("event"),
-            "errors": of("error"),
-            "requests": [_request_view(r) for r in ledger.requests_for_run(run_id)],
+        record = {
+            **dict(LifecycleSummary.of(run)),
+            "trigger": run.trigger,
+            "data_version": run.data_version,
+            "job_name": run.job_name,
+            "metrics": run.metrics,
+            "decision": run.decision,
+            "lineage": run.lineage,
         }
+    return Lifecycle(
+        **{"id": run_id, **record},
+        steps=of("step"),
+        gates=of("gate"),
+        traffic=of("traffic"),
+        decisions=of("decision"),
+        events=of("event"),
+        errors=of("error"),
+        requests=[Request.of(r) for r in ledger.requests_for_run(run_id)],
+        orchestration=durable,
     )
-    return detail
 
 
 @bp.route(route="lifecycles/{id}", methods=["GET"])
@@ -274,7 +267,7 @@ async def operator_lifecycle(req: func.HttpRequest, client) -> func.HttpResponse
     durable = await _durable(client, run_id) if run_id else None
     if run is None and durable is None:
         return error(404, f"unknown lifecycle {run_id[:100]!r}; list them with GET /api/lifecycles")
-    return json_response({**_lifecycle_detail(run, run_id), "orchestration": durable})
+    return json_response(_lifecycle(run, run_id, durable).dump())
 
 
 @bp.route(route="lifecycles/{id}/{action}", methods=["POST"])
@@ -294,7 +287,7 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
     body = _body(req, ActionBody)
     if isinstance(body, func.HttpResponse):
         return body
-    runtime = (durable or {}).get("runtime_status")
+    runtime = _runtime(durable)
     if runtime not in ACTIVE_RUNTIME:
         state = runtime or (run.status if run else "unknown")
         return error(
@@ -305,14 +298,13 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
     # approval and rollback events: deliver to each of them that is still running.
     targets = [run_id]
     rollout = await _durable(client, f"{run_id}-rollout")
-    if rollout and rollout.get("runtime_status") in ACTIVE_RUNTIME:
+    if _runtime(rollout) in ACTIVE_RUNTIME:
         targets.append(f"{run_id}-rollout")
     for target in targets:
         await client.raise_event(target, action, data)
-    ledger.append(
-        run_id, "decision", {"operator": action, "reason": body.reason, "by": body.by, "to": targets}
-    )
-    return json_response({"status": "accepted", "id": run_id, "action": action, "delivered_to": targets}, 202)
+    fact = OperatorActed(operator=action, reason=body.reason, by=body.by, to=targets)
+    ledger.append(run_id, fact.ledger_kind, fact.dump())
+    return json_response(ActionAccepted(id=run_id, action=action, delivered_to=targets).dump(), 202)
 
 
 # --------------------------------------------------------------------------- OpenAPI
@@ -320,6 +312,4 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
 
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
-    from triggers.openapi import document
-
     return func.HttpResponse(json.dumps(document(_base_url(req))), mimetype="application/json")

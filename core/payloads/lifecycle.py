@@ -7,39 +7,35 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from core.facts import AnyFact
 from core.payloads import Payload
+from core.policy import Policy
 from core.promotion import PromotionDecision
-
-RunStatus = Literal[
-    "running", "rejected", "kept", "registered", "promoted", "rolled_back", "failed", "aborted"
-]
-Stage = Literal[
-    "start", "ingest", "train", "evaluate", "register", "deploy", "smoke", "ramp", "promote", "done"
-]
+from core.status import RunStatus, Stage
 
 __all__ = [
     "BlobRef",
-    "ChampionInfo",
-    "ChampionQuery",
+    "ChampionInput",
+    "ChampionResult",
     "EvaluationInput",
     "EvaluationResult",
     "EventSpec",
     "IngestInput",
     "IngestResult",
-    "JobRef",
-    "JobStatusOut",
+    "JobInput",
+    "JobResult",
     "LifecycleInput",
-    "LifecycleOutcome",
+    "LifecycleResult",
     "PromotionDecision",
     "PublishInput",
-    "RecordRun",
+    "RecordInput",
     "RegisterInput",
-    "RegisteredModel",
-    "RunPlan",
+    "RegisterResult",
     "RunStatus",
     "Stage",
-    "StartRun",
-    "SubmitJob",
+    "StartInput",
+    "StartResult",
+    "SubmitJobInput",
 ]
 
 
@@ -66,18 +62,18 @@ class LifecycleInput(Payload):
 # --------------------------------------------------------------------------- start
 
 
-class StartRun(Payload):
+class StartInput(Payload):
     run_id: str
     trigger: LifecycleInput
     started_at: datetime
 
 
-class RunPlan(Payload):
+class StartResult(Payload):
     """The policy snapshot the orchestration follows (recorded in history, so replays agree)."""
 
     run_id: str
     model: str
-    policy: dict[str, Any]  # Policy.model_dump(mode="json")
+    policy: Policy
     policy_hash: str
     code_version: str
 
@@ -113,7 +109,7 @@ class IngestResult(Payload):
 # --------------------------------------------------------------------------- jobs
 
 
-class SubmitJob(Payload):
+class SubmitJobInput(Payload):
     run_id: str
     model: str
     kind: Literal["train", "evaluate"]
@@ -123,11 +119,11 @@ class SubmitJob(Payload):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class JobRef(Payload):
+class JobInput(Payload):
     job_name: str
 
 
-class JobStatusOut(Payload):
+class JobResult(Payload):
     name: str
     state: Literal["queued", "running", "completed", "failed", "canceled"]
     done: bool
@@ -140,11 +136,11 @@ class JobStatusOut(Payload):
 # --------------------------------------------------------------------------- evaluate
 
 
-class ChampionQuery(Payload):
+class ChampionInput(Payload):
     model: str
 
 
-class ChampionInfo(Payload):
+class ChampionResult(Payload):
     model: str
     version: str | None = None
     source_uri: str | None = None
@@ -175,7 +171,7 @@ class RegisterInput(Payload):
     tags: dict[str, str]
 
 
-class RegisteredModel(Payload):
+class RegisterResult(Payload):
     name: str
     version: str
     source_uri: str
@@ -185,7 +181,7 @@ class RegisteredModel(Payload):
 # --------------------------------------------------------------------------- ledger and events
 
 
-class RecordRun(Payload):
+class RecordInput(Payload):
     """A ledger update: changed fields of the run record, plus an optional append-only entry."""
 
     run_id: str
@@ -198,11 +194,10 @@ class RecordRun(Payload):
     lineage: dict[str, Any] | None = None
     challenger_version: str | None = None
     champion_version: str | None = None
-    entry_kind: str | None = None  # step | decision | error | ...
-    entry: dict[str, Any] | None = None
+    fact: AnyFact | None = None  # appended to the run's ledger under fact.ledger_kind
 
     def changes(self) -> dict[str, Any]:
-        skip = {"run_id", "entry_kind", "entry"}
+        skip = {"run_id", "fact"}
         return {k: v for k, v in self.model_dump(mode="json").items() if k not in skip and v is not None}
 
 
@@ -222,7 +217,7 @@ class PublishInput(Payload):
 # --------------------------------------------------------------------------- outcome
 
 
-class LifecycleOutcome(Payload):
+class LifecycleResult(Payload):
     run_id: str
     model: str
     status: RunStatus

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
+from core.gates import GateConfig
 from core.payloads import Payload
 from core.payloads.lifecycle import BlobRef
+from core.policy import Policy
 from core.ports import DeploymentInfo, EndpointInfo
 
 __all__ = [
-    "ChampionMove",
     "DeployInput",
-    "DeploymentOut",
-    "DeploymentRef",
-    "EndpointOut",
-    "EndpointRef",
+    "DeploymentInput",
+    "DeploymentResult",
+    "EndpointInput",
+    "EndpointResult",
     "GateInput",
     "GateResult",
     "RolloutInput",
+    "SetChampionInput",
     "SmokeInput",
     "SmokeResult",
     "TrafficInput",
@@ -34,16 +36,16 @@ class RolloutInput(Payload):
     model: str
     challenger_version: str
     champion_version: str | None = None
-    policy: dict[str, Any]  # Policy.model_dump(mode="json"), the run's snapshot
+    policy: Policy  # the run's snapshot
     policy_hash: str
     eval_ref: BlobRef | None = None  # the evaluation split: smoke-test rows come from here
 
 
-class EndpointRef(Payload):
+class EndpointInput(Payload):
     endpoint: str
 
 
-class DeploymentOut(Payload):
+class DeploymentResult(Payload):
     name: str
     model_name: str
     model_version: str
@@ -51,7 +53,7 @@ class DeploymentOut(Payload):
     message: str = ""
 
     @classmethod
-    def of(cls, info: DeploymentInfo) -> DeploymentOut:
+    def of(cls, info: DeploymentInfo) -> DeploymentResult:
         return cls(
             name=info.name,
             model_name=info.model_name,
@@ -61,21 +63,21 @@ class DeploymentOut(Payload):
         )
 
 
-class EndpointOut(Payload):
+class EndpointResult(Payload):
     name: str
     scoring_uri: str
     traffic: dict[str, int]
     mirror_traffic: dict[str, int]
-    deployments: dict[str, DeploymentOut] = Field(default_factory=dict)
+    deployments: dict[str, DeploymentResult] = Field(default_factory=dict)
 
     @classmethod
-    def of(cls, info: EndpointInfo) -> EndpointOut:
+    def of(cls, info: EndpointInfo) -> EndpointResult:
         return cls(
             name=info.name,
             scoring_uri=info.scoring_uri,
             traffic=dict(info.traffic),
             mirror_traffic=dict(info.mirror_traffic),
-            deployments={k: DeploymentOut.of(v) for k, v in info.deployments.items()},
+            deployments={k: DeploymentResult.of(v) for k, v in info.deployments.items()},
         )
 
 
@@ -88,7 +90,7 @@ class DeployInput(Payload):
     instance_count: int = 1
 
 
-class DeploymentRef(Payload):
+class DeploymentInput(Payload):
     endpoint: str
     deployment: str
 
@@ -122,7 +124,7 @@ class GateInput(Payload):
     percent: int
     start: datetime
     end: datetime
-    gate: dict[str, Any]  # core.gates.GateConfig fields
+    gate: GateConfig
 
 
 class GateResult(Payload):
@@ -133,6 +135,6 @@ class GateResult(Payload):
     min_samples: int
 
 
-class ChampionMove(Payload):
+class SetChampionInput(Payload):
     model: str
     version: str

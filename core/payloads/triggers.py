@@ -49,7 +49,7 @@ class ClaimResult(Payload):
     dry_run_seconds: int = 0
 
 
-class RunFinished(Payload):
+class RunFinishedInput(Payload):
     model: str
     run_id: str
     coordinator: str
@@ -67,6 +67,6 @@ class DryRunInput(Payload):
     seconds: int = Field(default=0, ge=0)
 
 
-class DryRun(Payload):
+class RecordDryRunInput(Payload):
     run_id: str
     trigger: LifecycleInput

@@ -9,20 +9,21 @@ import pytest
 
 import wiring as bootstrap
 from activities import lifecycle as act
+from core.facts import StepEntered, read_fact
 from core.payloads.lifecycle import (
     BlobRef,
     EvaluationInput,
     EvaluationResult,
     IngestInput,
     IngestResult,
-    JobStatusOut,
+    JobResult,
     LifecycleInput,
-    RecordRun,
-    RegisteredModel,
+    RecordInput,
     RegisterInput,
-    RunPlan,
-    StartRun,
-    SubmitJob,
+    RegisterResult,
+    StartInput,
+    StartResult,
+    SubmitJobInput,
 )
 from core.policy import load_policy
 from core.settings import Settings
@@ -52,12 +53,12 @@ def fakes(tmp_path):
 
 
 def test_start_snapshots_the_policy_and_opens_the_ledger_record_once(fakes):
-    payload = StartRun(
+    payload = StartInput(
         run_id="r1", trigger=LifecycleInput(model="churn", request_ids=["q1"]), started_at=T0
     ).dump()
-    plan = RunPlan.model_validate(_call(act.lifecycle_start, payload))
+    plan = StartResult.model_validate(_call(act.lifecycle_start, payload))
     assert plan.policy_hash.startswith("sha256:") and plan.code_version == "c0ffee"
-    assert plan.policy["evaluation"]["metric"] == "auc"
+    assert plan.policy.evaluation.metric == "auc"
     fakes.ledger.update_run("r1", stage="train")
     _call(act.lifecycle_start, payload)  # a replayed start keeps the record as it is
     record = fakes.ledger.get_run("r1")
@@ -81,11 +82,11 @@ def test_ingest_returns_the_data_version_and_where_it_wrote(fakes):
 
 def test_submit_stages_data_inputs_locally_and_uses_the_policys_job_yaml(fakes, tmp_path):
     fakes.data_lake.put("training", "churn/dv-1/train/part-000.parquet", b"PAR1")
-    job = SubmitJob(
+    job = SubmitJobInput(
         run_id="r1", model="churn", kind="train", job_name="churn-train-r1",
         data_inputs={"train_data": BlobRef(container="training", path="churn/dv-1/train/")}, tags={"stage": "train"},
     )  # fmt: skip
-    out = JobStatusOut.model_validate(_call(act.lifecycle_submit_job, job.dump()))
+    out = JobResult.model_validate(_call(act.lifecycle_submit_job, job.dump()))
     submitted = fakes.training_jobs.jobs["churn-train-r1"]
     assert out.name == "churn-train-r1" and not out.done
     assert submitted.job_yaml == ROOT / "samples" / "churn" / "jobs" / "train.yml"
@@ -113,8 +114,8 @@ def test_register_is_idempotent_on_the_lifecycle_id(fakes):
     payload = RegisterInput(
         run_id="r1", model="churn", source_uri="file:///m", tags={"lifecycle_id": "r1"}
     ).dump()
-    first = RegisteredModel.model_validate(_call(act.lifecycle_register, payload))
-    again = RegisteredModel.model_validate(_call(act.lifecycle_register, payload))
+    first = RegisterResult.model_validate(_call(act.lifecycle_register, payload))
+    again = RegisterResult.model_validate(_call(act.lifecycle_register, payload))
     assert first.version == again.version == "1"
     assert len(fakes.registry.versions("churn")) == 1
 
@@ -122,13 +123,14 @@ def test_register_is_idempotent_on_the_lifecycle_id(fakes):
 def test_record_updates_the_run_and_appends_the_fact(fakes):
     _call(
         act.lifecycle_start,
-        StartRun(run_id="r1", trigger=LifecycleInput(model="churn"), started_at=T0).dump(),
+        StartInput(run_id="r1", trigger=LifecycleInput(model="churn"), started_at=T0).dump(),
     )
     _call(
         act.lifecycle_record,
-        RecordRun(
-            run_id="r1", stage="train", job_name="j", entry_kind="step", entry={"stage": "train"}
+        RecordInput(
+            run_id="r1", stage="train", job_name="j", fact=StepEntered(stage="train", job="j")
         ).dump(),
     )
     assert fakes.ledger.get_run("r1").job_name == "j"
-    assert [e.data for e in fakes.ledger.entries("r1", "step")] == [{"stage": "train"}]
+    [entry] = fakes.ledger.entries("r1", "step")
+    assert read_fact(entry.data) == StepEntered(stage="train", job="j")

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 import wiring as bootstrap
+from core.facts import StepEntered, read_fact
 from core.payloads.lifecycle import BlobRef, LifecycleInput
 from core.policy import load_policy
 from core.settings import Settings
+from core.status import read_progress
 from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import corrupt, generate, to_csv_bytes
@@ -131,6 +133,21 @@ def test_the_first_model_is_trained_evaluated_promoted_and_registered_with_its_l
     assert record.decision["verdict"] == "promote"
     assert status["customStatus"]["decision"]["challenger"] == 0.80
     assert "mllifecycle.registered" in world.fakes.events.types()
+
+
+def test_every_ledger_entry_is_a_typed_fact_and_the_status_reads_as_run_progress(world, tmp_path):
+    status = run(tmp_path, lifecycle(_good(world)))
+    facts = [read_fact(e.data) for e in world.fakes.ledger.entries("run-1")]
+    assert None not in facts
+    assert [f.stage for f in facts if isinstance(f, StepEntered)] == [
+        "ingest",
+        "train",
+        "evaluate",
+        "register",
+        "done",
+    ]
+    progress = read_progress(status["customStatus"])
+    assert progress is not None and (progress.stage, progress.status) == ("done", "registered")
 
 
 def test_both_jobs_get_the_staged_data_version_and_the_challenger_model(world, tmp_path):

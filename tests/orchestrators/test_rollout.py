@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 
 import wiring as bootstrap
+from core.facts import StepEntered, read_fact
 from core.payloads.lifecycle import BlobRef
 from core.payloads.rollout import RolloutInput
 from core.policy import ApprovalPolicy, MirrorPolicy, load_policy
 from core.ports import DeploymentInfo, DeploymentStats, RunRecord
 from core.settings import Settings
+from core.status import read_progress
 from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import generate
@@ -146,6 +148,11 @@ def test_a_healthy_challenger_ramps_through_mirror_and_every_step_and_becomes_ch
     assert smoke[1] == "green" and len(smoke[2]["input_data"]["data"]) == 5
     assert "churned" not in smoke[2]["input_data"]["columns"]  # the label is not a feature
     assert "mllifecycle.promoted" in world.fakes.events.types()
+    facts = [read_fact(e.data) for e in world.fakes.ledger.entries("run-1")]
+    assert None not in facts
+    steps = [f.stage for f in facts if isinstance(f, StepEntered)]
+    assert steps == ["deploy", "mirror", "ramp", "ramp"]  # the mirror phase is its own step
+    assert read_progress(status["customStatus"]).status == "promoted"
 
 
 def test_a_failing_challenger_is_rolled_back_to_the_exact_split_before_and_deleted(world, tmp_path):

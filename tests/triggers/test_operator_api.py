@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
+from core.facts import RunFailed, SplitView, StepEntered, TrafficChanged
 from core.ports import RunRecord
 from tests.triggers.durable_fakes import Runtime, user_function
 from triggers import operator_api as api
@@ -140,6 +141,23 @@ def test_a_lifecycle_shows_steps_gates_traffic_and_the_requests_it_consumed(fake
     assert body["traffic"][0]["traffic"] == {"blue": 90, "green": 10}
     assert [r["request_id"] for r in body["requests"]] == [req.request_id]
     assert call(api.operator_lifecycle, client, route={"id": "missing"})[0] == 404
+
+
+def test_a_lifecycles_facts_are_shown_with_their_kind_and_numbers(fakes, client):
+    add_run(fakes)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for fact in (
+        StepEntered(stage="ramp", phase=1, split=SplitView(traffic={"blue": 90, "green": 10})),
+        TrafficChanged(reason="advance to 10% live", traffic={"blue": 90, "green": 10}, at=at),
+        RunFailed(stage="ramp", error="RuntimeError: x"),
+    ):
+        fakes.ledger.append("churn-1", fact.ledger_kind, fact.dump())
+    status, body = call(api.operator_lifecycle, client, route={"id": "churn-1"})
+    assert status == 200
+    [step] = body["steps"]
+    assert step["kind"] == "step_entered" and step["split"]["traffic"] == {"blue": 90, "green": 10}
+    assert body["traffic"][0]["at"] == "2026-01-01T00:00:00Z"  # the change's own time
+    assert body["errors"][0]["error"] == "RuntimeError: x"
 
 
 def action(client, run_id, name, body=None):

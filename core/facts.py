@@ -1,0 +1,277 @@
+"""Ledger facts: what happened in a run, one typed model per kind of fact.
+
+The orchestrators and triggers build these instead of dict literals; the RunLedger port stores
+`fact.model_dump(mode="json")` under the fact's `ledger_kind` (the column the operator API groups
+by: step, traffic, gate, decision, error, event, request), and readers parse entries back with
+`read_fact` (the same union). `kind` is the discriminator and is stored with the fact.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from core.gates import GateVerdict, MetricTest
+from core.promotion import PromotionDecision
+from core.status import Stage
+
+log = logging.getLogger("core.facts")
+
+LedgerKind = Literal["step", "traffic", "gate", "decision", "error", "event", "request"]
+
+
+class Fact(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ledger_kind: ClassVar[LedgerKind]
+
+    def dump(self) -> dict[str, Any]:
+        # top level only: a null inside a value means something (no champion, no blue)
+        return {k: v for k, v in self.model_dump(mode="json").items() if v is not None}
+
+
+class SplitView(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    traffic: dict[str, int]
+    mirror: dict[str, int] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+class StepEntered(Fact):
+    """The run entered a stage; the fields say with what (only those the stage has)."""
+
+    ledger_kind: ClassVar[LedgerKind] = "step"
+    kind: Literal["step_entered"] = "step_entered"
+    stage: Stage
+    status: str | None = None  # stage done: how the run ended
+    reason: str | None = None
+    blobs: int | None = None  # ingest: landed blobs named by the trigger (0: the whole prefix)
+    job: str | None = None
+    data_version: str | None = None
+    rows_in: int | None = None
+    rows_out: int | None = None
+    train_rows: int | None = None
+    eval_rows: int | None = None
+    champion_version: str | None = None
+    version: str | None = None  # register: the challenger's version
+    endpoint: str | None = None
+    green: str | None = None
+    blue: str | None = None
+    before: SplitView | None = None
+    phase: int | None = None
+    percent: int | None = None
+    split: SplitView | None = None
+
+
+class SmokeTested(Fact):
+    ledger_kind: ClassVar[LedgerKind] = "step"
+    kind: Literal["smoke_tested"] = "smoke_tested"
+    stage: Literal["smoke"] = "smoke"
+    ok: bool
+    rows: int
+    error: str = ""
+
+
+class TrafficChanged(Fact):
+    ledger_kind: ClassVar[LedgerKind] = "traffic"
+    kind: Literal["traffic_changed"] = "traffic_changed"
+    reason: str
+    traffic: dict[str, int]
+    mirror: dict[str, int] = Field(default_factory=dict)
+    at: datetime
+
+
+class GateEvaluated(Fact):
+    """Every number of one gate evaluation (core.gates.GateVerdict) and the phase it judged."""
+
+    ledger_kind: ClassVar[LedgerKind] = "gate"
+    kind: Literal["gate_evaluated"] = "gate_evaluated"
+    phase: int
+    percent: int
+    verdict: Literal["pass", "fail", "need_more_data"]
+    reasons: list[str]
+    endpoint: str
+    green: str
+    blue: str | None = None
+    window_start: str
+    window_end: str
+    ingested_until: str | None = None
+    green_requests: int
+    blue_requests: int
+    min_samples: int
+    tests: list[MetricTest] = Field(default_factory=list)
+    slo: dict[str, Any] = Field(default_factory=dict)
+    alpha: float = 0.0
+    query: str = ""
+
+    @classmethod
+    def of(cls, phase: int, percent: int, verdict: GateVerdict) -> GateEvaluated:
+        return cls.model_validate({"phase": phase, "percent": percent, **verdict.to_record()})
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")  # nulls are numbers here (no blue, nothing ingested)
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+class EvaluationDecided(Fact, PromotionDecision):
+    """The promotion rule's verdict on the challenger, with its numbers."""
+
+    ledger_kind: ClassVar[LedgerKind] = "decision"
+    kind: Literal["evaluation_decided"] = "evaluation_decided"
+    stage: Literal["evaluate"] = "evaluate"
+
+    @classmethod
+    def of(cls, decision: PromotionDecision) -> EvaluationDecided:
+        return cls.model_validate(decision.model_dump())
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")  # champion None means "no champion": keep it
+
+
+class DataRejected(Fact):
+    ledger_kind: ClassVar[LedgerKind] = "decision"
+    kind: Literal["data_rejected"] = "data_rejected"
+    verdict: Literal["rejected"] = "rejected"
+    report: str | None = None
+    failures: list[str]
+    rows_in: int
+    rows_out: int
+    train_rows: int
+    eval_rows: int
+
+
+class RunAborted(Fact):
+    ledger_kind: ClassVar[LedgerKind] = "decision"
+    kind: Literal["run_aborted"] = "run_aborted"
+    stage: Stage
+    reason: str
+    job: str | None = None
+    abort: Any = None  # the operator's `abort` event data
+
+
+class ApprovalAsked(Fact):
+    ledger_kind: ClassVar[LedgerKind] = "step"
+    kind: Literal["approval_asked"] = "approval_asked"
+    stage: Literal["approval"] = "approval"
+    reason: str
+
+
+class ApprovalAnswered(Fact):
+    ledger_kind: ClassVar[LedgerKind] = "decision"
+    kind: Literal["approval_answered"] = "approval_answered"
+    stage: Literal["approval"] = "approval"
+    answer: str  # approve | reject | timeout | abort | rollback
+
+
+class RolledBack(Fact):
+    ledger_kind: ClassVar[LedgerKind] = "decision"
+    kind: Literal["rolled_back"] = "rolled_back"
+    verdict: Literal["rollback"] = "rollback"
+    stage: Stage
+    reason: str
+    restored: SplitView
+    deleted: str
+
+
+class Promoted(Fact):
+    ledger_kind: ClassVar[LedgerKind] = "decision"
+    kind: Literal["promoted"] = "promoted"
+    verdict: Literal["promote"] = "promote"
+    deployment: str
+    retired: str | None = None
+    version: str
+    traffic: dict[str, int]
+    mirror: dict[str, int] = Field(default_factory=dict)
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")  # retired None: the first model of the endpoint
+
+
+class OperatorActed(Fact):
+    """An operator raised an event on a running lifecycle (the operator API records it)."""
+
+    ledger_kind: ClassVar[LedgerKind] = "decision"
+    kind: Literal["operator_acted"] = "operator_acted"
+    operator: str  # the action: approve | reject | abort | rollback
+    reason: str = ""
+    by: str = ""
+    to: list[str]
+
+
+class RunFailed(Fact):
+    ledger_kind: ClassVar[LedgerKind] = "error"
+    kind: Literal["run_failed"] = "run_failed"
+    stage: Stage | None = None
+    reason: str | None = None  # a job that failed or missed its deadline
+    error: str | None = None  # an exception: type and message
+    job: str | None = None
+
+
+# --------------------------------------------------------------------------- inputs that start nothing
+
+
+class RequestIgnored(Fact):
+    """A retrain request seen before (same dedupe key), kept under the model's coordinator."""
+
+    ledger_kind: ClassVar[LedgerKind] = "request"
+    kind: Literal["request_ignored"] = "request_ignored"
+    ignored: Literal["duplicate"] = "duplicate"
+    dedupe_key: str
+    source: str
+
+
+class EventIgnored(Fact):
+    """An input that starts nothing (resolved alert, unmapped or invalid event, foreign URL)."""
+
+    ledger_kind: ClassVar[LedgerKind] = "event"
+    kind: Literal["event_ignored"] = "event_ignored"
+    ignored: str  # why, in words
+    event_id: str | None = None
+    error: str | None = None
+    container: str | None = None
+    path: str | None = None
+    api: str | None = None
+    url: str | None = None
+    alert_id: str | None = None
+    alert_rule: str | None = None
+    condition: str | None = None
+    run_id: str | None = None
+    run_status: str | None = None
+    experiment: str | None = None
+
+
+AnyFact = Annotated[
+    StepEntered
+    | SmokeTested
+    | TrafficChanged
+    | GateEvaluated
+    | EvaluationDecided
+    | DataRejected
+    | RunAborted
+    | ApprovalAsked
+    | ApprovalAnswered
+    | RolledBack
+    | Promoted
+    | OperatorActed
+    | RunFailed
+    | RequestIgnored
+    | EventIgnored,
+    Field(discriminator="kind"),
+]
+FACT: TypeAdapter[AnyFact] = TypeAdapter(AnyFact)
+
+
+def read_fact(data: dict[str, Any]) -> AnyFact | None:
+    """A ledger entry's data as its fact; None for an entry no fact type describes (written
+    before facts were typed, or by the coordinator's activities)."""
+    try:
+        return FACT.validate_python(data)
+    except ValidationError as exc:
+        log.debug("ledger entry is not a typed fact: %s", exc)
+        return None

@@ -1,0 +1,107 @@
+"""The run context of the lifecycle and rollout orchestrations: the bookkeeping kept out of the flow.
+
+A `RunContext` owns one run's custom status (`RunProgress`), its ledger facts and its events,
+and `end(...)` does the end-of-run ritual once: record the fact and the final status, publish
+the event, show it, return the outcome. A step that ends the run early raises `End`; the
+orchestrator catches it in one place and hands it to `end`.
+
+Everything here is deterministic (durable timers, `context.new_uuid()`,
+`context.current_utc_datetime`, activities with retry): it is rebuilt on every replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import azure.durable_functions as df
+
+from core.facts import AnyFact
+from core.payloads import Payload
+from core.payloads.lifecycle import EventSpec, LifecycleResult, PublishInput, RecordInput
+from core.status import RunProgress, RunStatus, Stage
+
+# azure-functions-durable 1.x retries at a fixed interval (no backoff option).
+# Transient failures (storage throttling, an AML API hiccup, a locked SQLite file) are retried;
+# permanent ones (a bad policy, a missing blob) fail after the last attempt with their message.
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=4)
+# Events are notifications: never worth holding a run for.
+EVENT_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1_000, max_number_of_attempts=2)
+
+
+@dataclass(eq=False)
+class End(Exception):
+    """How a run ends: its status, the stage it ended in, why, and the fact the ledger keeps.
+
+    Raised by a step that ends the run early, or passed to `RunContext.end` directly."""
+
+    status: RunStatus
+    stage: Stage
+    reasons: list[str]
+    fact: AnyFact
+    event: dict[str, Any] | None = None  # the published event's data (default: the fact)
+    publish: bool = True  # False when the event went out already (e.g. `registered`)
+    show: dict[str, Any] = field(default_factory=dict)  # more custom status for the last word
+    record: dict[str, Any] = field(default_factory=dict)  # more run-record changes
+
+    def __post_init__(self) -> None:
+        super().__init__(f"{self.status} at {self.stage}: {'; '.join(self.reasons)}")
+
+
+class RunContext:
+    """One run's status, ledger facts and events, bound to one orchestration context."""
+
+    def __init__(self, context: df.DurableOrchestrationContext, run_id: str, model: str, **status: Any):
+        self.context = context
+        self.run_id = run_id
+        self.model = model
+        self.status = RunProgress(run_id=run_id, model=model, **status)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def show(self, **changes: Any) -> None:
+        """Update the custom status (validated: a misspelt key fails the run, not a dashboard)."""
+        self.status = self.status.evolve(**changes)
+        self.context.set_custom_status(self.status.dump())
+
+    def call(self, name: str, payload: Payload, retry: df.RetryOptions = RETRY) -> Any:  # -> Task
+        return self.context.call_activity_with_retry(name, retry, payload.dump())
+
+    def record(self, fact: AnyFact | None = None, **changes: Any) -> Any:  # -> Task
+        """Change the run's ledger record and append `fact` to its ledger."""
+        return self.call("lifecycle_record", RecordInput(run_id=self.run_id, fact=fact, **changes))
+
+    def publish(self, kind: str, data: dict[str, Any]):  # generator
+        """Publish a lifecycle event; a lost event is shown in the status, never fails the run."""
+        event = EventSpec(
+            id=str(self.context.new_uuid()),
+            kind=kind,
+            model=self.model,
+            run_id=self.run_id,
+            time=self.context.current_utc_datetime,
+            data=data,
+        )
+        try:
+            yield self.call("lifecycle_publish", PublishInput(events=[event]), EVENT_RETRY)
+        except Exception as exc:
+            self.show(last_event_error=f"{kind}: {str(exc)[:300]}")
+
+    def step(self, fact: Any, show: dict[str, Any] | None = None, **changes: Any) -> Any:  # -> Task
+        """Enter `fact.stage`: show it, and record it with the run-record `changes`."""
+        self.show(stage=fact.stage, **(show or {}))
+        return self.record(fact, stage=fact.stage, **changes)
+
+    # ------------------------------------------------------------------ the end, once
+
+    def end(self, end: End):  # generator -> outcome
+        """Record the fact and the final status, publish the event, show it, return the outcome."""
+        yield self.record(end.fact, status=end.status, stage="done", **end.record)
+        if end.publish:
+            yield from self.publish(end.status, end.fact.dump() if end.event is None else end.event)
+        self.show(stage="done", status=end.status, **end.show)
+        return self.outcome(end)
+
+    def outcome(self, end: End) -> dict[str, Any]:
+        return LifecycleResult(
+            run_id=self.run_id, model=self.model, status=end.status, stage=end.stage, reasons=end.reasons
+        ).dump()

@@ -1,0 +1,206 @@
+"""The operator API's JSON, defined once: request bodies and responses as pydantic models.
+
+The handlers build these; `triggers/openapi.py` generates the document's schemas from them, so
+the OpenAPI document cannot drift from what the handlers send.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.facts import AnyFact
+from core.ports import LedgerEntry, RetrainRequest, RunRecord
+from core.status import CoordinatorStatus, RunProgress, RunStatus
+
+
+class Body(BaseModel):
+    """A request body: unknown keys are refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetrainBody(Body):
+    reason: str = Field(default="", max_length=1000)
+    requested_by: str = Field(default="", max_length=200)
+
+
+class ActionBody(Body):
+    reason: str = Field(default="", max_length=1000)
+    by: str = Field(default="", max_length=200)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class Error(Response):
+    error: str  # what to change
+
+
+class Unavailable(Response):
+    """A part of a view whose source is down (the rest of the view is still answered)."""
+
+    unavailable: str
+
+
+class Accepted(Response):
+    status: Literal["accepted", "duplicate"]
+    model: str
+    request_id: str
+    dedupe_key: str
+    coordinator: str
+    links: dict[str, str] | None = None
+
+
+class ActionAccepted(Response):
+    status: Literal["accepted"] = "accepted"
+    id: str
+    action: str
+    delivered_to: list[str]
+
+
+class Request(Response):
+    request_id: str
+    source: str
+    dedupe_key: str
+    received_at: datetime
+    consumed_by: str | None
+    held_reason: str | None
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, r: RetrainRequest) -> Request:
+        return cls(
+            request_id=r.request_id,
+            source=r.source,
+            dedupe_key=r.dedupe_key,
+            received_at=r.received_at,
+            consumed_by=r.consumed_by,
+            held_reason=r.held_reason,
+            details=r.details,
+        )
+
+
+class LifecycleSummary(Response):
+    id: str
+    model: str
+    status: RunStatus
+    stage: str
+    created_at: datetime | None
+    updated_at: datetime | None
+    challenger_version: str | None
+    champion_version: str | None
+
+    @classmethod
+    def of(cls, run: RunRecord) -> LifecycleSummary:
+        return cls(
+            id=run.run_id,
+            model=run.model,
+            status=run.status,  # type: ignore[arg-type]
+            stage=run.stage,
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            challenger_version=run.challenger_version,
+            champion_version=run.champion_version,
+        )
+
+
+class LifecycleList(Response):
+    lifecycles: list[LifecycleSummary]  # newest first
+
+
+class Entry(Response):
+    """A ledger entry: when, its sequence number, and its fact's fields (`kind` names the fact)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    at: datetime
+    seq: int
+
+    @classmethod
+    def of(cls, e: LedgerEntry, fact: AnyFact | None) -> Entry:
+        # an entry written before facts were typed is shown as it was stored
+        data = fact.dump() if fact is not None else e.data
+        return cls.model_validate({"at": e.at, "seq": e.seq, **data})
+
+
+class Orchestration(Response):
+    runtime_status: str | None
+    custom_status: RunProgress | CoordinatorStatus | None
+    created_time: datetime | None
+    last_updated_time: datetime | None
+
+
+class Champion(Response):
+    version: str
+    source_uri: str
+    created_at: datetime | None
+    lineage: dict[str, str]
+
+
+class Deployment(Response):
+    model: str
+    version: str
+    state: str
+
+
+class Endpoint(Response):
+    name: str
+    scoring_uri: str
+    traffic: dict[str, int]
+    mirror_traffic: dict[str, int]
+    deployments: dict[str, Deployment]
+
+
+class Model(Response):
+    model: str
+    policy_hash: str
+    champion: Champion | Unavailable | None
+    endpoint: Endpoint | Unavailable | None
+    pending_requests: list[Request]
+    last_hold: Entry | None
+    recent_lifecycles: list[LifecycleSummary]
+    coordinator: Orchestration | Unavailable | None
+
+
+class Lifecycle(Response):
+    """One lifecycle: its record (when the ledger has it), its facts grouped, its requests."""
+
+    id: str
+    model: str | None = None
+    status: RunStatus | None = None
+    stage: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    challenger_version: str | None = None
+    champion_version: str | None = None
+    trigger: dict[str, Any] | None = None
+    data_version: str | None = None
+    job_name: str | None = None
+    metrics: dict[str, Any] | None = None
+    decision: dict[str, Any] | None = None
+    lineage: dict[str, Any] | None = None
+    steps: list[Entry]
+    gates: list[Entry]
+    traffic: list[Entry]
+    decisions: list[Entry]
+    events: list[Entry]
+    errors: list[Entry]
+    requests: list[Request]
+    orchestration: Orchestration | Unavailable | None
+
+
+RESPONSES: tuple[type[Response], ...] = (
+    Error,
+    Accepted,
+    ActionAccepted,
+    LifecycleList,
+    Lifecycle,
+    Model,
+)
+BODIES: tuple[type[Body], ...] = (RetrainBody, ActionBody)
