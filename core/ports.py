@@ -221,15 +221,18 @@ class Endpoints(Protocol):
 class ModelRegistryShare(Protocol):
     """A registry shared between environments (an Azure ML registry; locally a second MLflow
     store). Dev copies each champion here; prod deploys from here, so prod runs exactly the
-    artifact dev evaluated. Versions keep their lineage tags plus `source_*` tags naming where
-    they were copied from."""
+    artifact dev evaluated. Versions keep their lineage tags (never the champion marks, which
+    belong to one environment). Azure ML keeps the registry version's name and number and records
+    the origin in the import; the local store numbers its own versions and adds `source_registry`,
+    `source_model`, `source_version` tags."""
 
     registry: str  # the registry's name, as policies name it
 
     def share(self, source: ModelVersion, *, name: str | None = None) -> ModelVersion:
         """Copy `source` (a workspace/dev version) into the registry as `name` (default: the same
         name), with the same artifact bytes and its tags. Idempotent: sharing a version that was
-        shared before returns the registry version made then."""
+        shared before returns the registry version made then. Azure copies in the background:
+        the returned version is found by `get` once the copy has finished."""
         ...
 
     def get(self, name: str, version: str) -> ModelVersion:

@@ -72,6 +72,7 @@ class AmlStandIn(HttpTransport):
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # workspace models
     registry_models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    importing: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # invisible until finished
     registry: str = "shared-ml"
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -121,7 +122,7 @@ class AmlStandIn(HttpTransport):
 
     def finish(self, kind: str, name: str, state: str = "Succeeded") -> None:
         """Complete an asynchronous operation: a batch endpoint, a batch deployment
-        ('endpoint/deployment'), a job (state Completed/Failed) or a registry import."""
+        ('endpoint/deployment'), a job (state Completed/Failed) or a registry import ('name:version')."""
         with self._lock:
             if kind == "endpoint":
                 self.batch_endpoints[name]["properties"]["provisioningState"] = state
@@ -130,9 +131,9 @@ class AmlStandIn(HttpTransport):
                 self.batch_deployments[(ep, dep)]["properties"]["provisioningState"] = state
             elif kind == "job":
                 self.jobs[name]["properties"]["status"] = state
-            elif kind == "registry_model":
+            elif kind == "registry_import":
                 n, v = name.split(":")
-                self.registry_models[(n, v)]["properties"]["provisioningState"] = state
+                self.registry_models[(n, v)] = self.importing.pop((n, v))
 
     def of(self, method: str, pattern: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
@@ -171,6 +172,9 @@ class AmlStandIn(HttpTransport):
             return (200, {"id": p, "name": m[1], "properties": {}}, {}) if exists else _not_found(m[1])
         if re.fullmatch(REG_RE + r"/import", p) and r.method == "POST":
             return self._import(r)
+        if m := re.fullmatch(r"/mferp/managementfrontend/operations/import-([^/]+)-([^/]+)", p):
+            done = (m[1], m[2]) in self.registry_models
+            return (200, {"status": "Succeeded"}, {}) if done else (202, None, {"Retry-After": "3600"})
         return 404, {"error": {"code": "NoRoute", "message": f"stand-in has no route for {r.method} {p}"}}, {}
 
     def _workspace(self) -> dict[str, Any]:
@@ -271,6 +275,7 @@ class AmlStandIn(HttpTransport):
             "properties": {
                 "modelType": "mlflow_model",
                 "modelUri": f"azureml://models/{name}/versions/{version}",
+                "flavors": {"python_function": {"data": {"loader_module": "mlflow.xgboost"}}},
                 "tags": tags,
                 "properties": {},
                 "provisioningState": "Succeeded",
@@ -285,22 +290,20 @@ class AmlStandIn(HttpTransport):
         return 405, None, {}
 
     def _import(self, r: Recorded) -> tuple[int, Any, dict[str, str]]:
-        body = r.json()
-        name, version = body["name"], body["version"]
-        asset = body.get("assetId", "")
+        body = r.json()["properties"]
+        name, version = body["destinationName"], body["destinationVersion"]
+        asset = body.get("sourceAssetId", "")
         m = re.search(r"/models/([^/]+)/versions/([^/]+)$", asset)
         source = self.models.get((m[1], m[2])) if m else None
         if source is None:
             return 400, {"error": {"code": "UserError", "message": f"unknown asset {asset}"}}, {}
         copy = self._model_body(
-            f"/subscriptions/{SUB}/resourceGroups/{REGISTRY_RG}/providers/Microsoft.MachineLearningServices"
-            f"/registries/{self.registry}/models/{name}/versions/{version}",
+            f"azureml://registries/{self.registry}/models/{name}/versions/{version}",
             name,
             version,
             dict(source["properties"]["tags"]),
         )
-        copy["properties"]["provisioningState"] = "Creating"
-        self.registry_models[(name, version)] = copy
+        self.importing[(name, version)] = copy
         operation = f"{REGISTRY_HOST}/mferp/managementfrontend/operations/import-{name}-{version}"
         return 202, None, {"Location": operation, "Retry-After": "3600"}
 
