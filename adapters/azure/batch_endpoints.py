@@ -7,15 +7,23 @@ durable timers. A scoring job is `batch_endpoints.invoke(..., job_name=...)`: th
 from the orchestrator, so a replayed activity finds the job it started (`jobs.get`) instead of
 scoring twice. Predictions are the deployment's `predictions.csv` (output action append_row)
 under the job's `score` output, which `submit` points at the caller's output location.
+
+azure-ai-ml 1.35.2's `invoke` builds its headers in the class-level dict
+`EndpointInvokeFields.DEFAULT_HEADER`, so a deployment pinned once (`azureml-model-deployment`)
+stays pinned for every later invoke in the process, and concurrent invokes overwrite each
+other's. `submit` therefore always names the deployment (the endpoint's default when the caller
+names none), clears the header first, and invokes under one process-wide lock.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from azure.ai.ml import Input, MLClient, Output
 from azure.ai.ml.constants import AssetTypes, BatchDeploymentOutputAction
+from azure.ai.ml.constants._endpoint import EndpointInvokeFields
 from azure.ai.ml.entities import (
     BatchEndpoint,
     ModelBatchDeployment,
@@ -44,6 +52,7 @@ _PROVISIONING: dict[str, DeploymentState] = {
     "canceled": "failed",
     "deleting": "deleting",
 }
+_INVOKE_LOCK = threading.Lock()  # see the module docstring: the SDK shares invoke headers
 # tags a batch deployment carries, so the port can say which model version it serves
 MODEL_TAG, VERSION_TAG = "model", "model_version"
 
@@ -218,14 +227,19 @@ class AzureMLBatchEndpoints:
             return self._status(self._ml.jobs.get(name=job_name), endpoint, deployment, input_uri, output_uri)
         except ResourceNotFoundError:
             pass
-        job = self._ml.batch_endpoints.invoke(
-            endpoint_name=endpoint,
-            deployment_name=deployment,
-            input=Input(type=_input_type(input_uri), path=input_uri),
-            outputs={OUTPUT_NAME: Output(type=AssetTypes.URI_FOLDER, path=output_uri)},
-            job_name=job_name,
-        )
-        return self._status(job, endpoint, deployment, input_uri, output_uri)
+        chosen = deployment or self.get(endpoint).default_deployment
+        if not chosen:
+            raise ValueError(f"batch endpoint {endpoint!r} has no default deployment; name one or set a default")
+        with _INVOKE_LOCK:
+            EndpointInvokeFields.DEFAULT_HEADER.pop(EndpointInvokeFields.MODEL_DEPLOYMENT, None)
+            job = self._ml.batch_endpoints.invoke(
+                endpoint_name=endpoint,
+                deployment_name=chosen,
+                input=Input(type=_input_type(input_uri), path=input_uri),
+                outputs={OUTPUT_NAME: Output(type=AssetTypes.URI_FOLDER, path=output_uri)},
+                job_name=job_name,
+            )
+        return self._status(job, endpoint, chosen, input_uri, output_uri)
 
     def status(self, job_name: str) -> BatchJobStatus:
         try:
