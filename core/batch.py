@@ -153,16 +153,16 @@ def ab_arms(info: BatchEndpointInfo) -> AbArms:
     if info.default_deployment is None:
         raise ValueError(f"batch endpoint {info.name} has no default deployment: nothing can score")
     others = [
-        d
-        for d in info.deployments.values()
-        if d.name != info.default_deployment and d.state == "succeeded"
+        d for d in info.deployments.values() if d.name != info.default_deployment and d.state == "succeeded"
     ]
     if not others:
         return AbArms(
             info.default_deployment, None, ["no second succeeded deployment: all rows go to the default"]
         )
     b = max(others, key=lambda d: (d.created_at or _EPOCH, d.name))
-    return AbArms(info.default_deployment, b.name, [f"A={info.default_deployment}, B={b.name} (newest other)"])
+    return AbArms(
+        info.default_deployment, b.name, [f"A={info.default_deployment}, B={b.name} (newest other)"]
+    )
 
 
 def ab_bucket(key: Any, salt: str) -> float:

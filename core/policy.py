@@ -164,7 +164,6 @@ class TriggersPolicy(_Strict):
         return _check_ncrontab(value)
 
 
-
 class BatchAbPolicy(_Strict):
     """Score a share of each input on a second deployment (the newest non-default one).
 
@@ -188,7 +187,9 @@ class BatchPolicy(_Strict):
     scoring_prefix: str | None = None  # blobs under {data.container}/{scoring_prefix} are scored
     schedule: str | None = None  # NCRONTAB, six fields, e.g. '0 0 4 * * *'
     smoke_rows: Annotated[int, Field(gt=0)] = 20
-    keep_last: Annotated[int, Field(ge=1)] = 3  # deployments kept besides the default and the previous default
+    keep_last: Annotated[int, Field(ge=1)] = (
+        3  # deployments kept besides the default and the previous default
+    )
     ab: BatchAbPolicy | None = None
     output_prefix: str = "predictions/{model}/"  # container/prefix of the predictions
     compute: str | None = None  # AML compute cluster of the batch deployments (ignored locally)

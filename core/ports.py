@@ -213,7 +213,6 @@ class Endpoints(Protocol):
         ...
 
 
-
 # --------------------------------------------------------------------------- shared registry
 
 
@@ -348,6 +347,7 @@ class BatchEndpoints(Protocol):
     def download_output(self, job_name: str, dest: Path) -> Path:
         """Copy a completed job's predictions under dest and return the predictions file."""
         ...
+
 
 # --------------------------------------------------------------------------- telemetry
 

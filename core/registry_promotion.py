@@ -72,7 +72,9 @@ def plan_deploy(event: dict[str, Any], policy: DeployOnlyPolicy) -> DeployPlan:
         data = {}
     registry, model, version = data.get("registry"), data.get("registry_model"), data.get("registry_version")
     if not data.get("registry") and not refuse:
-        refuse.append("the event names no registry: dev promoted without sharing (is promotion.registry set?)")
+        refuse.append(
+            "the event names no registry: dev promoted without sharing (is promotion.registry set?)"
+        )
     elif registry and registry != policy.source.registry:
         refuse.append(f"registry {registry!r} is not this policy's registry {policy.source.registry!r}")
     if model != policy.registry_model:

@@ -83,7 +83,9 @@ def _deployment_info(dep: Any) -> BatchDeploymentInfo:
         model_name=tags.get(MODEL_TAG, ""),
         model_version=tags.get(VERSION_TAG, ""),
         state=state,
-        message="" if state != "failed" else f"AML provisioning state {_text(dep.provisioning_state)}; see its logs",
+        message=""
+        if state != "failed"
+        else f"AML provisioning state {_text(dep.provisioning_state)}; see its logs",
         created_at=getattr(ctx, "created_at", None),
     )
 
@@ -187,7 +189,9 @@ class AzureMLBatchEndpoints:
     def set_default(self, endpoint: str, deployment: str) -> BatchEndpointInfo:
         current = self.deployment(endpoint, deployment)
         if current.state != "succeeded":
-            raise ValueError(f"deployment {deployment!r} is {current.state}: only a succeeded one can be default")
+            raise ValueError(
+                f"deployment {deployment!r} is {current.state}: only a succeeded one can be default"
+            )
         ep = self._ml.batch_endpoints.get(name=endpoint)
         ep.defaults = {"deployment_name": deployment}
         self._ml.batch_endpoints.begin_create_or_update(ep)  # applied in seconds; the orchestrator re-reads
@@ -229,7 +233,9 @@ class AzureMLBatchEndpoints:
             pass
         chosen = deployment or self.get(endpoint).default_deployment
         if not chosen:
-            raise ValueError(f"batch endpoint {endpoint!r} has no default deployment; name one or set a default")
+            raise ValueError(
+                f"batch endpoint {endpoint!r} has no default deployment; name one or set a default"
+            )
         with _INVOKE_LOCK:
             EndpointInvokeFields.DEFAULT_HEADER.pop(EndpointInvokeFields.MODEL_DEPLOYMENT, None)
             job = self._ml.batch_endpoints.invoke(
@@ -257,7 +263,9 @@ class AzureMLBatchEndpoints:
         self._ml.jobs.download(name=job_name, download_path=str(dest), output_name=OUTPUT_NAME)
         for found in sorted(dest.rglob(PREDICTIONS_FILE)):
             return found
-        raise FileNotFoundError(f"batch job {job_name} has no {PREDICTIONS_FILE} under its {OUTPUT_NAME} output")
+        raise FileNotFoundError(
+            f"batch job {job_name} has no {PREDICTIONS_FILE} under its {OUTPUT_NAME} output"
+        )
 
     @staticmethod
     def _status(

@@ -60,7 +60,9 @@ class AzureMLSharedRegistry:
         except ResourceNotFoundError:
             pass  # not shared yet
         ws = self._ws.workspaces.get(self._ws.workspace_name)
-        asset_id = ASSET_ID_FORMAT.format(ws.location, ws._workspace_id, "models", source.name, source.version)
+        asset_id = ASSET_ID_FORMAT.format(
+            ws.location, ws._workspace_id, "models", source.name, source.version
+        )
         reference = WorkspaceAssetReference(name=target, version=source.version, asset_id=asset_id)
         models: Any = self._reg.models
         begin_import_registry_asset(

@@ -156,7 +156,9 @@ class LocalBatchEndpoints:
             if dep is None:
                 raise KeyError(f"batch endpoint {endpoint!r} has no deployment {deployment!r}")
             if dep["state"] != "succeeded":
-                raise ValueError(f"deployment {deployment!r} is {dep['state']}: only a succeeded one can be default")
+                raise ValueError(
+                    f"deployment {deployment!r} is {dep['state']}: only a succeeded one can be default"
+                )
             state[endpoint]["default"] = deployment
         return self.get(endpoint)
 
@@ -193,7 +195,9 @@ class LocalBatchEndpoints:
         info = self.get(endpoint)
         chosen = deployment or info.default_deployment
         if chosen is None:
-            raise ValueError(f"batch endpoint {endpoint!r} has no default deployment; name one or set a default")
+            raise ValueError(
+                f"batch endpoint {endpoint!r} has no default deployment; name one or set a default"
+            )
         dep = self._read_state()[endpoint]["deployments"].get(chosen)
         if dep is None or dep["state"] != "succeeded":
             raise ValueError(f"batch endpoint {endpoint!r} has no succeeded deployment {chosen!r}")

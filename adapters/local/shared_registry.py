@@ -50,9 +50,7 @@ class MlflowSharedRegistry:
         if existing:
             return existing[0]
         tags = {k: v for k, v in source.tags.items() if k not in _ENVIRONMENT_TAGS}
-        tags.update(
-            source_registry=self.source_name, source_model=source.name, source_version=source.version
-        )
+        tags.update(source_registry=self.source_name, source_model=source.name, source_version=source.version)
         staging = Path(tempfile.mkdtemp(prefix="share-"))
         try:
             folder = self.source.download(source.name, source.version, staging)

@@ -184,7 +184,11 @@ def test_an_ab_job_can_pin_a_non_default_deployment(
     batch.begin_deploy("churn-batch", "churn-v2", dev.get("churn", "2"))
     batch.set_default("churn-batch", "churn-v1")
     status = batch.submit(
-        "churn-batch", job_name="ab-b", input_uri=str(scoring_input), output_uri=str(tmp_path / "b"), deployment="churn-v2"
+        "churn-batch",
+        job_name="ab-b",
+        input_uri=str(scoring_input),
+        output_uri=str(tmp_path / "b"),
+        deployment="churn-v2",
     )
     assert (status.deployment, _wait(batch, "ab-b").model_version) == ("churn-v2", "2")
 
@@ -201,7 +205,11 @@ def test_a_failed_smoke_keeps_the_previous_default(
     smoke = _wait(
         batch,
         batch.submit(
-            "churn-batch", job_name="smoke-v2", input_uri=str(bad), output_uri=str(tmp_path / "s"), deployment="churn-v2"
+            "churn-batch",
+            job_name="smoke-v2",
+            input_uri=str(bad),
+            output_uri=str(tmp_path / "s"),
+            deployment="churn-v2",
         ).name,
     )
     assert smoke.state == "failed" and "scoring failed" in smoke.message
@@ -251,7 +259,9 @@ def test_a_scoring_process_killed_mid_run_is_reported_failed(
     batch.ensure_endpoint("churn-batch")
     batch.begin_deploy("churn-batch", "churn-v1", dev.get("churn", "1"))
     batch.set_default("churn-batch", "churn-v1")
-    batch.submit("churn-batch", job_name="killed", input_uri=str(scoring_input), output_uri=str(tmp_path / "k"))
+    batch.submit(
+        "churn-batch", job_name="killed", input_uri=str(scoring_input), output_uri=str(tmp_path / "k")
+    )
     child = batch._children["killed"]
     os.killpg(child.pid, signal.SIGKILL)
     child.wait(10)
@@ -282,7 +292,9 @@ def test_sharing_copies_the_exact_artifact_with_its_lineage(
     assert deployed == evaluated and "model.ubj" in deployed
 
 
-def test_sharing_again_returns_the_existing_copy(shared: MlflowSharedRegistry, dev: MlflowModelRegistry) -> None:
+def test_sharing_again_returns_the_existing_copy(
+    shared: MlflowSharedRegistry, dev: MlflowModelRegistry
+) -> None:
     first = shared.share(dev.get("churn", "1"))
     assert shared.share(dev.get("churn", "1")) == first
     second = shared.share(dev.get("churn", "2"))
@@ -300,7 +312,9 @@ def test_prod_deploys_a_registry_version_to_its_batch_endpoint(
     prod.ensure_endpoint("churn-batch")
     prod.begin_deploy("churn-batch", "churn-r1", copy)
     prod.set_default("churn-batch", "churn-r1")
-    prod.submit("churn-batch", job_name="prod-1", input_uri=str(scoring_input), output_uri=str(tmp_path / "p"))
+    prod.submit(
+        "churn-batch", job_name="prod-1", input_uri=str(scoring_input), output_uri=str(tmp_path / "p")
+    )
     try:
         assert _wait(prod, "prod-1").rows == 50  # type: ignore[arg-type]
     finally:

@@ -23,13 +23,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from azure.core.pipeline._tools import is_rest
 from azure.core.pipeline.transport import HttpTransport, RequestsTransportResponse
 from azure.core.pipeline.transport._base import _HttpResponseBase
 from azure.core.rest._requests_basic import RestRequestsTransportResponse
-from azure.core.pipeline._tools import is_rest
 
 SUB, RG, WS, LOCATION = "00000000-0000-0000-0000-000000000001", "rg-ml", "mlw-dev", "westeurope"
-WS_ID = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices/workspaces/{WS}"
+WS_ID = (
+    f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices/workspaces/{WS}"
+)
 REGISTRY_RG = "rg-shared"
 REGISTRY_HOST = "https://westeurope.api.azureml.ms"
 BATCH_HOST = "https://{endpoint}.westeurope.inference.ml.azure.com"
@@ -139,7 +141,9 @@ class AmlStandIn(HttpTransport):
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
 
     def add_model(self, name: str, version: str, tags: dict[str, str]) -> None:
-        self.models[(name, version)] = self._model_body(f"{WS_ID}/models/{name}/versions/{version}", name, version, tags)
+        self.models[(name, version)] = self._model_body(
+            f"{WS_ID}/models/{name}/versions/{version}", name, version, tags
+        )
 
     # ------------------------------------------------------------------ routes
 
@@ -256,15 +260,19 @@ class AmlStandIn(HttpTransport):
     def _discovery(self, name: str) -> tuple[int, Any, dict[str, str]]:
         if name != self.registry:
             return _not_found(f"registry {name}")
-        return 200, {
-            "registryName": name,
-            "primaryRegion": LOCATION,
-            "regions": [LOCATION],
-            "subscriptionId": SUB,
-            "resourceGroup": REGISTRY_RG,
-            "primaryRegionResourceProviderUri": f"{REGISTRY_HOST}/",
-            "registryFqdns": {LOCATION: {"api": REGISTRY_HOST}},
-        }, {}
+        return (
+            200,
+            {
+                "registryName": name,
+                "primaryRegion": LOCATION,
+                "regions": [LOCATION],
+                "subscriptionId": SUB,
+                "resourceGroup": REGISTRY_RG,
+                "primaryRegionResourceProviderUri": f"{REGISTRY_HOST}/",
+                "registryFqdns": {LOCATION: {"api": REGISTRY_HOST}},
+            },
+            {},
+        )
 
     @staticmethod
     def _model_body(arm_id: str, name: str, version: str, tags: dict[str, str]) -> dict[str, Any]:

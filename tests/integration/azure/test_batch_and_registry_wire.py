@@ -117,11 +117,13 @@ def test_a_replayed_deploy_sends_nothing_new_and_a_missing_compute_is_refused(
     again = batch.begin_deploy("churn-batch", "churn-v2", DEV_V2, compute="cpu-cluster")
     assert again.state == "succeeded"
     assert len(aml.of("PUT", r"/deployments/churn-v2$")) == 1
-    with pytest.raises(ValueError, match="set batch.compute in the policy"):
+    with pytest.raises(ValueError, match=r"set batch\.compute in the policy"):
         batch.begin_deploy("churn-batch", "churn-v3", DEV_V2)
 
 
-def test_a_registry_version_deploys_by_its_registry_uri(batch: AzureMLBatchEndpoints, aml: AmlStandIn) -> None:
+def test_a_registry_version_deploys_by_its_registry_uri(
+    batch: AzureMLBatchEndpoints, aml: AmlStandIn
+) -> None:
     _ready(batch, aml)
     batch.begin_deploy("churn-batch", "churn-r2", REG_V2, compute="cpu-cluster")
     (put,) = aml.of("PUT", r"/deployments/churn-r2$")
@@ -164,7 +166,9 @@ def test_scoring_invokes_the_endpoint_with_the_input_output_and_job_name_once(
 ) -> None:
     _ready(batch, aml, "churn-v2")
     batch.set_default("churn-batch", "churn-v2")
-    status = batch.submit("churn-batch", job_name="score-1", input_uri=INPUT, output_uri=OUTPUT, deployment="churn-v2")
+    status = batch.submit(
+        "churn-batch", job_name="score-1", input_uri=INPUT, output_uri=OUTPUT, deployment="churn-v2"
+    )
     assert (status.name, status.state, status.deployment) == ("score-1", "queued", "churn-v2")
 
     (post,) = aml.of("POST", r"^/jobs$")
@@ -233,7 +237,7 @@ def test_sharing_begins_a_registry_import_of_the_workspace_version_without_waiti
     assert (copy.name, copy.version, copy.source_uri) == ("churn", "2", REG_V2.source_uri)
     assert copy.tags == {"lifecycle_id": "lc-2"}  # the champion mark stays in dev
 
-    (discovery,) = aml.of("GET", r"/registries/shared-ml/discovery$")
+    assert len(aml.of("GET", r"/registries/shared-ml/discovery$")) == 1
     (imp,) = aml.of("POST", r"/registries/shared-ml/import$")
     assert imp.url.startswith("https://westeurope.api.azureml.ms/mferp/managementfrontend/subscriptions/")
     assert "/resourceGroups/rg-shared/" in imp.path  # the registry's resource group, from discovery

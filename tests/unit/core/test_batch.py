@@ -23,7 +23,9 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _dep(name: str, minutes: int, state: str = "succeeded") -> BatchDeploymentInfo:
-    return BatchDeploymentInfo(name, "churn", name.rsplit("v", 1)[-1], state, created_at=T0 + timedelta(minutes=minutes))  # type: ignore[arg-type]
+    return BatchDeploymentInfo(
+        name, "churn", name.rsplit("v", 1)[-1], state, created_at=T0 + timedelta(minutes=minutes)
+    )  # type: ignore[arg-type]
 
 
 def _endpoint(default: str | None, *deps: BatchDeploymentInfo) -> BatchEndpointInfo:
@@ -34,7 +36,11 @@ def test_a_passed_smoke_makes_the_candidate_default_and_remembers_the_previous_o
     smoke = judge_smoke(3, [0.1, 0.9, 0.5])
     decision = choose_default("churn-v1", "churn-v2", smoke)
     assert smoke.passed
-    assert (decision.verdict, decision.default, decision.previous_default) == ("switch", "churn-v2", "churn-v1")
+    assert (decision.verdict, decision.default, decision.previous_default) == (
+        "switch",
+        "churn-v2",
+        "churn-v1",
+    )
     assert decision.reasons[-1] == "default churn-v1 -> churn-v2"
 
 
@@ -87,7 +93,11 @@ def test_pruning_skips_deployments_still_in_flight():
 
 def test_ab_arms_are_the_default_and_the_newest_other_succeeded_deployment():
     info = _endpoint(
-        "churn-v2", _dep("churn-v1", 1), _dep("churn-v2", 2), _dep("churn-v3", 3), _dep("churn-v4", 4, "failed")
+        "churn-v2",
+        _dep("churn-v1", 1),
+        _dep("churn-v2", 2),
+        _dep("churn-v3", 3),
+        _dep("churn-v4", 4, "failed"),
     )
     arms = ab_arms(info)
     assert (arms.a, arms.b) == ("churn-v2", "churn-v3")
@@ -122,5 +132,8 @@ def test_deployment_names_fit_azure_mls_limits():
 
 
 def test_predictions_go_under_the_models_prefix_one_folder_per_run():
-    assert predictions_location("predictions/{model}/", "churn", "score-1") == ("predictions", "churn/score-1/")
+    assert predictions_location("predictions/{model}/", "churn", "score-1") == (
+        "predictions",
+        "churn/score-1/",
+    )
     assert predictions_location("out/{model}", "churn", "r") == ("out", "churn/r/")

@@ -141,7 +141,9 @@ def test_a_policy_directory_holds_both_kinds_one_policy_per_model(tmp_path: Path
     sample = Path(__file__).resolve().parents[3] / "samples" / "churn"
     (tmp_path / "churn").mkdir()
     (tmp_path / "churn" / "policy.yaml").write_text(
-        (sample / "policy.yaml").read_text().replace("contract: contract.yaml", f"contract: {sample}/contract.yaml")
+        (sample / "policy.yaml")
+        .read_text()
+        .replace("contract: contract.yaml", f"contract: {sample}/contract.yaml")
         .replace("job: jobs/", f"job: {sample}/jobs/")
         .replace("evaluation_job: jobs/", f"evaluation_job: {sample}/jobs/")
     )

@@ -31,7 +31,9 @@ def policy() -> DeployOnlyPolicy:
 
 def _event(**changes: Any) -> dict[str, Any]:
     dev = ModelVersion("churn", "7", "models:/churn/7", {"lifecycle_id": "lc-7", "data_version": "dv-1"})
-    shared = ModelVersion("churn", "3", "models:/churn/3", {**dev.tags, "source_version": "7", "champion": "true"})
+    shared = ModelVersion(
+        "churn", "3", "models:/churn/3", {**dev.tags, "source_version": "7", "champion": "true"}
+    )
     event: dict[str, Any] = {
         "specversion": "1.0",
         "id": "evt-1",
@@ -67,8 +69,14 @@ def test_an_event_from_an_unexpected_source_is_refused(policy):
     ("change", "why"),
     [
         ({"type": "mllifecycle.rolled_back"}, "event type 'mllifecycle.rolled_back' is not"),
-        ({"data": {"registry": "other-reg", "registry_model": "churn", "registry_version": "3"}}, "registry 'other-reg'"),
-        ({"data": {"registry": "shared-ml", "registry_model": "fraud", "registry_version": "3"}}, "registry model 'fraud'"),
+        (
+            {"data": {"registry": "other-reg", "registry_model": "churn", "registry_version": "3"}},
+            "registry 'other-reg'",
+        ),
+        (
+            {"data": {"registry": "shared-ml", "registry_model": "fraud", "registry_version": "3"}},
+            "registry model 'fraud'",
+        ),
         ({"data": {"registry": "shared-ml", "registry_model": "churn"}}, "names no registry_version"),
         ({"data": {"model": "churn", "version": "7"}}, "dev promoted without sharing"),
         ({"data": "not json"}, "no JSON object data"),
