@@ -244,6 +244,10 @@ class LocalBatchEndpoints:
         if spec is None:
             if job_dir.exists() and time.time() - job_dir.stat().st_mtime < _QUEUED_GRACE_S:
                 return BatchJobStatus(job_name, "", "", "queued", "", "", message="being submitted")
+            if job_dir.exists():
+                return BatchJobStatus(
+                    job_name, "", "", "failed", "", "", message=f"submission was interrupted; see {job_dir}"
+                )
             raise KeyError(f"no local batch job named {job_name!r} under {self.root / 'jobs'}")
         if (child := self._children.get(job_name)) is not None:
             child.poll()  # reap our own child so its pid does not linger as a zombie
