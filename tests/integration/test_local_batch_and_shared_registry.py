@@ -322,3 +322,14 @@ def test_prod_deploys_a_registry_version_to_its_batch_endpoint(
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
         child.wait(10)
+
+
+def test_a_submission_interrupted_before_its_spec_was_written_is_failed(batch: LocalBatchEndpoints) -> None:
+    job_dir = batch.root / "jobs" / "half-done"
+    job_dir.mkdir(parents=True)
+    assert batch.status("half-done").state == "queued"  # maybe still being submitted
+    os.utime(job_dir, (time.time() - 600, time.time() - 600))
+    status = batch.status("half-done")
+    assert status.state == "failed" and "interrupted" in status.message
+    with pytest.raises(KeyError):
+        batch.status("never-submitted")
