@@ -13,6 +13,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,6 +31,24 @@ class PolicyError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+BATCH_ENDPOINT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+
+
+def _check_ncrontab(value: str | None) -> str | None:
+    if value is None:
+        return value
+    fields = value.split()
+    if len(fields) != 6:
+        raise ValueError(
+            f"{value!r} has {len(fields)} fields; NCRONTAB needs six "
+            "(second minute hour day month day-of-week), e.g. '0 0 3 * * *'"
+        )
+    # croniter puts seconds last; NCRONTAB puts them first
+    if not croniter.is_valid(" ".join([*fields[1:], fields[0]])):
+        raise ValueError(f"{value!r} is not a valid NCRONTAB expression, e.g. '0 0 3 * * *'")
+    return value
 
 
 # --------------------------------------------------------------------------- sections
@@ -219,18 +238,100 @@ class TriggersPolicy(_Strict):
     @field_validator("schedule")
     @classmethod
     def _ncrontab(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        fields = value.split()
-        if len(fields) != 6:
+        return _check_ncrontab(value)
+
+
+class BatchAbPolicy(_Strict):
+    """Score a share of each input on a second deployment (the newest non-default one).
+
+    Rows are assigned by a hash of `key` (a column of the input), so the same row goes to the
+    same arm in every run and the two arms see the same mix of rows."""
+
+    key: str  # input column whose value decides the arm, e.g. customer_id
+    percent: Annotated[int, Field(gt=0, lt=100)] = 20  # share of rows scored by the challenger arm
+    salt: str = "ab"  # change it to reshuffle which rows go to which arm
+
+
+class BatchPolicy(_Strict):
+    """Batch scoring on the model's batch endpoint (optional: no section, no batch scoring).
+
+    When a model becomes champion it gets a batch deployment on `endpoint`; `smoke_rows` rows are
+    scored with it before it becomes the endpoint's default (a failed smoke keeps the previous
+    default). Blobs landing under `scoring_prefix` (in the data container) or the `schedule` start
+    a scoring run; predictions go to `output_prefix` ({model} is replaced), one folder per run."""
+
+    endpoint: str  # AML batch endpoint name (3-32 chars, unique in the Azure region)
+    scoring_prefix: str | None = None  # blobs under {data.container}/{scoring_prefix} are scored
+    schedule: str | None = None  # NCRONTAB, six fields, e.g. '0 0 4 * * *'
+    smoke_rows: Annotated[int, Field(gt=0)] = 20
+    keep_last: Annotated[int, Field(ge=1)] = (
+        3  # deployments kept besides the default and the previous default
+    )
+    ab: BatchAbPolicy | None = None
+    output_prefix: str = "predictions/{model}/"  # container/prefix of the predictions
+    compute: str | None = None  # AML compute cluster of the batch deployments (ignored locally)
+    instance_count: Annotated[int, Field(gt=0)] = 1
+    mini_batch_size: Annotated[int, Field(gt=0)] = 10  # files per mini-batch (AML's default is 10)
+    poll_seconds: Annotated[int, Field(gt=0)] = 30
+    deadline_seconds: Annotated[int, Field(gt=0)] = 3600
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_name(cls, value: str) -> str:
+        if not BATCH_ENDPOINT_RE.match(value):
             raise ValueError(
-                f"{value!r} has {len(fields)} fields; NCRONTAB needs six "
-                "(second minute hour day month day-of-week), e.g. '0 0 3 * * *'"
+                f"{value!r} is not a valid batch endpoint name: use 3-32 letters, digits and hyphens, "
+                "starting with a letter (Azure ML's rule)"
             )
-        # croniter puts seconds last; NCRONTAB puts them first
-        if not croniter.is_valid(" ".join([*fields[1:], fields[0]])):
-            raise ValueError(f"{value!r} is not a valid NCRONTAB expression, e.g. '0 0 3 * * *'")
         return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _ncrontab(cls, value: str | None) -> str | None:
+        return _check_ncrontab(value)
+
+    @field_validator("scoring_prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip("/") or value.startswith("/")):
+            raise ValueError(f"{value!r} must be a relative blob prefix such as 'churn-scoring/'")
+        return value
+
+    @field_validator("output_prefix")
+    @classmethod
+    def _output(cls, value: str) -> str:
+        container, _, rest = value.partition("/")
+        if not container or not rest or "{model}" not in value:
+            raise ValueError(
+                f"{value!r} must be 'container/prefix' containing {{model}}, e.g. 'predictions/{{model}}/'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _triggered(self) -> BatchPolicy:
+        if self.scoring_prefix is None and self.schedule is None:
+            raise ValueError(
+                "batch needs scoring_prefix or schedule (or both): otherwise nothing ever starts a scoring run"
+            )
+        return self
+
+
+class PromotionPolicy(_Strict):
+    """Share each new champion into an Azure ML registry (locally: a second MLflow store), with its
+    lineage, so that another environment (a deploy-only policy) can deploy the exact artifact."""
+
+    registry: str  # the shared registry's name
+
+
+class SourcePolicy(_Strict):
+    """Where a deploy-only policy's models come from: a shared registry, fed by another
+    environment's `promoted` CloudEvents."""
+
+    registry: str
+    registry_model: str | None = None  # the model's name in the registry; default: the policy's model
+    # CloudEvent `source` values accepted; default ['/mllifecycle/models/{model}']
+    accept_sources: list[str] = Field(default_factory=list)
+    event_type: str = "mllifecycle.promoted"
 
 
 class BudgetPolicy(_Strict):
@@ -246,18 +347,28 @@ class Policy(_Strict):
     rollout: RolloutPolicy = RolloutPolicy()
     triggers: TriggersPolicy = TriggersPolicy()
     budget: BudgetPolicy = BudgetPolicy()
+    batch: BatchPolicy | None = None  # optional batch scoring on a batch endpoint
+    promotion: PromotionPolicy | None = None  # optional: share champions into a registry
     # where the file was loaded from; relative paths in it resolve against its directory
     base_dir: Path | None = Field(default=None, exclude=True)
 
     @field_validator("model")
     @classmethod
     def _model_name(cls, value: str) -> str:
-        if not NAME_RE.match(value):
-            raise ValueError(
-                f"{value!r} is not a valid model name: use 2-32 lowercase letters, digits and hyphens "
-                "(it names AML models, jobs and endpoints)"
-            )
-        return value
+        return _check_model_name(value)
+
+    @model_validator(mode="after")
+    def _scoring_is_not_training_data(self) -> Policy:
+        if self.batch is None or self.batch.scoring_prefix is None:
+            return self
+        scoring = self.batch.scoring_prefix
+        for training in {self.data.prefix, *self.triggers.blob_prefixes}:
+            if scoring.startswith(training) or training.startswith(scoring):
+                raise ValueError(
+                    f"batch.scoring_prefix {scoring!r} overlaps the training prefix {training!r}: a blob "
+                    "would both retrain and be scored; use a separate prefix, e.g. 'churn-scoring/'"
+                )
+        return self
 
     def path(self, relative: Path) -> Path:
         """A path from the policy, resolved against the policy file's directory."""
@@ -270,10 +381,68 @@ class Policy(_Strict):
         return policy_hash(self)
 
 
-def policy_hash(policy: Policy) -> str:
+def _check_model_name(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid model name: use 2-32 lowercase letters, digits and hyphens "
+            "(it names AML models, jobs and endpoints)"
+        )
+    return value
+
+
+# Optional sections added after policies were first hashed: left out of the hash while unset, so
+# the hash of a policy that does not use them is unchanged (run lineage stays comparable).
+_OPTIONAL_SECTIONS = ("batch", "promotion")
+
+
+class DeployOnlyPolicy(_Strict):
+    """A model this environment only deploys: its versions come from a shared registry (another
+    environment trained, evaluated and promoted them), announced by `promoted` CloudEvents.
+
+    No data, training, evaluation, triggers or budget: production deploys exactly the artifact
+    that was evaluated, with its own smoke test, approval, gated ramp and rollback."""
+
+    model: str
+    description: str = ""
+    source: SourcePolicy
+    rollout: RolloutPolicy
+    batch: BatchPolicy | None = None
+    base_dir: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        return _check_model_name(value)
+
+    @model_validator(mode="after")
+    def _deploys(self) -> DeployOnlyPolicy:
+        if not (self.rollout.enabled and self.rollout.endpoint):
+            raise ValueError(
+                "a deploy-only policy exists to deploy: set rollout.enabled: true and rollout.endpoint"
+            )
+        return self
+
+    @property
+    def registry_model(self) -> str:
+        return self.source.registry_model or self.model
+
+    @property
+    def accepted_sources(self) -> list[str]:
+        return self.source.accept_sources or [f"/mllifecycle/models/{self.model}"]
+
+    @property
+    def hash(self) -> str:
+        return policy_hash(self)
+
+
+def policy_hash(policy: Policy | DeployOnlyPolicy) -> str:
     """sha256 of the normalised policy (defaults filled in, keys sorted), so formatting and
     comments do not change it but any rule change does."""
-    normalised = json.dumps(policy.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    dumped = policy.model_dump(mode="json")
+    for key in _OPTIONAL_SECTIONS:
+        if dumped.get(key, 0) is None:
+            del dumped[key]
+    normalised = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(normalised.encode()).hexdigest()
 
 
@@ -306,9 +475,9 @@ def _fix_for(error: dict[str, Any], fields: Iterable[str] | None) -> str:
     return "see the message"
 
 
-def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
+def _allowed_fields(loc: tuple[Any, ...], root: type[BaseModel] = Policy) -> list[str]:
     """Field names valid at the parent of `loc`, for 'did you mean' hints."""
-    model: Any = Policy
+    model: Any = root
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -323,19 +492,27 @@ def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
     return [n for n in getattr(model, "model_fields", {}) if n != "base_dir"]
 
 
-def _format_errors(source: Path, exc: ValidationError) -> str:
+def _format_errors(source: Path, exc: ValidationError, root: type[BaseModel] = Policy) -> str:
     lines = []
     for error in exc.errors():
         loc = tuple(error["loc"])
         path = ".".join(str(p) for p in loc) or "(top level)"
-        fix = _fix_for(dict(error), _allowed_fields(loc) if error["type"] == "extra_forbidden" else None)
+        fix = _fix_for(
+            dict(error), _allowed_fields(loc, root) if error["type"] == "extra_forbidden" else None
+        )
+        if root is Policy and loc in (("data",), ("training",)) and error["type"] == "missing":
+            fix += " (or, for a deploy-only model, a `source: {registry: NAME}` section instead)"
+        if root is DeployOnlyPolicy and len(loc) == 1 and error["type"] == "extra_forbidden":
+            fix = (
+                "remove it: a deploy-only policy (with `source:`) trains nothing; "
+                f"allowed here: {', '.join(sorted(_allowed_fields(loc, root)))}"
+            )
         msg = error["msg"].removeprefix("Value error, ")
         lines.append(f"  {path}: {msg}; fix: {fix}")
     return f"{source}: invalid lifecycle policy ({len(lines)} problem(s)):\n" + "\n".join(lines)
 
 
-def parse_policy(text: str, source: Path) -> Policy:
-    """Parse policy YAML text; `source` is used in errors and to resolve relative paths."""
+def _read_yaml(text: str, source: Path) -> dict[str, Any]:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -348,20 +525,32 @@ def parse_policy(text: str, source: Path) -> Policy:
             f"{source}: a lifecycle policy must be a YAML mapping with keys model, data, training, ... "
             f"(got {type(doc).__name__}); see samples/churn/policy.yaml"
         )
+    return doc
+
+
+def parse_any_policy(text: str, source: Path) -> Policy | DeployOnlyPolicy:
+    """A lifecycle policy, or a deploy-only policy when the file has a `source:` section."""
+    doc = _read_yaml(text, source)
+    root: type[Policy] | type[DeployOnlyPolicy] = DeployOnlyPolicy if "source" in doc else Policy
     try:
-        policy = Policy.model_validate({**doc, "base_dir": None})
+        policy = root.model_validate({**doc, "base_dir": None})
     except ValidationError as exc:
-        raise PolicyError(_format_errors(source, exc)) from None
+        raise PolicyError(_format_errors(source, exc, root)) from None
     return policy.model_copy(update={"base_dir": source.parent})
 
 
-def load_policy(path: Path) -> Policy:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"{path}: policy file not found; check LIFECYCLE_POLICY_DIR") from None
-    policy = parse_policy(text, path)
+def parse_policy(text: str, source: Path) -> Policy:
+    """Parse lifecycle policy YAML text; `source` is used in errors and to resolve relative paths."""
+    policy = parse_any_policy(text, source)
+    if not isinstance(policy, Policy):
+        raise PolicyError(
+            f"{source}: this is a deploy-only policy (it has `source:`), not a training lifecycle policy; "
+            "load it with load_policy_set / parse_any_policy"
+        )
+    return policy
+
+
+def _check_files(path: Path, policy: Policy) -> None:
     missing = [
         (field, p)
         for field, p in (
@@ -374,25 +563,65 @@ def load_policy(path: Path) -> Policy:
     if missing:
         detail = "; ".join(f"{field}: {policy.path(p)} does not exist" for field, p in missing)
         raise PolicyError(f"{path}: {detail}; fix: paths are relative to the policy file's directory")
+
+
+def _read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: policy file not found; check LIFECYCLE_POLICY_DIR") from None
+
+
+def load_any_policy(path: Path) -> Policy | DeployOnlyPolicy:
+    path = Path(path)
+    policy = parse_any_policy(_read_file(path), path)
+    if isinstance(policy, Policy):
+        _check_files(path, policy)
     return policy
 
 
-def load_policies(policy_dir: Path) -> dict[str, Policy]:
-    """Every `*/policy.yaml` under the directory (or `policy_dir/policy.yaml` itself), by model."""
+def load_policy(path: Path) -> Policy:
+    path = Path(path)
+    policy = parse_policy(_read_file(path), path)
+    _check_files(path, policy)
+    return policy
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """The policies of one environment: models it trains and models it only deploys."""
+
+    lifecycle: dict[str, Policy]
+    deploy_only: dict[str, DeployOnlyPolicy]
+
+
+def load_policy_set(policy_dir: Path) -> PolicySet:
+    """Every `*/policy.yaml` under the directory (or `policy_dir/policy.yaml` itself), by model;
+    a model has exactly one policy, of either kind."""
     policy_dir = Path(policy_dir)
     if not policy_dir.is_dir():
         raise PolicyError(f"{policy_dir}: policy directory not found; set LIFECYCLE_POLICY_DIR")
     files = sorted(policy_dir.glob(POLICY_GLOB))
     if (policy_dir / "policy.yaml").is_file():
         files.insert(0, policy_dir / "policy.yaml")
-    policies: dict[str, Policy] = {}
+    lifecycle: dict[str, Policy] = {}
+    deploy_only: dict[str, DeployOnlyPolicy] = {}
     for file in files:
-        policy = load_policy(file)
-        if policy.model in policies:
-            other = policies[policy.model].base_dir
+        policy = load_any_policy(file)
+        other = lifecycle.get(policy.model) or deploy_only.get(policy.model)
+        if other is not None:
             raise PolicyError(
-                f"{file}: model {policy.model!r} is already defined by {other}/policy.yaml; "
+                f"{file}: model {policy.model!r} is already defined by {other.base_dir}/policy.yaml; "
                 "fix: give each model exactly one policy"
             )
-        policies[policy.model] = policy
-    return policies
+        if isinstance(policy, Policy):
+            lifecycle[policy.model] = policy
+        else:
+            deploy_only[policy.model] = policy
+    return PolicySet(lifecycle=lifecycle, deploy_only=deploy_only)
+
+
+def load_policies(policy_dir: Path) -> dict[str, Policy]:
+    """The lifecycle (training) policies under the directory, by model; deploy-only policies are
+    in load_policy_set(policy_dir).deploy_only."""
+    return load_policy_set(policy_dir).lifecycle

@@ -213,6 +213,142 @@ class Endpoints(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- shared registry
+
+
+@runtime_checkable
+class ModelRegistryShare(Protocol):
+    """A registry shared between environments (an Azure ML registry; locally a second MLflow
+    store). Dev copies each champion here; prod deploys from here, so prod runs exactly the
+    artifact dev evaluated. Versions keep their lineage tags (never the champion marks, which
+    belong to one environment). Azure ML keeps the registry version's name and number and records
+    the origin in the import; the local store numbers its own versions and adds `source_registry`,
+    `source_model`, `source_version` tags."""
+
+    registry: str  # the registry's name, as policies name it
+
+    def share(self, source: ModelVersion, *, name: str | None = None) -> ModelVersion:
+        """Copy `source` (a workspace/dev version) into the registry as `name` (default: the same
+        name), with the same artifact bytes and its tags. Idempotent: sharing a version that was
+        shared before returns the registry version made then. Azure copies in the background:
+        the returned version is found by `get` once the copy has finished."""
+        ...
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        """A registry version; KeyError if it does not exist."""
+        ...
+
+    def versions(self, name: str) -> list[ModelVersion]: ...
+
+    def download(self, name: str, version: str, dest: Path) -> Path:
+        """Materialise the registry version's MLflow model folder under dest."""
+        ...
+
+
+# --------------------------------------------------------------------------- batch endpoints
+
+
+@dataclass(frozen=True)
+class BatchDeploymentInfo:
+    name: str
+    model_name: str
+    model_version: str
+    state: DeploymentState
+    message: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BatchEndpointInfo:
+    name: str
+    scoring_uri: str
+    default_deployment: str | None
+    deployments: dict[str, BatchDeploymentInfo] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchJobStatus:
+    """A batch scoring job. Predictions (one row per input row, with the model name and version
+    and the scoring run id) are written under `output_uri`."""
+
+    name: str
+    endpoint: str
+    deployment: str
+    state: JobState
+    input_uri: str
+    output_uri: str
+    message: str = ""
+    model_name: str = ""
+    model_version: str = ""
+    rows: int | None = None  # rows scored, once known
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL_JOB_STATES
+
+
+class BatchDefaultError(ValueError):
+    """An operation Azure ML refuses on a batch endpoint's default deployment (e.g. deleting it)."""
+
+
+@runtime_checkable
+class BatchEndpoints(Protocol):
+    """Azure ML batch endpoints: one per model, deployments per model version, one default.
+
+    As with online endpoints, long-running operations are begun here and polled by the
+    orchestrator with durable timers; nothing waits on a poller."""
+
+    def ensure_endpoint(self, endpoint: str) -> BatchEndpointInfo: ...
+
+    def get(self, endpoint: str) -> BatchEndpointInfo:
+        """The endpoint with its deployments (KeyError if it does not exist)."""
+        ...
+
+    def begin_deploy(
+        self,
+        endpoint: str,
+        deployment: str,
+        model: ModelVersion,
+        *,
+        compute: str | None = None,
+        instance_count: int = 1,
+        mini_batch_size: int = 10,
+    ) -> BatchDeploymentInfo:
+        """Create a deployment of `model` (not the default). Idempotent for the same model."""
+        ...
+
+    def deployment(self, endpoint: str, deployment: str) -> BatchDeploymentInfo:
+        """A deployment's state; state 'missing' if it does not exist."""
+        ...
+
+    def set_default(self, endpoint: str, deployment: str) -> BatchEndpointInfo: ...
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        """Delete a deployment (idempotent); raises BatchDefaultError for the default."""
+        ...
+
+    def submit(
+        self,
+        endpoint: str,
+        *,
+        job_name: str,
+        input_uri: str,
+        output_uri: str,
+        deployment: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> BatchJobStatus:
+        """Score the CSV/Parquet file or folder at `input_uri` with `deployment` (default: the
+        endpoint's default), writing predictions under `output_uri`. Idempotent on `job_name`:
+        a replayed activity returns the job it started."""
+        ...
+
+    def status(self, job_name: str) -> BatchJobStatus: ...
+
+    def download_output(self, job_name: str, dest: Path) -> Path:
+        """Copy a completed job's predictions under dest and return the predictions file."""
+        ...
+
+
 # --------------------------------------------------------------------------- telemetry
 
 

@@ -39,6 +39,16 @@ param computeClusterName string = 'gpu-cluster'
 
 param resourceGroupName string = ''
 
+@description('Batch endpoint of the model (issue 14); empty for a generated name.')
+param batchEndpointName string = ''
+param batchComputeName string = 'cpu-cluster'
+@description('Shared Azure ML registry that carries promoted models from dev to prod; empty for none.')
+param sharedRegistryName string = ''
+@description('Create the shared registry here (true in exactly one environment, normally dev).')
+param createSharedRegistry bool = false
+@description('Principals of other environments (prod identities) that read the shared registry.')
+param registryUserPrincipalIds array = []
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -47,6 +57,7 @@ var deploymentStorageContainerName = 'app-package-${take(functionAppName, 32)}-$
 var dataContainers = ['raw', 'features', 'training', 'quarantine']
 var endpointName = !empty(onlineEndpointName) ? onlineEndpointName : 'churn-endpoint-${take(resourceToken, 6)}'
 var cosmosDatabaseName = 'mllifecycle'
+var batchName = !empty(batchEndpointName) ? batchEndpointName : 'churn-batch-${take(resourceToken, 6)}'
 var cosmosContainerName = 'ledger'
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
@@ -136,6 +147,29 @@ module ml 'app/ml.bicep' = {
     gpuVmSize: gpuVmSize
     gpuMaxNodes: gpuMaxNodes
     endpointName: endpointName
+  }
+}
+
+module batch 'app/batch.bicep' = {
+  name: 'batch'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    mlWorkspaceName: ml.outputs.workspaceName
+    batchEndpointName: batchName
+    batchComputeName: batchComputeName
+    identityId: identity.outputs.resourceId
+  }
+}
+
+module sharedRegistry 'app/registry.bicep' = if (createSharedRegistry && !empty(sharedRegistryName)) {
+  name: 'sharedregistry'
+  scope: rg
+  params: {
+    name: sharedRegistryName
+    location: location
+    tags: tags
   }
 }
 
@@ -232,7 +266,10 @@ module rbac 'app/rbac.bicep' = {
     topicName: lifecycleTopic.outputs.name
     managedIdentityPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
+    sharedRegistryName: createSharedRegistry ? sharedRegistryName : ''
+    registryUserPrincipalIds: registryUserPrincipalIds
   }
+  dependsOn: [sharedRegistry]
 }
 
 // Outputs for azd (also written to .azure/<env>/.env).
@@ -248,6 +285,9 @@ output STORAGE_ACCOUNT_URL string = 'https://${storage.outputs.name}.blob.${envi
 output AML_WORKSPACE string = ml.outputs.workspaceName
 output AML_COMPUTE_CLUSTER string = computeClusterName
 output AML_ONLINE_ENDPOINT string = endpointName
+output AML_BATCH_ENDPOINT string = batch.outputs.batchEndpointName
+output AML_BATCH_COMPUTE string = batch.outputs.batchComputeName
+output AML_SHARED_REGISTRY string = sharedRegistryName
 output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output LOG_ANALYTICS_WORKSPACE_ID string = logAnalytics.outputs.logAnalyticsWorkspaceId
 output EVENTS_TOPIC_ENDPOINT string = lifecycleTopic.outputs.endpoint

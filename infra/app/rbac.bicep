@@ -13,6 +13,10 @@ param topicName string
 param managedIdentityPrincipalId string
 @description('Deploying user: may upload to the data lake. Empty to skip.')
 param userPrincipalId string = ''
+@description('Shared registry created in this resource group (registry.bicep); empty for none.')
+param sharedRegistryName string = ''
+@description('Other environments\' identities (prod) that deploy from the shared registry.')
+param registryUserPrincipalIds array = []
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
@@ -25,6 +29,7 @@ var roles = {
   azureMLDataScientist: 'f6c7c914-8db3-469d-8ca1-694a8f32e121' // AzureML Data Scientist
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7' // EventGrid Data Sender
+  azureMLRegistryUser: '1823dd4f-9b8c-4ab6-ab4e-7397a3684615' // AzureML Registry User
 }
 // Cosmos DB data-plane role definition (not an Azure RBAC role)
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002' // Cosmos DB Built-in Data Contributor
@@ -195,3 +200,33 @@ resource userBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!em
     principalType: 'User'
   }
 }
+
+// --- the shared registry (issue 14): this environment shares champions into it, others deploy from it
+
+resource sharedRegistry 'Microsoft.MachineLearningServices/registries@2024-10-01' existing = if (!empty(sharedRegistryName)) {
+  name: sharedRegistryName
+}
+
+// AzureML Registry User: import (share) model versions into the registry and read them
+resource appRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(sharedRegistryName)) {
+  name: guid(resourceGroup().id, sharedRegistryName, managedIdentityPrincipalId, roles.azureMLRegistryUser)
+  scope: sharedRegistry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.azureMLRegistryUser)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// AzureML Registry User for the other environments' identities (prod deploys the registry versions)
+resource otherEnvRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principal in (empty(sharedRegistryName) ? [] : registryUserPrincipalIds): {
+    name: guid(resourceGroup().id, sharedRegistryName, principal, roles.azureMLRegistryUser)
+    scope: sharedRegistry
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.azureMLRegistryUser)
+      principalId: principal
+      principalType: 'ServicePrincipal'
+    }
+  }
+]

@@ -1,0 +1,94 @@
+"""A deploy-only environment plans a deploy only from the expected `promoted` event."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.policy import DeployOnlyPolicy, parse_any_policy
+from core.ports import ModelVersion
+from core.registry_promotion import plan_deploy, promoted_registry_data
+
+
+@pytest.fixture
+def policy() -> DeployOnlyPolicy:
+    parsed = parse_any_policy(
+        textwrap.dedent(
+            """
+            model: churn
+            source: {registry: shared-ml, accept_sources: [/mllifecycle/envs/dev/models/churn]}
+            rollout: {enabled: true, endpoint: churn-prod}
+            """
+        ),
+        Path("prod/churn/policy.yaml"),
+    )
+    assert isinstance(parsed, DeployOnlyPolicy)
+    return parsed
+
+
+def _event(**changes: Any) -> dict[str, Any]:
+    dev = ModelVersion("churn", "7", "models:/churn/7", {"lifecycle_id": "lc-7", "data_version": "dv-1"})
+    shared = ModelVersion(
+        "churn", "3", "models:/churn/3", {**dev.tags, "source_version": "7", "champion": "true"}
+    )
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": "evt-1",
+        "type": "mllifecycle.promoted",
+        "source": "/mllifecycle/envs/dev/models/churn",
+        "subject": "lifecycles/lc-7",
+        "data": {"model": "churn", "run_id": "lc-7", **promoted_registry_data("shared-ml", shared, dev)},
+    }
+    event.update(changes)
+    return event
+
+
+def test_a_promoted_event_from_dev_plans_a_deploy_of_the_exact_registry_version(policy):
+    plan = plan_deploy(_event(), policy)
+    assert plan.verdict == "deploy"
+    assert (plan.registry, plan.registry_model, plan.registry_version) == ("shared-ml", "churn", "3")
+    assert plan.instance_id == "deploy-churn-shared-ml-v3"
+    assert plan.lineage == {"lifecycle_id": "lc-7", "data_version": "dv-1", "source_version": "7"}
+    assert plan.event_id == "evt-1"
+
+
+def test_a_redelivered_event_plans_the_same_orchestration(policy):
+    assert plan_deploy(_event(id="evt-2"), policy).instance_id == plan_deploy(_event(), policy).instance_id
+
+
+def test_an_event_from_an_unexpected_source_is_refused(policy):
+    plan = plan_deploy(_event(source="/mllifecycle/models/churn"), policy)
+    assert plan.verdict == "refuse"
+    assert "source '/mllifecycle/models/churn' is not one of the accepted sources" in plan.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"type": "mllifecycle.rolled_back"}, "event type 'mllifecycle.rolled_back' is not"),
+        (
+            {"data": {"registry": "other-reg", "registry_model": "churn", "registry_version": "3"}},
+            "registry 'other-reg'",
+        ),
+        (
+            {"data": {"registry": "shared-ml", "registry_model": "fraud", "registry_version": "3"}},
+            "registry model 'fraud'",
+        ),
+        ({"data": {"registry": "shared-ml", "registry_model": "churn"}}, "names no registry_version"),
+        ({"data": {"model": "churn", "version": "7"}}, "dev promoted without sharing"),
+        ({"data": "not json"}, "no JSON object data"),
+    ],
+)
+def test_events_for_another_registry_model_or_without_a_version_are_refused(policy, change, why):
+    plan = plan_deploy(_event(**change), policy)
+    assert plan.verdict == "refuse"
+    assert any(why in r for r in plan.reasons), plan.reasons
+    assert plan.instance_id == ""
+
+
+def test_attribute_names_are_read_case_insensitively(policy):
+    event = {k.upper() if k in ("type", "source") else k: v for k, v in _event().items()}
+    assert plan_deploy(event, policy).verdict == "deploy"
