@@ -151,16 +151,19 @@ class Inputs:
 def _find_inputs(lake: DataLake, policy: Policy, contract: DataContract, blobs: Sequence[BlobRef]) -> Inputs:
     """The data files to ingest: the named blobs (from events) or every blob under the policy's
     prefix, minus what is not data (folder placeholders, markers, empty blobs: see
-    DataContract.not_data). A named blob outside the policy's container and prefix is refused
-    and never read: the edge checks this too, ingest does not trust it."""
+    DataContract.not_data). A named blob outside the policy's container, or whose name has dot
+    segments, is refused and never read: the edge checks this too (and the prefix), ingest does
+    not trust it. Named blobs elsewhere in the container are allowed (an operator may name them)."""
     data: list[BlobRef] = []
     ignored: list[dict[str, str]] = []
     refused: list[str] = []
-    where = f"{policy.data.container}/{policy.data.prefix}"
     if blobs:
         for ref in sorted(blobs, key=lambda b: (b.container, b.path)):
-            if ref.container != policy.data.container or not within_prefix(ref.path, policy.data.prefix):
-                refused.append(f"{ref.container}/{ref.path[:300]}: outside the policy's data folder {where}")
+            if ref.container != policy.data.container or not _plain(ref.path):
+                refused.append(
+                    f"{ref.container}/{ref.path[:300]}: outside the policy's container "
+                    f"{policy.data.container} (or a name with '.'/'..' segments)"
+                )
                 continue
             try:
                 info = lake.info(ref.container, ref.path)
@@ -182,6 +185,14 @@ def _find_inputs(lake: DataLake, policy: Policy, contract: DataContract, blobs: 
         else:
             data.append(BlobRef(container=b.container, path=b.path, etag=b.etag))
     return Inputs(data, ignored, refused)
+
+
+def _plain(path: str) -> bool:
+    try:
+        check_blob_path(path)
+    except BlobPathError:
+        return False
+    return True
 
 
 def quarantine_name(path: str, index: int, sha256: str) -> str:

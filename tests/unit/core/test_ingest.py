@@ -175,7 +175,7 @@ def test_skipping_non_data_does_not_change_the_data_version():
     assert one.data_version == two.data_version
 
 
-def test_a_named_blob_outside_the_policys_container_and_prefix_is_refused_and_not_read():
+def test_a_named_blob_outside_the_policys_container_or_with_dot_segments_is_refused_and_not_read():
     lake = FakeDataLake()
     lake.put("training", "churn/dv-1/train/part-000.parquet", b"secret")
     lake.put("raw", "churn/a.csv", _file().data)
