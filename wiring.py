@@ -211,18 +211,9 @@ def job_data_input(container: str, prefix: str) -> str:
     lake = data_lake()
     if s.mode == "azure":
         return lake.url(container, prefix)
-    folder = s.local_state_dir / "datalake" / container / prefix.strip("/")
-    blobs = lake.list(container, prefix)
-    if not blobs:
-        raise FileNotFoundError(f"no blobs under {container}/{prefix}: nothing to stage as a job input")
-    for blob in blobs:
-        target = s.local_state_dir / "datalake" / container / blob.path
-        if not target.exists() or target.stat().st_size != blob.size:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_bytes(lake.read(container, blob.path))
-            tmp.replace(target)
-    return str(folder)
+    from adapters.local.training_jobs import stage_folder
+
+    return str(stage_folder(lake, container, prefix, s.local_state_dir / "datalake"))
 
 
 # --------------------------------------------------------------------------- tests

@@ -6,7 +6,10 @@ broke it, so a quarantined file comes with enough detail to fix the producer, no
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import posixpath
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -43,6 +46,9 @@ class DataContract(BaseModel):
     id_column: str | None = None  # carried through, never a feature
     min_rows: Annotated[int, Field(ge=1)] = 1
     allow_extra_columns: bool = False
+    # Which blobs under the policy's prefix are data files (a glob on the file name). Anything
+    # else landing there (Spark's `_SUCCESS`, `.crc` files, directory placeholders) is not data.
+    files: str = "*.csv"
     columns: list[ColumnRule]
 
     @model_validator(mode="after")
@@ -60,7 +66,27 @@ class DataContract(BaseModel):
         return [c.name for c in self.columns]
 
     def canonical_json(self) -> str:
-        return self.model_dump_json()
+        """What a data version hashes. `files` only chooses the inputs, whose bytes are hashed
+        anyway, so it is left out: adding it did not change any existing data version."""
+        return self.model_dump_json(exclude={"files"})
+
+    def not_data(
+        self, path: str, size: int | None = None, metadata: Mapping[str, str] | None = None
+    ) -> str | None:
+        """Why the blob at `path` is not a data file of this contract, or None if it is one.
+
+        ADLS Gen2, ADF and Spark write 0-byte directory placeholders (metadata hdi_isfolder=true)
+        and `_SUCCESS` markers next to the data; they must be skipped, not fail the batch."""
+        if any(k.lower() == "hdi_isfolder" and str(v).lower() == "true" for k, v in (metadata or {}).items()):
+            return "a directory placeholder (hdi_isfolder)"
+        name = posixpath.basename(path)
+        if not name or path.endswith("/"):
+            return "a directory, not a file"
+        if not fnmatch.fnmatchcase(name.lower(), self.files.lower()):
+            return f"{name!r} does not match the contract's file pattern {self.files!r}"
+        if size == 0:
+            return "an empty (0-byte) blob"
+        return None
 
 
 def load_contract(path: Path) -> DataContract:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
+
+from core.blob_paths import BlobPathError, check_blob_path, has_lone_surrogate, within_prefix
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 64
@@ -23,11 +26,17 @@ MAX_JSON_DEPTH = 64
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 AML_RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
 SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
-# Only these storage APIs mean "a complete blob is now readable"; e.g. PutBlock or a
-# non-closing Flush are partial writes that a later event will complete.
-COMMITTED_BLOB_APIS = frozenset({"PutBlob", "PutBlockList", "FlushWithClose", "CopyBlob"})
+# Only these storage APIs mean "a complete blob is now readable"; e.g. PutBlock, a non-closing
+# Flush, ADLS CreateFile or SftpCreate (the empty blob SFTP makes when a file is opened) are
+# partial writes that a later event completes. SftpCommit is SFTP's close: the upload is in.
+COMMITTED_BLOB_APIS = frozenset({"PutBlob", "PutBlockList", "FlushWithClose", "CopyBlob", "SftpCommit"})
 ALERT_SCHEMA_ID = "azuremonitorcommonalertschema"
 MONITOR_BREACH_TAG = "azureml_modelmonitor_threshold_breached"
+# Azure ML model monitoring writes a message into the tag, e.g. "The signal 'churn-monitor_drift'
+# has failed due to one or more features violating metric thresholds.\n..."; Microsoft's docs
+# subscribe with a StringContains filter on this phrase. "true" is kept for hand-made events.
+MONITOR_BREACH_PHRASE = "has failed due to one or more features violating metric thresholds"
+_SIGNAL_RE = re.compile(r"signal '([^']{1,256})' has failed", re.IGNORECASE)
 
 Schema = Literal["eventgrid", "cloudevents"]
 
@@ -82,7 +91,17 @@ class AmlRunStatusChanged:
     @property
     def threshold_breached(self) -> bool:
         value = _ci_get(self.run_tags, MONITOR_BREACH_TAG)
-        return str(value).strip().lower() in {"true", "1", "yes"}
+        if value is None:
+            return False
+        text = str(value).strip().lower()
+        return MONITOR_BREACH_PHRASE in text or text in {"true", "1", "yes"}
+
+    @property
+    def breached_signal(self) -> str:
+        """The signal named in the breach message ("The signal 'monitor_signal' has failed...")."""
+        value = str(_ci_get(self.run_tags, MONITOR_BREACH_TAG) or "")
+        match = _SIGNAL_RE.search(value)
+        return match.group(1) if match else ""
 
     @property
     def dedupe_key(self) -> str:
@@ -191,6 +210,10 @@ def _str(obj: Mapping[str, Any], name: str, where: str, *, required: bool = True
         raise EventValidationError(f"{where}.{name} is longer than {max_len} characters")
     if "\x00" in value:
         raise EventValidationError(f"{where}.{name} contains a NUL character")
+    if has_lone_surrogate(value):
+        raise EventValidationError(
+            f"{where}.{name} contains a lone surrogate (\\ud800-\\udfff); send valid Unicode"
+        )
     return value
 
 
@@ -246,6 +269,10 @@ def _str_dict(value: Any, where: str) -> dict[str, str]:
         raise EventValidationError(f"{where} must be a JSON object of strings")
     out: dict[str, str] = {}
     for key, item in value.items():
+        if has_lone_surrogate(str(key)) or (isinstance(item, str) and has_lone_surrogate(item)):
+            raise EventValidationError(
+                f"{where} contains a lone surrogate (\\ud800-\\udfff); send valid Unicode"
+            )
         if isinstance(item, bool):
             out[str(key)] = "true" if item else "false"
         elif isinstance(item, int | str) or (isinstance(item, float) and math.isfinite(item)):
@@ -291,18 +318,41 @@ def blob_address(url: str) -> BlobAddress:
         account, segments = segments[0], segments[1:]
     if len(segments) < 2 or not segments[0] or not segments[-1]:
         raise EventValidationError(f"data.url={url[:200]!r} must name a container and a blob")
+    path = "/".join(segments[1:])
+    try:
+        check_blob_path(path, what="data.url's blob name")
+        # the raw path too: `%2F..%2F` decodes into segments the split above did not see
+        check_blob_path(unquote(parts.path).lstrip("/"), what="data.url's path")
+    except BlobPathError as exc:
+        raise EventValidationError(str(exc)) from None
     netloc = host if port is None else f"{host}:{port}"
-    return BlobAddress(parts.scheme, netloc, account, segments[0], "/".join(segments[1:]))
+    return BlobAddress(parts.scheme, netloc, account, segments[0], path)
+
+
+def _service_host(host: str) -> str:
+    """One storage account serves blobs at {account}.blob.{suffix} and, with a hierarchical
+    namespace, the same data at {account}.dfs.{suffix} (ADLS Gen2 events carry the dfs URL)."""
+    account, _, rest = host.partition(".")
+    if rest.startswith("dfs."):
+        return f"{account}.blob.{rest[len('dfs.') :]}"
+    return host
 
 
 def same_blob_location(url: str, expected_url: str) -> bool:
     """True when `url` points at the same account, container and blob as `expected_url`
-    (our own DataLake's URL for that blob). Anything else is refused and never fetched."""
+    (our own DataLake's URL for that blob); the blob and dfs endpoints of one account are the
+    same account. Anything else is refused and never fetched."""
     try:
         got, want = blob_address(url), blob_address(expected_url)
     except EventValidationError:
         return False
-    return got == want
+    return (got.scheme, _service_host(got.host), got.account, got.container, got.path) == (
+        want.scheme,
+        _service_host(want.host),
+        want.account,
+        want.container,
+        want.path,
+    )
 
 
 # --------------------------------------------------------------------------- Event Grid / CloudEvents
@@ -318,6 +368,10 @@ def _subject_blob(subject: str, where: str) -> tuple[str, str]:
     container, _, path = subject[len(marker) :].partition("/blobs/")
     if not container or "/" in container or not path:
         raise EventValidationError(f"{where}.subject={subject[:200]!r} names no container or blob path")
+    try:
+        check_blob_path(path, what=f"{where}.subject's blob name")
+    except BlobPathError as exc:
+        raise EventValidationError(str(exc)) from None
     return container, path
 
 
@@ -478,7 +532,7 @@ def route_blob(policies: Iterable[PolicyView], container: str, path: str) -> str
         if policy.data.container != container:
             continue
         for prefix in policy.triggers.blob_prefixes or [policy.data.prefix]:
-            if path.startswith(prefix) and (best is None or (len(prefix), policy.model) > best):
+            if within_prefix(path, prefix) and (best is None or (len(prefix), policy.model) > best):
                 best = (len(prefix), policy.model)
     return best[1] if best else None
 
@@ -512,8 +566,12 @@ def route_aml_run(policies: Iterable[PolicyView], event: AmlRunStatusChanged) ->
         )
         if c and c.strip()
     }
+    signal = event.breached_signal.lower()
     for policy in sorted(policies, key=lambda p: p.model):
-        names = {r.strip().lower() for r in policy.triggers.alert_rules} | {policy.model}
+        names = {r.strip().lower() for r in policy.triggers.alert_rules if r.strip()} | {policy.model}
         if candidates & names:
+            return policy.model
+        # the tag names the signal as {monitor}_{signal}; a policy may list the monitor
+        if signal and any(signal == n or signal.startswith(n + "_") for n in names):
             return policy.model
     return None

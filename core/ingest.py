@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.blob_paths import BlobPathError, check_blob_path, within_prefix
 from core.contract import DataContract, ValidationReport, report_json, validate
 from core.payloads.lifecycle import BlobRef, IngestResult
 from core.policy import Policy
@@ -140,15 +141,69 @@ class Containers:
     quarantine: str = "quarantine"
 
 
-def _find_inputs(lake: DataLake, policy: Policy, blobs: Sequence[BlobRef]) -> list[BlobRef]:
+@dataclass(frozen=True)
+class Inputs:
+    data: list[BlobRef]
+    ignored: list[dict[str, str]]  # non-data objects skipped, with why
+    refused: list[str]  # named blobs outside the policy's container and prefix
+
+
+def _find_inputs(lake: DataLake, policy: Policy, contract: DataContract, blobs: Sequence[BlobRef]) -> Inputs:
+    """The data files to ingest: the named blobs (from events) or every blob under the policy's
+    prefix, minus what is not data (folder placeholders, markers, empty blobs: see
+    DataContract.not_data). A named blob outside the policy's container, or whose name has dot
+    segments, is refused and never read: the edge checks this too (and the prefix), ingest does
+    not trust it. Named blobs elsewhere in the container are allowed (an operator may name them)."""
+    data: list[BlobRef] = []
+    ignored: list[dict[str, str]] = []
+    refused: list[str] = []
     if blobs:
-        return sorted(blobs, key=lambda b: (b.container, b.path))
-    listed = lake.list(policy.data.container, policy.data.prefix)
-    return [
-        BlobRef(container=b.container, path=b.path, etag=b.etag)
-        for b in listed
-        if b.path.lower().endswith(".csv")
-    ]
+        for ref in sorted(blobs, key=lambda b: (b.container, b.path)):
+            if ref.container != policy.data.container or not _plain(ref.path):
+                refused.append(
+                    f"{ref.container}/{ref.path[:300]}: outside the policy's container "
+                    f"{policy.data.container} (or a name with '.'/'..' segments)"
+                )
+                continue
+            try:
+                info = lake.info(ref.container, ref.path)
+            except BlobNotFound:
+                data.append(ref)  # reported as not found when it is read
+                continue
+            if (why := contract.not_data(ref.path, info.size, info.metadata)) is not None:
+                ignored.append({"path": ref.path, "why": why})
+            else:
+                data.append(ref)
+        return Inputs(data, ignored, refused)
+    for b in lake.list(policy.data.container, policy.data.prefix):
+        if not within_prefix(b.path, policy.data.prefix):
+            ignored.append(
+                {"path": b.path[:300], "why": "a name with '.'/'..' segments or outside the prefix"}
+            )
+        elif (why := contract.not_data(b.path, b.size, b.metadata)) is not None:
+            ignored.append({"path": b.path, "why": why})
+        else:
+            data.append(BlobRef(container=b.container, path=b.path, etag=b.etag))
+    return Inputs(data, ignored, refused)
+
+
+def _plain(path: str) -> bool:
+    try:
+        check_blob_path(path)
+    except BlobPathError:
+        return False
+    return True
+
+
+def quarantine_name(path: str, index: int, sha256: str) -> str:
+    """A file name for a quarantined copy that cannot leave the run's quarantine folder:
+    the blob's own name when it is a plain name, else one made from its content hash."""
+    name = posixpath.basename(path.rstrip("/"))
+    try:
+        check_blob_path(name)
+    except BlobPathError:
+        return f"blob-{index:03d}-{sha256[:16]}"
+    return name
 
 
 def _rejected(
@@ -162,12 +217,18 @@ def _rejected(
     rows_in: int,
 ) -> IngestResult:
     folder = f"{policy.model}/{run_id}"
-    for f in files:
+    check_blob_path(folder, what="quarantine folder")
+    used: set[str] = {"report.json"}
+    for index, f in enumerate(files):
         report = reports.get(f.ref.path)
         if report is None or not report.valid:
+            name = quarantine_name(f.ref.path, index, f.sha256)
+            if name in used:  # two folders, one file name: keep both
+                name = f"{index:03d}-{name}"
+            used.add(name)
             lake.write(
                 c.quarantine,
-                f"{folder}/{posixpath.basename(f.ref.path)}",
+                f"{folder}/{name}",
                 f.data,
                 overwrite=True,
                 content_type="text/csv",
@@ -216,16 +277,20 @@ def run_ingest(
     containers: Containers = Containers(),
 ) -> IngestResult:
     c = containers
-    refs = _find_inputs(lake, policy, blobs)
+    inputs = _find_inputs(lake, policy, contract, blobs)
+    refs = inputs.data
     files: list[RawFile] = []
-    problems: list[str] = []
+    problems: list[str] = list(inputs.refused)
     for ref in refs:
         try:
             files.append(RawFile(ref, lake.read(ref.container, ref.path)))
         except BlobNotFound:
             problems.append(f"{ref.container}/{ref.path}: blob not found (deleted after it landed?)")
     if not refs:
-        problems.append(f"no CSV blobs under {policy.data.container}/{policy.data.prefix}")
+        problems.append(
+            f"no data files ({contract.files}) under {policy.data.container}/{policy.data.prefix}"
+            + (f"; skipped {len(inputs.ignored)} non-data object(s)" if inputs.ignored else "")
+        )
     reports: dict[str, ValidationReport | None] = {}
     rows_in = 0
     for f in files:
@@ -281,6 +346,7 @@ def run_ingest(
             {"container": f.ref.container, "path": f.ref.path, "etag": f.ref.etag, "sha256": f.sha256}
             for f in files
         ],
+        "ignored": inputs.ignored,
     }
     lake.write(
         c.training,

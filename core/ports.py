@@ -26,6 +26,8 @@ class BlobInfo:
     etag: str
     size: int
     last_modified: datetime | None = None
+    # user metadata, e.g. hdi_isfolder=true on the directory placeholders ADLS Gen2 writes
+    metadata: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
 class BlobNotFound(KeyError):

@@ -66,7 +66,10 @@ class FakeDataLake:
 
     def info(self, container: str, path: str) -> BlobInfo:
         data = self.read(container, path)
-        return BlobInfo(container, path, self.url(container, path), self.etags[(container, path)], len(data))
+        key = (container, path)
+        return BlobInfo(
+            container, path, self.url(*key), self.etags[key], len(data), metadata=dict(self.metadata[key])
+        )
 
     def write(self, container, path, data, *, overwrite=False, metadata=None, content_type=None) -> BlobInfo:
         key = (container, path)

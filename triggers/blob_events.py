@@ -77,6 +77,9 @@ async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
         why = "url outside the configured storage account or container"
         record_ignored(model, EventIgnored(ignored=why, url=event.url, **info))
         return None
+    if (why := _not_data(model, event)) is not None:
+        record_ignored(model, f"not a data file: {why}", info)
+        return None
     details = {
         **info,
         "url": event.url,
@@ -88,9 +91,21 @@ async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
     return await submit(client, new_request(model, "blob", event.dedupe_keys[0], details))
 
 
+def _not_data(model: str, event: BlobCreated) -> str | None:
+    """Folder placeholders, `_SUCCESS` markers and empty blobs are not data (the contract says
+    which names are); a contract that cannot load is left for the lifecycle to report."""
+    try:
+        contract = bootstrap.contract(model)
+    except Exception as exc:
+        log.warning("contract of %s unavailable at the edge (%s); the lifecycle will report it", model, exc)
+        return None
+    return contract.not_data(event.path, event.content_length)
+
+
 async def handle_aml(client: Any, event: AmlRunStatusChanged) -> Intake | None:
     info = {"event_id": event.event_id, "run_id": event.run_id, "run_status": event.run_status}
     if not event.monitor_breach:
+        record_ignored(None, "not a model monitor breach", {**info, "experiment": event.experiment_name})
         return None
     model = route_aml_run(bootstrap.policies().values(), event)
     if model is None:

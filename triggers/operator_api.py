@@ -18,6 +18,7 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 import wiring as bootstrap
+from core.blob_paths import has_lone_surrogate
 from core.events_in import EventValidationError, load_json
 from core.facts import OperatorActed, read_fact
 from core.payloads.triggers import OPERATOR_EVENTS, coordinator_id
@@ -146,6 +147,8 @@ async def operator_retrain(req: func.HttpRequest, client) -> func.HttpResponse:
     key = req.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key.strip()) <= MAX_IDEMPOTENCY_KEY):
         return error(400, f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
+    if key is not None and has_lone_surrogate(key):
+        return error(400, "Idempotency-Key contains a lone surrogate (not valid Unicode); send UTF-8 text")
     dedupe = f"operator:{key.strip()}" if key else f"operator:{uuid.uuid4()}"
     details = {**body.model_dump(), "idempotency_key": key}
     intake = await submit(client, new_request(model, "operator", dedupe, details))

@@ -9,17 +9,38 @@ them on Azure; the local stack starts empty).
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 from urllib.parse import quote
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
+from core.blob_paths import BlobPathError, check_blob_path
 from core.ports import BlobInfo, BlobNotFound
 
 # The newest blob service version Azurite 3.35 (the last release for Node 20) accepts.
 LOCAL_API_VERSION = "2025-11-05"
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "UseDevelopmentStorage=true")
+# Azure's container rule: 3-63 lowercase letters, digits and single hyphens, not at the ends.
+_CONTAINER_RE = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def _container(name: str) -> str:
+    if not isinstance(name, str) or not _CONTAINER_RE.match(name):
+        raise BlobPathError(
+            f"container {str(name)[:80]!r} is not a valid container name "
+            "(3-63 lowercase letters, digits and single hyphens)"
+        )
+    return name
+
+
+def _plain(name: str) -> bool:
+    try:
+        check_blob_path(name)
+    except BlobPathError:
+        return False
+    return True
 
 
 class BlobDataLake:
@@ -49,7 +70,9 @@ class BlobDataLake:
         return self._service.url.rstrip("/")
 
     def _blob(self, container: str, path: str) -> BlobClient:
-        return self._service.get_blob_client(container, path)
+        """Every blob call goes through here: a name with dot segments would be collapsed by
+        the HTTP stack and address another folder or container, so it never reaches Azure."""
+        return self._service.get_blob_client(_container(container), check_blob_path(path))
 
     def _info(self, container: str, path: str, props: Any) -> BlobInfo:
         return BlobInfo(
@@ -59,6 +82,7 @@ class BlobDataLake:
             etag=str(props.etag),
             size=int(props.size if getattr(props, "size", None) is not None else props.get("size", 0)),
             last_modified=props.last_modified,
+            metadata=dict(getattr(props, "metadata", None) or {}),
         )
 
     def read(self, container: str, path: str) -> bytes:
@@ -74,6 +98,7 @@ class BlobDataLake:
             raise BlobNotFound(f"{container}/{path} not found in {self.account_url}") from None
 
     def ensure_container(self, container: str) -> None:
+        _container(container)
         if container in self._ensured:
             return
         with contextlib.suppress(ResourceExistsError):
@@ -110,13 +135,17 @@ class BlobDataLake:
         return bool(self._blob(container, path).exists())
 
     def list(self, container: str, prefix: str = "") -> list[BlobInfo]:
+        check_blob_path(prefix, what="prefix", prefix=True)
+        client = self._service.get_container_client(_container(container))
         try:
-            items = list(
-                self._service.get_container_client(container).list_blobs(name_starts_with=prefix or None)
-            )
+            items = list(client.list_blobs(name_starts_with=prefix or None, include=["metadata"]))
         except ResourceNotFoundError:
             return []
-        return sorted((self._info(container, b.name, b) for b in items), key=lambda b: b.path)
+        # a name this adapter would refuse to read (dot segments) is left out, not fatal
+        return sorted(
+            (self._info(container, b.name, b) for b in items if _plain(b.name)), key=lambda b: b.path
+        )
 
     def url(self, container: str, path: str) -> str:
-        return f"{self.account_url}/{container}/{quote(path, safe='/')}"
+        check_blob_path(path, what="blob name", prefix=not path or path.endswith("/"))
+        return f"{self.account_url}/{_container(container)}/{quote(path, safe='/')}"

@@ -66,6 +66,34 @@ _DOC_FIELDS = (
 )
 
 
+def _param(value: Any) -> Any:
+    """A str with a lone surrogate (JSON allows "\\ud800", UTF-8 does not) cannot be bound as
+    TEXT; it is stored as its surrogatepass bytes, a BLOB that compares equal only to itself,
+    so such keys still dedupe and are found, and read back exactly (see _row)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass")
+    return value
+
+
+def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
+    # no column holds real bytes: a BLOB is a str that _param had to store that way
+    return {
+        d[0]: v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else v
+        for d, v in zip(cursor.description, values, strict=True)
+    }
+
+
+class _Connection(sqlite3.Connection):
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().execute(sql, tuple(_param(v) for v in parameters))
+
+    def executemany(self, sql: str, seq: Any, /) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().executemany(sql, [tuple(_param(v) for v in params) for params in seq])
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -89,11 +117,11 @@ class SqliteRunLedger:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, factory=_Connection)
         # WAL + NORMAL (as devhost's task hub and the traffic log): a commit survives the process
         # being killed; without it every write waits for an fsync (~30 ms on a VM disk).
         db.execute("PRAGMA synchronous=NORMAL")
-        db.row_factory = sqlite3.Row
+        db.row_factory = _row
         try:
             yield db
         finally:
@@ -113,7 +141,7 @@ class SqliteRunLedger:
     # ------------------------------------------------------------------ runs
 
     @staticmethod
-    def _record(row: sqlite3.Row) -> RunRecord:
+    def _record(row: dict[str, Any]) -> RunRecord:
         doc = json.loads(row["doc"])
         return RunRecord(
             run_id=row["run_id"],
@@ -214,7 +242,7 @@ class SqliteRunLedger:
     # ------------------------------------------------------------------ requests
 
     @staticmethod
-    def _request(row: sqlite3.Row) -> RetrainRequest:
+    def _request(row: dict[str, Any]) -> RetrainRequest:
         return RetrainRequest(
             request_id=row["request_id"],
             model=row["model"],

@@ -10,8 +10,10 @@ trains. The runner owns the job's whole life (creates the MLflow run with the jo
 the command with MLFLOW_RUN_ID set as Azure ML does, closes the run, writes result.json), and every
 fact lives in files under state_dir/jobs/{name}/ so any process can answer `status`:
 
-    spec.json    what to run (written once, before the runner starts)
-    job.json     runner pid + start time, cancel request (written by the submitting side)
+    spec.json    what to run (written once, before the job folder is claimed)
+    job.json     state, when a runner was last launched, cancel request (the submitting side)
+    runner.lock  held (fcntl) by the one runner of this job for its whole life
+    runner.json  runner pid + start time (written by the runner once it holds the lock)
     run.json     MLflow run id (written by the runner)
     result.json  exit code, final state, metrics (written by the runner when it ends)
     std.log      the command's stdout and stderr
@@ -21,6 +23,8 @@ fact lives in files under state_dir/jobs/{name}/ so any process can answer `stat
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -32,6 +36,7 @@ import subprocess
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +59,62 @@ _PATH_TYPES = {"uri_folder", "uri_file", "mlflow_model", "custom_model", "triton
 _QUEUED_GRACE_S = 120.0
 _CANCEL_GRACE_S = 10.0
 _LOG_TAIL_LINES = 25
+# A runner launched this long ago that has not written runner.json never started (its
+# submitter died between claiming the job and starting it): status() launches it again.
+_LAUNCH_GRACE_S = 10.0
+
+# What a local training job inherits from the host's environment: enough to run Python and
+# find the machine's locale, temp dir and GPUs; never devhost's keys or connection strings.
+_ENV_PASSTHROUGH = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM",
+        "TMPDIR", "TEMP", "TMP", "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR",
+        "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING",
+    }
+)  # fmt: skip
+_ENV_PREFIXES = ("LC_",)
+
+
+def job_environment(base: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """The allow-listed part of `base` (see _ENV_PASSTHROUGH)."""
+    return {k: v for k, v in base.items() if k in _ENV_PASSTHROUGH or k.startswith(_ENV_PREFIXES)}
+
+
+def inside(root: Path, relative: str) -> Path:
+    """`root / relative`, resolved, refused unless it stays inside `root` (a name from outside,
+    e.g. a blob name, must not write or read beside the folder it is staged into)."""
+    base = root.resolve()
+    target = (base / relative).resolve()
+    if target != base and base not in target.parents:
+        raise ValueError(f"{relative[:200]!r} resolves outside {base}; refusing to use it")
+    return target
+
+
+def stage_folder(lake: Any, container: str, prefix: str, root: Path) -> Path:
+    """Copy the blobs under container/prefix to root/container/prefix (a local job reads
+    files). Every name is checked and every target resolved inside root first; data versions
+    are immutable, so a copy of the right size is reused."""
+    from core.blob_paths import check_blob_path, within_prefix
+
+    check_blob_path(container, what="container")
+    check_blob_path(prefix, what="prefix", prefix=True)
+    folder = inside(root, f"{container}/{prefix.strip('/')}")
+    blobs = lake.list(container, prefix)
+    if not blobs:
+        raise FileNotFoundError(f"no blobs under {container}/{prefix}: nothing to stage as a job input")
+    for blob in blobs:
+        if not within_prefix(blob.path, prefix):
+            raise ValueError(
+                f"blob {blob.path[:200]!r} is not a plain name under {prefix!r}; refusing to stage it"
+            )
+        target = inside(folder, blob.path[len(prefix) :].lstrip("/"))
+        if not target.exists() or target.stat().st_size != blob.size:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(lake.read(container, blob.path))
+            tmp.replace(target)
+    return folder
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -97,6 +158,13 @@ def _alive(pid: int, start_ticks: int | None) -> bool:
     return True
 
 
+def _legacy_runner(job: dict[str, Any]) -> dict[str, Any] | None:
+    """Jobs submitted by the previous version recorded the runner's pid in job.json."""
+    if job.get("pid") is None:
+        return None
+    return {"pid": job["pid"], "pid_start_ticks": job.get("pid_start_ticks")}
+
+
 def _is_remote(value: str) -> bool:
     return (
         bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value)) and not value.startswith("file://")
@@ -133,6 +201,7 @@ class LocalTrainingJobs:
         tracking_uri: str,
         python: str = sys.executable,
         fetch: Callable[[str, Path], Path] | None = None,
+        launch_grace_s: float = _LAUNCH_GRACE_S,
     ) -> None:
         """`fetch(uri, folder) -> path` materialises a remote input (e.g. a data version's blob
         prefix in Azurite) under `folder` and returns the path to pass; without it, inputs must
@@ -142,6 +211,7 @@ class LocalTrainingJobs:
         self.tracking_uri = absolute_tracking_uri(tracking_uri)
         self.python = python
         self.fetch = fetch
+        self.launch_grace_s = launch_grace_s
         self._children: dict[str, subprocess.Popen] = {}
 
     # ------------------------------------------------------------------ port
@@ -161,29 +231,56 @@ class LocalTrainingJobs:
                 f"job name {name!r} must be 1-255 letters, digits, '_', '-' or '.' (Azure ML's rule)"
             )
         job_dir = self._dir(name)
-        if job_dir.exists():
-            return self.status(name)  # idempotent: a replayed submit never trains twice
+        if job_dir.exists():  # idempotent: a replayed submit never trains twice...
+            self._ensure_runner(name, grace_s=0.0)  # ...but starts a runner that never started
+            return self.status(name)
         spec = self._spec(
             Path(job_yaml), name=name, inputs=inputs, experiment=experiment, tags=tags, compute=compute
         )
-
         job_dir.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            job_dir.mkdir()  # atomic claim of the name, also against a concurrent submit
-        except FileExistsError:
-            return self.status(name)
-        for output in spec["outputs"].values():
-            Path(output).mkdir(parents=True, exist_ok=True)
-        shim = job_dir / "bin" / "python"
+        self._remove_stale_builds(name)
+        # Build the whole job folder under a temporary name, then claim the name with one
+        # rename: a crash before it leaves no job, a crash after it leaves a complete one.
+        build = job_dir.parent / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.build"
+        build.mkdir()
+        for key in spec["outputs"]:
+            (build / "outputs" / key).mkdir(parents=True)
+        shim = build / "bin" / "python"
         shim.parent.mkdir()
         shim.write_text(f'#!/bin/sh\nexec {shlex.quote(self.python)} "$@"\n')
         shim.chmod(0o755)
-        _write_json(job_dir / "spec.json", spec)
+        _write_json(build / "spec.json", spec)
         _write_json(
-            job_dir / "job.json", {"name": name, "state": "queued", "submitted_at": spec["submitted_at"]}
+            build / "job.json", {"name": name, "state": "queued", "submitted_at": spec["submitted_at"]}
         )
+        try:
+            os.rename(build, job_dir)  # fails on an existing, non-empty folder: someone else won
+        except OSError as exc:
+            shutil.rmtree(build, ignore_errors=True)
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            self._ensure_runner(name, grace_s=0.0)
+            return self.status(name)
+        self._launch(name)
+        return self.status(name)
 
-        env = dict(os.environ)
+    def _remove_stale_builds(self, name: str) -> None:
+        """Builds left by submitters that died before their rename."""
+        for stale in self._dir(name).parent.glob(f".{name}.*.build"):
+            pid = stale.name[len(name) + 2 :].split(".", 1)[0]
+            if pid.isdigit() and not _alive(int(pid), None):
+                shutil.rmtree(stale, ignore_errors=True)
+
+    def _launch(self, name: str) -> None:
+        """Start a runner for the job. Safe to repeat: a runner that finds the job's lock held,
+        or the job already started once, exits without doing anything."""
+        job_dir = self._dir(name)
+        job = _read_json(job_dir / "job.json") or {"name": name}
+        _write_json(
+            job_dir / "job.json",
+            {**job, "launched_at": time.time(), "launches": int(job.get("launches", 0)) + 1},
+        )
+        env = job_environment(os.environ)
         env["PYTHONPATH"] = str(REPO_ROOT)
         with (job_dir / "std.log").open("ab") as log:
             proc = subprocess.Popen(
@@ -195,18 +292,24 @@ class LocalTrainingJobs:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: cancel kills it and its children only
             )
+        if (old := self._children.get(name)) is not None:
+            old.poll()
         self._children[name] = proc
-        _write_json(
-            job_dir / "job.json",
-            {
-                "name": name,
-                "state": "running",
-                "pid": proc.pid,
-                "pid_start_ticks": _proc_start_ticks(proc.pid),
-                "submitted_at": spec["submitted_at"],
-            },
-        )
-        return self.status(name)
+
+    def _ensure_runner(self, name: str, *, grace_s: float) -> None:
+        """Launch a runner if none ever started and the last launch is older than grace_s."""
+        job_dir = self._dir(name)
+        job = _read_json(job_dir / "job.json")
+        if job is None or _read_json(job_dir / "spec.json") is None:
+            return
+        if job.get("state") == "canceled" or (job_dir / "runner.json").exists() or _legacy_runner(job):
+            return
+        if (job_dir / "result.json").exists():
+            return
+        launched = job.get("launched_at")
+        if isinstance(launched, int | float) and time.time() - launched < grace_s:
+            return
+        self._launch(name)
 
     def status(self, name: str) -> JobStatus:
         job_dir = self._dir(name)
@@ -225,10 +328,12 @@ class LocalTrainingJobs:
 
         result = _read_json(job_dir / "result.json")
         if result is None and job.get("state") != "canceled":
-            pid = job.get("pid")
-            if pid is None:
+            runner = _read_json(job_dir / "runner.json") or _legacy_runner(job)
+            if runner is None:
+                self._ensure_runner(name, grace_s=self.launch_grace_s)
                 return self._status(name, spec, "queued", message="waiting for the runner to start")
-            if _alive(int(pid), job.get("pid_start_ticks")):
+            pid = runner["pid"]
+            if _alive(int(pid), runner.get("pid_start_ticks")):
                 return self._status(name, spec, "running")
             result = _read_json(job_dir / "result.json")  # it may have finished just now
             if result is None:
@@ -256,7 +361,10 @@ class LocalTrainingJobs:
         _write_json(
             job_dir / "job.json", {**job, "state": "canceled", "canceled_at": datetime.now(UTC).isoformat()}
         )
-        pid, ticks = job.get("pid"), job.get("pid_start_ticks")
+        # job.json says canceled before runner.json is read; the runner writes runner.json
+        # before it reads job.json: a runner starting now either is seen here or sees the cancel
+        runner = _read_json(job_dir / "runner.json") or _legacy_runner(job) or {}
+        pid, ticks = runner.get("pid"), runner.get("pid_start_ticks")
         if pid is not None and _alive(int(pid), ticks):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(int(pid), signal.SIGTERM)
@@ -450,11 +558,45 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Canceled()
 
 
+def _hold_job_lock(job_dir: Path) -> int | None:
+    """The job's lock, held until this process exits (also when it is killed), or None when
+    another runner holds it. The descriptor is not inherited by the job's command."""
+    fd = os.open(job_dir / "runner.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def _run(job_dir: Path) -> int:
-    """Run one job to its end and write result.json; runs detached from the submitter."""
+    """Run one job to its end and write result.json; runs detached from the submitter.
+
+    At most once per job: a runner that cannot take the job's lock, or finds that a runner
+    already started the job (runner.json), exits at once and changes nothing."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if _hold_job_lock(job_dir) is None:
+        return 0
+    if (job_dir / "runner.json").exists() or (job_dir / "result.json").exists():
+        return 0
+    if _legacy_runner(_read_json(job_dir / "job.json") or {}):
+        return 0
+    _write_json(
+        job_dir / "runner.json",
+        {
+            "pid": os.getpid(),
+            "pid_start_ticks": _proc_start_ticks(os.getpid()),
+            "started_at": datetime.now(UTC).isoformat(),
+        },
+    )
     spec = json.loads((job_dir / "spec.json").read_text())
     result: dict[str, Any] = {"state": "failed", "exit_code": None, "message": "", "metrics": {}}
+    if (_read_json(job_dir / "job.json") or {}).get("state") == "canceled":
+        result.update(state="canceled", message="canceled before it started")
+        result["finished_at"] = datetime.now(UTC).isoformat()
+        _write_json(job_dir / "result.json", result)
+        return 0
     client = run_id = None
     proc: subprocess.Popen | None = None
     try:
@@ -483,7 +625,7 @@ def _run(job_dir: Path) -> int:
         run_id = run.info.run_id
         _write_json(job_dir / "run.json", {"run_id": run_id, "experiment_id": experiment_id})
 
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env = job_environment(os.environ)
         if spec.get("python_path"):
             env["PYTHONPATH"] = spec["python_path"]
         env.update(spec["environment_variables"])

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from adapters.azure.datalake import BlobDataLake
+from core.blob_paths import BlobPathError
 from core.ports import BlobNotFound, DataLake
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -69,3 +70,46 @@ def test_metadata_and_names_with_spaces_survive_the_round_trip(lake, container):
     lake.write(container, "raw/with space.csv", b"a", metadata={"source": "test"})
     assert lake.read(container, "raw/with space.csv") == b"a"
     assert "with%20space.csv" in lake.url(container, "raw/with space.csv")
+
+
+# --------------------------------------------------------------------------- names that escape
+
+
+ESCAPING = [
+    "churn/../../training/x.csv",
+    "churn/%2e%2e/%2e%2e/training/x.csv",
+    "churn\\..\\x.csv",
+    "..",
+    "/x",
+]
+
+
+@pytest.mark.parametrize("name", ESCAPING)
+def test_names_with_dot_segments_are_refused_before_any_request(lake, container, name):
+    lake.write(container, "training/x.csv", b"secret")
+    for call in (
+        lambda: lake.read(container, name),
+        lambda: lake.info(container, name),
+        lambda: lake.write(container, name, b"x"),
+        lambda: lake.exists(container, name),
+        lambda: lake.url(container, name),
+        lambda: lake.list(container, name + "/"),
+    ):
+        with pytest.raises(BlobPathError):
+            call()
+    assert [b.path for b in lake.list(container)] == ["training/x.csv"]
+
+
+@pytest.mark.parametrize("bad", ["..", "raw/x", "Raw", "a", "$logs", "raw%2f.."])
+def test_container_names_outside_azures_rule_are_refused(lake, bad):
+    with pytest.raises(BlobPathError):
+        lake.read(bad, "x.csv")
+
+
+def test_a_directory_placeholder_lists_with_its_hdi_isfolder_metadata(lake, container):
+    lake.write(container, "churn/2025", b"", metadata={"hdi_isfolder": "true"})
+    lake.write(container, "churn/2025/a.csv", b"a,b\n1,2\n")
+    listed = {b.path: b for b in lake.list(container, "churn/")}
+    assert listed["churn/2025"].metadata == {"hdi_isfolder": "true"} and listed["churn/2025"].size == 0
+    assert lake.info(container, "churn/2025").metadata == {"hdi_isfolder": "true"}
+    assert listed["churn/2025/a.csv"].metadata == {}

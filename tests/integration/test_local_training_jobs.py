@@ -33,8 +33,14 @@ def _wait(jobs: LocalTrainingJobs, name: str, timeout: float = 120.0) -> JobStat
     raise AssertionError(f"job {name} did not finish within {timeout}s; log:\n{jobs.status(name).message}")
 
 
-def _pid(jobs: LocalTrainingJobs, name: str) -> int:
-    return int(json.loads((jobs.state_dir / "jobs" / name / "job.json").read_text())["pid"])
+def _pid(jobs: LocalTrainingJobs, name: str, timeout: float = 30.0) -> int:
+    """The job's runner pid, which the runner records once it holds the job's lock."""
+    runner = jobs.state_dir / "jobs" / name / "runner.json"
+    deadline = time.monotonic() + timeout
+    while not runner.exists():
+        assert time.monotonic() < deadline, f"the runner of {name} never started"
+        time.sleep(0.05)
+    return int(json.loads(runner.read_text())["pid"])
 
 
 def _job_yaml(tmp: Path, command: str) -> Path:

@@ -155,8 +155,8 @@ def test_partial_or_metadata_writes_are_not_committed(api):
     assert not parse_event(blob_event(api=api)).committed
 
 
-def test_committed_apis_are_exactly_the_four_complete_writes():
-    assert {"PutBlob", "PutBlockList", "FlushWithClose", "CopyBlob"} == COMMITTED_BLOB_APIS
+def test_committed_apis_are_exactly_the_five_complete_writes():
+    assert {"PutBlob", "PutBlockList", "FlushWithClose", "CopyBlob", "SftpCommit"} == COMMITTED_BLOB_APIS
 
 
 def test_a_url_that_disagrees_with_the_subject_is_refused():
@@ -403,9 +403,12 @@ def test_a_mutated_alert_parses_or_is_refused_with_a_validation_error(doc):
         assert str(exc)
 
 
+# a valid blob name: no control characters, backslashes or dot segments (core.blob_paths)
 safe_segment = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_characters="/?#%\x00"), min_size=1, max_size=20
-)
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cc",), exclude_characters="/?#%\\"),
+    min_size=1,
+    max_size=20,
+).filter(lambda s: s not in (".", ".."))
 
 
 @FUZZ

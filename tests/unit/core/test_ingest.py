@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from core.contract import load_contract
 from core.ingest import RawFile, data_version, prepare, run_ingest, to_parquet
@@ -124,3 +125,90 @@ def test_written_parquet_reads_back_as_the_typed_frame():
     )
     assert list(frame.columns) == CONTRACT.column_names
     assert len(frame) == result.eval_rows
+
+
+# --------------------------------------------------------------------------- non-data objects and paths
+
+
+def _land_batch_with_markers(lake: FakeDataLake) -> list[BlobRef]:
+    """What ADLS Gen2, ADF and Spark leave next to the data: a 0-byte folder placeholder with
+    hdi_isfolder=true, a `_SUCCESS` marker and an empty file."""
+    lake.put("raw", "churn/2025/a.csv", _file(seed=1).data)
+    lake.write("raw", "churn/2025", b"", overwrite=True, metadata={"hdi_isfolder": "true"})
+    lake.put("raw", "churn/2025/_SUCCESS", b"")
+    lake.put("raw", "churn/2025/empty.csv", b"")
+    return [
+        BlobRef(container="raw", path=p)
+        for p in ("churn/2025", "churn/2025/_SUCCESS", "churn/2025/a.csv", "churn/2025/empty.csv")
+    ]
+
+
+def test_folder_placeholders_success_markers_and_empty_blobs_named_by_events_are_skipped():
+    lake = FakeDataLake()
+    refs = _land_batch_with_markers(lake)
+    result = run_ingest(lake, POLICY, CONTRACT, "run-10", refs)
+    assert result.status == "accepted", result.failures
+    assert [s.path for s in result.sources] == ["churn/2025/a.csv"]
+    manifest = json.loads(lake.read("training", f"churn/{result.data_version}/manifest.json"))
+    assert sorted(i["path"] for i in manifest["ignored"]) == [
+        "churn/2025",
+        "churn/2025/_SUCCESS",
+        "churn/2025/empty.csv",
+    ]
+    assert lake.paths("quarantine") == []
+
+
+def test_folder_placeholders_and_markers_under_the_prefix_are_skipped_when_listing():
+    lake = FakeDataLake()
+    _land_batch_with_markers(lake)
+    result = run_ingest(lake, POLICY, CONTRACT, "run-11")
+    assert result.status == "accepted", result.failures
+    assert [s.path for s in result.sources] == ["churn/2025/a.csv"]
+
+
+def test_skipping_non_data_does_not_change_the_data_version():
+    plain, marked = FakeDataLake(), FakeDataLake()
+    plain.put("raw", "churn/2025/a.csv", _file(seed=1).data)
+    refs = _land_batch_with_markers(marked)
+    one = run_ingest(plain, POLICY, CONTRACT, "r", [BlobRef(container="raw", path="churn/2025/a.csv")])
+    two = run_ingest(marked, POLICY, CONTRACT, "r", refs)
+    assert one.data_version == two.data_version
+
+
+def test_a_named_blob_outside_the_policys_container_or_with_dot_segments_is_refused_and_not_read():
+    lake = FakeDataLake()
+    lake.put("training", "churn/dv-1/train/part-000.parquet", b"secret")
+    lake.put("raw", "churn/a.csv", _file().data)
+    refs = [
+        BlobRef(container="raw", path="churn/a.csv"),
+        BlobRef(container="raw", path="churn/../../training/churn/dv-1/train/part-000.parquet"),
+        BlobRef(container="training", path="churn/dv-1/train/part-000.parquet"),
+    ]
+    result = run_ingest(lake, POLICY, CONTRACT, "run-12", refs)
+    assert result.status == "rejected"
+    assert sum("outside" in line for line in result.failures) == 2
+    assert all(p.startswith("churn/run-12/") for p in lake.paths("quarantine"))
+    assert b"secret" not in b"".join(lake.read("quarantine", p) for p in lake.paths("quarantine"))
+
+
+@pytest.mark.parametrize("name", ["churn/..", "churn/x/..", "churn/.", "churn/"])
+def test_quarantine_names_stay_inside_the_runs_folder(name):
+    from core.ingest import quarantine_name
+
+    for index in range(2):
+        target = quarantine_name(name, index, "ab" * 32)
+        assert "/" not in target and target not in ("", ".", "..")
+
+
+def test_two_bad_files_with_one_name_in_different_folders_both_reach_quarantine():
+    lake = FakeDataLake()
+    bad = to_csv_bytes(corrupt(generate(400, 3), "out_of_range", seed=3))
+    lake.put("raw", "churn/eu/bad.csv", bad)
+    lake.put("raw", "churn/us/bad.csv", bad + b"\n")
+    refs = [
+        BlobRef(container="raw", path="churn/eu/bad.csv"),
+        BlobRef(container="raw", path="churn/us/bad.csv"),
+    ]
+    result = run_ingest(lake, POLICY, CONTRACT, "run-13", refs)
+    assert result.status == "rejected"
+    assert len([p for p in lake.paths("quarantine") if p.endswith(".csv")]) == 2
