@@ -78,7 +78,7 @@ async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
         record_ignored(model, EventIgnored(ignored=why, url=event.url, **info))
         return None
     if (why := _not_data(model, event)) is not None:
-        record_ignored(model, f"not a data file: {why}", info)
+        record_ignored(model, EventIgnored(ignored=f"not a data file: {why}", url=event.url, **info))
         return None
     details = {
         **info,
@@ -105,7 +105,7 @@ def _not_data(model: str, event: BlobCreated) -> str | None:
 async def handle_aml(client: Any, event: AmlRunStatusChanged) -> Intake | None:
     info = {"event_id": event.event_id, "run_id": event.run_id, "run_status": event.run_status}
     if not event.monitor_breach:
-        record_ignored(None, "not a model monitor breach", {**info, "experiment": event.experiment_name})
+        record_ignored(None, EventIgnored(ignored="not a model monitor breach", experiment=event.experiment_name, **info))
         return None
     model = route_aml_run(bootstrap.policies().values(), event)
     if model is None:
