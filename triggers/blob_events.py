@@ -105,7 +105,9 @@ def _not_data(model: str, event: BlobCreated) -> str | None:
 async def handle_aml(client: Any, event: AmlRunStatusChanged) -> Intake | None:
     info = {"event_id": event.event_id, "run_id": event.run_id, "run_status": event.run_status}
     if not event.monitor_breach:
-        record_ignored(None, EventIgnored(ignored="not a model monitor breach", experiment=event.experiment_name, **info))
+        record_ignored(
+            None, EventIgnored(ignored="not a model monitor breach", experiment=event.experiment_name, **info)
+        )
         return None
     model = route_aml_run(bootstrap.policies().values(), event)
     if model is None:
