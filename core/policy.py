@@ -8,13 +8,15 @@ decision can always be traced back to the exact rules that produced it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import yaml
 from croniter import croniter
@@ -319,3 +321,77 @@ def load_policies(policy_dir: Path) -> dict[str, Policy]:
             )
         policies[policy.model] = policy
     return policies
+
+
+# --------------------------------------------------------------------------- the live policies
+
+
+@runtime_checkable
+class Policies(Protocol):
+    """The policies as they are now (a run follows its snapshot instead, see core.runs)."""
+
+    def all(self) -> dict[str, Policy]: ...
+
+    def get(self, model: str) -> Policy:
+        """The model's policy; PolicyError naming the known models if it has none."""
+        ...
+
+
+def _unknown(model: str, where: object, known: Iterable[str]) -> PolicyError:
+    return PolicyError(
+        f"no lifecycle policy for model {model!r} under {where} "
+        f"(known: {sorted(known)}); add {{dir}}/policy.yaml with `model: {model}`"
+    )
+
+
+class StaticPolicies:
+    """Policies given as objects (tests, tools)."""
+
+    def __init__(self, policies: Mapping[str, Policy], where: object = "the given policies") -> None:
+        self._policies = dict(policies)
+        self._where = where
+
+    def all(self) -> dict[str, Policy]:
+        return dict(self._policies)
+
+    def get(self, model: str) -> Policy:
+        if model not in self._policies:
+            raise _unknown(model, self._where, self._policies)
+        return self._policies[model]
+
+
+class PolicyDirectory:
+    """The policy files under a directory, read again when one of them changes: an edited policy
+    applies to the next run without a restart, and a running run keeps the snapshot it started
+    with (core.runs)."""
+
+    def __init__(self, policy_dir: Path) -> None:
+        self.policy_dir = Path(policy_dir)
+        self._lock = threading.Lock()
+        self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self._policies: dict[str, Policy] = {}
+
+    def _signature(self) -> tuple[tuple[str, int, int], ...]:
+        if not self.policy_dir.is_dir():
+            return ()
+        files = [self.policy_dir / "policy.yaml", *self.policy_dir.glob(POLICY_GLOB)]
+        stats = []
+        for file in files:
+            with contextlib.suppress(OSError):
+                st = file.stat()
+                stats.append((str(file), st.st_mtime_ns, st.st_size))
+        return tuple(sorted(stats))
+
+    def all(self) -> dict[str, Policy]:
+        with self._lock:
+            signature = self._signature()
+            if signature != self._seen:
+                self._policies = load_policies(self.policy_dir)
+                self._seen = signature
+            return dict(self._policies)
+
+    def get(self, model: str) -> Policy:
+        found = self.all()
+        if model not in found:
+            raise _unknown(model, self.policy_dir, found)
+        return found[model]
