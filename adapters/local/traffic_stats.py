@@ -15,10 +15,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.kql import TABLE, WindowQuery
+from core.kql import WindowQuery
 from core.ports import DeploymentStats, WindowStats
+from core.traffic_log import TABLE, WATERMARK_TABLE
 
-WATERMARK_TABLE = "AmlOnlineEndpointTrafficLogWatermark"
 
 
 def _utc_now() -> datetime:

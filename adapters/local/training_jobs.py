@@ -44,10 +44,10 @@ from adapters.local.mlflow_uris import (
     download_model,
     ensure_store,
 )
+from core.jobs import check_job_name
 from core.ports import JobStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _REF_RE = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _OPTIONAL_RE = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
 _PATH_TYPES = {"uri_folder", "uri_file", "mlflow_model", "custom_model", "triton_model", "mltable"}
@@ -156,10 +156,7 @@ class LocalTrainingJobs:
         tags: dict[str, str],
         compute: str | None = None,
     ) -> JobStatus:
-        if not _NAME_RE.match(name):
-            raise ValueError(
-                f"job name {name!r} must be 1-255 letters, digits, '_', '-' or '.' (Azure ML's rule)"
-            )
+        check_job_name(name)
         job_dir = self._dir(name)
         if job_dir.exists():
             return self.status(name)  # idempotent: a replayed submit never trains twice
@@ -290,8 +287,7 @@ class LocalTrainingJobs:
     # ------------------------------------------------------------------ helpers
 
     def _dir(self, name: str) -> Path:
-        if not _NAME_RE.match(name):
-            raise ValueError(f"invalid job name {name!r}")
+        check_job_name(name)
         return self.state_dir / "jobs" / name
 
     def _status(
