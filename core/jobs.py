@@ -58,7 +58,9 @@ def submit_job(
     job_yaml = policy.path(policy.training.job if req.kind == "train" else policy.training.evaluation_job)
     inputs = {
         **req.inputs,
-        **{k: stage_job_input(lake, r.container, r.path, local_copy_root) for k, r in req.data_inputs.items()},
+        **{
+            k: stage_job_input(lake, r.container, r.path, local_copy_root) for k, r in req.data_inputs.items()
+        },
     }
     return jobs.submit(
         job_yaml,
@@ -77,7 +79,9 @@ def read_evaluation(jobs: TrainingJobs, policy: Policy, req: EvaluationInput) ->
         folder = jobs.download_output(req.job_name, "metrics", Path(tmp) / "metrics")
         found = [folder] if folder.is_file() else sorted(folder.rglob("metrics.json"))
         if not found:
-            raise FileNotFoundError(f"evaluation job {req.job_name} wrote no metrics.json to its 'metrics' output")
+            raise FileNotFoundError(
+                f"evaluation job {req.job_name} wrote no metrics.json to its 'metrics' output"
+            )
         doc = json.loads(found[0].read_text(encoding="utf-8"))
     challenger, champion, rows = parse_evaluation_metrics(
         doc, rule.metric, expect_champion=req.champion_version is not None

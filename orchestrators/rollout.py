@@ -174,6 +174,7 @@ def rollout(context: df.DurableOrchestrationContext):
             yield r.call(
                 "rollout_smoke",
                 SmokeInput(
+                    run_id=req.run_id,
                     model=req.model,
                     endpoint=endpoint,
                     deployment=green,
