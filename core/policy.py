@@ -368,19 +368,18 @@ class PolicyDirectory:
     def __init__(self, policy_dir: Path) -> None:
         self.policy_dir = Path(policy_dir)
         self._lock = threading.Lock()
-        self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self._seen: str | None = None
         self._policies: dict[str, Policy] = {}
 
-    def _signature(self) -> tuple[tuple[str, int, int], ...]:
-        if not self.policy_dir.is_dir():
-            return ()
-        files = [self.policy_dir / "policy.yaml", *self.policy_dir.glob(POLICY_GLOB)]
-        stats = []
-        for file in files:
-            with contextlib.suppress(OSError):
-                st = file.stat()
-                stats.append((str(file), st.st_mtime_ns, st.st_size))
-        return tuple(sorted(stats))
+    def _signature(self) -> str:
+        """A digest of the policy files' names and content (an edit within the file system's
+        timestamp resolution still counts)."""
+        digest = hashlib.sha256()
+        if self.policy_dir.is_dir():
+            for file in sorted([self.policy_dir / "policy.yaml", *self.policy_dir.glob(POLICY_GLOB)]):
+                with contextlib.suppress(OSError):
+                    digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+        return digest.hexdigest()
 
     def all(self) -> dict[str, Policy]:
         with self._lock:
