@@ -345,10 +345,10 @@ def _unknown(model: str, where: object, known: Iterable[str]) -> PolicyError:
 
 
 class StaticPolicies:
-    """Policies given as objects (tests, tools)."""
+    """Policies given as objects (tests, tools); a mapping that changes later is seen as it is."""
 
     def __init__(self, policies: Mapping[str, Policy], where: object = "the given policies") -> None:
-        self._policies = dict(policies)
+        self._policies = policies
         self._where = where
 
     def all(self) -> dict[str, Policy]:
