@@ -72,11 +72,11 @@ _overrides: dict[str, Any] = {}
 
 def _cached(key: str, build: Callable[[], T]) -> T:
     if key in _overrides:
-        return _overrides[key]  # type: ignore[no-any-return]
+        return _overrides[key]
     with _lock:
         if key not in _cache:
             _cache[key] = build()
-        return _cache[key]  # type: ignore[no-any-return]
+        return _cache[key]
 
 
 # --------------------------------------------------------------------------- builders
@@ -237,7 +237,7 @@ def events() -> EventPublisher:
 def ports() -> Ports:
     """The one ports object (each adapter built once, on the first call that needs it)."""
     if "ports" in _overrides:
-        return _overrides["ports"]  # type: ignore[no-any-return]
+        return _overrides["ports"]
     return Ports(
         settings=settings(),
         policies=policy_store(),

@@ -170,7 +170,7 @@ class AzureMLTrainingJobs:
             error = getattr(job, "error", None) or {}
             message = f"AML job {job.name} failed: {getattr(error, 'message', error) or 'see the job logs in studio'}"
         return JobStatus(
-            name=job.name,
+            name=str(job.name),
             state=state,
             message=message,
             studio_url=getattr(job, "studio_url", "") or "",
