@@ -20,7 +20,6 @@ from core.ports import DeploymentStats, WindowStats
 from core.traffic_log import TABLE, WATERMARK_TABLE
 
 
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from core.traffic_log import COLUMNS, SCHEMA, TABLE, WATERMARK_TABLE, iso_ms
 
+
 def iso_utc(ts: datetime | None = None) -> str:
     """AML's TimeGenerated format: ISO-8601 UTC with milliseconds and 'Z'."""
     return iso_ms(ts or datetime.now(UTC))

@@ -46,5 +46,7 @@ def random_rows(seed: int, n: int, start: datetime, span: timedelta) -> list[tup
 def write_rows(db: Path, rows: list[tuple]) -> None:
     with sqlite3.connect(db) as conn:
         conn.executescript(SCHEMA)
-        conn.executemany(f"INSERT INTO AmlOnlineEndpointTrafficLog VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+        conn.executemany(
+            f"INSERT INTO AmlOnlineEndpointTrafficLog VALUES ({', '.join('?' * len(COLUMNS))})", rows
+        )
     conn.close()

@@ -76,7 +76,15 @@ def test_activities_never_read_the_environment_themselves():
     assert [hit for path in _files("activities") for hit in _environ_reads(path)] == []
 
 
-SHIPPED = ("function_app.py", "wiring.py", "activities", "orchestrators", "triggers", "core", "adapters/azure")
+SHIPPED = (
+    "function_app.py",
+    "wiring.py",
+    "activities",
+    "orchestrators",
+    "triggers",
+    "core",
+    "adapters/azure",
+)
 
 
 def test_the_shipped_app_never_imports_mlflow_which_the_deployment_package_lacks():
