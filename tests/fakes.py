@@ -44,7 +44,8 @@ def _now() -> datetime:
 
 
 class FakeDataLake:
-    """Blobs in a dict keyed by (container, path); `writes` lists every write that changed state."""
+    """Blobs in a dict keyed by (container, path); `writes` lists every write that changed state,
+    `reads` every download."""
 
     def __init__(self, base_url: str = "https://fake.blob.core.windows.net") -> None:
         self.base_url = base_url.rstrip("/")
@@ -52,20 +53,25 @@ class FakeDataLake:
         self.metadata: dict[tuple[str, str], dict[str, str]] = {}
         self.etags: dict[tuple[str, str], str] = {}
         self.writes: list[tuple[str, str]] = []
+        self.reads: list[tuple[str, str]] = []  # every read (downloads), in order
         self._counter = itertools.count(1)
 
     def put(self, container: str, path: str, data: bytes) -> BlobInfo:
         """Test helper: land a blob (as a producer would)."""
         return self.write(container, path, data, overwrite=True)
 
-    def read(self, container: str, path: str) -> bytes:
+    def _get(self, container: str, path: str) -> bytes:
         try:
             return self.blobs[(container, path)]
         except KeyError:
             raise BlobNotFound(f"{container}/{path}") from None
 
+    def read(self, container: str, path: str) -> bytes:
+        self.reads.append((container, path))
+        return self._get(container, path)
+
     def info(self, container: str, path: str) -> BlobInfo:
-        data = self.read(container, path)
+        data = self._get(container, path)
         return BlobInfo(container, path, self.url(container, path), self.etags[(container, path)], len(data))
 
     def write(self, container, path, data, *, overwrite=False, metadata=None, content_type=None) -> BlobInfo:
