@@ -32,7 +32,7 @@ COLUMNS: tuple[str, ...] = (
 )
 
 # SQLite DDL of the local copy (codes are strings, as AML logs them)
-SCHEMA = f"""
+TABLE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
     TimeGenerated TEXT NOT NULL,
     EndpointName TEXT NOT NULL,
@@ -51,11 +51,15 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     IsMirrored INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ix_{TABLE}_endpoint_time ON {TABLE} (EndpointName, TimeGenerated);
+"""
+# the writer's published ingestion point (a table without it is read as committed row by row)
+WATERMARK_DDL = f"""
 CREATE TABLE IF NOT EXISTS {WATERMARK_TABLE} (
     Id INTEGER PRIMARY KEY CHECK (Id = 1),
     IngestedUntil TEXT NOT NULL
 );
 """
+SCHEMA = TABLE_DDL + WATERMARK_DDL
 
 
 def iso_ms(moment: datetime) -> str:

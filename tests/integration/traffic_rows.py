@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.traffic_log import COLUMNS, SCHEMA, iso_ms
+from core.traffic_log import COLUMNS, TABLE_DDL, iso_ms
 
 __all__ = ["COLUMNS", "random_rows", "write_rows"]
 
@@ -45,7 +45,7 @@ def random_rows(seed: int, n: int, start: datetime, span: timedelta) -> list[tup
 
 def write_rows(db: Path, rows: list[tuple]) -> None:
     with sqlite3.connect(db) as conn:
-        conn.executescript(SCHEMA)
+        conn.executescript(TABLE_DDL)  # no watermark: rows count as ingested once written
         conn.executemany(
             f"INSERT INTO AmlOnlineEndpointTrafficLog VALUES ({', '.join('?' * len(COLUMNS))})", rows
         )
