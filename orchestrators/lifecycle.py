@@ -9,12 +9,12 @@ ledger gets the same facts at each stage.
 from __future__ import annotations
 
 import contextlib
-import re
 from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
+from core.jobs import job_name
 from core.payloads.lifecycle import (
     ChampionInfo,
     ChampionQuery,
@@ -48,12 +48,6 @@ RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_o
 SUBMIT_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=10_000, max_number_of_attempts=3)
 # Events are notifications: never worth holding a run for.
 EVENT_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1_000, max_number_of_attempts=2)
-
-
-def job_name(model: str, kind: str, run_id: str, data_version: str) -> str:
-    """Deterministic, valid AML job name: a replayed submit finds the job it already started."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", run_id).strip("-_")[:150] or "run"
-    return f"{model}-{kind}-{safe}-{data_version.removeprefix('dv-')[:10]}"
 
 
 def _tag(value: Any, limit: int = 256) -> str:

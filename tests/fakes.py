@@ -12,11 +12,12 @@ import itertools
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.policy import Policy, StaticPolicies
 from core.ports import (
     BlobInfo,
     BlobNotFound,
@@ -34,6 +35,8 @@ from core.ports import (
     WindowStats,
     merge_run_changes,
 )
+from core.settings import Settings
+from wiring import Ports
 
 
 def _now() -> datetime:
@@ -474,3 +477,13 @@ class FakeAdapters:
 
     def as_overrides(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def ports(self, settings: Settings, policies: Mapping[str, Policy], code_version: str = "test") -> Ports:
+        """The fakes as the one ports object wiring hands out (`wiring.override(ports=...)`, or
+        `LifecycleActivities(fakes.ports(...))` to call an activity class directly)."""
+        return Ports(
+            settings=settings,
+            policies=StaticPolicies(policies),
+            code_version=code_version,
+            **self.as_overrides(),
+        )

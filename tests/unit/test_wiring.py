@@ -17,7 +17,7 @@ from adapters.local.registry import MlflowModelRegistry
 from adapters.local.traffic_stats import SqliteTrafficStats
 from adapters.local.training_jobs import LocalTrainingJobs
 from core.payloads.lifecycle import ChampionQuery
-from core.policy import PolicyDirectory, StaticPolicies
+from core.policy import PolicyDirectory
 from core.ports import LifecycleEvent
 from core.settings import Settings, SettingsError
 from tests.fakes import FakeAdapters
@@ -57,12 +57,7 @@ def test_without_a_topic_the_run_goes_on_and_each_publish_names_the_missing_sett
 
 def test_tests_swap_every_port_at_once(local):
     fakes = FakeAdapters()
-    ports = wiring.Ports(
-        settings=local,
-        policies=StaticPolicies({}),
-        code_version="test",
-        **fakes.as_overrides(),
-    )
+    ports = fakes.ports(local, {})
     with wiring.override(ports=ports):
         assert wiring.ports() is ports
         mv = fakes.registry.register("churn", "file:///m", {})
