@@ -1,54 +1,86 @@
-"""The one place adapters are built: from settings, once per process, local by default.
+"""The composition root, beside function_app.py: builds the adapters LIFECYCLE_MODE chooses and
+hands them out as one typed `Ports` object.
 
-Activities ask this module for ports (`bootstrap.data_lake()`, `bootstrap.ledger()`, ...), never
-for settings or SDK clients. Azure adapters are imported lazily, so the local stack (and the unit
-tests) never import azure-ai-ml or azure-cosmos. Tests swap in fakes with `override(...)`.
+Activities get `ports()` and pass what they need to core functions; nothing else reads settings
+or builds SDK clients. The imports are real import statements, so mypy checks every adapter
+against its port Protocol; the Azure adapters are imported inside their builders, so the local
+stack and the unit tests never import azure-ai-ml or azure-cosmos. Each adapter is built once per
+process, on first use (CosmosClient reads the account when it is built). Tests swap ports with
+`override(...)`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
+from adapters.local.endpoints import LocalEndpoints
+from adapters.local.ledger import SqliteRunLedger
+from adapters.local.registry import MlflowModelRegistry
+from adapters.local.traffic_stats import SqliteTrafficStats
+from adapters.local.training_jobs import LocalTrainingJobs
 from core.contract import DataContract, load_contract
-from core.policy import Policy, PolicyError, load_policies
+from core.ingest import Containers
+from core.policy import Policies, Policy, PolicyDirectory, StaticPolicies
 from core.ports import (
     DataLake,
     Endpoints,
     EventPublisher,
+    LifecycleEvent,
     ModelRegistry,
     RunLedger,
     TrafficStats,
     TrainingJobs,
 )
-from core.settings import Settings, get_settings
+from core.settings import Settings, SettingsError, get_settings
 
+
+@dataclass(frozen=True)
+class Ports:
+    """Everything the activities use from the outside world, built for one mode."""
+
+    settings: Settings
+    policies: Policies
+    data_lake: DataLake
+    training_jobs: TrainingJobs
+    registry: ModelRegistry
+    endpoints: Endpoints
+    traffic_stats: TrafficStats
+    ledger: RunLedger
+    events: EventPublisher
+    code_version: str
+
+    @property
+    def containers(self) -> Containers:
+        return Containers(**self.settings.containers)
+
+    @property
+    def job_input_root(self) -> Path | None:
+        """Where data lake folders are copied for jobs: None on Azure (AML mounts the lake)."""
+        return None if self.settings.mode == "azure" else self.settings.local_state_dir / "datalake"
+
+
+T = TypeVar("T")
 _lock = threading.RLock()
 _cache: dict[str, Any] = {}
 _overrides: dict[str, Any] = {}
 
 
-def _load(module: str, name: str, why: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise RuntimeError(
-            f"{why} needs {module}.{name}, which could not be imported ({exc}); "
-            "is that adapter installed and committed? (LIFECYCLE_MODE chooses local or azure adapters)"
-        ) from exc
-
-
-def _cached(key: str, build: Callable[[], Any]) -> Any:
+def _cached(key: str, build: Callable[[], T]) -> T:
     if key in _overrides:
         return _overrides[key]
     with _lock:
         if key not in _cache:
             _cache[key] = build()
         return _cache[key]
+
+
+# --------------------------------------------------------------------------- builders
 
 
 def settings() -> Settings:
@@ -64,26 +96,8 @@ def _azure_credential() -> Any:
     return _cached("azure_credential", build)
 
 
-# --------------------------------------------------------------------------- policies
-
-
-def policies() -> dict[str, Policy]:
-    return _cached("policies", lambda: load_policies(settings().policy_dir))
-
-
-def policy(model: str) -> Policy:
-    found = policies()
-    if model not in found:
-        raise PolicyError(
-            f"no lifecycle policy for model {model!r} under {settings().policy_dir} "
-            f"(known: {sorted(found)}); add {{dir}}/policy.yaml with `model: {model}`"
-        )
-    return found[model]
-
-
-def contract(model: str) -> DataContract:
-    p = policy(model)
-    return _cached(f"contract:{model}", lambda: load_contract(p.path(p.data.contract)))
+def policy_store() -> Policies:
+    return _cached("policies", lambda: PolicyDirectory(settings().policy_dir))
 
 
 def code_version() -> str:
@@ -109,31 +123,34 @@ def code_version() -> str:
     return _cached("code_version", build)
 
 
-# --------------------------------------------------------------------------- ports
-
-
 def data_lake() -> DataLake:
     def build() -> DataLake:
-        from adapters.azure.datalake import BlobDataLake
+        from adapters.azure.datalake import BlobDataLake  # azure-storage-blob in both modes
 
         s = settings()
         if s.storage_connection_string:
             return BlobDataLake.from_connection_string(s.storage_connection_string)
         s.require("storage_account_url")
-        return BlobDataLake(s.storage_account_url, credential=_azure_credential())  # type: ignore[arg-type]
+        assert s.storage_account_url is not None
+        return BlobDataLake(s.storage_account_url, credential=_azure_credential())
 
     return _cached("data_lake", build)
+
+
+def _aml_workspace(s: Settings) -> tuple[str, str, str]:
+    s.require("aml_subscription_id", "aml_resource_group", "aml_workspace")
+    assert s.aml_subscription_id and s.aml_resource_group and s.aml_workspace
+    return s.aml_subscription_id, s.aml_resource_group, s.aml_workspace
 
 
 def training_jobs() -> TrainingJobs:
     def build() -> TrainingJobs:
         s = settings()
         if s.mode == "local":
-            cls = _load("adapters.local.training_jobs", "LocalTrainingJobs", "LIFECYCLE_MODE=local")
-            return cls(s.local_state_dir, s.tracking_uri)
-        s.require("aml_subscription_id", "aml_resource_group", "aml_workspace")
-        cls = _load("adapters.azure.training_jobs", "AzureMLTrainingJobs", "LIFECYCLE_MODE=azure")
-        return cls.connect(_azure_credential(), s.aml_subscription_id, s.aml_resource_group, s.aml_workspace)
+            return LocalTrainingJobs(s.local_state_dir, s.tracking_uri)
+        from adapters.azure.training_jobs import AzureMLTrainingJobs
+
+        return AzureMLTrainingJobs.connect(_azure_credential(), *_aml_workspace(s))
 
     return _cached("training_jobs", build)
 
@@ -142,11 +159,10 @@ def registry() -> ModelRegistry:
     def build() -> ModelRegistry:
         s = settings()
         if s.mode == "local":
-            cls = _load("adapters.local.registry", "MlflowModelRegistry", "LIFECYCLE_MODE=local")
-            return cls(s.tracking_uri)
-        s.require("aml_subscription_id", "aml_resource_group", "aml_workspace")
-        cls = _load("adapters.azure.registry", "AzureMLModelRegistry", "LIFECYCLE_MODE=azure")
-        return cls.connect(_azure_credential(), s.aml_subscription_id, s.aml_resource_group, s.aml_workspace)
+            return MlflowModelRegistry(s.tracking_uri)
+        from adapters.azure.registry import AzureMLModelRegistry
+
+        return AzureMLModelRegistry.connect(_azure_credential(), *_aml_workspace(s))
 
     return _cached("registry", build)
 
@@ -155,11 +171,10 @@ def endpoints() -> Endpoints:
     def build() -> Endpoints:
         s = settings()
         if s.mode == "local":
-            cls = _load("adapters.local.endpoints", "LocalEndpoints", "LIFECYCLE_MODE=local")
-            return cls(s.endpoint_server_url, s.endpoint_server_key or "")
-        s.require("aml_subscription_id", "aml_resource_group", "aml_workspace")
-        cls = _load("adapters.azure.endpoints", "AzureMLEndpoints", "LIFECYCLE_MODE=azure")
-        return cls.connect(_azure_credential(), s.aml_subscription_id, s.aml_resource_group, s.aml_workspace)
+            return LocalEndpoints(s.endpoint_server_url, s.endpoint_server_key or "")
+        from adapters.azure.endpoints import AzureMLEndpoints
+
+        return AzureMLEndpoints.connect(_azure_credential(), *_aml_workspace(s))
 
     return _cached("endpoints", build)
 
@@ -168,11 +183,12 @@ def traffic_stats() -> TrafficStats:
     def build() -> TrafficStats:
         s = settings()
         if s.mode == "local":
-            cls = _load("adapters.local.traffic_stats", "SqliteTrafficStats", "LIFECYCLE_MODE=local")
-            return cls(s.traffic_db_file)
+            return SqliteTrafficStats(s.traffic_db_file)
+        from adapters.azure.traffic_stats import LogAnalyticsTrafficStats
+
         s.require("log_analytics_workspace_id")
-        cls = _load("adapters.azure.traffic_stats", "LogAnalyticsTrafficStats", "LIFECYCLE_MODE=azure")
-        return cls.connect(_azure_credential(), s.log_analytics_workspace_id)
+        assert s.log_analytics_workspace_id is not None
+        return LogAnalyticsTrafficStats.connect(_azure_credential(), s.log_analytics_workspace_id)
 
     return _cached("traffic_stats", build)
 
@@ -181,39 +197,80 @@ def ledger() -> RunLedger:
     def build() -> RunLedger:
         s = settings()
         if s.mode == "local":
-            from adapters.local.ledger import SqliteRunLedger
-
             return SqliteRunLedger(s.ledger_file)
+        from adapters.azure.ledger import CosmosRunLedger
+
         s.require("cosmos_endpoint")
-        cls = _load("adapters.azure.ledger", "CosmosRunLedger", "LIFECYCLE_MODE=azure")
-        return cls.connect(s.cosmos_endpoint, _azure_credential(), s.cosmos_database)
+        assert s.cosmos_endpoint is not None
+        return CosmosRunLedger.connect(s.cosmos_endpoint, _azure_credential(), s.cosmos_database)
 
     return _cached("ledger", build)
 
 
+class UnconfiguredEventPublisher:
+    """Stands in for the publisher when no topic is configured: the run goes on, and each publish
+    fails with the message that says which setting is missing (the orchestrator shows it)."""
+
+    def __init__(self, error: SettingsError) -> None:
+        self.error = error
+
+    def publish(self, events: list[LifecycleEvent]) -> None:
+        raise SettingsError(f"publishing lifecycle events: {self.error}")
+
+
 def events() -> EventPublisher:
     def build() -> EventPublisher:
+        from adapters.azure.events import EventGridEventPublisher  # Event Grid; devhost's topic locally
+
         s = settings()
-        cls = _load("adapters.azure.events", "EventGridEventPublisher", "publishing lifecycle events")
-        s.require("events_topic_endpoint")
+        try:
+            s.require("events_topic_endpoint")
+        except SettingsError as exc:
+            return UnconfiguredEventPublisher(exc)
+        assert s.events_topic_endpoint is not None
         if s.events_topic_key:  # local: devhost's topic endpoint checks aeg-sas-key
-            return cls.with_key(s.events_topic_endpoint, s.events_topic_key)
-        return cls(s.events_topic_endpoint, _azure_credential())
+            return EventGridEventPublisher.with_key(s.events_topic_endpoint, s.events_topic_key)
+        return EventGridEventPublisher(s.events_topic_endpoint, _azure_credential())
 
     return _cached("events", build)
 
 
-def job_data_input(container: str, prefix: str) -> str:
-    """A data lake folder as a training job input: its URL on Azure (AML mounts it), a local copy
-    under LOCAL_STATE_DIR/datalake/ locally (local jobs read files). Data versions are immutable,
-    so a copy that exists is reused."""
-    s = settings()
-    lake = data_lake()
-    if s.mode == "azure":
-        return lake.url(container, prefix)
-    from adapters.local.training_jobs import stage_folder
+def ports() -> Ports:
+    """The one ports object (each adapter built once, on the first call that needs it)."""
+    if "ports" in _overrides:
+        return _overrides["ports"]
+    return Ports(
+        settings=settings(),
+        policies=policy_store(),
+        data_lake=data_lake(),
+        training_jobs=training_jobs(),
+        registry=registry(),
+        endpoints=endpoints(),
+        traffic_stats=traffic_stats(),
+        ledger=ledger(),
+        events=events(),
+        code_version=code_version(),
+    )
 
-    return str(stage_folder(lake, container, prefix, s.local_state_dir / "datalake"))
+
+# --------------------------------------------------------------------------- for the triggers
+
+
+def policies() -> dict[str, Policy]:
+    """The live policies by model (triggers route events with them; runs follow their snapshot)."""
+    return policy_store().all()
+
+
+def policy(model: str) -> Policy:
+    return policy_store().get(model)
+
+
+def contract(model: str) -> DataContract:
+    """The data contract of a model's live policy (the edge skips non-data objects with it)."""
+    if f"contract:{model}" in _overrides:
+        return _overrides[f"contract:{model}"]
+    p = policy(model)
+    return _cached(f"contract:{model}:{p.hash}", lambda: load_contract(p.path(p.data.contract)))
 
 
 # --------------------------------------------------------------------------- tests
@@ -221,8 +278,12 @@ def job_data_input(container: str, prefix: str) -> str:
 
 @contextlib.contextmanager
 def override(**replacements: Any) -> Iterator[None]:
-    """Use the given objects instead of building them (keys: settings, policies, data_lake,
-    training_jobs, registry, endpoints, traffic_stats, ledger, events, code_version)."""
+    """Use the given objects instead of building them: `ports=Ports(...)` swaps them all, or
+    single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
+    data_lake, training_jobs, registry, endpoints, traffic_stats, ledger, events, code_version)."""
+    found = replacements.get("policies")
+    if isinstance(found, Mapping):
+        replacements["policies"] = StaticPolicies(found)
     with _lock:
         saved = dict(_overrides)
         _overrides.update(replacements)

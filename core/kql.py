@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-TABLE = "AmlOnlineEndpointTrafficLog"
+from core.traffic_log import TABLE, iso_ms
+
 ERROR_CODES_4XX = (408, 424)  # request timeout, failed dependency: the deployment's fault
 THROTTLED_CODE = 429  # capacity, not the model: counted apart
 PERCENTILES = (50, 95, 99)
@@ -31,17 +32,6 @@ def _name(value: str, what: str) -> str:
             "fix the policy's endpoint or the deployment name"
         )
     return value
-
-
-def iso_ms(moment: datetime) -> str:
-    """The timestamp format of the traffic log: ISO-8601 UTC with milliseconds and 'Z'
-    (lexical order = time order, so SQLite compares it as text)."""
-    if moment.tzinfo is None:
-        raise ValueError(f"{moment!r} has no timezone; pass an aware UTC datetime")
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        + f"{moment.astimezone(UTC).microsecond // 1000:03d}Z"
-    )
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,16 @@ decision can always be traced back to the exact rules that produced it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import yaml
 from croniter import croniter
@@ -625,3 +627,76 @@ def load_policies(policy_dir: Path) -> dict[str, Policy]:
     """The lifecycle (training) policies under the directory, by model; deploy-only policies are
     in load_policy_set(policy_dir).deploy_only."""
     return load_policy_set(policy_dir).lifecycle
+
+
+# --------------------------------------------------------------------------- the live policies
+
+
+@runtime_checkable
+class Policies(Protocol):
+    """The policies as they are now (a run follows its snapshot instead, see core.runs)."""
+
+    def all(self) -> dict[str, Policy]: ...
+
+    def get(self, model: str) -> Policy:
+        """The model's policy; PolicyError naming the known models if it has none."""
+        ...
+
+
+def _unknown(model: str, where: object, known: Iterable[str]) -> PolicyError:
+    return PolicyError(
+        f"no lifecycle policy for model {model!r} under {where} "
+        f"(known: {sorted(known)}); add {{dir}}/policy.yaml with `model: {model}`"
+    )
+
+
+class StaticPolicies:
+    """Policies given as objects (tests, tools); a mapping that changes later is seen as it is."""
+
+    def __init__(self, policies: Mapping[str, Policy], where: object = "the given policies") -> None:
+        self._policies = policies
+        self._where = where
+
+    def all(self) -> dict[str, Policy]:
+        return dict(self._policies)
+
+    def get(self, model: str) -> Policy:
+        if model not in self._policies:
+            raise _unknown(model, self._where, self._policies)
+        return self._policies[model]
+
+
+class PolicyDirectory:
+    """The policy files under a directory, read again when one of them changes: an edited policy
+    applies to the next run without a restart, and a running run keeps the snapshot it started
+    with (core.runs)."""
+
+    def __init__(self, policy_dir: Path) -> None:
+        self.policy_dir = Path(policy_dir)
+        self._lock = threading.Lock()
+        self._seen: str | None = None
+        self._policies: dict[str, Policy] = {}
+
+    def _signature(self) -> str:
+        """A digest of the policy files' names and content (an edit within the file system's
+        timestamp resolution still counts)."""
+        digest = hashlib.sha256()
+        if self.policy_dir.is_dir():
+            for file in sorted([self.policy_dir / "policy.yaml", *self.policy_dir.glob(POLICY_GLOB)]):
+                with contextlib.suppress(OSError):
+                    digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+    def all(self) -> dict[str, Policy]:
+        with self._lock:
+            signature = self._signature()
+            if signature != self._seen:
+                self._policies = load_policies(self.policy_dir)
+                self._seen = signature
+            return dict(self._policies)
+
+    def get(self, model: str) -> Policy:
+        found = self.all()
+        if model not in found:
+            raise _unknown(model, self.policy_dir, found)
+        return found[model]

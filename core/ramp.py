@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from core.ports import TrafficRuleError
+from core import traffic_rules
+from core.policy import RolloutPolicy
 
 Action = Literal["hold", "advance", "rollback", "wait_approval", "promote"]
 COLOURS = ("blue", "green")
-MAX_MIRROR = 50
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class RampPlan:
         return sum(p.gated for p in self.phases)
 
     @classmethod
-    def from_policy(cls, rollout: Any, eval_interval_seconds: int | None = None) -> RampPlan:
+    def from_policy(cls, rollout: RolloutPolicy, eval_interval_seconds: int | None = None) -> RampPlan:
         """From the policy's `rollout` section. The gate is evaluated every `eval_interval_seconds`
         (default: a fifth of the bake, between 1 s and 60 s): as often as we like, since the
         sequential test's error rate does not depend on how often it looks."""
@@ -90,28 +90,11 @@ class RampDecision:
 
 
 def validate_split(traffic: dict[str, int], mirror: dict[str, int] | None = None) -> None:
-    """The rules Azure ML enforces on an endpoint's traffic and mirror_traffic."""
+    """The rules Azure ML enforces on an endpoint's traffic and mirror_traffic (core.traffic_rules,
+    their one home), for a split the ramp plans: every deployment it names is taken as ready."""
     mirror = mirror or {}
-    for name, value in {**traffic, **mirror}.items():
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
-            raise TrafficRuleError(
-                f"traffic for {name!r} is {value!r}; use a whole percent between 0 and 100"
-            )
-    total = sum(traffic.values())
-    if total not in (0, 100):
-        raise TrafficRuleError(f"traffic {traffic} sums to {total}; it must sum to 100 (or be all 0)")
-    live_mirror = {k: v for k, v in mirror.items() if v > 0}
-    if len(live_mirror) > 1:
-        raise TrafficRuleError(f"mirror traffic {mirror} names several deployments; mirror to one at most")
-    for name, value in live_mirror.items():
-        if value > MAX_MIRROR:
-            raise TrafficRuleError(
-                f"mirror traffic to {name!r} is {value}%; Azure ML mirrors at most {MAX_MIRROR}%"
-            )
-        if traffic.get(name, 0) > 0:
-            raise TrafficRuleError(
-                f"{name!r} has live traffic; a deployment gets live or mirrored traffic, not both"
-            )
+    ready = dict.fromkeys([*traffic, *mirror], "succeeded")
+    traffic_rules.validate_split("(planned split)", ready, traffic, mirror)
 
 
 def live(traffic: dict[str, int]) -> dict[str, int]:

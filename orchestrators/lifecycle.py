@@ -10,13 +10,13 @@ in activities and every judgement in a pure function. The instance id is the run
 from __future__ import annotations
 
 import contextlib
-import re
 from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
 from core.facts import DataRejected, EvaluationDecided, RunAborted, RunFailed, StepEntered
+from core.jobs import job_name
 from core.payloads.lifecycle import (
     ChampionInput,
     ChampionResult,
@@ -65,12 +65,6 @@ def lifecycle(context: df.DurableOrchestrationContext):
     except Exception as exc:
         yield from run.fail(exc)
         raise
-
-
-def job_name(model: str, kind: str, run_id: str, data_version: str) -> str:
-    """Deterministic, valid AML job name: a replayed submit finds the job it already started."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", run_id).strip("-_")[:150] or "run"
-    return f"{model}-{kind}-{safe}-{data_version.removeprefix('dv-')[:10]}"
 
 
 def _tag(value: Any, limit: int = 256) -> str:

@@ -168,6 +168,7 @@ class Rollout(RunContext):
         self.where = "smoke"
         self.show(stage="smoke")
         ask = SmokeInput(
+            run_id=self.run_id,
             model=self.model,
             endpoint=self.endpoint,
             deployment=self.green,

@@ -12,11 +12,12 @@ import itertools
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.policy import Policy, StaticPolicies
 from core.ports import (
     BlobInfo,
     BlobNotFound,
@@ -34,6 +35,8 @@ from core.ports import (
     WindowStats,
     merge_run_changes,
 )
+from core.settings import Settings
+from wiring import Ports
 
 
 def _now() -> datetime:
@@ -44,7 +47,8 @@ def _now() -> datetime:
 
 
 class FakeDataLake:
-    """Blobs in a dict keyed by (container, path); `writes` lists every write that changed state."""
+    """Blobs in a dict keyed by (container, path); `writes` lists every write that changed state,
+    `reads` every download."""
 
     def __init__(self, base_url: str = "https://fake.blob.core.windows.net") -> None:
         self.base_url = base_url.rstrip("/")
@@ -52,20 +56,25 @@ class FakeDataLake:
         self.metadata: dict[tuple[str, str], dict[str, str]] = {}
         self.etags: dict[tuple[str, str], str] = {}
         self.writes: list[tuple[str, str]] = []
+        self.reads: list[tuple[str, str]] = []  # every read (downloads), in order
         self._counter = itertools.count(1)
 
     def put(self, container: str, path: str, data: bytes) -> BlobInfo:
         """Test helper: land a blob (as a producer would)."""
         return self.write(container, path, data, overwrite=True)
 
-    def read(self, container: str, path: str) -> bytes:
+    def _get(self, container: str, path: str) -> bytes:
         try:
             return self.blobs[(container, path)]
         except KeyError:
             raise BlobNotFound(f"{container}/{path}") from None
 
+    def read(self, container: str, path: str) -> bytes:
+        self.reads.append((container, path))
+        return self._get(container, path)
+
     def info(self, container: str, path: str) -> BlobInfo:
-        data = self.read(container, path)
+        data = self._get(container, path)
         key = (container, path)
         return BlobInfo(
             container, path, self.url(*key), self.etags[key], len(data), metadata=dict(self.metadata[key])
@@ -471,3 +480,13 @@ class FakeAdapters:
 
     def as_overrides(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def ports(self, settings: Settings, policies: Mapping[str, Policy], code_version: str = "test") -> Ports:
+        """The fakes as the one ports object wiring hands out (`wiring.override(ports=...)`, or
+        `LifecycleActivities(fakes.ports(...))` to call an activity class directly)."""
+        return Ports(
+            settings=settings,
+            policies=StaticPolicies(policies),
+            code_version=code_version,
+            **self.as_overrides(),
+        )

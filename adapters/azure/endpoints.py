@@ -46,7 +46,7 @@ def _deployment_info(dep: ManagedOnlineDeployment) -> DeploymentInfo:
     match = _MODEL_REF.search(model_ref or "")
     state = _PROVISIONING.get(str(dep.provisioning_state or "creating").lower(), "creating")
     return DeploymentInfo(
-        name=dep.name,
+        name=str(dep.name),
         model_name=match["name"] if match else "",
         model_version=match["version"] if match else "",
         state=state,
@@ -81,7 +81,7 @@ class AzureMLEndpoints:
             d.name: _deployment_info(d) for d in self._ml.online_deployments.list(endpoint_name=ep.name)
         }
         return EndpointInfo(
-            name=ep.name,
+            name=str(ep.name),
             scoring_uri=ep.scoring_uri or "",
             traffic={k: int(v) for k, v in (ep.traffic or {}).items()},
             mirror_traffic={k: int(v) for k, v in (ep.mirror_traffic or {}).items() if int(v)},

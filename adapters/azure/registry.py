@@ -35,7 +35,7 @@ def _created_at(model: Model) -> datetime | None:
 
 def _to_version(model: Model) -> ModelVersion:
     return ModelVersion(
-        name=model.name,
+        name=str(model.name),
         version=str(model.version),
         source_uri=f"azureml:{model.name}:{model.version}",
         tags=dict(model.tags or {}),

@@ -19,6 +19,7 @@ from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Data, Job
 from azure.core.exceptions import ResourceNotFoundError
 
+from core.jobs import check_job_name
 from core.ports import JobState, JobStatus
 
 # Every AML job status (azure.ai.ml JobStatus / REST JobStatus), mapped onto the port's five states.
@@ -45,7 +46,6 @@ _MODEL_TYPES = {AssetTypes.MLFLOW_MODEL, AssetTypes.CUSTOM_MODEL, AssetTypes.TRI
 _MODEL_REF = re.compile(
     r"^(azureml:[^:/]+:[^:/]+|azureml://jobs/.+/outputs/.+|azureml://.*/models/.+|runs:/.+|models:/.+)$"
 )
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 _ASSET_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -120,11 +120,7 @@ class AzureMLTrainingJobs:
         tags: dict[str, str],
         compute: str | None = None,
     ) -> Job:
-        if not _NAME_RE.match(name):
-            raise ValueError(
-                f"job name {name!r} is not a valid AML job name (letters, digits, '-' and '_', at most 255, "
-                "starting with a letter or digit)"
-            )
+        check_job_name(name)
         declared = dict(load_job(source=job_yaml).inputs or {})
         # Inputs the YAML leaves undeclared (optional `$[[...]]` ones) are declared on load.
         extra = [
@@ -174,7 +170,7 @@ class AzureMLTrainingJobs:
             error = getattr(job, "error", None) or {}
             message = f"AML job {job.name} failed: {getattr(error, 'message', error) or 'see the job logs in studio'}"
         return JobStatus(
-            name=job.name,
+            name=str(job.name),
             state=state,
             message=message,
             studio_url=getattr(job, "studio_url", "") or "",

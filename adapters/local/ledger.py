@@ -87,10 +87,10 @@ def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
 
 
 class _Connection(sqlite3.Connection):
-    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         return super().execute(sql, tuple(_param(v) for v in parameters))
 
-    def executemany(self, sql: str, seq: Any, /) -> sqlite3.Cursor:  # type: ignore[override]
+    def executemany(self, sql: str, seq: Any, /) -> sqlite3.Cursor:
         return super().executemany(sql, [tuple(_param(v) for v in params) for params in seq])
 
 

@@ -15,10 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.kql import TABLE, WindowQuery
+from core.kql import WindowQuery
 from core.ports import DeploymentStats, WindowStats
-
-WATERMARK_TABLE = "AmlOnlineEndpointTrafficLogWatermark"
+from core.traffic_log import TABLE, WATERMARK_TABLE
 
 
 def _utc_now() -> datetime:

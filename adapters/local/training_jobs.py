@@ -49,10 +49,10 @@ from adapters.local.mlflow_uris import (
     download_model,
     ensure_store,
 )
+from core.jobs import check_job_name
 from core.ports import JobStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _REF_RE = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _OPTIONAL_RE = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
 _PATH_TYPES = {"uri_folder", "uri_file", "mlflow_model", "custom_model", "triton_model", "mltable"}
@@ -79,42 +79,6 @@ _ENV_PREFIXES = ("LC_",)
 def job_environment(base: dict[str, str] | os._Environ[str]) -> dict[str, str]:
     """The allow-listed part of `base` (see _ENV_PASSTHROUGH)."""
     return {k: v for k, v in base.items() if k in _ENV_PASSTHROUGH or k.startswith(_ENV_PREFIXES)}
-
-
-def inside(root: Path, relative: str) -> Path:
-    """`root / relative`, resolved, refused unless it stays inside `root` (a name from outside,
-    e.g. a blob name, must not write or read beside the folder it is staged into)."""
-    base = root.resolve()
-    target = (base / relative).resolve()
-    if target != base and base not in target.parents:
-        raise ValueError(f"{relative[:200]!r} resolves outside {base}; refusing to use it")
-    return target
-
-
-def stage_folder(lake: Any, container: str, prefix: str, root: Path) -> Path:
-    """Copy the blobs under container/prefix to root/container/prefix (a local job reads
-    files). Every name is checked and every target resolved inside root first; data versions
-    are immutable, so a copy of the right size is reused."""
-    from core.blob_paths import check_blob_path, within_prefix
-
-    check_blob_path(container, what="container")
-    check_blob_path(prefix, what="prefix", prefix=True)
-    folder = inside(root, f"{container}/{prefix.strip('/')}")
-    blobs = lake.list(container, prefix)
-    if not blobs:
-        raise FileNotFoundError(f"no blobs under {container}/{prefix}: nothing to stage as a job input")
-    for blob in blobs:
-        if not within_prefix(blob.path, prefix):
-            raise ValueError(
-                f"blob {blob.path[:200]!r} is not a plain name under {prefix!r}; refusing to stage it"
-            )
-        target = inside(folder, blob.path[len(prefix) :].lstrip("/"))
-        if not target.exists() or target.stat().st_size != blob.size:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(lake.read(container, blob.path))
-            tmp.replace(target)
-    return folder
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -226,10 +190,7 @@ class LocalTrainingJobs:
         tags: dict[str, str],
         compute: str | None = None,
     ) -> JobStatus:
-        if not _NAME_RE.match(name):
-            raise ValueError(
-                f"job name {name!r} must be 1-255 letters, digits, '_', '-' or '.' (Azure ML's rule)"
-            )
+        check_job_name(name)
         job_dir = self._dir(name)
         if job_dir.exists():  # idempotent: a replayed submit never trains twice...
             self._ensure_runner(name, grace_s=0.0)  # ...but starts a runner that never started
@@ -398,8 +359,7 @@ class LocalTrainingJobs:
     # ------------------------------------------------------------------ helpers
 
     def _dir(self, name: str) -> Path:
-        if not _NAME_RE.match(name):
-            raise ValueError(f"invalid job name {name!r}")
+        check_job_name(name)
         return self.state_dir / "jobs" / name
 
     def _status(

@@ -96,6 +96,7 @@ class DeploymentInput(Payload):
 
 
 class SmokeInput(Payload):
+    run_id: str  # the smoke test reads the run's data contract from its policy snapshot
     model: str
     endpoint: str
     deployment: str

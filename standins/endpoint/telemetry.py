@@ -16,57 +16,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-TABLE = "AmlOnlineEndpointTrafficLog"
-WATERMARK_TABLE = "AmlOnlineEndpointTrafficLogWatermark"
-
-COLUMNS: tuple[str, ...] = (
-    "TimeGenerated",
-    "EndpointName",
-    "DeploymentName",
-    "ResponseCode",
-    "ModelStatusCode",
-    "TotalDurationMs",
-    "RequestDurationMs",
-    "ResponseDurationMs",
-    "RequestPayloadSize",
-    "ResponsePayloadSize",
-    "XRequestId",
-    "XMSClientRequestId",
-    "Method",
-    "Path",
-    "IsMirrored",
-)
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    TimeGenerated TEXT NOT NULL,
-    EndpointName TEXT NOT NULL,
-    DeploymentName TEXT NOT NULL,
-    ResponseCode TEXT NOT NULL,
-    ModelStatusCode TEXT NOT NULL,
-    TotalDurationMs REAL NOT NULL,
-    RequestDurationMs REAL NOT NULL,
-    ResponseDurationMs REAL NOT NULL,
-    RequestPayloadSize INTEGER NOT NULL,
-    ResponsePayloadSize INTEGER NOT NULL,
-    XRequestId TEXT NOT NULL,
-    XMSClientRequestId TEXT NOT NULL,
-    Method TEXT NOT NULL,
-    Path TEXT NOT NULL,
-    IsMirrored INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS ix_{TABLE}_endpoint_time ON {TABLE} (EndpointName, TimeGenerated);
-CREATE TABLE IF NOT EXISTS {WATERMARK_TABLE} (
-    Id INTEGER PRIMARY KEY CHECK (Id = 1),
-    IngestedUntil TEXT NOT NULL
-);
-"""
+from core.traffic_log import COLUMNS, SCHEMA, TABLE, WATERMARK_TABLE, iso_ms
 
 
 def iso_utc(ts: datetime | None = None) -> str:
     """AML's TimeGenerated format: ISO-8601 UTC with milliseconds and 'Z'."""
-    ts = ts or datetime.now(UTC)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    return iso_ms(ts or datetime.now(UTC))
 
 
 def connect(db_path: Path) -> sqlite3.Connection:

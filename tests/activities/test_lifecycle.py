@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from core.payloads.lifecycle import (
     StartResult,
     SubmitJobInput,
 )
-from core.policy import load_policy
+from core.policy import PolicyDirectory
 from core.settings import Settings
 from samples.churn.data import generate, to_csv_bytes
 from tests.fakes import FakeAdapters, evaluation_metrics
@@ -40,16 +41,34 @@ def _call(fn, payload: dict) -> dict:
 
 
 @pytest.fixture
-def fakes(tmp_path):
+def policy_file(tmp_path) -> Path:
+    """A copy of the churn sample's policy folder: the live policy, which a test may edit."""
+    shutil.copytree(ROOT / "samples" / "churn", tmp_path / "policies" / "churn")
+    return tmp_path / "policies" / "churn" / "policy.yaml"
+
+
+@pytest.fixture
+def fakes(tmp_path, policy_file):
     f = FakeAdapters()
-    policy = load_policy(ROOT / "samples" / "churn" / "policy.yaml")
+    settings = Settings(local_state_dir=tmp_path / "state", policy_dir=policy_file.parent.parent)
     with bootstrap.override(
-        settings=Settings(local_state_dir=tmp_path / "state"),
-        policies={"churn": policy},
+        settings=settings,
+        policies=PolicyDirectory(settings.policy_dir),
         code_version="c0ffee",
         **f.as_overrides(),
     ):
         yield f
+
+
+def _start(run_id: str = "r1") -> StartResult:
+    payload = StartInput(run_id=run_id, trigger=LifecycleInput(model="churn"), started_at=T0).dump()
+    return StartResult.model_validate(_call(act.lifecycle_start, payload))
+
+
+def _edit(policy_file: Path, old: str, new: str) -> None:
+    text = policy_file.read_text()
+    assert old in text
+    policy_file.write_text(text.replace(old, new))
 
 
 def test_start_snapshots_the_policy_and_opens_the_ledger_record_once(fakes):
@@ -63,10 +82,13 @@ def test_start_snapshots_the_policy_and_opens_the_ledger_record_once(fakes):
     _call(act.lifecycle_start, payload)  # a replayed start keeps the record as it is
     record = fakes.ledger.get_run("r1")
     assert record.stage == "train" and record.trigger["request_ids"] == ["q1"]
-    assert record.lineage == {"policy_hash": plan.policy_hash, "code_version": "c0ffee"}
+    assert record.lineage["policy_hash"] == plan.policy_hash and record.lineage["code_version"] == "c0ffee"
+    assert record.lineage["rules"]["policy"] == plan.policy.model_dump(mode="json")
+    assert record.lineage["rules"]["contract"]["label"] == "churned"
 
 
 def test_ingest_returns_the_data_version_and_where_it_wrote(fakes):
+    _start()
     fakes.data_lake.put("raw", "churn/a.csv", to_csv_bytes(generate(300, 1)))
     out = IngestResult.model_validate(
         _call(
@@ -80,7 +102,8 @@ def test_ingest_returns_the_data_version_and_where_it_wrote(fakes):
     assert out.train_ref.path == f"churn/{out.data_version}/train/"
 
 
-def test_submit_stages_data_inputs_locally_and_uses_the_policys_job_yaml(fakes, tmp_path):
+def test_submit_stages_data_inputs_locally_and_uses_the_policys_job_yaml(fakes, tmp_path, policy_file):
+    _start()
     fakes.data_lake.put("training", "churn/dv-1/train/part-000.parquet", b"PAR1")
     job = SubmitJobInput(
         run_id="r1", model="churn", kind="train", job_name="churn-train-r1",
@@ -89,13 +112,15 @@ def test_submit_stages_data_inputs_locally_and_uses_the_policys_job_yaml(fakes, 
     out = JobResult.model_validate(_call(act.lifecycle_submit_job, job.dump()))
     submitted = fakes.training_jobs.jobs["churn-train-r1"]
     assert out.name == "churn-train-r1" and not out.done
-    assert submitted.job_yaml == ROOT / "samples" / "churn" / "jobs" / "train.yml"
+    assert submitted.job_yaml == policy_file.parent / "jobs" / "train.yml"
+    assert submitted.experiment == "churn-lifecycle" and submitted.compute == "gpu-cluster"
     staged = Path(submitted.inputs["train_data"])
     assert (staged / "part-000.parquet").read_bytes() == b"PAR1"
     assert staged.is_relative_to(tmp_path / "state")
 
 
 def test_evaluation_result_reads_the_jobs_metrics_and_decides(fakes):
+    _start()
     fakes.training_jobs.polls_to_finish = 0
     fakes.training_jobs.on_submit = lambda job: job.files.update(metrics=evaluation_metrics(0.83, 0.80))
     fakes.training_jobs.submit(Path("e.yml"), name="ev1", inputs={}, experiment="x", tags={})
@@ -134,3 +159,39 @@ def test_record_updates_the_run_and_appends_the_fact(fakes):
     assert fakes.ledger.get_run("r1").job_name == "j"
     [entry] = fakes.ledger.entries("r1", "step")
     assert read_fact(entry.data) == StepEntered(stage="train", job="j")
+
+
+def test_a_run_keeps_the_rules_it_started_with_when_the_policy_file_is_edited_mid_run(fakes, policy_file):
+    fakes.training_jobs.polls_to_finish = 0
+    fakes.training_jobs.on_submit = lambda job: job.files.update(metrics=evaluation_metrics(0.83, 0.80))
+    fakes.data_lake.put("training", "churn/dv-1/eval/part-000.parquet", b"PAR1")
+    started = _start("r1")
+    _edit(policy_file, "min_abs_gain: 0.02", "min_abs_gain: 0.05")
+    _edit(policy_file, "experiment: churn-lifecycle", "experiment: edited")
+    eval_ref = {"eval_data": BlobRef(container="training", path="churn/dv-1/eval/")}
+    for run_id in ("r1", "r2"):
+        if run_id == "r2":
+            assert _start("r2").policy_hash != started.policy_hash  # a new run follows the edit
+        job = SubmitJobInput(
+            run_id=run_id, model="churn", kind="evaluate", job_name=f"ev-{run_id}", data_inputs=eval_ref
+        )
+        _call(act.lifecycle_submit_job, job.dump())
+    r1 = EvaluationResult.model_validate(
+        _call(
+            act.lifecycle_evaluation_result,
+            EvaluationInput(run_id="r1", model="churn", job_name="ev-r1", champion_version="3").dump(),
+        )
+    )
+    r2 = EvaluationResult.model_validate(
+        _call(act.lifecycle_evaluation_result, EvaluationInput(run_id="r2", model="churn", job_name="ev-r2", champion_version="3").dump())
+    )  # fmt: skip
+    assert r1.decision.verdict == "promote" and r1.decision.min_abs_gain == 0.02  # gain 0.03 >= 0.02
+    assert r2.decision.verdict == "keep" and r2.decision.min_abs_gain == 0.05
+    assert fakes.training_jobs.jobs["ev-r1"].experiment == "churn-lifecycle"
+    assert fakes.training_jobs.jobs["ev-r2"].experiment == "edited"
+
+
+def test_a_step_of_a_run_with_no_recorded_rules_fails_with_what_to_do(fakes):
+    job = SubmitJobInput(run_id="never-started", model="churn", kind="train", job_name="j")
+    with pytest.raises(LookupError, match="lifecycle_start opens it"):
+        _call(act.lifecycle_submit_job, job.dump())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -13,15 +14,18 @@ import pytest
 
 import wiring as bootstrap
 from activities import rollout as act
-from core.payloads.lifecycle import BlobRef
+from core.payloads.lifecycle import BlobRef, LifecycleInput, StartInput
 from core.payloads.rollout import SmokeInput, SmokeResult
-from core.policy import load_policy
+from core.policy import StaticPolicies, load_policy
+from core.runs import start_run
 from core.settings import Settings
+from core.smoke import read_model_inputs
 from samples.churn.data import generate
 from samples.churn.features import to_features
 from tests.fakes import FakeAdapters
 
 ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
 
 class _Echo:
@@ -55,8 +59,15 @@ def fakes(tmp_path):
     raw.to_parquet(buffer)
     f.data_lake.put("training", "churn/dv1/eval/part-0.parquet", buffer.getvalue())
     policy = load_policy(ROOT / "samples" / "churn" / "policy.yaml")
+    policies = StaticPolicies({"churn": policy})
+    start_run(
+        f.ledger,
+        policies,
+        StartInput(run_id="r1", trigger=LifecycleInput(model="churn"), started_at=T0),
+        "c0",
+    )
     with bootstrap.override(
-        settings=Settings(local_state_dir=tmp_path / "state"), policies={"churn": policy}, **f.as_overrides()
+        settings=Settings(local_state_dir=tmp_path / "state"), policies=policies, **f.as_overrides()
     ):
         yield f
 
@@ -70,6 +81,7 @@ def _deploy(fakes: FakeAdapters, saved: Path) -> None:
 
 def _smoke() -> SmokeResult:
     req = SmokeInput(
+        run_id="r1",
         model="churn",
         endpoint="churn-endpoint",
         deployment="green",
@@ -95,3 +107,28 @@ def test_a_model_that_takes_encoded_features_is_smoke_tested_with_its_own_input_
     [(_, deployment, body)] = fakes.endpoints.invocations
     assert result.ok and result.rows == 5 and deployment == "green"
     assert body["input_data"]["columns"] == list(encoded.columns)
+
+
+def test_a_model_without_an_input_example_that_refuses_the_data_fails_the_smoke_test_saying_why(
+    fakes, tmp_path
+):
+    encoded = to_features(generate(50, seed=4))
+    saved = _save_model(tmp_path / "no-example", encoded)
+    (saved / "input_example.json").unlink()
+    meta = (saved / "MLmodel").read_text()
+    (saved / "MLmodel").write_text(meta.replace("saved_input_example_info:", "unused_input_example_info:"))
+    _deploy(fakes, saved)
+    result = _smoke()
+    assert not result.ok and "logged no input example" in result.error
+    assert fakes.endpoints.invocations == []
+
+
+def test_the_input_example_is_read_from_the_model_files_as_mlflow_reads_it(tmp_path):
+    from mlflow.models import Model
+
+    encoded = to_features(generate(50, seed=4))
+    saved = _save_model(tmp_path / "encoded-model", encoded)
+    spec = read_model_inputs(saved)
+    expected = Model.load(str(saved)).load_input_example(str(saved))
+    assert spec.columns == list(encoded.columns)
+    pd.testing.assert_frame_equal(spec.example, expected, check_dtype=False)

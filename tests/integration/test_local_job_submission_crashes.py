@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local.training_jobs import LocalTrainingJobs, inside, stage_folder
+from adapters.local.training_jobs import LocalTrainingJobs
+from core.jobs import inside, stage_folder
 from tests.fakes import FakeDataLake
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

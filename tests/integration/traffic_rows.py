@@ -8,33 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.kql import iso_ms
+from core.traffic_log import COLUMNS, TABLE_DDL, iso_ms
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS AmlOnlineEndpointTrafficLog (
-    TimeGenerated TEXT, EndpointName TEXT, DeploymentName TEXT, ResponseCode TEXT, ModelStatusCode TEXT,
-    TotalDurationMs REAL, RequestDurationMs REAL, ResponseDurationMs REAL, RequestPayloadSize INTEGER,
-    ResponsePayloadSize INTEGER, XRequestId TEXT, XMSClientRequestId TEXT, Method TEXT, Path TEXT,
-    IsMirrored INTEGER DEFAULT 0
-)
-"""
-COLUMNS = [
-    "TimeGenerated",
-    "EndpointName",
-    "DeploymentName",
-    "ResponseCode",
-    "ModelStatusCode",
-    "TotalDurationMs",
-    "RequestDurationMs",
-    "ResponseDurationMs",
-    "RequestPayloadSize",
-    "ResponsePayloadSize",
-    "XRequestId",
-    "XMSClientRequestId",
-    "Method",
-    "Path",
-    "IsMirrored",
-]
+__all__ = ["COLUMNS", "random_rows", "write_rows"]
+
 CODES = ["200", "200", "200", "200", "200", "200", "503", "500", "408", "424", "429", "404", "400"]
 
 
@@ -68,6 +45,8 @@ def random_rows(seed: int, n: int, start: datetime, span: timedelta) -> list[tup
 
 def write_rows(db: Path, rows: list[tuple]) -> None:
     with sqlite3.connect(db) as conn:
-        conn.execute(SCHEMA)
-        conn.executemany(f"INSERT INTO AmlOnlineEndpointTrafficLog VALUES ({', '.join('?' * 15)})", rows)
+        conn.executescript(TABLE_DDL)  # no watermark: rows count as ingested once written
+        conn.executemany(
+            f"INSERT INTO AmlOnlineEndpointTrafficLog VALUES ({', '.join('?' * len(COLUMNS))})", rows
+        )
     conn.close()

@@ -20,6 +20,7 @@ from core.payloads.lifecycle import BlobRef
 from core.payloads.rollout import RolloutInput
 from core.policy import ApprovalPolicy, MirrorPolicy, load_policy
 from core.ports import DeploymentInfo, DeploymentStats, RunRecord
+from core.runs import RunRules
 from core.settings import Settings
 from core.status import read_progress
 from devhost.durable.clock import TimeSkippingClock
@@ -55,7 +56,13 @@ class World:
         generate(50, 3).to_parquet(buf)
         self.fakes.data_lake.put("training", "churn/dv-1/eval/part-000.parquet", buf.getvalue())
         self.fakes.ledger.put_run(
-            RunRecord(run_id="run-1", model="churn", status="registered", stage="register")
+            RunRecord(
+                run_id="run-1",
+                model="churn",
+                status="registered",
+                stage="register",
+                lineage={"rules": RunRules.live(policy).snapshot()},  # as lifecycle_start records it
+            )
         )
         self.fakes.registry.register("churn", "file:///models/v1", {"lifecycle_id": "earlier"})
         self.fakes.registry.register("churn", "file:///models/v2", {"lifecycle_id": "run-1"})

@@ -112,11 +112,11 @@ def test_promotion_retires_blue_and_keeps_an_unrelated_mirror():
 @pytest.mark.parametrize(
     ("traffic", "mirror", "why"),
     [
-        ({"blue": 90, "green": 20}, {}, "sums to 110"),
+        ({"blue": 90, "green": 20}, {}, "sum to 110"),
         ({"blue": 100}, {"green": 60}, "at most 50"),
-        ({"blue": 90, "green": 10}, {"green": 10}, "live or mirrored"),
-        ({"blue": 100}, {"a": 10, "b": 10}, "several"),
-        ({"blue": 100.0}, {}, "whole percent"),
+        ({"blue": 90, "green": 10}, {"green": 10}, "cannot also receive mirror traffic"),
+        ({"blue": 100}, {"a": 10, "b": 10}, "one deployment only"),
+        ({"blue": 87.5, "green": 12.5}, {}, "integer percentage"),
     ],
 )
 def test_splits_azure_ml_would_refuse_are_refused(traffic, mirror, why):

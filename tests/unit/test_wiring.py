@@ -1,0 +1,65 @@
+"""wiring.py builds the local adapters for LIFECYCLE_MODE=local into one Ports object, and tests
+swap it whole. (Azure mode: tests/integration/azure/test_azure_bootstrap.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import wiring
+from activities.lifecycle import LifecycleActivities
+from adapters.local.endpoints import LocalEndpoints
+from adapters.local.ledger import SqliteRunLedger
+from adapters.local.registry import MlflowModelRegistry
+from adapters.local.traffic_stats import SqliteTrafficStats
+from adapters.local.training_jobs import LocalTrainingJobs
+from core.payloads.lifecycle import ChampionInput
+from core.policy import PolicyDirectory
+from core.ports import LifecycleEvent
+from core.settings import Settings, SettingsError
+from tests.fakes import FakeAdapters
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Iterator[Settings]:
+    settings = Settings(local_state_dir=tmp_path / "state", code_version="v1")
+    wiring.reset()
+    with wiring.override(settings=settings):
+        yield settings
+    wiring.reset()
+
+
+def test_local_mode_wires_the_local_adapters_and_the_policy_directory(local):
+    ports = wiring.ports()
+    assert isinstance(ports.training_jobs, LocalTrainingJobs)
+    assert isinstance(ports.registry, MlflowModelRegistry)
+    assert isinstance(ports.endpoints, LocalEndpoints)
+    assert isinstance(ports.traffic_stats, SqliteTrafficStats)
+    assert isinstance(ports.ledger, SqliteRunLedger) and ports.ledger.path == local.ledger_file
+    assert isinstance(ports.policies, PolicyDirectory) and "churn" in ports.policies.all()
+    assert ports.code_version == "v1" and ports.settings is local
+    assert ports.job_input_root == local.local_state_dir / "datalake"
+    assert wiring.ports().ledger is ports.ledger  # built once per process
+
+
+def test_without_a_topic_the_run_goes_on_and_each_publish_names_the_missing_setting(local):
+    event = LifecycleEvent(
+        id="e1", type="mllifecycle.started", model="churn", run_id="r1", time=datetime.now(UTC)
+    )
+    with pytest.raises(SettingsError, match="EVENTS_TOPIC_ENDPOINT"):
+        wiring.ports().events.publish([event])
+
+
+def test_tests_swap_every_port_at_once(local):
+    fakes = FakeAdapters()
+    ports = fakes.ports(local, {})
+    with wiring.override(ports=ports):
+        assert wiring.ports() is ports
+        mv = fakes.registry.register("churn", "file:///m", {})
+        fakes.registry.set_champion("churn", mv.version)
+        assert LifecycleActivities(wiring.ports()).get_champion(ChampionInput(model="churn")).version == "1"
