@@ -39,6 +39,13 @@ param computeClusterName string = 'gpu-cluster'
 
 param resourceGroupName string = ''
 
+@description('Entra app registration (client id) for the operator console and the Function App\'s sign-in; empty: no console.')
+param consoleEntraClientId string = ''
+
+@secure()
+@description('Client secret of that registration (the Static Web App\'s sign-in).')
+param consoleEntraClientSecret string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -217,6 +224,20 @@ module events 'app/events.bicep' = if (wireEventSources) {
 }
 
 // Every role assignment, in one place.
+// The operator console (Static Web App, Entra sign-in) and App Service Authentication on the Function App.
+module console 'app/console.bicep' = if (!empty(consoleEntraClientId)) {
+  name: 'console'
+  scope: rg
+  params: {
+    name: 'stapp-console-${resourceToken}'
+    location: location
+    tags: tags
+    functionAppName: api.outputs.SERVICE_API_NAME
+    entraClientId: consoleEntraClientId
+    entraClientSecret: consoleEntraClientSecret
+  }
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -252,3 +273,4 @@ output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output LOG_ANALYTICS_WORKSPACE_ID string = logAnalytics.outputs.logAnalyticsWorkspaceId
 output EVENTS_TOPIC_ENDPOINT string = lifecycleTopic.outputs.endpoint
 output APPLICATIONINSIGHTS_NAME string = appInsights.outputs.name
+output CONSOLE_URL string = !empty(consoleEntraClientId) ? console!.outputs.CONSOLE_URL : ''
