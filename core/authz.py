@@ -71,7 +71,11 @@ KEY_CALLER = Caller(actor="function-key", via="key", roles=frozenset(ROLES))
 
 
 def _claims(doc: Mapping[str, Any], *types: str) -> list[str]:
-    return [str(c.get("val", "")) for c in doc.get("claims") or [] if isinstance(c, dict) and c.get("typ") in types]
+    return [
+        str(c.get("val", ""))
+        for c in doc.get("claims") or []
+        if isinstance(c, dict) and c.get("typ") in types
+    ]
 
 
 def parse_principal(value: str) -> Principal:

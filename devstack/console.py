@@ -39,7 +39,15 @@ SESSION_SECONDS = 8 * 3600
 PROVIDERS = ("aad",)  # the provider staticwebapp.config.json configures on Azure
 CHART_JS = REPO_ROOT / "node_modules" / "chart.js" / "dist" / "chart.umd.js"
 # Hop-by-hop headers, and the identity headers only the proxy may set.
-DROP_REQUEST = {"host", "cookie", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade"}
+DROP_REQUEST = {
+    "host",
+    "cookie",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+}
 DROP_RESPONSE = {"content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding"}
 IDENTITY_PREFIXES = ("x-ms-client-", "x-functions-key", EMULATOR_SECRET_HEADER)
 
@@ -79,7 +87,9 @@ class Session:
         if doc.get("exp", 0) < time.time():
             return None
         raw = json.loads(base64.b64decode(doc["p"]))
-        return Principal(raw["identityProvider"], raw["userId"], raw["userDetails"], frozenset(raw["userRoles"]))
+        return Principal(
+            raw["identityProvider"], raw["userId"], raw["userDetails"], frozenset(raw["userRoles"])
+        )
 
     def _sign(self, body: str) -> str:
         return hmac.new(self.key, body.encode(), hashlib.sha256).hexdigest()
@@ -127,9 +137,13 @@ def build_app(static_dir: Path, devhost_url: str, function_key: str, secret: str
         user, role = str(form.get("user", "")).strip()[:100], str(form.get("role", ""))
         if provider not in PROVIDERS or not user or role not in ROLES:
             return web.Response(status=400, text=f"pick a user name and a role ({' or '.join(ROLES)})")
-        principal = Principal(provider, hashlib.sha256(user.encode()).hexdigest()[:32], user, frozenset({role}))
+        principal = Principal(
+            provider, hashlib.sha256(user.encode()).hexdigest()[:32], user, frozenset({role})
+        )
         response = web.HTTPFound(_local_redirect(str(form.get("post_login_redirect_uri") or "/")))
-        response.set_cookie(COOKIE, session.dump(principal), httponly=True, samesite="Lax", max_age=SESSION_SECONDS)
+        response.set_cookie(
+            COOKIE, session.dump(principal), httponly=True, samesite="Lax", max_age=SESSION_SECONDS
+        )
         return response
 
     async def me(request: web.Request) -> web.Response:

@@ -592,7 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE))
     parser.add_argument("--report", default=str(REPO_ROOT / ".local" / "demo-report.json"))
     parser.add_argument("--rps", type=float, default=50, help="load generator requests per second")
-    parser.add_argument("--console-port", type=int, default=0, help="the operator console's port (0: a free one)")
+    parser.add_argument(
+        "--console-port", type=int, default=0, help="the operator console's port (0: a free one)"
+    )
     return run(parser.parse_args(argv))
 
 

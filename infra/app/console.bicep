@@ -22,7 +22,7 @@ param tenantId string = tenant().tenantId
 resource console 'Microsoft.Web/staticSites@2023-12-01' = {
   name: name
   location: location
-  tags: union(tags, { 'azd-service-name': 'console' })
+  tags: tags
   sku: { name: 'Standard', tier: 'Standard' }
   properties: {
     allowConfigFileUpdates: true

@@ -37,7 +37,9 @@ ROWS = 1500
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 if not CHROMIUM.exists():
-    pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
+    pytest.skip(
+        "needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True
+    )
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
@@ -81,16 +83,24 @@ class Lives:
         self.load: Any = None
 
     def new_lifecycle(self, known: set[str]) -> str:
-        return wait_for("a new lifecycle", lambda: [i for i in self.api.lifecycle_ids() if i not in known], 90)[0]
+        return wait_for(
+            "a new lifecycle", lambda: [i for i in self.api.lifecycle_ids() if i not in known], 90
+        )[0]
 
     def status(self, run_id: str) -> dict[str, Any]:
         return self.api.get(f"lifecycles/{run_id}")
 
     def rollout(self, run_id: str) -> dict[str, Any]:
-        return (self.api.get(f"lifecycles/{run_id}-rollout").get("orchestration") or {}).get("custom_status") or {}
+        return (self.api.get(f"lifecycles/{run_id}-rollout").get("orchestration") or {}).get(
+            "custom_status"
+        ) or {}
 
     def until_status(self, run_id: str, statuses: set[str], timeout: float) -> dict[str, Any]:
-        return wait_for(f"{run_id} to end {statuses}", lambda: (d := self.status(run_id)).get("status") in statuses and d, timeout)
+        return wait_for(
+            f"{run_id} to end {statuses}",
+            lambda: (d := self.status(run_id)).get("status") in statuses and d,
+            timeout,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +200,9 @@ def test_an_operator_approves_from_the_page_and_the_lifecycle_continues_with_the
     page.wait_for_selector("#outcome .badge.promoted")
     page.wait_for_function("() => document.querySelector('#timeline').textContent.includes('by aad:otto')")
     # charts have data: the split over time, requests and errors by deployment, the gate's evidence
-    traffic, requests, gates = (chart_points(page, c) for c in ("chart-traffic", "chart-requests", "chart-gates"))
+    traffic, requests, gates = (
+        chart_points(page, c) for c in ("chart-traffic", "chart-requests", "chart-gates")
+    )
     assert len(traffic) >= 2 and all(n >= 3 for n in traffic)  # 10 -> 50 -> 100 at least
     assert requests and requests[0] >= 2 and gates and gates[0] >= 2
     assert page.locator("#gate-table tr.look").count() >= 2
@@ -217,7 +229,9 @@ def test_a_failing_green_is_rolled_back_while_the_page_is_open_and_the_page_show
     upload(stack, "churn/console/03-reverted.csv", to_csv_bytes(generate(ROWS, seed=21, drift=0.0)))
     run_id = lives.new_lifecycle(known)
     page = signed_in(browser, stack, OPERATOR, "operator", f"/#/lifecycles/{run_id}")
-    green = wait_for("the ramp", lambda: (r := lives.rollout(run_id)).get("stage") == "ramp" and r.get("green"), 420)
+    green = wait_for(
+        "the ramp", lambda: (r := lives.rollout(run_id)).get("stage") == "ramp" and r.get("green"), 420
+    )
     LocalEndpoints(stack.endpoint_url or "", stack.endpoint_key).set_faults(ENDPOINT, green, error_rate=0.3)
     page.wait_for_selector("#outcome .badge.running")
     detail = lives.until_status(run_id, {"rolled_back", "promoted", "failed"}, 300)

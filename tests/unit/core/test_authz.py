@@ -50,7 +50,10 @@ def test_an_operator_may_act_and_read():
 
 def test_a_signed_in_user_without_a_console_role_may_not_even_read():
     who = authz.caller(local(swa("eve", "authenticated")), mode="local", emulator_secret="s3cret")
-    assert authz.refusal(who, "read") == "aad:eve may not read: it needs the role reader or operator (has no console role)"
+    assert (
+        authz.refusal(who, "read")
+        == "aad:eve may not read: it needs the role reader or operator (has no console role)"
+    )
 
 
 def test_locally_a_principal_without_the_emulators_secret_is_ignored():
@@ -62,7 +65,9 @@ def test_locally_a_principal_without_the_emulators_secret_is_ignored():
 
 
 def test_on_azure_app_service_authentications_principal_is_read_with_its_app_roles():
-    who = authz.caller({PRINCIPAL_HEADER: app_service("ana@contoso.com", "operator")}, mode="azure", emulator_secret=None)
+    who = authz.caller(
+        {PRINCIPAL_HEADER: app_service("ana@contoso.com", "operator")}, mode="azure", emulator_secret=None
+    )
     assert who.actor == "aad:ana@contoso.com" and who.user_id == "oid-1" and who.may("rollback")
 
 
@@ -71,7 +76,9 @@ def test_a_request_without_a_principal_is_the_function_key_holder_and_may_act():
     assert who.actor == "function-key" and who.may("retrain")
 
 
-@pytest.mark.parametrize("raw", ["%%%not-base64", base64.b64encode(b"[1, 2]").decode(), base64.b64encode(b"{}").decode()])
+@pytest.mark.parametrize(
+    "raw", ["%%%not-base64", base64.b64encode(b"[1, 2]").decode(), base64.b64encode(b"{}").decode()]
+)
 def test_a_malformed_trusted_principal_is_an_error_not_a_key_caller(raw):
     with pytest.raises(authz.PrincipalError):
         authz.caller(local(raw), mode="local", emulator_secret="s3cret")
