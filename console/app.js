@@ -94,7 +94,7 @@ async function modelsPage() {
     const lineage = (champion && champion.lineage) || {};
     const metric = Object.entries(lineage).find(([k]) => k.startsWith("metric") || k === "auc");
     const endpoint = d.endpoint && !d.endpoint.unavailable ? d.endpoint : null;
-    const running = d.recent_lifecycles.find((r) => r.status === "running");
+    const running = d.recent_lifecycles.find((r) => !["rejected", "kept", "promoted", "rolled_back", "failed", "aborted"].includes(r.status));
     const runs = d.recent_lifecycles
       .map((r) => `<tr><td><a href="#/lifecycles/${esc(r.id)}">${esc(r.id)}</a></td><td>${badge(r.status)}</td><td>${esc(r.stage)}</td><td>${esc(r.challenger_version || "-")}</td><td>${when(r.created_at)}</td></tr>`)
       .join("");
@@ -208,7 +208,7 @@ async function lifecyclePage(id) {
   const d = await api(`lifecycles/${encodeURIComponent(id)}`);
   const rollout = await api(`lifecycles/${encodeURIComponent(id)}-rollout`).catch(() => null);
   const live = (rollout && rollout.orchestration && rollout.orchestration.custom_status) || {};
-  const running = d.status === "running";
+  const running = ["Running", "Pending", "Suspended", "ContinuedAsNew"].includes((d.orchestration || {}).runtime_status);
   const rejected = d.decisions.find((e) => e.verdict === "rejected");
   const smoke = d.steps.find((s) => s.stage === "smoke");
   const rollback = d.decisions.find((e) => e.verdict === "rollback");
@@ -217,10 +217,10 @@ async function lifecyclePage(id) {
   const actions = running && isOperator()
     ? `<section><h2>Actions</h2><div class="actions"><button class="danger" id="rollback">Roll back</button><button id="abort">Abort</button><span id="flash"></span></div></section>`
     : `<p id="flash"></p>`;
-  const html = `<h1>Lifecycle ${esc(d.id)} ${badge(d.status)}</h1>
+  const html = `<h1>Lifecycle ${esc(d.id)} ${badge(running ? "running" : d.status)}</h1>
     <section id="summary">${kv({ model: d.model, stage: live.stage ? `${d.stage} / rollout: ${live.stage}` : d.stage, "traffic now": live.split ? JSON.stringify(live.split) : null, challenger: d.challenger_version, champion: d.champion_version, started: when(d.created_at), updated: when(d.updated_at) })}</section>
     ${approvalBox(d)}${actions}
-    <section id="outcome"><h2>Outcome</h2>${running ? `<p>${badge("running")} ${esc(live.gate ? `last gate ${live.gate.verdict}: ${(live.gate.reasons || []).join("; ")}` : "")}</p>` : `<p>${badge(d.status)}</p>`}
+    <section id="outcome"><h2>Outcome</h2>${running ? `<p>${badge("running")} ${esc(d.status)} ${esc(live.gate ? `last gate ${live.gate.verdict}: ${(live.gate.reasons || []).join("; ")}` : "")}</p>` : `<p>${badge(d.status)}</p>`}
       ${rollback ? `<p id="rollback-note">Rolled back at ${time(rollback.at)}: ${esc(rollback.reason)}; restored ${esc(JSON.stringify((rollback.restored || {}).traffic))}, deleted ${esc(rollback.deleted)}</p>` : ""}
       ${failed.length ? `<p id="failing-gate">Failing gate (look ${d.gates.indexOf(failed[0]) + 1}, ${failed[0].percent}%): ${esc((failed[0].reasons || []).join("; "))}</p>` : ""}
     </section>
@@ -246,8 +246,9 @@ async function lifecyclePage(id) {
 }
 
 async function approvalsPage() {
-  const { lifecycles } = await api("lifecycles?status=running&limit=100");
-  const details = await Promise.all(lifecycles.map((l) => api(`lifecycles/${encodeURIComponent(l.id)}`)));
+  const { lifecycles } = await api("lifecycles?limit=100");
+  const open = lifecycles.filter((l) => !["rejected", "kept", "promoted", "rolled_back", "failed", "aborted"].includes(l.status));
+  const details = await Promise.all(open.map((l) => api(`lifecycles/${encodeURIComponent(l.id)}`)));
   const waiting = details.filter((d) => d.approval);
   render(`<h1>Approvals</h1><p id="flash"></p>${waiting.length ? waiting.map((d) => `<section><h2><a href="#/lifecycles/${esc(d.id)}">${esc(d.id)}</a> · ${esc(d.model)} v${esc(d.challenger_version)}</h2>${approvalBox(d).replace(/id="(approve|reject)"/g, `id="$1-${esc(d.id)}" data-run="${esc(d.id)}" data-action="$1"`)}</section>`).join("") : `<p class="muted">Nothing waits for approval.</p>`}`);
 }

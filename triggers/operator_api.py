@@ -30,6 +30,7 @@ from triggers.intake import body_too_large, error, json_response, new_request, s
 log = logging.getLogger("triggers.operator_api")
 
 RUN_STATUSES = ("running", "rejected", "kept", "registered", "promoted", "rolled_back", "failed", "aborted")
+FINAL_STATUSES = {"rejected", "kept", "promoted", "rolled_back", "failed", "aborted"}
 ACTIVE_RUNTIME = {"Running", "Pending", "Suspended", "ContinuedAsNew"}
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -299,7 +300,7 @@ def _pending_approval(run: RunRecord | None, entries: list[LedgerEntry]) -> dict
     """The approval the rollout waits for, with its deadline (the policy's timeout rejects then)."""
     asked = [e for e in entries if e.kind == "step" and e.data.get("stage") == "approval"]
     answered = [e for e in entries if e.kind == "decision" and e.data.get("stage") == "approval"]
-    if run is None or run.status != "running" or not asked or len(answered) >= len(asked):
+    if run is None or run.status in FINAL_STATUSES or not asked or len(answered) >= len(asked):
         return None
     policy = bootstrap.policies().get(run.model)
     approval = policy.rollout.approval if policy else None
