@@ -49,6 +49,7 @@ DROP_REQUEST = {
     "upgrade",
 }
 DROP_RESPONSE = {"content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding"}
+HTTP = web.AppKey("http", aiohttp.ClientSession)
 IDENTITY_PREFIXES = ("x-ms-client-", "x-functions-key", EMULATOR_SECRET_HEADER)
 
 LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in (local)</title>
@@ -176,7 +177,7 @@ def build_app(static_dir: Path, devhost_url: str, function_key: str, secret: str
             }
         )
         url = f"{devhost_url}{request.path_qs}"
-        session_http: aiohttp.ClientSession = app["http"]
+        session_http = app[HTTP]
         async with session_http.request(
             request.method, url, headers=headers, data=await request.read(), allow_redirects=False
         ) as upstream:
@@ -196,10 +197,10 @@ def build_app(static_dir: Path, devhost_url: str, function_key: str, secret: str
         return web.json_response({"state": "Running", "devhost": devhost_url})
 
     async def on_startup(app: web.Application) -> None:
-        app["http"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        app[HTTP] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
 
     async def on_cleanup(app: web.Application) -> None:
-        await app["http"].close()
+        await app[HTTP].close()
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -118,7 +119,7 @@ def signed_in(browser: Any, stack: Stack, user: str, role: str, path: str) -> An
     context = browser.new_context(viewport={"width": 1360, "height": 1000})
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"{stack.console_url}/.auth/login/aad?post_login_redirect_uri={path}")
+    page.goto(f"{stack.console_url}/.auth/login/aad?post_login_redirect_uri={quote(path, safe='/')}")
     page.fill("#user", user)
     page.check(f"#role-{role}")
     page.click("#sign-in")
