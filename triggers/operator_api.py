@@ -9,6 +9,7 @@ every trigger) and external events raised on a running lifecycle. Every refusal 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -366,7 +367,8 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
         "decision",
         {"operator": action, "reason": body.reason, "by": body.by, "to": targets, **who.record()},
     )
-    _publish_action(run, run_id, action, body.reason, who)
+    # in a thread: the publisher is synchronous, and locally its topic is served by this same host
+    await asyncio.to_thread(_publish_action, run, run_id, action, body.reason, who)
     return json_response({"status": "accepted", "id": run_id, "action": action, "delivered_to": targets}, 202)
 
 
