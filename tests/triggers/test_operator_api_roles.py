@@ -100,7 +100,9 @@ def test_a_malformed_principal_from_the_console_is_a_401(fakes, client):
 
 
 def test_a_lifecycle_waiting_for_approval_shows_its_deadline(fakes, client, policies):
-    add_run(fakes, status="registered")  # a run in rollout is `registered` until it is promoted or rolled back
+    add_run(
+        fakes, status="registered"
+    )  # a run in rollout is `registered` until it is promoted or rolled back
     fakes.ledger.append("churn-1", "step", {"stage": "approval", "reason": "the policy asks before 100%"})
     status, body = call(
         api.operator_lifecycle, client, route={"id": "churn-1"}, headers=as_user("r", "reader")
