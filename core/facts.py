@@ -202,6 +202,11 @@ class OperatorActed(Fact):
     reason: str = ""
     by: str = ""
     to: list[str]
+    # who acted (core.authz.Caller.record): a signed-in person or "function-key" automation
+    actor: str = ""
+    via: str = ""
+    roles: list[str] = []
+    user_id: str = ""
 
 
 class RunFailed(Fact):

@@ -58,6 +58,9 @@ class Settings(BaseModel):
     events_topic_endpoint: str | None = None
     events_topic_key: str | None = None
 
+    # the local console server's shared secret: a principal header counts only next to it (core/authz.py)
+    console_principal_secret: str | None = None
+
     # Azure
     aml_subscription_id: str | None = None
     aml_resource_group: str | None = None
@@ -150,6 +153,7 @@ ENV_KEYS: dict[str, str] = {
     "traffic_db_path": "TRAFFIC_DB_PATH",
     "events_topic_endpoint": "EVENTS_TOPIC_ENDPOINT",
     "events_topic_key": "EVENTS_TOPIC_KEY",
+    "console_principal_secret": "CONSOLE_PRINCIPAL_SECRET",
     "aml_subscription_id": "AML_SUBSCRIPTION_ID",
     "aml_resource_group": "AML_RESOURCE_GROUP",
     "aml_workspace": "AML_WORKSPACE",

@@ -19,6 +19,10 @@ RunStatus = Literal[
     "running", "rejected", "kept", "registered", "promoted", "rolled_back", "failed", "aborted"
 ]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+# A run in one of these has ended ("registered" has not: its rollout is still to come or running).
+FINAL_STATUSES: frozenset[str] = frozenset(
+    {"rejected", "kept", "promoted", "rolled_back", "failed", "aborted"}
+)
 
 Stage = Literal[
     "start",

@@ -148,6 +148,7 @@ class View:
     champion: str = "-"
     traffic: dict[str, int] = field(default_factory=dict)
     load: Any = None  # LoadGenerator
+    console_url: str = ""
 
     def render(self) -> Group:
         table = Table(title="make demo", expand=False)
@@ -169,6 +170,8 @@ class View:
             + (f"  rollout [cyan]{self.rollout.get('stage', '-')}[/]" if self.rollout else ""),
             f"champion v{self.champion}  endpoint traffic {self.traffic or '{}'}",
         ]
+        if self.console_url:
+            lines.append(f"operator console: {self.console_url}/")
         gate = self.rollout.get("gate") if self.rollout else None
         if gate:
             reasons = "; ".join(gate.get("reasons") or [])[:160]
@@ -536,10 +539,13 @@ def run(args: argparse.Namespace) -> int:
             azurite_port=procs.free_port(),
             endpoint_port=procs.free_port(),
             extra_env={"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": "demo"},
+            console_port=args.console_port or procs.free_port(),
         ) as stack:
             console.log(
                 f"stack up: devhost {stack.devhost_url}, endpoints {stack.endpoint_url}, state {state}"
             )
+            console.log(f"operator console: {stack.console_url}/ (sign in as reader or operator; watch live)")
+            view.console_url = stack.console_url or ""
             demo = Demo(stack, view, args.rps)
             with Live(get_renderable=view.render, console=console, refresh_per_second=2, transient=True):
                 for result, (_, _, method, timeout) in zip(results, SCENARIOS, strict=True):
@@ -586,6 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE))
     parser.add_argument("--report", default=str(REPO_ROOT / ".local" / "demo-report.json"))
     parser.add_argument("--rps", type=float, default=50, help="load generator requests per second")
+    parser.add_argument(
+        "--console-port", type=int, default=0, help="the operator console's port (0: a free one)"
+    )
     return run(parser.parse_args(argv))
 
 

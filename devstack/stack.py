@@ -2,6 +2,9 @@
 hosting this repository's Function App, wired through environment settings and stopped by PID on exit.
 
     python -m devstack.stack run [--state-dir .local] [--port 7071] [--azurite-port 10000] [--endpoint-port 8501]
+                                 [--console-port 4280]
+
+The operator console (devstack/console.py, the Static Web Apps emulation) is served in front of devhost.
 
 Everything listens on 127.0.0.1. The master key comes from FUNCTIONS_MASTER_KEY (keys never go on a command line), else one is
 generated and printed, because the app's EventPublisher uses it as the topic key."""
@@ -38,6 +41,7 @@ class Stack:
     endpoint_url: str | None
     endpoint_key: str
     env: dict[str, str]
+    console_url: str | None = None
     processes: list[procs.Proc] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -111,6 +115,7 @@ def running_stack(
     master_key: str | None = None,
     with_endpoints: bool = True,
     extra_env: dict[str, str] | None = None,
+    console_port: int | None = None,
 ) -> Iterator[Stack]:
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -128,6 +133,7 @@ def running_stack(
         endpoint_port=endpoint_port,
         endpoint_key=endpoint_key,
     )
+    env["CONSOLE_PRINCIPAL_SECRET"] = secrets.token_urlsafe(24)  # the console server's proof (core/authz.py)
     env.update(extra_env or {})  # e.g. LIFECYCLE_POLICY_DIR for the demo's compressed policy
     stack = Stack(
         state_dir=state_dir,
@@ -169,6 +175,16 @@ def running_stack(
         )
         stack.processes.append(devhost)
         _wait_ready(f"{stack.devhost_url}/admin/host/status", devhost)
+        if console_port is not None:
+            argv = procs.python_argv(
+                "-m", "devstack.console", "--port", str(console_port), "--devhost", stack.devhost_url
+            )  # fmt: skip
+            stack.processes.append(
+                procs.start(
+                    "console", argv, console_port, log_path=state_dir / "console.log", env=env, cwd=REPO_ROOT
+                )
+            )
+            stack.console_url = f"http://127.0.0.1:{console_port}"
         yield stack
     finally:
         stack.stop()
@@ -202,12 +218,14 @@ def run(args: argparse.Namespace) -> int:
             azurite_port=args.azurite_port,
             endpoint_port=args.endpoint_port,
             with_endpoints=not args.no_endpoints,
+            console_port=args.console_port,
         ) as stack:
             print(
                 f"\nLocal stack up (state in {stack.state_dir}):\n"
                 f"  devhost        {stack.devhost_url}   master key: {stack.master_key}\n"
                 f"  Azurite blob   {stack.connection_string.split('BlobEndpoint=')[1].rstrip(';')}\n"
                 f"  endpoints      {stack.endpoint_url or '(standins.endpoint.server not available)'}\n"
+                f"  console        {stack.console_url}/   (sign in as reader or operator)\n"
                 f"  lifecycle events: GET {stack.devhost_url}/runtime/topics/{EVENTS_TOPIC}/events?code=<key>\n"
                 "Ctrl-C stops everything.\n",
                 flush=True,
@@ -238,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--port", type=int, default=7071)
     run_parser.add_argument("--azurite-port", type=int, default=10000)
     run_parser.add_argument("--endpoint-port", type=int, default=8501)
+    run_parser.add_argument("--console-port", type=int, default=4280)
     run_parser.add_argument("--no-endpoints", action="store_true")
     args = parser.parse_args(argv)
     return run(args)

@@ -48,6 +48,12 @@ param sharedRegistryName string = ''
 param createSharedRegistry bool = false
 @description('Principals of other environments (prod identities) that read the shared registry.')
 param registryUserPrincipalIds array = []
+@description('Entra app registration (client id) for the operator console and the Function App\'s sign-in; empty: no console.')
+param consoleEntraClientId string = ''
+
+@secure()
+@description('Client secret of that registration (the Static Web App\'s sign-in).')
+param consoleEntraClientSecret string = ''
 
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -251,6 +257,20 @@ module events 'app/events.bicep' = if (wireEventSources) {
 }
 
 // Every role assignment, in one place.
+// The operator console (Static Web App, Entra sign-in) and App Service Authentication on the Function App.
+module console 'app/console.bicep' = if (!empty(consoleEntraClientId)) {
+  name: 'console'
+  scope: rg
+  params: {
+    name: 'stapp-console-${resourceToken}'
+    location: location
+    tags: tags
+    functionAppName: api.outputs.SERVICE_API_NAME
+    entraClientId: consoleEntraClientId
+    entraClientSecret: consoleEntraClientSecret
+  }
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -292,3 +312,4 @@ output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output LOG_ANALYTICS_WORKSPACE_ID string = logAnalytics.outputs.logAnalyticsWorkspaceId
 output EVENTS_TOPIC_ENDPOINT string = lifecycleTopic.outputs.endpoint
 output APPLICATIONINSIGHTS_NAME string = appInsights.outputs.name
+output CONSOLE_URL string = !empty(consoleEntraClientId) ? console!.outputs.CONSOLE_URL : ''

@@ -168,6 +168,15 @@ class Model(Response):
     coordinator: Orchestration | Unavailable | None
 
 
+class PendingApproval(Response):
+    """The approval a rollout waits for; at `deadline` the policy's timeout rejects it."""
+
+    since: datetime
+    deadline: datetime
+    timeout_seconds: int
+    reason: str = ""
+
+
 class Lifecycle(Response):
     """One lifecycle: its record (when the ledger has it), its facts grouped, its requests."""
 
@@ -192,6 +201,7 @@ class Lifecycle(Response):
     events: list[Entry]
     errors: list[Entry]
     requests: list[Request]
+    approval: PendingApproval | None = None
     orchestration: Orchestration | Unavailable | None
 
 

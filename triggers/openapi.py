@@ -31,6 +31,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 ERRORS = {
     "400": _json(_ref("Error"), "The input is invalid; `error` says what to change."),
     "401": {"description": "A function key is required (header x-functions-key or query code)."},
+    "403": _json(_ref("Error"), "The caller's principal lacks the role (reader reads, operator acts)."),
     "413": _json(_ref("Error"), f"The body is over {MAX_PAYLOAD_BYTES} bytes (256 KB)."),
 }
 NOT_FOUND = {"404": _json(_ref("Error"), "No such model or lifecycle.")}
@@ -74,6 +75,26 @@ def document(server_url: str = "") -> dict[str, Any]:
                         "200": _json(_ref("Accepted"), "Seen before (same Idempotency-Key); nothing new."),
                         **ERRORS,
                         **NOT_FOUND,
+                    },
+                }
+            },
+            "/api/models": {
+                "get": {
+                    "operationId": "listModels",
+                    "summary": "The models that have a lifecycle policy, and who is asking",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["models"],
+                                "properties": {
+                                    "models": {"type": "array", "items": {"type": "string"}},
+                                    "caller": {"type": "object"},
+                                },
+                            },
+                            "Model names, sorted.",
+                        ),
+                        **ERRORS,
                     },
                 }
             },

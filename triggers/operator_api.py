@@ -1,6 +1,7 @@
 """The operator API: ask for a retrain, see a model and its lifecycles, steer a running lifecycle.
 
-Function-key auth (the app's default level). Reads come from the ports (ledger, registry,
+Function-key auth (the app's default level), and for people a role from their principal
+(core/authz.py: `reader` reads, `operator` also acts; every action is attributed). Reads come from the ports (ledger, registry,
 endpoints) and the durable status; writes are retrain requests (through the same intake as
 every trigger) and external events raised on a running lifecycle. Every refusal is a 4xx with
 {"error": "..."} saying what to change; an input is never half-applied.
@@ -8,9 +9,11 @@ every trigger) and external events raised on a running lifecycle. Every refusal 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -18,12 +21,13 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 import wiring as bootstrap
+from core import authz
 from core.blob_paths import has_lone_surrogate
 from core.events_in import EventValidationError, load_json
 from core.facts import OperatorActed, read_fact
 from core.payloads.triggers import OPERATOR_EVENTS, coordinator_id
-from core.ports import LedgerEntry, RunRecord
-from core.status import RUN_STATUSES, CoordinatorStatus, read_progress
+from core.ports import LedgerEntry, LifecycleEvent, RunRecord
+from core.status import FINAL_STATUSES, RUN_STATUSES, CoordinatorStatus, read_progress
 from triggers import bp
 from triggers.api_models import (
     ActionAccepted,
@@ -37,6 +41,7 @@ from triggers.api_models import (
     LifecycleSummary,
     Model,
     Orchestration,
+    PendingApproval,
     Request,
     RetrainBody,
     Unavailable,
@@ -72,6 +77,17 @@ def _body(req: func.HttpRequest, model: type[B]) -> B | func.HttpResponse:
             for e in exc.errors(include_url=False)
         )
         return error(400, f"invalid request body: {problems}")
+
+
+def _caller(req: func.HttpRequest, action: str) -> authz.Caller | func.HttpResponse:
+    """The caller if they may do `action`: 401 for a malformed principal, 403 for a missing role."""
+    settings = bootstrap.settings()
+    try:
+        who = authz.caller(req.headers, mode=settings.mode, emulator_secret=settings.console_principal_secret)
+    except authz.PrincipalError as exc:
+        return error(401, str(exc))
+    refused = authz.refusal(who, action)
+    return error(403, refused) if refused else who
 
 
 def _base_url(req: func.HttpRequest) -> str:
@@ -139,6 +155,8 @@ async def operator_retrain(req: func.HttpRequest, client) -> func.HttpResponse:
     model = req.route_params.get("model", "")
     if (too_large := body_too_large(req)) is not None:
         return too_large
+    if isinstance(who := _caller(req, "retrain"), func.HttpResponse):
+        return who
     if not _known_model(model):
         return _unknown_model(model)
     body = _body(req, RetrainBody)
@@ -150,7 +168,7 @@ async def operator_retrain(req: func.HttpRequest, client) -> func.HttpResponse:
     if key is not None and has_lone_surrogate(key):
         return error(400, "Idempotency-Key contains a lone surrogate (not valid Unicode); send UTF-8 text")
     dedupe = f"operator:{key.strip()}" if key else f"operator:{uuid.uuid4()}"
-    details = {**body.model_dump(), "idempotency_key": key}
+    details = {**body.model_dump(), "idempotency_key": key, **who.record()}
     intake = await submit(client, new_request(model, "operator", dedupe, details))
     base = _base_url(req)
     links = {
@@ -163,10 +181,20 @@ async def operator_retrain(req: func.HttpRequest, client) -> func.HttpResponse:
     return json_response(accepted.dump(), 200 if intake.duplicate else 202, headers)
 
 
+@bp.route(route="models", methods=["GET"])
+def operator_models(req: func.HttpRequest) -> func.HttpResponse:
+    """The models that have a lifecycle policy (the console's first page lists them)."""
+    if isinstance(who := _caller(req, "read"), func.HttpResponse):
+        return who
+    return json_response({"models": sorted(bootstrap.policies()), "caller": who.record()})
+
+
 @bp.route(route="models/{model}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 async def operator_model(req: func.HttpRequest, client) -> func.HttpResponse:
     model = req.route_params.get("model", "")
+    if isinstance(who := _caller(req, "read"), func.HttpResponse):
+        return who
     if not _known_model(model):
         return _unknown_model(model)
     policy = bootstrap.policy(model)
@@ -218,6 +246,8 @@ async def operator_model(req: func.HttpRequest, client) -> func.HttpResponse:
 
 @bp.route(route="lifecycles", methods=["GET"])
 async def operator_lifecycles(req: func.HttpRequest) -> func.HttpResponse:
+    if isinstance(who := _caller(req, "read"), func.HttpResponse):
+        return who
     model = req.params.get("model")
     status = req.params.get("status")
     raw_limit = req.params.get("limit", "50")
@@ -258,7 +288,26 @@ def _lifecycle(run: RunRecord | None, run_id: str, durable: Orchestration | Unav
         events=of("event"),
         errors=of("error"),
         requests=[Request.of(r) for r in ledger.requests_for_run(run_id)],
+        approval=_pending_approval(run, entries),
         orchestration=durable,
+    )
+
+
+def _pending_approval(run: RunRecord | None, entries: list[LedgerEntry]) -> PendingApproval | None:
+    """The approval the rollout waits for, with its deadline (the run's policy timeout rejects then)."""
+    asked = [e for e in entries if e.data.get("kind") == "approval_asked"]
+    answered = [e for e in entries if e.data.get("kind") == "approval_answered"]
+    if run is None or run.status in FINAL_STATUSES or not asked or len(answered) >= len(asked):
+        return None
+    snapshot = (run.lineage.get("rules") or {}).get("policy") or {}
+    approval = (snapshot.get("rollout") or {}).get("approval") or {}
+    timeout = int(approval.get("timeout_seconds") or 86400)
+    since = asked[-1].at
+    return PendingApproval(
+        since=since,
+        deadline=since + timedelta(seconds=timeout),
+        timeout_seconds=timeout,
+        reason=str(asked[-1].data.get("reason", "")),
     )
 
 
@@ -266,6 +315,8 @@ def _lifecycle(run: RunRecord | None, run_id: str, durable: Orchestration | Unav
 @bp.durable_client_input(client_name="client")
 async def operator_lifecycle(req: func.HttpRequest, client) -> func.HttpResponse:
     run_id = req.route_params.get("id", "")
+    if isinstance(who := _caller(req, "read"), func.HttpResponse):
+        return who
     run = bootstrap.ledger().get_run(run_id)
     durable = await _durable(client, run_id) if run_id else None
     if run is None and durable is None:
@@ -282,6 +333,8 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
         return error(404, f"unknown action {action[:50]!r}; use one of {', '.join(OPERATOR_EVENTS)}")
     if (too_large := body_too_large(req)) is not None:
         return too_large
+    if isinstance(who := _caller(req, action), func.HttpResponse):
+        return who
     ledger = bootstrap.ledger()
     run = ledger.get_run(run_id)
     durable = await _durable(client, run_id) if run_id else None
@@ -296,7 +349,7 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
         return error(
             409, f"lifecycle {run_id} is not running ({state}); {action} applies only to a running one"
         )
-    data = {"action": action, **body.model_dump()}
+    data = {"action": action, **body.model_dump(), "actor": who.actor}
     # The lifecycle waits for `abort`; its rollout sub-orchestration (`{id}-rollout`) for the
     # approval and rollback events: deliver to each of them that is still running.
     targets = [run_id]
@@ -305,9 +358,28 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
         targets.append(f"{run_id}-rollout")
     for target in targets:
         await client.raise_event(target, action, data)
-    fact = OperatorActed(operator=action, reason=body.reason, by=body.by, to=targets)
+    fact = OperatorActed(operator=action, reason=body.reason, by=body.by, to=targets, **who.record())
     ledger.append(run_id, fact.ledger_kind, fact.dump())
+    # in a thread: the publisher is synchronous, and locally its topic is served by this same host
+    await asyncio.to_thread(_publish_action, run, run_id, action, body.reason, who)
     return json_response(ActionAccepted(id=run_id, action=action, delivered_to=targets).dump(), 202)
+
+
+def _publish_action(run: RunRecord | None, run_id: str, action: str, reason: str, who: authz.Caller) -> None:
+    """`mllifecycle.operator_action`, so subscribers learn who steered the run (best effort: the
+    action itself was delivered and recorded)."""
+    event = LifecycleEvent(
+        id=str(uuid.uuid4()),
+        type="mllifecycle.operator_action",
+        model=run.model if run else "",
+        run_id=run_id,
+        time=datetime.now(UTC),
+        data={"action": action, "reason": reason, **who.record()},
+    )
+    try:
+        bootstrap.events().publish([event])
+    except Exception as exc:
+        log.warning("operator_action event for %s not published: %s", run_id, exc)
 
 
 # --------------------------------------------------------------------------- OpenAPI

@@ -173,7 +173,10 @@ def test_approve_is_delivered_to_the_running_lifecycle_and_its_rollout(fakes, cl
     status, body = action(client, "churn-1", "approve", {"by": "ana", "reason": "dashboards look fine"})
     assert status == 202 and body["delivered_to"] == ["churn-1", "churn-1-rollout"]
     assert client.instances["churn-1-rollout"].events == [
-        ("approve", {"action": "approve", "reason": "dashboards look fine", "by": "ana"})
+        (
+            "approve",
+            {"action": "approve", "reason": "dashboards look fine", "by": "ana", "actor": "function-key"},
+        )
     ]
     assert fakes.ledger.entries("churn-1", "decision")[0].data["operator"] == "approve"
 

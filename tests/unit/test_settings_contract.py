@@ -30,6 +30,7 @@ LOCAL_ONLY = {
     "ENDPOINT_SERVER_KEY": "the local endpoint server's key",
     "TRAFFIC_DB_PATH": "the local traffic table; Azure queries Log Analytics",
     "EVENTS_TOPIC_KEY": "devhost's topic key; the Azure topic has local auth disabled (EventGrid Data Sender role)",
+    "CONSOLE_PRINCIPAL_SECRET": "the local console server's secret; on Azure App Service Authentication sets the principal",
 }
 # Settings the Functions host (or devhost) reads, not our code: allowed in infra and the sample.
 HOST_PREFIXES = ("FUNCTIONS_", "AzureWebJobs", "APPLICATIONINSIGHTS_", "DEVHOST_", "WEBSITE_")

@@ -1,0 +1,157 @@
+"""Who is calling the operator API, and may they do this?
+
+People arrive with an identity, automation with a function key:
+
+- A *principal* comes in the `x-ms-client-principal` header: base64 JSON, either in Static Web Apps'
+  shape (`identityProvider`, `userId`, `userDetails`, `userRoles`) or App Service Authentication's
+  (`auth_typ`, `claims: [{typ, val}]`, `name_typ`, `role_typ`). Roles: `reader` sees everything and
+  changes nothing; `operator` may also approve, reject, abort, roll back and retrain.
+- A request without a principal passed the host's function-key check (the operator routes are
+  function-level), so it is automation and may do everything, as it could before this module.
+
+A principal header is only as good as whoever set it. On Azure, App Service Authentication strips
+client-sent `x-ms-client-*` headers and sets its own, so the header is trusted. Locally nothing strips
+it: the header is trusted only next to the shared secret that the console server (devstack/console.py,
+the Static Web Apps emulation) adds, so a client holding a key cannot pose as somebody else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PRINCIPAL_HEADER = "x-ms-client-principal"
+EMULATOR_SECRET_HEADER = "x-console-principal-secret"
+READER, OPERATOR = "reader", "operator"
+ROLES = (READER, OPERATOR)
+WRITE_ACTIONS = frozenset({"approve", "reject", "abort", "rollback", "retrain"})
+MAX_PRINCIPAL_BYTES = 16_384
+ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
+NAME_CLAIMS = ("preferred_username", "name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name")
+ID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid", "sub")
+
+
+class PrincipalError(ValueError):
+    """The principal header is not base64 JSON of a known shape; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    identity_provider: str
+    user_id: str
+    user_details: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The identity an action is attributed to, and what it may do."""
+
+    actor: str  # e.g. "aad:alice@contoso.com" or "function-key"
+    via: Literal["principal", "key"]
+    roles: frozenset[str]
+    user_id: str = ""
+
+    def may(self, action: str) -> bool:
+        if action in WRITE_ACTIONS:
+            return OPERATOR in self.roles
+        return bool(self.roles & set(ROLES))
+
+    def record(self) -> dict[str, Any]:
+        """What the ledger and the lifecycle events keep about the caller."""
+        return {"actor": self.actor, "via": self.via, "roles": sorted(self.roles), "user_id": self.user_id}
+
+
+KEY_CALLER = Caller(actor="function-key", via="key", roles=frozenset(ROLES))
+
+
+def _claims(doc: Mapping[str, Any], *types: str) -> list[str]:
+    return [
+        str(c.get("val", ""))
+        for c in doc.get("claims") or []
+        if isinstance(c, dict) and c.get("typ") in types
+    ]
+
+
+def parse_principal(value: str) -> Principal:
+    """Decode the header in either shape (Static Web Apps or App Service Authentication)."""
+    if len(value) > MAX_PRINCIPAL_BYTES:
+        raise PrincipalError(f"{PRINCIPAL_HEADER} is {len(value)} characters; at most {MAX_PRINCIPAL_BYTES}")
+    try:
+        doc = json.loads(base64.b64decode(value + "=" * (-len(value) % 4), validate=False))
+    except (binascii.Error, ValueError) as exc:
+        raise PrincipalError(f"{PRINCIPAL_HEADER} is not base64-encoded JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise PrincipalError(f"{PRINCIPAL_HEADER} must encode a JSON object")
+    if "claims" in doc:  # App Service Authentication
+        role_types = (doc.get("role_typ"), *ROLE_CLAIMS)
+        name_types = (doc.get("name_typ"), *NAME_CLAIMS)
+        names = _claims(doc, *[t for t in name_types if t])
+        ids = _claims(doc, *ID_CLAIMS)
+        return Principal(
+            identity_provider=str(doc.get("auth_typ") or "aad"),
+            user_id=ids[0] if ids else (names[0] if names else ""),
+            user_details=names[0] if names else (ids[0] if ids else ""),
+            roles=frozenset(_claims(doc, *[t for t in role_types if t])),
+        )
+    roles = doc.get("userRoles") or []
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise PrincipalError(f"{PRINCIPAL_HEADER}: userRoles must be a list of strings")
+    details = str(doc.get("userDetails") or "")
+    if not details and not doc.get("userId"):
+        raise PrincipalError(f"{PRINCIPAL_HEADER} names nobody (no userDetails, no userId, no claims)")
+    return Principal(
+        identity_provider=str(doc.get("identityProvider") or "unknown"),
+        user_id=str(doc.get("userId") or ""),
+        user_details=details or str(doc.get("userId")),
+        roles=frozenset(roles),
+    )
+
+
+def encode_principal(principal: Principal) -> str:
+    """The Static Web Apps shape, as the local emulation sends it."""
+    doc = {
+        "identityProvider": principal.identity_provider,
+        "userId": principal.user_id,
+        "userDetails": principal.user_details,
+        "userRoles": sorted(principal.roles),
+    }
+    return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+def trusts_principal(headers: Mapping[str, str], *, mode: str, emulator_secret: str | None) -> bool:
+    """Whether the principal header on this request was set by something that authenticated the user."""
+    if emulator_secret:
+        given = headers.get(EMULATOR_SECRET_HEADER) or ""
+        return hmac.compare_digest(given.encode(), emulator_secret.encode())
+    return mode == "azure"  # App Service Authentication replaced any client-sent header
+
+
+def caller(headers: Mapping[str, str], *, mode: str, emulator_secret: str | None) -> Caller:
+    """The caller of a function-level route: its principal if trusted, else the function-key holder.
+
+    Raises PrincipalError for a trusted but malformed principal (a 401, not a silent key caller)."""
+    raw = headers.get(PRINCIPAL_HEADER)
+    if not raw or not trusts_principal(headers, mode=mode, emulator_secret=emulator_secret):
+        return KEY_CALLER
+    p = parse_principal(raw)
+    roles = frozenset(r for r in p.roles if r in ROLES)
+    if OPERATOR in roles:
+        roles |= {READER}
+    return Caller(
+        actor=f"{p.identity_provider}:{p.user_details}", via="principal", roles=roles, user_id=p.user_id
+    )
+
+
+def refusal(who: Caller, action: str) -> str | None:
+    """Why `who` may not do `action`, or None when they may."""
+    if who.may(action):
+        return None
+    need = OPERATOR if action in WRITE_ACTIONS else f"{READER} or {OPERATOR}"
+    has = ", ".join(sorted(who.roles)) or "no console role"
+    return f"{who.actor} may not {action}: it needs the role {need} (has {has})"

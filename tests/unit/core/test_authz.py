@@ -1,0 +1,84 @@
+"""Roles from a principal: who may read, who may act, and when a principal header counts at all."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from core import authz
+from core.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
+
+
+def swa(user: str, *roles: str) -> str:
+    return authz.encode_principal(Principal("aad", f"id-{user}", user, frozenset(roles)))
+
+
+def app_service(name: str, *roles: str) -> str:
+    doc = {
+        "auth_typ": "aad",
+        "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+        "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+        "claims": [
+            {"typ": "preferred_username", "val": name},
+            {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": "oid-1"},
+            *({"typ": "roles", "val": r} for r in roles),
+        ],
+    }
+    return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+def local(principal: str, secret: str = "s3cret") -> dict[str, str]:
+    return {PRINCIPAL_HEADER: principal, EMULATOR_SECRET_HEADER: secret}
+
+
+def test_a_reader_reads_and_may_not_act():
+    who = authz.caller(local(swa("rita", "reader", "authenticated")), mode="local", emulator_secret="s3cret")
+    assert who.actor == "aad:rita" and who.via == "principal"
+    assert who.may("read")
+    for action in ("approve", "reject", "abort", "rollback", "retrain"):
+        assert not who.may(action)
+        assert "needs the role operator" in (authz.refusal(who, action) or "")
+
+
+def test_an_operator_may_act_and_read():
+    who = authz.caller(local(swa("otto", "operator")), mode="local", emulator_secret="s3cret")
+    assert who.may("approve") and who.may("read")
+    assert who.record()["roles"] == ["operator", "reader"]
+
+
+def test_a_signed_in_user_without_a_console_role_may_not_even_read():
+    who = authz.caller(local(swa("eve", "authenticated")), mode="local", emulator_secret="s3cret")
+    assert (
+        authz.refusal(who, "read")
+        == "aad:eve may not read: it needs the role reader or operator (has no console role)"
+    )
+
+
+def test_locally_a_principal_without_the_emulators_secret_is_ignored():
+    forged = {PRINCIPAL_HEADER: swa("mallory", "reader")}
+    assert authz.caller(forged, mode="local", emulator_secret="s3cret") is authz.KEY_CALLER
+    wrong = local(swa("mallory", "reader"), secret="guess")
+    assert authz.caller(wrong, mode="local", emulator_secret="s3cret") is authz.KEY_CALLER
+    assert authz.caller(forged, mode="local", emulator_secret=None) is authz.KEY_CALLER
+
+
+def test_on_azure_app_service_authentications_principal_is_read_with_its_app_roles():
+    who = authz.caller(
+        {PRINCIPAL_HEADER: app_service("ana@contoso.com", "operator")}, mode="azure", emulator_secret=None
+    )
+    assert who.actor == "aad:ana@contoso.com" and who.user_id == "oid-1" and who.may("rollback")
+
+
+def test_a_request_without_a_principal_is_the_function_key_holder_and_may_act():
+    who = authz.caller({}, mode="azure", emulator_secret=None)
+    assert who.actor == "function-key" and who.may("retrain")
+
+
+@pytest.mark.parametrize(
+    "raw", ["%%%not-base64", base64.b64encode(b"[1, 2]").decode(), base64.b64encode(b"{}").decode()]
+)
+def test_a_malformed_trusted_principal_is_an_error_not_a_key_caller(raw):
+    with pytest.raises(authz.PrincipalError):
+        authz.caller(local(raw), mode="local", emulator_secret="s3cret")
