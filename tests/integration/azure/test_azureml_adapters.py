@@ -39,77 +39,7 @@ def _submit(jobs: AzureMLTrainingJobs, name: str = "churn-run-7-train"):
 
 
 # ------------------------------------------------------------------------------ training jobs
-
-
-def test_the_job_is_the_models_yaml_with_registered_data_inputs_compute_experiment_tags_and_name():
-    ml = FakeMLClient()
-    status = _submit(AzureMLTrainingJobs(ml))
-
-    job = ml.jobs.store["churn-run-7-train"]
-    assert job.name == "churn-run-7-train"
-    assert job.experiment_name == "churn-lifecycle"
-    assert job.compute == "gpu-cluster-t4"
-    assert job.tags == {"model": "churn", "stage": "train", **TAGS}
-    train = job.inputs["train_data"]._data
-    assert (train.type, train.path, train.mode) == (
-        "uri_folder",
-        "azureml:churn-lifecycle-train_data:dv-42",
-        "ro_mount",
-    )
-    assert job.inputs["eval_data"]._data.path == "azureml:churn-lifecycle-eval_data:dv-42"
-    assert job.inputs["n_estimators"]._data == "50"
-    assert "python train.py" in job.command
-
-    data = ml.data.store[("churn-lifecycle-train_data", "dv-42")]
-    assert (data.type, data.path) == (AssetTypes.URI_FOLDER, TRAIN_URI)
-    assert data.tags == TAGS
-    assert ("jobs.create_or_update", "churn-run-7-train", "churn-lifecycle") in ml.calls.log
-    assert status.state == "queued"
-
-
-def test_submitting_the_same_name_again_returns_the_existing_job_without_a_second_training():
-    ml = FakeMLClient()
-    jobs = AzureMLTrainingJobs(ml)
-    _submit(jobs)
-    ml.jobs.store["churn-run-7-train"]._status = "Running"
-    again = _submit(jobs)
-    assert again.state == "running"
-    assert ml.calls.names().count("jobs.create_or_update") == 1
-    assert ml.calls.names().count("data.create_or_update") == 2  # once per data input, never again
-
-
-def test_the_evaluation_job_gets_model_inputs_and_an_optional_champion_the_yaml_leaves_undeclared():
-    ml = FakeMLClient()
-    AzureMLTrainingJobs(ml).submit(
-        EVAL_YAML,
-        name="churn-run-7-evaluate",
-        inputs={
-            "challenger": "azureml://jobs/churn-run-7-train/outputs/model",
-            "champion": "azureml:churn:3",
-            "eval_data": EVAL_URI,
-        },
-        experiment="churn-lifecycle",
-        tags=TAGS,
-    )
-    job = ml.jobs.store["churn-run-7-evaluate"]
-    challenger = job.inputs["challenger"]._data
-    assert (challenger.type, challenger.path, challenger.mode) == (
-        "mlflow_model",
-        "azureml://jobs/churn-run-7-train/outputs/model",
-        "ro_mount",
-    )
-    assert (job.inputs["champion"]._data.type, job.inputs["champion"]._data.path) == (
-        "mlflow_model",
-        "azureml:churn:3",
-    )
-    assert job.inputs["eval_data"]._data.path == "azureml:churn-lifecycle-eval_data:dv-42"
-    assert job.compute == "gpu-cluster"  # no compute in the policy: the YAML's own
-
-
-def test_outputs_are_reported_as_job_output_uris_that_aml_accepts_as_inputs_and_model_paths():
-    ml = FakeMLClient()
-    status = _submit(AzureMLTrainingJobs(ml))
-    assert status.outputs["model"] == "azureml://jobs/churn-run-7-train/outputs/model"
+# What Azure receives when a job is submitted is tested at the wire: tests/wire/test_azureml_training_jobs_wire.py
 
 
 def test_an_invalid_job_name_is_refused_before_anything_is_sent():
@@ -147,28 +77,6 @@ def test_the_status_table_covers_every_state_the_sdk_knows():
     from azure.ai.ml._restclient.arm_ml_service.models import JobStatus as RestJobStatus
 
     assert {s.value for s in RestJobStatus} <= set(AML_STATES)
-
-
-def test_cancel_requests_cancellation_without_waiting_and_a_finished_job_is_left_alone():
-    ml = FakeMLClient()
-    jobs = AzureMLTrainingJobs(ml)
-    _submit(jobs)
-    assert jobs.cancel("churn-run-7-train").state == "running"  # CancelRequested: keep polling
-    assert ml.calls.names().count("jobs.begin_cancel") == 1
-    ml.jobs.store["churn-run-7-train"]._status = "Completed"
-    assert jobs.cancel("churn-run-7-train").state == "completed"
-    assert ml.calls.names().count("jobs.begin_cancel") == 1
-
-
-def test_a_failed_job_reports_a_message(tmp_path):
-    ml = FakeMLClient()
-    jobs = AzureMLTrainingJobs(ml)
-    _submit(jobs)
-    ml.jobs.store["churn-run-7-train"]._status = "Failed"
-    status = jobs.status("churn-run-7-train")
-    assert status.state == "failed" and "failed" in status.message
-    with pytest.raises(RuntimeError, match="completed job"):
-        jobs.download_output("churn-run-7-train", "metrics", tmp_path)
 
 
 def test_download_output_fetches_the_named_output_of_a_completed_job(tmp_path):
