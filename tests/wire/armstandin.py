@@ -103,6 +103,8 @@ class AzureStandIn:
     logs_answer: Callable[[str, str | None], dict[str, Any]] = lambda q, t: {"tables": []}
     # jobs complete at once with these outputs when set (name -> {output: uri}); else they stay Queued
     auto_complete: bool = False
+    # the online endpoint's scoring route (call -> answer)
+    score: Callable[[Call], Answer] = lambda call: (200, {}, [])
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ plumbing
@@ -147,6 +149,8 @@ class AzureStandIn:
             return self._logs(c)
         if c.host == TOPIC_HOST:
             return self._eventgrid(c)
+        if c.host.endswith(".inference.ml.azure.com") and c.method == "POST" and c.path == "/score":
+            return self.score(c)
         if c.host != "management.azure.com":
             return None
         if not c.path.startswith(WS_PATH):
@@ -371,11 +375,14 @@ class AzureStandIn:
 
     def _put_version(self, kind: str, name: str, version: str, body: dict[str, Any]) -> Answer:
         existing = self._assets(kind).get((name, version))
+        props = {"properties": {}, "tags": {}, **body["properties"]}  # the service fills these in
+        if kind == "models":
+            props.setdefault("flavors", {})
         asset = {
             "id": self._arm_id(f"/{kind}/{name}/versions/{version}"),
             "name": version,
             "type": f"Microsoft.MachineLearningServices/workspaces/{kind}/versions",
-            "properties": body["properties"],
+            "properties": props,
             "systemData": existing["systemData"] if existing else _system_data(),
         }
         self._assets(kind)[(name, version)] = asset
@@ -395,6 +402,7 @@ class AzureStandIn:
             "kind": "Managed",
             "identity": {"type": "SystemAssigned", "principalId": "p", "tenantId": "t"},
             "properties": {
+                "properties": {},
                 **props,
                 "scoringUri": f"https://{name}.{LOCATION}.inference.ml.azure.com/score",
                 "provisioningState": "Succeeded",
@@ -414,7 +422,12 @@ class AzureStandIn:
     def _put_deployment(self, endpoint: str, name: str, body: dict[str, Any]) -> Answer:
         if endpoint not in self.endpoints:
             raise KeyError(f"onlineEndpoints/{endpoint}")
-        props = {**body["properties"], "provisioningState": "Creating"}
+        # what the service fills in for a managed deployment it accepted
+        props = {
+            "scaleSettings": {"scaleType": "Default"},
+            **body["properties"],
+            "provisioningState": "Creating",
+        }
         self.deployments[(endpoint, name)] = {
             "id": self._arm_id(f"/onlineEndpoints/{endpoint}/deployments/{name}"),
             "name": name,
