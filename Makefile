@@ -3,17 +3,25 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PY_STAMP   := $(VENV)/.installed
+CHECKOV    := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV)/.installed
 NODE_STAMP := node_modules/.installed
 PY_REQS := requirements.txt requirements-dev.txt samples/churn/environment/requirements.txt devhost/pyproject.toml
 
 .PHONY: setup test test-fast lint demo run bench clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
 $(PY_STAMP): $(PY_REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV)/bin/python || $(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CHECKOV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -28,6 +36,7 @@ lint: setup
 test: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(CHECKOV)/bin/checkov --config-file infra/.checkov.yaml
 	$(PY) -m pytest
 	cd devhost && DEVHOST_NODE_BIN=$(CURDIR)/node_modules/.bin ../$(PY) -m pytest
 

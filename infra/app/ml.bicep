@@ -61,7 +61,7 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' = {
     keyVault: keyVault.id
     containerRegistry: registry.id
     applicationInsights: applicationInsightsId
-    systemDatastoresAuthMode: 'identity' // the storage account allows no shared keys
+    systemDatastoresAuthMode: 'Identity' // the storage account allows no shared keys (in the schema from 2025-06-01 on)
     publicNetworkAccess: 'Enabled'
   }
 }

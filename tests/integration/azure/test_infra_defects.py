@@ -100,7 +100,7 @@ def test_the_workspace_api_version_declares_system_datastores_auth_mode():
     ml = (INFRA / "app" / "ml.bicep").read_text()
     workspace = _resource(ml, "workspace")
     assert "workspaces@2025-06-01'" in workspace
-    assert "systemDatastoresAuthMode: 'identity'" in workspace
+    assert "systemDatastoresAuthMode: 'Identity'" in workspace
 
 
 def test_infra_creates_the_endpoint_the_sample_policy_rolls_out_to_with_rollout_enabled():
