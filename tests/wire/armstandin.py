@@ -105,6 +105,8 @@ class AzureStandIn:
     auto_complete: bool = False
     # the online endpoint's scoring route (call -> answer)
     score: Callable[[Call], Answer] = lambda call: (200, {}, [])
+    # a deployment finishes provisioning the first time it is read after its creation
+    deployments_succeed_on_read: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ plumbing
@@ -215,7 +217,7 @@ class AzureStandIn:
             (
                 "GET",
                 r"/onlineEndpoints/(?P<e>[^/]+)/deployments/(?P<d>[^/]+)",
-                lambda e, d: (200, {}, self.deployments[(e, d)]),
+                lambda e, d: (200, {}, self._get_deployment(e, d)),
             ),
             (
                 "PUT",
@@ -261,7 +263,7 @@ class AzureStandIn:
             "properties": {
                 "datastoreType": "AzureBlob",
                 "accountName": STORAGE_ACCOUNT,
-                "containerName": "azureml-blobstore-ws",
+                "containerName": "azureml" if name == "workspaceartifactstore" else "azureml-blobstore-ws",
                 "endpoint": "core.windows.net",
                 "protocol": "https",
                 "isDefault": True,
@@ -282,27 +284,38 @@ class AzureStandIn:
                 {"ETag": '"0x1"', "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT", "Content-MD5": ""},
                 b"",
             )
-        if (
-            c.method in ("GET", "HEAD")
-            and c.query.get("restype") == "container"
-            and c.query.get("comp") == "list"
-        ):
-            prefix = STORAGE_ACCOUNT + c.path + "/" + c.query.get("prefix", "")
+        if c.method == "GET" and c.query.get("restype") == "container" and c.query.get("comp") == "list":
+            container = c.path.strip("/")
+            prefix = f"{STORAGE_ACCOUNT}/{container}/" + c.query.get("prefix", "")
             names = "".join(
-                f"<Blob><Name>{k.split('/', 2)[2]}</Name><Properties><Content-Length>{len(v)}</Content-Length></Properties><Metadata/></Blob>"
-                for k, v in self.blobs.items()
+                f"<Blob><Name>{k.split('/', 2)[2]}</Name><Properties><Content-Length>{len(v)}</Content-Length>"
+                "<BlobType>BlockBlob</BlobType></Properties></Blob>"
+                for k, v in sorted(self.blobs.items())
                 if k.startswith(prefix)
             )
-            xml = f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>{names}</Blobs><NextMarker/></EnumerationResults>'
+            xml = (
+                f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="https://{c.host}/" '
+                f'ContainerName="{container}"><Blobs>{names}</Blobs><NextMarker/></EnumerationResults>'
+            )
             return 200, {"Content-Type": "application/xml"}, xml.encode()
         if c.method in ("GET", "HEAD"):
             if key not in self.blobs:
                 return 404, {"x-ms-error-code": "BlobNotFound"}, b""
-            return (
-                200,
-                {"Content-Length": str(len(self.blobs[key])), "x-ms-blob-type": "BlockBlob"},
-                self.blobs[key],
-            )
+            data = self.blobs[key]
+            headers = {
+                "x-ms-blob-type": "BlockBlob",
+                "ETag": '"0x1"',
+                "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT",
+                "Content-Type": "application/octet-stream",
+            }
+            if c.method == "GET" and (wanted := c.headers.get("x-ms-range") or c.headers.get("range")):
+                first, _, last = wanted.removeprefix("bytes=").partition("-")
+                end = min(int(last) if last else len(data) - 1, len(data) - 1)
+                part = data[int(first) : end + 1]
+                return 206, {**headers, "Content-Range": f"bytes {first}-{end}/{len(data)}"}, part
+            if c.method == "HEAD":
+                return 200, {**headers, "Content-Length": str(len(data))}, b""
+            return 200, headers, data
         return 201, {}, b""
 
     # ------------------------------------------------------------------ jobs
@@ -323,6 +336,10 @@ class AzureStandIn:
     def _cancel_job(self, name: str) -> Answer:
         self.jobs[name]["properties"]["status"] = "CancelRequested"
         return 202, {}, b""
+
+    def put_blob(self, container: str, path: str, data: bytes) -> None:
+        """A file a job wrote to the workspace storage (e.g. its MLflow model output)."""
+        self.blobs[f"{STORAGE_ACCOUNT}/{container}/{path}"] = data
 
     def set_job_status(self, name: str, status: str) -> None:
         self.jobs[name]["properties"]["status"] = status
@@ -378,6 +395,12 @@ class AzureStandIn:
         props = {"properties": {}, "tags": {}, **body["properties"]}  # the service fills these in
         if kind == "models":
             props.setdefault("flavors", {})
+            if m := re.fullmatch(r"azureml://jobs/([^/]+)/outputs/([^/]+)", props.get("modelUri") or ""):
+                # the service resolves a job output to where the job wrote it
+                props["modelUri"] = (
+                    f"azureml://subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/workspaces/"
+                    f"{WORKSPACE}/datastores/workspaceartifactstore/paths/ExperimentRun/dcid.{m[1]}/{m[2]}"
+                )
         asset = {
             "id": self._arm_id(f"/{kind}/{name}/versions/{version}"),
             "name": version,
@@ -440,6 +463,12 @@ class AzureStandIn:
             "systemData": _system_data(),
         }
         return 200, {}, self.deployments[(endpoint, name)]
+
+    def _get_deployment(self, endpoint: str, name: str) -> dict[str, Any]:
+        deployment = self.deployments[(endpoint, name)]
+        if self.deployments_succeed_on_read and deployment["properties"]["provisioningState"] == "Creating":
+            deployment["properties"]["provisioningState"] = "Succeeded"
+        return deployment
 
     def finish_deployment(self, endpoint: str, name: str, state: str = "Succeeded") -> None:
         self.deployments[(endpoint, name)]["properties"]["provisioningState"] = state

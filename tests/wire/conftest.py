@@ -17,6 +17,10 @@ def standin() -> AzureStandIn:
 
 @pytest.fixture
 def ml_client(standin: AzureStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    yield standin_ml_client(standin, monkeypatch)
+
+
+def standin_ml_client(standin: AzureStandIn, monkeypatch: pytest.MonkeyPatch) -> Any:
     """An MLClient whose every request goes to the stand-in, including the code upload: azure-ai-ml
     builds its own blob clients for that (no `transport=` reaches them), so they get the stand-in's."""
     import azure.ai.ml._artifacts._blob_storage_helper as blob_helper
@@ -36,4 +40,4 @@ def ml_client(standin: AzureStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterato
     monkeypatch.setattr(blob_helper, "BlobServiceClient", service_client)
     monkeypatch.setattr(blob_helper, "ContainerClient", StandInContainerClient)
     monkeypatch.setenv("AZUREML_LOG_LEVEL", "ERROR")
-    yield MLClient(FakeCredential(), SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, transport=standin.transport())
+    return MLClient(FakeCredential(), SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE, transport=standin.transport())
