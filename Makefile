@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PY_STAMP   := $(VENV)/.installed
+CHECKOV    := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV)/.installed
 NODE_STAMP := node_modules/.installed
 PY_REQS := requirements.txt requirements-dev.txt samples/churn/environment/requirements.txt devhost/pyproject.toml
 
@@ -16,6 +18,12 @@ $(PY_STAMP): $(PY_REQS)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV)/bin/python || $(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CHECKOV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -25,9 +33,10 @@ lint: setup
 	$(PY) -m ruff format --check .
 
 # The app's tests, then devhost's own (a separate product with its own pytest configuration).
-test: setup
+test: setup $(CHECKOV_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(CHECKOV)/bin/checkov --config-file infra/.checkov.yaml
 	$(PY) -m pytest
 	cd devhost && DEVHOST_NODE_BIN=$(CURDIR)/node_modules/.bin ../$(PY) -m pytest
 

@@ -3,8 +3,9 @@ hands them out as one typed `Ports` object.
 
 Activities get `ports()` and pass what they need to core functions; nothing else reads settings
 or builds SDK clients. The imports are real import statements, so mypy checks every adapter
-against its port Protocol; the Azure adapters are imported inside their builders, so the local
-stack and the unit tests never import azure-ai-ml or azure-cosmos. Each adapter is built once per
+against its port Protocol. Every adapter is imported inside its builder: the local stack and the
+unit tests never import azure-ai-ml or azure-cosmos, and the Azure deployment package leaves
+adapters/local/ out (.funcignore), since the local adapters need MLflow, which it does not ship. Each adapter is built once per
 process, on first use (CosmosClient reads the account when it is built). Tests swap ports with
 `override(...)`.
 """
@@ -19,11 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters.local.endpoints import LocalEndpoints
-from adapters.local.ledger import SqliteRunLedger
-from adapters.local.registry import MlflowModelRegistry
-from adapters.local.traffic_stats import SqliteTrafficStats
-from adapters.local.training_jobs import LocalTrainingJobs
 from core.contract import DataContract, load_contract
 from core.ingest import Containers
 from core.policy import Policies, Policy, PolicyDirectory, StaticPolicies
@@ -147,6 +143,8 @@ def training_jobs() -> TrainingJobs:
     def build() -> TrainingJobs:
         s = settings()
         if s.mode == "local":
+            from adapters.local.training_jobs import LocalTrainingJobs
+
             return LocalTrainingJobs(s.local_state_dir, s.tracking_uri)
         from adapters.azure.training_jobs import AzureMLTrainingJobs
 
@@ -159,6 +157,8 @@ def registry() -> ModelRegistry:
     def build() -> ModelRegistry:
         s = settings()
         if s.mode == "local":
+            from adapters.local.registry import MlflowModelRegistry
+
             return MlflowModelRegistry(s.tracking_uri)
         from adapters.azure.registry import AzureMLModelRegistry
 
@@ -171,6 +171,8 @@ def endpoints() -> Endpoints:
     def build() -> Endpoints:
         s = settings()
         if s.mode == "local":
+            from adapters.local.endpoints import LocalEndpoints
+
             return LocalEndpoints(s.endpoint_server_url, s.endpoint_server_key or "")
         from adapters.azure.endpoints import AzureMLEndpoints
 
@@ -183,6 +185,8 @@ def traffic_stats() -> TrafficStats:
     def build() -> TrafficStats:
         s = settings()
         if s.mode == "local":
+            from adapters.local.traffic_stats import SqliteTrafficStats
+
             return SqliteTrafficStats(s.traffic_db_file)
         from adapters.azure.traffic_stats import LogAnalyticsTrafficStats
 
@@ -197,6 +201,8 @@ def ledger() -> RunLedger:
     def build() -> RunLedger:
         s = settings()
         if s.mode == "local":
+            from adapters.local.ledger import SqliteRunLedger
+
             return SqliteRunLedger(s.ledger_file)
         from adapters.azure.ledger import CosmosRunLedger
 

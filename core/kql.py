@@ -19,6 +19,9 @@ from datetime import datetime
 
 from core.traffic_log import TABLE, iso_ms
 
+# The table exists in a workspace only once an endpoint has logged a request: a fuzzy union makes a
+# gate's query on a new workspace return no rows (need-more-data) instead of a semantic error.
+KQL_SOURCE = f"union isfuzzy=true {TABLE}"
 ERROR_CODES_4XX = (408, 424)  # request timeout, failed dependency: the deployment's fault
 THROTTLED_CODE = 429  # capacity, not the model: counted apart
 PERCENTILES = (50, 95, 99)
@@ -70,7 +73,7 @@ class WindowQuery:
             aggregates.append(f"slow = countif(TotalDurationMs > {float(self.slow_threshold_ms)!r})")
         return "\n".join(
             [
-                TABLE,
+                KQL_SOURCE,
                 f"| where TimeGenerated >= datetime({iso_ms(self.start)}) and TimeGenerated < datetime({iso_ms(self.end)})",
                 f'| where EndpointName == "{self.endpoint}" and DeploymentName in ({deployments})',
                 "| extend Code = toint(ResponseCode)",
@@ -145,7 +148,7 @@ def watermark_query(endpoint: str) -> str:
     order); the caller bounds the scan with the query's timespan."""
     return "\n".join(
         [
-            TABLE,
+            KQL_SOURCE,
             f'| where EndpointName == "{_name(endpoint, "endpoint")}"',
             "| summarize ingested_until = max(TimeGenerated), last_ingestion = max(ingestion_time())",
         ]

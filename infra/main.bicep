@@ -31,8 +31,8 @@ param lifecycleDryRun bool = false
 @description('Recorded in every run\'s lineage (e.g. the git commit azd deployed).')
 param codeVersion string = 'unversioned'
 
-@description('Name of the managed online endpoint the lifecycle rolls models out to (policy rollout.endpoint).')
-param onlineEndpointName string = ''
+@description('Name of the managed online endpoint the lifecycle rolls models out to. One source: it must equal rollout.endpoint of samples/churn/policy.yaml (tests/integration/azure/test_infra_files.py checks the default). Endpoint names are unique per region: to deploy a second environment in one region, change both.')
+param onlineEndpointName string = 'churn-endpoint'
 
 @description('Name of the GPU compute cluster (policy training.compute).')
 param computeClusterName string = 'gpu-cluster'
@@ -61,7 +61,7 @@ var tags = { 'azd-env-name': environmentName }
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 var deploymentStorageContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 var dataContainers = ['raw', 'features', 'training', 'quarantine']
-var endpointName = !empty(onlineEndpointName) ? onlineEndpointName : 'churn-endpoint-${take(resourceToken, 6)}'
+var endpointName = onlineEndpointName
 var cosmosDatabaseName = 'mllifecycle'
 var batchName = !empty(batchEndpointName) ? batchEndpointName : 'churn-batch-${take(resourceToken, 6)}'
 var cosmosContainerName = 'ledger'
@@ -281,7 +281,6 @@ module rbac 'app/rbac.bicep' = {
     mlWorkspaceName: ml.outputs.workspaceName
     mlStorageAccountName: ml.outputs.storageAccountName
     containerRegistryName: ml.outputs.containerRegistryName
-    endpointName: endpointName
     cosmosAccountName: cosmos.outputs.name
     topicName: lifecycleTopic.outputs.name
     managedIdentityPrincipalId: identity.outputs.principalId

@@ -37,6 +37,12 @@ _PROVISIONING: dict[str, DeploymentState] = {
 _MODEL_REF = re.compile(r"(?:azureml:)?(?:.*/models/)?(?P<name>[^:/]+)(?::|/versions/)(?P<version>[^:/]+)$")
 
 
+def _state_name(state: Any) -> str:
+    """A provisioning state as AML spells it. The SDK hands back its REST enum (a str subclass whose
+    str() is "EndpointProvisioningState.SUCCEEDED"), so read `.value` rather than str()."""
+    return str(getattr(state, "value", state) or "")
+
+
 def _deployment_info(dep: ManagedOnlineDeployment) -> DeploymentInfo:
     model_ref = (
         dep.model
@@ -44,7 +50,7 @@ def _deployment_info(dep: ManagedOnlineDeployment) -> DeploymentInfo:
         else f"{getattr(dep.model, 'name', '')}:{getattr(dep.model, 'version', '')}"
     )
     match = _MODEL_REF.search(model_ref or "")
-    state = _PROVISIONING.get(str(dep.provisioning_state or "creating").lower(), "creating")
+    state = _PROVISIONING.get((_state_name(dep.provisioning_state) or "creating").lower(), "creating")
     return DeploymentInfo(
         name=str(dep.name),
         model_name=match["name"] if match else "",
@@ -52,7 +58,7 @@ def _deployment_info(dep: ManagedOnlineDeployment) -> DeploymentInfo:
         state=state,
         message=""
         if state != "failed"
-        else f"AML provisioning state {dep.provisioning_state}; see the deployment logs",
+        else f"AML provisioning state {_state_name(dep.provisioning_state)}; see the deployment logs",
     )
 
 
@@ -116,9 +122,9 @@ class AzureMLEndpoints:
         environment_variables: dict[str, str] | None = None,
     ) -> DeploymentInfo:
         ep = self._ml.online_endpoints.get(name=endpoint)
-        if str(ep.provisioning_state or "").lower() not in ("succeeded", ""):
+        if _state_name(ep.provisioning_state).lower() not in ("succeeded", ""):
             raise RuntimeError(
-                f"endpoint {endpoint} is {ep.provisioning_state}; a deployment can be created once it has succeeded (retry)"
+                f"endpoint {endpoint} is {_state_name(ep.provisioning_state)}; a deployment can be created once it has succeeded (retry)"
             )
         current = self.deployment(endpoint, deployment)
         if current.state in ("creating", "succeeded") and (current.model_name, current.model_version) == (

@@ -10,7 +10,7 @@ from typing import Any
 
 from azure.core.credentials import AzureKeyCredential, TokenCredential
 from azure.core.messaging import CloudEvent
-from azure.eventgrid import EventGridPublisherClient
+from azure.eventgrid._legacy import EventGridPublisherClient as BasicTopicPublisherClient
 
 from core.ports import LifecycleEvent
 
@@ -44,7 +44,9 @@ class EventGridEventPublisher:
                 "e.g. https://<topic>.<region>-1.eventgrid.azure.net/api/events"
             )
         self.endpoint = endpoint
-        self._client = EventGridPublisherClient(endpoint, credential, **client_kwargs)
+        # The basic-topic client itself: azure-eventgrid 4.22's public EventGridPublisherClient builds
+        # it for a basic topic but drops every keyword (transport, retry and logging options).
+        self._client = BasicTopicPublisherClient(endpoint, credential, **client_kwargs)
 
     @classmethod
     def with_key(cls, endpoint: str, key: str, **client_kwargs: Any) -> EventGridEventPublisher:

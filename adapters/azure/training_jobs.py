@@ -1,7 +1,7 @@
 """TrainingJobs on azure-ai-ml: the model's own job YAML, submitted to an AML compute cluster.
 
-The YAML is the same file the local adapter runs as a subprocess; here `load_job` reads it and we
-fill in what the lifecycle decides per run: data inputs (each registered as an AML `Data` asset
+The YAML is the same file the local adapter runs as a subprocess; here `load_job` reads it with
+`params_override` carrying what the lifecycle decides per run: data inputs (each registered as an AML `Data` asset
 so the job's lineage names the exact data version), compute, experiment, lineage tags and a
 deterministic job name (the orchestrator derives it from the run id, so a replayed activity
 finds the job it already submitted instead of training twice).
@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from azure.ai.ml import Input, MLClient, load_job
+from azure.ai.ml import MLClient, load_job
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Data, Job
 from azure.core.exceptions import ResourceNotFoundError
@@ -121,37 +121,37 @@ class AzureMLTrainingJobs:
         compute: str | None = None,
     ) -> Job:
         check_job_name(name)
-        declared = dict(load_job(source=job_yaml).inputs or {})
-        # Inputs the YAML leaves undeclared (optional `$[[...]]` ones) are declared on load.
-        extra = [
-            {f"inputs.{k}": {"type": t, "path": v} if (t := _infer_type(v)) else v}
-            for k, v in inputs.items()
-            if k not in declared
-        ]
-        job = load_job(source=job_yaml, params_override=extra) if extra else load_job(source=job_yaml)
+        yaml_job = load_job(source=job_yaml)
+        declared = dict(yaml_job.inputs or {})
+        # Everything decided per run goes in through `params_override`, so it is part of the job as
+        # built: azure-ai-ml serializes a command job from the inputs captured at construction
+        # (`Command._job_inputs`), and an input set on the loaded job afterwards never reaches Azure.
+        overrides: list[dict[str, Any]] = []
         for input_name, value in inputs.items():
-            spec = getattr(job.inputs[input_name], "_data", None)
+            spec = getattr(declared.get(input_name), "_data", None)
             asset_type = getattr(spec, "type", None) if input_name in declared else _infer_type(value)
             mode = getattr(spec, "mode", None)
+            override: Any = value
             if asset_type in _DATA_TYPES:
                 path = (
                     value
                     if value.startswith("azureml:")
                     else self.register_data(experiment, input_name, value, asset_type, tags)
                 )
-                setattr(job.inputs, input_name, Input(type=asset_type, path=path, mode=mode))
+                override = {"type": asset_type, "path": path, **({"mode": mode} if mode else {})}
             elif asset_type in _MODEL_TYPES:
-                setattr(job.inputs, input_name, Input(type=asset_type, path=value, mode=mode))
-            else:
-                setattr(job.inputs, input_name, value)
-        job.name = name
-        job.experiment_name = experiment
-        job.display_name = job.display_name or name
-        job.tags = {**(job.tags or {}), **tags}
+                override = {"type": asset_type, "path": value, **({"mode": mode} if mode else {})}
+            overrides.append({f"inputs.{input_name}": override})
+        overrides += [
+            {"name": name},
+            {"experiment_name": experiment},
+            {"display_name": yaml_job.display_name or name},
+            {"tags": {**(yaml_job.tags or {}), **tags}},
+        ]
         chosen = compute or self._default_compute
         if chosen:
-            job.compute = chosen
-        return job
+            overrides.append({"compute": chosen})
+        return load_job(source=job_yaml, params_override=overrides)
 
     # ------------------------------------------------------------------ the port
 

@@ -45,6 +45,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
+      ftpsState: 'Disabled' // zip deploy to the package container only
+      http20Enabled: true
     }
     functionAppConfig: {
       deployment: {

@@ -18,6 +18,7 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
     capabilities: [{ name: 'EnableServerless' }]
     consistencyPolicy: { defaultConsistencyLevel: 'Session' }
     disableLocalAuth: true
+    disableKeyBasedMetadataWriteAccess: true // the app writes data only; databases and containers come from Bicep
     minimalTlsVersion: 'Tls12'
   }
 }

@@ -15,6 +15,8 @@ param endpointName string
 param errorRateThreshold string = '0.05'
 @description('Alert rule name; list it under triggers.alert_rules in the model\'s policy so the alert maps to the model.')
 param alertRuleName string = 'churn-endpoint-errors'
+@description('Name of the Azure Function behind /api/alerts (triggers/alerts.py): its function key authorises the webhook.')
+param alertsFunctionName string = 'alerts_webhook'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -71,8 +73,9 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
     webhookReceivers: [
       {
         name: 'lifecycle-alerts'
-        // the alerts function has auth level FUNCTION: its key is read at deployment, never stored in code
-        serviceUri: 'https://${functionApp.properties.defaultHostName}/api/alerts?code=${listKeys('${functionApp.id}/host/default', '2024-04-01').functionKeys.default}'
+        // the alerts function has auth level FUNCTION: the key is the alerts function's own (it opens
+        // /api/alerts only, not the operator routes a host key would), read at deployment, never stored in code
+        serviceUri: 'https://${functionApp.properties.defaultHostName}/api/alerts?code=${listKeys('${functionApp.id}/functions/${alertsFunctionName}', '2024-04-01').default}'
         useCommonAlertSchema: true
       }
     ]
@@ -95,7 +98,7 @@ resource endpointErrors 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previ
     criteria: {
       allOf: [
         {
-          query: 'AmlOnlineEndpointTrafficLog | where EndpointName == "${endpointName}" | extend Code = toint(ResponseCode) | summarize requests = count(), errors = countif(Code >= 500 or Code in (408, 424)) | where requests >= 50 | extend error_rate = todouble(errors) / requests | where error_rate > ${errorRateThreshold}'
+          query: 'union isfuzzy=true AmlOnlineEndpointTrafficLog | where EndpointName == "${endpointName}" | extend Code = toint(ResponseCode) | summarize requests = count(), errors = countif(Code >= 500 or Code in (408, 424)) | where requests >= 50 | extend error_rate = todouble(errors) / requests | where error_rate > ${errorRateThreshold}'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0
@@ -103,6 +106,8 @@ resource endpointErrors 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previ
         }
       ]
     }
+    // The table exists only once the endpoint has logged traffic; without this the rule is rejected on a new workspace.
+    skipQueryValidation: true
     autoMitigate: true
     actions: { actionGroups: [actionGroup.id], customProperties: { model: 'churn' } }
   }

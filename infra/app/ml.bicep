@@ -50,7 +50,7 @@ resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
+resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' = {
   name: '${abbrs.machineLearningServicesWorkspaces}${resourceToken}'
   location: location
   tags: tags
@@ -61,12 +61,12 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
     keyVault: keyVault.id
     containerRegistry: registry.id
     applicationInsights: applicationInsightsId
-    systemDatastoresAuthMode: 'identity' // the storage account allows no shared keys
+    systemDatastoresAuthMode: 'Identity' // the storage account allows no shared keys (in the schema from 2025-06-01 on)
     publicNetworkAccess: 'Enabled'
   }
 }
 
-resource gpuCluster 'Microsoft.MachineLearningServices/workspaces/computes@2024-10-01' = {
+resource gpuCluster 'Microsoft.MachineLearningServices/workspaces/computes@2025-06-01' = {
   parent: workspace
   name: computeClusterName
   location: location
@@ -92,7 +92,7 @@ resource gpuCluster 'Microsoft.MachineLearningServices/workspaces/computes@2024-
 }
 
 // The endpoint only: blue/green deployments are created by the lifecycle (azure-ai-ml).
-resource endpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2024-10-01' = {
+resource endpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-06-01' = {
   parent: workspace
   name: endpointName
   location: location

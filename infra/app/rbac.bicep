@@ -1,13 +1,12 @@
 // Every role assignment of the deployment, least privilege, each GUID named.
-// Principals: the user-assigned identity (Function App + training cluster), the online endpoint's
-// system identity, and optionally the deploying user.
+// Principals: the user-assigned identity (Function App + training cluster) and optionally the
+// deploying user (a person or, in CI, a service principal).
 param storageAccountName string
 param appInsightsName string
 param logAnalyticsName string
 param mlWorkspaceName string
 param mlStorageAccountName string
 param containerRegistryName string
-param endpointName string
 param cosmosAccountName string
 param topicName string
 param managedIdentityPrincipalId string
@@ -21,7 +20,6 @@ param registryUserPrincipalIds array = []
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
-  storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
@@ -45,10 +43,6 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' exis
 }
 resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' existing = {
   name: mlWorkspaceName
-}
-resource endpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2024-10-01' existing = {
-  parent: mlWorkspace
-  name: endpointName
 }
 resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: mlStorageAccountName
@@ -142,6 +136,17 @@ resource appMLStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// AcrPull on the workspace registry: the training cluster (this identity) pulls the job's environment image
+resource clusterImages 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(registry.id, managedIdentityPrincipalId, roles.acrPull)
+  scope: registry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // EventGrid Data Sender: publish lifecycle events to the custom topic (local auth disabled)
 resource appEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(topic.id, managedIdentityPrincipalId, roles.eventGridDataSender)
@@ -164,29 +169,9 @@ resource appLedger 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@202
   }
 }
 
-// --- the online endpoint's system identity
-
-// Storage Blob Data Reader on the workspace storage: the deployment downloads the registered model
-resource endpointModels 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(mlStorage.id, endpointName, roles.storageBlobDataReader)
-  scope: mlStorage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
-    principalId: endpoint.identity.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-// AcrPull: the deployment pulls the MLflow serving image built into the workspace registry
-resource endpointImages 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(registry.id, endpointName, roles.acrPull)
-  scope: registry
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull)
-    principalId: endpoint.identity.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
+// --- the online endpoint's system identity: nothing here. Azure ML itself grants the endpoint's
+// system identity AcrPull on the workspace registry and Storage Blob Data Reader on the workspace
+// storage when it creates the endpoint; assigning them again fails with RoleAssignmentExists.
 
 // --- the deploying user (optional)
 
@@ -197,7 +182,7 @@ resource userBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!em
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: userPrincipalId
-    principalType: 'User'
+    // no principalType: azd may run as a user or as a service principal (CI), and a fixed type fails for the other
   }
 }
 

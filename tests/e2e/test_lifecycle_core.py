@@ -35,6 +35,7 @@ def _fast_policy(folder: Path) -> Path:
     doc["training"]["job"] = str(CHURN / doc["training"]["job"])
     doc["training"]["evaluation_job"] = str(CHURN / doc["training"]["evaluation_job"])
     doc["training"].update(poll_seconds=1, deadline_seconds=600)
+    doc["rollout"]["enabled"] = False  # this test ends at registration; no endpoint server runs
     (folder / "churn").mkdir(parents=True)
     (folder / "churn" / "policy.yaml").write_text(yaml.safe_dump(doc))
     return folder

@@ -27,9 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _policy(**training: Any):
+    """The sample policy without its rollout: these tests end at registration (test_rollout.py rolls out)."""
     policy = load_policy(ROOT / "samples" / "churn" / "policy.yaml")
     return policy.model_copy(
-        update={"training": policy.training.model_copy(update={"poll_seconds": 1, **training})}
+        update={
+            "training": policy.training.model_copy(update={"poll_seconds": 1, **training}),
+            "rollout": policy.rollout.model_copy(update={"enabled": False}),
+        }
     )
 
 

@@ -1,14 +1,14 @@
-"""The azure-ai-ml adapters: entities built offline and checked field by field, operations against
-a recording fake of MLClient's operation groups (a third-party boundary with no local stand-in)."""
+"""The azure-ai-ml adapters' own rules (names, state maps, traffic rules, idempotency, downloads)
+against a recording fake of MLClient's operation groups. What Azure receives is tested at the wire
+in tests/wire/ (the real SDK over a recording transport); tests that only inspected SDK objects
+moved there."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from azure.ai.ml.constants import AssetTypes
 
 from adapters.azure.endpoints import AzureMLEndpoints
 from adapters.azure.registry import AzureMLModelRegistry
@@ -16,7 +16,6 @@ from adapters.azure.training_jobs import AML_STATES, AzureMLTrainingJobs, map_st
 from core.ports import ModelVersion, TrafficRuleError
 
 from .fake_mlclient import FakeMLClient
-from .stub_http import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
@@ -39,77 +38,7 @@ def _submit(jobs: AzureMLTrainingJobs, name: str = "churn-run-7-train"):
 
 
 # ------------------------------------------------------------------------------ training jobs
-
-
-def test_the_job_is_the_models_yaml_with_registered_data_inputs_compute_experiment_tags_and_name():
-    ml = FakeMLClient()
-    status = _submit(AzureMLTrainingJobs(ml))
-
-    job = ml.jobs.store["churn-run-7-train"]
-    assert job.name == "churn-run-7-train"
-    assert job.experiment_name == "churn-lifecycle"
-    assert job.compute == "gpu-cluster-t4"
-    assert job.tags == {"model": "churn", "stage": "train", **TAGS}
-    train = job.inputs["train_data"]._data
-    assert (train.type, train.path, train.mode) == (
-        "uri_folder",
-        "azureml:churn-lifecycle-train_data:dv-42",
-        "ro_mount",
-    )
-    assert job.inputs["eval_data"]._data.path == "azureml:churn-lifecycle-eval_data:dv-42"
-    assert job.inputs["n_estimators"]._data == "50"
-    assert "python train.py" in job.command
-
-    data = ml.data.store[("churn-lifecycle-train_data", "dv-42")]
-    assert (data.type, data.path) == (AssetTypes.URI_FOLDER, TRAIN_URI)
-    assert data.tags == TAGS
-    assert ("jobs.create_or_update", "churn-run-7-train", "churn-lifecycle") in ml.calls.log
-    assert status.state == "queued"
-
-
-def test_submitting_the_same_name_again_returns_the_existing_job_without_a_second_training():
-    ml = FakeMLClient()
-    jobs = AzureMLTrainingJobs(ml)
-    _submit(jobs)
-    ml.jobs.store["churn-run-7-train"]._status = "Running"
-    again = _submit(jobs)
-    assert again.state == "running"
-    assert ml.calls.names().count("jobs.create_or_update") == 1
-    assert ml.calls.names().count("data.create_or_update") == 2  # once per data input, never again
-
-
-def test_the_evaluation_job_gets_model_inputs_and_an_optional_champion_the_yaml_leaves_undeclared():
-    ml = FakeMLClient()
-    AzureMLTrainingJobs(ml).submit(
-        EVAL_YAML,
-        name="churn-run-7-evaluate",
-        inputs={
-            "challenger": "azureml://jobs/churn-run-7-train/outputs/model",
-            "champion": "azureml:churn:3",
-            "eval_data": EVAL_URI,
-        },
-        experiment="churn-lifecycle",
-        tags=TAGS,
-    )
-    job = ml.jobs.store["churn-run-7-evaluate"]
-    challenger = job.inputs["challenger"]._data
-    assert (challenger.type, challenger.path, challenger.mode) == (
-        "mlflow_model",
-        "azureml://jobs/churn-run-7-train/outputs/model",
-        "ro_mount",
-    )
-    assert (job.inputs["champion"]._data.type, job.inputs["champion"]._data.path) == (
-        "mlflow_model",
-        "azureml:churn:3",
-    )
-    assert job.inputs["eval_data"]._data.path == "azureml:churn-lifecycle-eval_data:dv-42"
-    assert job.compute == "gpu-cluster"  # no compute in the policy: the YAML's own
-
-
-def test_outputs_are_reported_as_job_output_uris_that_aml_accepts_as_inputs_and_model_paths():
-    ml = FakeMLClient()
-    status = _submit(AzureMLTrainingJobs(ml))
-    assert status.outputs["model"] == "azureml://jobs/churn-run-7-train/outputs/model"
+# What Azure receives when a job is submitted is tested at the wire: tests/wire/test_azureml_training_jobs_wire.py
 
 
 def test_an_invalid_job_name_is_refused_before_anything_is_sent():
@@ -149,28 +78,6 @@ def test_the_status_table_covers_every_state_the_sdk_knows():
     assert {s.value for s in RestJobStatus} <= set(AML_STATES)
 
 
-def test_cancel_requests_cancellation_without_waiting_and_a_finished_job_is_left_alone():
-    ml = FakeMLClient()
-    jobs = AzureMLTrainingJobs(ml)
-    _submit(jobs)
-    assert jobs.cancel("churn-run-7-train").state == "running"  # CancelRequested: keep polling
-    assert ml.calls.names().count("jobs.begin_cancel") == 1
-    ml.jobs.store["churn-run-7-train"]._status = "Completed"
-    assert jobs.cancel("churn-run-7-train").state == "completed"
-    assert ml.calls.names().count("jobs.begin_cancel") == 1
-
-
-def test_a_failed_job_reports_a_message(tmp_path):
-    ml = FakeMLClient()
-    jobs = AzureMLTrainingJobs(ml)
-    _submit(jobs)
-    ml.jobs.store["churn-run-7-train"]._status = "Failed"
-    status = jobs.status("churn-run-7-train")
-    assert status.state == "failed" and "failed" in status.message
-    with pytest.raises(RuntimeError, match="completed job"):
-        jobs.download_output("churn-run-7-train", "metrics", tmp_path)
-
-
 def test_download_output_fetches_the_named_output_of_a_completed_job(tmp_path):
     ml = FakeMLClient()
     jobs = AzureMLTrainingJobs(ml)
@@ -185,36 +92,6 @@ def test_download_output_fetches_the_named_output_of_a_completed_job(tmp_path):
 # ------------------------------------------------------------------------------ model registry
 
 SRC = "azureml://jobs/churn-run-7-train/outputs/model"
-
-
-def test_register_creates_an_mlflow_model_with_lineage_tags_and_is_idempotent_per_lifecycle():
-    ml = FakeMLClient()
-    reg = AzureMLModelRegistry(ml)
-    v1 = reg.register("churn", SRC, {"lifecycle_id": "run-7", "data_version": "dv-42"})
-    again = reg.register("churn", SRC, {"lifecycle_id": "run-7", "data_version": "dv-42"})
-    v2 = reg.register("churn", SRC, {"lifecycle_id": "run-8"})
-    assert (v1.version, again.version, v2.version) == ("1", "1", "2")
-    stored = ml.models.store[("churn", "1")]
-    assert stored.type == AssetTypes.MLFLOW_MODEL
-    assert stored.path == SRC
-    assert stored.tags == {"lifecycle_id": "run-7", "data_version": "dv-42"}
-    assert v1.source_uri == "azureml:churn:1"
-    assert [v.version for v in reg.versions("churn")] == ["1", "2"]
-
-
-def test_the_champion_tag_moves_from_the_old_version_to_the_new_one():
-    ml = FakeMLClient()
-    times = iter([datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 2, tzinfo=UTC)])
-    reg = AzureMLModelRegistry(ml, clock=lambda: next(times))
-    assert reg.champion("churn") is None
-    reg.register("churn", SRC, {"lifecycle_id": "a"})
-    reg.register("churn", SRC, {"lifecycle_id": "b"})
-    reg.set_champion("churn", "1")
-    assert reg.champion("churn").version == "1"
-    reg.set_champion("churn", "2")
-    assert reg.champion("churn").version == "2"
-    assert ml.models.store[("churn", "1")].tags == {"lifecycle_id": "a"}
-    assert ml.models.store[("churn", "2")].tags["champion"] == "true"
 
 
 def test_unknown_versions_raise_key_errors_and_download_finds_the_mlflow_directory(tmp_path):
@@ -245,27 +122,6 @@ def _blue_green(ml, eps):
     ml.online_deployments.finish("churn-endpoint", "green")
 
 
-def test_begin_deploy_builds_a_no_code_mlflow_deployment_and_does_not_wait():
-    ml, eps = _endpoints()
-    info = eps.begin_deploy(
-        "churn-endpoint",
-        "green",
-        MODEL,
-        instance_type="Standard_DS3_v2",
-        instance_count=2,
-        environment_variables={"LOG_LEVEL": "info"},
-    )
-    dep = ml.online_deployments.store[("churn-endpoint", "green")]
-    assert (dep.name, dep.endpoint_name, dep.model) == ("green", "churn-endpoint", "azureml:churn:3")
-    assert (dep.instance_type, dep.instance_count) == ("Standard_DS3_v2", 2)
-    assert dep.environment_variables == {"LOG_LEVEL": "info"}
-    assert dep.environment is None and dep.code_configuration is None
-    assert dep.tags == {"model": "churn", "model_version": "3", "lifecycle_id": "run-7"}
-    assert info.state == "creating"
-    assert not any(p.waited for p in ml.online_deployments.pollers)
-    assert ml.online_endpoints.store["churn-endpoint"].traffic == {}  # green starts at 0%
-
-
 def test_deployment_state_follows_provisioning_and_a_replayed_deploy_does_not_redeploy():
     ml, eps = _endpoints()
     eps.begin_deploy("churn-endpoint", "green", MODEL)
@@ -277,40 +133,6 @@ def test_deployment_state_follows_provisioning_and_a_replayed_deploy_does_not_re
     ml.online_deployments.finish("churn-endpoint", "green", "Failed")
     assert eps.deployment("churn-endpoint", "green").state == "failed"
     assert eps.deployment("churn-endpoint", "nope").state == "missing"
-
-
-def test_set_traffic_writes_traffic_and_mirror_on_the_endpoint_without_waiting():
-    ml, eps = _endpoints()
-    _blue_green(ml, eps)
-    info = eps.set_traffic("churn-endpoint", {"blue": 100}, {"green": 20})
-    ep = ml.online_endpoints.store["churn-endpoint"]
-    assert ep.traffic == {"blue": 100, "green": 0}
-    assert ep.mirror_traffic == {"green": 20}
-    assert (info.traffic, info.mirror_traffic) == ({"blue": 100, "green": 0}, {"green": 20})
-    eps.set_traffic("churn-endpoint", {"blue": 90, "green": 10})
-    assert ml.online_endpoints.store["churn-endpoint"].mirror_traffic == {}
-    assert eps.get("churn-endpoint").deployments["green"].model_version == "3"
-    assert not any(p.waited for p in ml.online_endpoints.pollers)
-
-
-@pytest.mark.parametrize(
-    ("traffic", "mirror", "message"),
-    [
-        ({"blue": 60, "green": 30}, None, "sum to 90"),
-        ({"blue": 100, "red": 0}, None, "does not exist"),
-        ({"blue": 100}, {"green": 60}, "at most 50%"),
-        ({"blue": 90, "green": 10}, {"green": 10}, "cannot also receive mirror"),
-        ({"blue": 100}, {"green": 10, "blue": 5}, "one deployment only"),
-        ({"blue": 99.5, "green": 0.5}, None, "integer"),
-    ],
-)
-def test_splits_azure_ml_would_refuse_raise_traffic_rule_errors(traffic, mirror, message):
-    ml, eps = _endpoints()
-    _blue_green(ml, eps)
-    before = len(ml.online_endpoints.pollers)
-    with pytest.raises(TrafficRuleError, match=message):
-        eps.set_traffic("churn-endpoint", traffic, mirror)
-    assert len(ml.online_endpoints.pollers) == before
 
 
 def test_live_traffic_only_goes_to_a_succeeded_deployment():
@@ -332,26 +154,3 @@ def test_a_deployment_with_live_or_mirror_traffic_cannot_be_deleted():
     eps.delete_deployment("churn-endpoint", "green")
     eps.delete_deployment("churn-endpoint", "green")  # already gone: fine
     assert ("churn-endpoint", "green") not in ml.online_deployments.store
-
-
-def test_ensure_endpoint_creates_a_missing_endpoint_without_waiting():
-    ml = FakeMLClient()
-    info = AzureMLEndpoints(ml).ensure_endpoint("new-endpoint")
-    assert info.name == "new-endpoint"
-    assert ml.online_endpoints.store["new-endpoint"].auth_mode == "key"
-    assert not ml.online_endpoints.pollers[0].waited
-
-
-def test_invoke_posts_the_payload_with_the_endpoint_key_and_the_deployment_header():
-    def respond(req):
-        return 200, {"Content-Type": "application/json"}, b"[0.12, 0.87]"
-
-    with serve(respond) as stub:
-        _ml, eps = _endpoints(f"{stub.url}/score")
-        payload = {"input_data": {"columns": ["a"], "index": [0], "data": [[1]]}}
-        assert eps.invoke("churn-endpoint", payload, deployment="green") == [0.12, 0.87]
-    [req] = stub.requests
-    assert (req.method, req.path) == ("POST", "/score")
-    assert req.headers["authorization"] == "Bearer primary-key"
-    assert req.headers["azureml-model-deployment"] == "green"
-    assert req.json() == payload

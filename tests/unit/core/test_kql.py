@@ -15,7 +15,9 @@ END = START + timedelta(minutes=5)
 
 def test_window_kql_filters_the_half_open_window_endpoint_and_deployments():
     kql = window_query("churn", ["blue", "green"], START, END)
-    assert kql.startswith("AmlOnlineEndpointTrafficLog\n")
+    assert kql.startswith(
+        "union isfuzzy=true AmlOnlineEndpointTrafficLog\n"
+    )  # a new workspace has no table yet
     assert "TimeGenerated >= datetime(2026-03-01T12:00:00.000Z)" in kql
     assert "TimeGenerated < datetime(2026-03-01T12:05:00.000Z)" in kql
     assert 'EndpointName == "churn" and DeploymentName in ("blue", "green")' in kql
