@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +48,9 @@ class Settings(BaseModel):
     # recorded, nothing is trained (event-storm benchmarks and load tests)
     lifecycle_dry_run: bool = False
     lifecycle_dry_run_seconds: int = 0  # how long a dry run takes (a durable timer), to simulate work
+    # test only (0 = off): a trigger waits this long between recording a request in the ledger
+    # and waking the coordinator, so an e2e test can kill the host exactly there
+    test_intake_pause_seconds: int = Field(default=0, ge=0)
 
     # local endpoint server and its traffic log
     endpoint_server_url: str = "http://127.0.0.1:8501"
@@ -148,6 +151,7 @@ ENV_KEYS: dict[str, str] = {
     "code_version": "CODE_VERSION",
     "lifecycle_dry_run": "LIFECYCLE_DRY_RUN",
     "lifecycle_dry_run_seconds": "LIFECYCLE_DRY_RUN_SECONDS",
+    "test_intake_pause_seconds": "LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS",
     "endpoint_server_url": "ENDPOINT_SERVER_URL",
     "endpoint_server_key": "ENDPOINT_SERVER_KEY",
     "traffic_db_path": "TRAFFIC_DB_PATH",

@@ -28,6 +28,7 @@ from core.payloads.triggers import (
     DryRunInput,
     RecordDryRunInput,
     RunFinishedInput,
+    lifecycle_id,
 )
 from core.status import CoordinatorStatus
 from orchestrators import bp
@@ -41,7 +42,7 @@ IDLE_RECHECK = timedelta(minutes=15)
 def coordinator(context: df.DurableOrchestrationContext):
     state = CoordinatorInput.model_validate(context.get_input())
     now = context.current_utc_datetime
-    run_id = f"{state.model}-{now:%Y%m%d%H%M%S}-{context.new_uuid()[:6]}"
+    run_id = lifecycle_id(state.model, now, context.new_uuid())
     # Triggers read the phase to decide whether a wake-up is needed; it must say "claiming" in
     # the same episode that schedules the claim (see triggers/intake.py).
     show(context, CoordinatorStatus(model=state.model, generation=state.generation, phase="claiming"))

@@ -109,6 +109,13 @@ async def ensure_coordinator(client: Any, model: str) -> str:
             return "busy"
     except Exception as exc:  # status unknown: waking it is always safe
         log.warning("status of %s unavailable (%s); raising the event", instance, exc)
+    return await wake_coordinator(client, model)
+
+
+async def wake_coordinator(client: Any, model: str) -> str:
+    """Raise `retrain_requested` on the model's coordinator, starting it if it is not running
+    (-> signalled | started). Safe to repeat: a wake-up only makes it claim from the ledger."""
+    instance = coordinator_id(model)
     try:
         await client.raise_event(instance, RETRAIN_REQUESTED, {"model": model})
         return "signalled"
@@ -137,12 +144,16 @@ async def ensure_coordinator(client: Any, model: str) -> str:
 async def submit(client: Any, request: RetrainRequest) -> Intake:
     """Record the request (False from the ledger = a delivery seen before) and wake the
     coordinator either way: if the first delivery crashed after recording, its retry is what
-    makes sure the recorded request is claimed (a wake-up never starts a run by itself)."""
+    makes sure the recorded request is claimed (a wake-up never starts a run by itself). If the
+    host dies between the two steps, the outbox sweep (triggers/outbox.py) does the waking."""
     ledger = bootstrap.ledger()
     accepted = ledger.add_request(request)
     if not accepted:
         fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
         ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
+    if pause := bootstrap.settings().test_intake_pause_seconds:  # test only: a crash lands here
+        log.warning("LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS: pausing %ss before waking", pause)
+        await asyncio.sleep(pause)
     action = await ensure_coordinator(client, request.model)
     return Intake(request, not accepted, coordinator_id(request.model), action)
 

@@ -35,10 +35,17 @@ ERRORS = {
     "413": _json(_ref("Error"), f"The body is over {MAX_PAYLOAD_BYTES} bytes (256 KB)."),
 }
 NOT_FOUND = {"404": _json(_ref("Error"), "No such model or lifecycle.")}
+UNAVAILABLE = {"503": _json(_ref("Error"), "The lifecycle's durable status could not be read; try again.")}
+# {model}-{claim time}-{6 hex}[-rollout]: the ids the coordinators make (core.payloads.triggers)
+RUN_ID = {
+    "type": "string",
+    "pattern": "^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]-[0-9]{14}-[0-9a-f]{6}(-rollout)?$",
+    "example": "churn-20240501120000-3f2a9c",
+}
 
 
 def document(server_url: str = "") -> dict[str, Any]:
-    run_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    run_id = {"name": "id", "in": "path", "required": True, "schema": RUN_ID}
     model = {"name": "model", "in": "path", "required": True, "schema": MODEL_NAME}
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
@@ -136,7 +143,12 @@ def document(server_url: str = "") -> dict[str, Any]:
                     "operationId": "getLifecycle",
                     "summary": "Stage, steps, gate evaluations with their numbers, traffic, lineage, requests",
                     "parameters": [run_id],
-                    "responses": {"200": _json(_ref("Lifecycle"), "The lifecycle."), **ERRORS, **NOT_FOUND},
+                    "responses": {
+                        "200": _json(_ref("Lifecycle"), "The lifecycle."),
+                        **ERRORS,
+                        **NOT_FOUND,
+                        **UNAVAILABLE,
+                    },
                 }
             },
         },
@@ -163,6 +175,7 @@ def document(server_url: str = "") -> dict[str, Any]:
                     "409": _json(_ref("Error"), "The lifecycle is not running."),
                     **ERRORS,
                     **NOT_FOUND,
+                    **UNAVAILABLE,
                 },
             }
         }

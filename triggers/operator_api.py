@@ -25,7 +25,7 @@ from core import authz
 from core.blob_paths import has_lone_surrogate
 from core.events_in import EventValidationError, load_json
 from core.facts import OperatorActed, read_fact
-from core.payloads.triggers import OPERATOR_EVENTS, coordinator_id
+from core.payloads.triggers import OPERATOR_EVENTS, ROLLOUT_SUFFIX, coordinator_id, lifecycle_model
 from core.ports import LedgerEntry, LifecycleEvent, RunRecord
 from core.status import FINAL_STATUSES, RUN_STATUSES, CoordinatorStatus, read_progress
 from triggers import bp
@@ -36,6 +36,7 @@ from triggers.api_models import (
     Deployment,
     Endpoint,
     Entry,
+    Error,
     Lifecycle,
     LifecycleList,
     LifecycleSummary,
@@ -103,6 +104,25 @@ def _known_model(model: str) -> bool:
 def _unknown_model(model: str) -> func.HttpResponse:
     known = ", ".join(sorted(bootstrap.policies())) or "none"
     return error(404, f"unknown model {model[:100]!r}: no lifecycle policy names it (known: {known})")
+
+
+def _not_a_lifecycle(run_id: str) -> func.HttpResponse | None:
+    """Only ids the coordinators make reach the ledger and the durable API: anything else (`..`,
+    `coordinator-churn`, `%23x`, a lifecycle of a model no policy names) is not a lifecycle."""
+    if lifecycle_model(run_id, bootstrap.policies()) is not None:
+        return None
+    return error(
+        404,
+        f"{run_id[:100]!r} is not a lifecycle id: lifecycles are named "
+        f"{{model}}-YYYYMMDDhhmmss-xxxxxx (their rollouts add {ROLLOUT_SUFFIX!r}) for a known model; "
+        "list them with GET /api/lifecycles",
+    )
+
+
+def _status_failed(instance_id: str, durable: Unavailable) -> func.HttpResponse:
+    """The durable status could not be read: say so (503), never guess found or not found."""
+    reason = f"the durable status of {instance_id} could not be read ({durable.unavailable}); try again"
+    return json_response(Error(error=reason).dump(), 503, {"Retry-After": "5"})
 
 
 def _entry(e: LedgerEntry) -> Entry:
@@ -315,10 +335,14 @@ def _pending_approval(run: RunRecord | None, entries: list[LedgerEntry]) -> Pend
 @bp.durable_client_input(client_name="client")
 async def operator_lifecycle(req: func.HttpRequest, client) -> func.HttpResponse:
     run_id = req.route_params.get("id", "")
+    if (refused := _not_a_lifecycle(run_id)) is not None:
+        return refused
     if isinstance(who := _caller(req, "read"), func.HttpResponse):
         return who
     run = bootstrap.ledger().get_run(run_id)
-    durable = await _durable(client, run_id) if run_id else None
+    durable = await _durable(client, run_id)
+    if run is None and isinstance(durable, Unavailable):  # found or not: unknown
+        return _status_failed(run_id, durable)
     if run is None and durable is None:
         return error(404, f"unknown lifecycle {run_id[:100]!r}; list them with GET /api/lifecycles")
     return json_response(_lifecycle(run, run_id, durable).dump())
@@ -331,13 +355,17 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
     action = req.route_params.get("action", "")
     if action not in OPERATOR_EVENTS:
         return error(404, f"unknown action {action[:50]!r}; use one of {', '.join(OPERATOR_EVENTS)}")
+    if (refused := _not_a_lifecycle(run_id)) is not None:
+        return refused
     if (too_large := body_too_large(req)) is not None:
         return too_large
     if isinstance(who := _caller(req, action), func.HttpResponse):
         return who
     ledger = bootstrap.ledger()
     run = ledger.get_run(run_id)
-    durable = await _durable(client, run_id) if run_id else None
+    durable = await _durable(client, run_id)
+    if isinstance(durable, Unavailable):  # running or not: unknown, so nothing is raised
+        return _status_failed(run_id, durable)
     if run is None and durable is None:
         return error(404, f"unknown lifecycle {run_id[:100]!r}; list them with GET /api/lifecycles")
     body = _body(req, ActionBody)
@@ -353,9 +381,12 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
     # The lifecycle waits for `abort`; its rollout sub-orchestration (`{id}-rollout`) for the
     # approval and rollback events: deliver to each of them that is still running.
     targets = [run_id]
-    rollout = await _durable(client, f"{run_id}-rollout")
+    rollout_id = f"{run_id}{ROLLOUT_SUFFIX}"
+    rollout = await _durable(client, rollout_id)
+    if isinstance(rollout, Unavailable):  # an approval must not reach only half of the run
+        return _status_failed(rollout_id, rollout)
     if _runtime(rollout) in ACTIVE_RUNTIME:
-        targets.append(f"{run_id}-rollout")
+        targets.append(rollout_id)
     for target in targets:
         await client.raise_event(target, action, data)
     fact = OperatorActed(operator=action, reason=body.reason, by=body.by, to=targets, **who.record())

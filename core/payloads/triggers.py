@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +19,26 @@ OPERATOR_EVENTS = ("approve", "reject", "abort", "rollback")  # events the opera
 def coordinator_id(model: str) -> str:
     """One coordinator instance per model: the singleton that makes 'one run at a time' true."""
     return f"coordinator-{model}"
+
+
+ROLLOUT_SUFFIX = "-rollout"  # a lifecycle's rollout sub-orchestration is `{run_id}-rollout`
+# What follows `{model}-` in a lifecycle id: the claim time (UTC, to the second) and 6 hex
+# digits of the coordinator's deterministic uuid; optionally the rollout suffix.
+_RUN_ID_TAIL = re.compile(r"-([0-9]{14})-([0-9a-f]{6})(" + re.escape(ROLLOUT_SUFFIX) + r")?")
+
+
+def lifecycle_id(model: str, claimed_at: datetime, uuid: str) -> str:
+    """The id of a lifecycle run (and of its durable instance), made by the model's coordinator."""
+    return f"{model}-{claimed_at:%Y%m%d%H%M%S}-{uuid[:6]}"
+
+
+def lifecycle_model(run_id: str, models: Iterable[str]) -> str | None:
+    """The model whose lifecycle (or rollout) `run_id` names, or None: the operator API refuses
+    an id that is not one before it reaches the ledger or the durable API."""
+    for model in models:
+        if run_id.startswith(f"{model}-") and _RUN_ID_TAIL.fullmatch(run_id, len(model)):
+            return model
+    return None
 
 
 class CoordinatorInput(Payload):

@@ -14,6 +14,9 @@ from tests.triggers.durable_fakes import Runtime, user_function
 from triggers import operator_api as api
 from triggers.openapi import document
 
+RUN = "churn-20260101120000-a1b2c3"  # an id as the coordinator makes it
+ROLLOUT = f"{RUN}-rollout"
+
 
 def call(
     builder,
@@ -110,7 +113,7 @@ def test_the_model_view_survives_an_unavailable_endpoint(fakes, client, policies
     assert status == 200 and "not reachable" in body["endpoint"]["unavailable"]
 
 
-def add_run(fakes, run_id="churn-1", status="running", model="churn"):
+def add_run(fakes, run_id=RUN, status="running", model="churn"):
     fakes.ledger.put_run(
         RunRecord(run_id=run_id, model=model, status=status, stage="ramp", created_at=datetime.now(UTC))
     )
@@ -129,13 +132,13 @@ def test_lifecycles_are_listed_by_model_and_status(fakes):
 
 def test_a_lifecycle_shows_steps_gates_traffic_and_the_requests_it_consumed(fakes, client):
     add_run(fakes)
-    fakes.ledger.append("churn-1", "step", {"step": 10, "started_at": "t0"})
-    fakes.ledger.append("churn-1", "gate", {"verdict": "pass", "n": 412, "statistic": 0.3, "threshold": 2.9})
-    fakes.ledger.append("churn-1", "traffic", {"traffic": {"blue": 90, "green": 10}})
+    fakes.ledger.append(RUN, "step", {"step": 10, "started_at": "t0"})
+    fakes.ledger.append(RUN, "gate", {"verdict": "pass", "n": 412, "statistic": 0.3, "threshold": 2.9})
+    fakes.ledger.append(RUN, "traffic", {"traffic": {"blue": 90, "green": 10}})
     retrain(client)
     [req] = fakes.ledger.pending_requests("churn")
-    fakes.ledger.consume_requests("churn", [req.request_id], "churn-1")
-    status, body = call(api.operator_lifecycle, client, route={"id": "churn-1"})
+    fakes.ledger.consume_requests("churn", [req.request_id], RUN)
+    status, body = call(api.operator_lifecycle, client, route={"id": RUN})
     assert status == 200
     assert body["stage"] == "ramp" and body["gates"][0]["n"] == 412
     assert body["traffic"][0]["traffic"] == {"blue": 90, "green": 10}
@@ -151,8 +154,8 @@ def test_a_lifecycles_facts_are_shown_with_their_kind_and_numbers(fakes, client)
         TrafficChanged(reason="advance to 10% live", traffic={"blue": 90, "green": 10}, at=at),
         RunFailed(stage="ramp", error="RuntimeError: x"),
     ):
-        fakes.ledger.append("churn-1", fact.ledger_kind, fact.dump())
-    status, body = call(api.operator_lifecycle, client, route={"id": "churn-1"})
+        fakes.ledger.append(RUN, fact.ledger_kind, fact.dump())
+    status, body = call(api.operator_lifecycle, client, route={"id": RUN})
     assert status == 200
     [step] = body["steps"]
     assert step["kind"] == "step_entered" and step["split"]["traffic"] == {"blue": 90, "green": 10}
@@ -168,26 +171,26 @@ def action(client, run_id, name, body=None):
 
 def test_approve_is_delivered_to_the_running_lifecycle_and_its_rollout(fakes, client):
     add_run(fakes)
-    asyncio.run(client.start_new("lifecycle", "churn-1"))
-    asyncio.run(client.start_new("rollout", "churn-1-rollout"))
-    status, body = action(client, "churn-1", "approve", {"by": "ana", "reason": "dashboards look fine"})
-    assert status == 202 and body["delivered_to"] == ["churn-1", "churn-1-rollout"]
-    assert client.instances["churn-1-rollout"].events == [
+    asyncio.run(client.start_new("lifecycle", RUN))
+    asyncio.run(client.start_new("rollout", ROLLOUT))
+    status, body = action(client, RUN, "approve", {"by": "ana", "reason": "dashboards look fine"})
+    assert status == 202 and body["delivered_to"] == [RUN, ROLLOUT]
+    assert client.instances[ROLLOUT].events == [
         (
             "approve",
             {"action": "approve", "reason": "dashboards look fine", "by": "ana", "actor": "function-key"},
         )
     ]
-    assert fakes.ledger.entries("churn-1", "decision")[0].data["operator"] == "approve"
+    assert fakes.ledger.entries(RUN, "decision")[0].data["operator"] == "approve"
 
 
 def test_steering_a_finished_lifecycle_is_a_409_and_an_unknown_one_a_404(fakes, client):
     add_run(fakes, status="promoted")
-    asyncio.run(client.start_new("lifecycle", "churn-1"))
-    client.instances["churn-1"].runtime = Runtime.Completed
-    assert action(client, "churn-1", "abort")[0] == 409
+    asyncio.run(client.start_new("lifecycle", RUN))
+    client.instances[RUN].runtime = Runtime.Completed
+    assert action(client, RUN, "abort")[0] == 409
     assert action(client, "nope", "abort")[0] == 404
-    assert action(client, "churn-1", "explode")[0] == 404
+    assert action(client, RUN, "explode")[0] == 404
     assert client.raised == []
 
 
