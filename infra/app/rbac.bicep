@@ -194,7 +194,7 @@ resource sharedRegistry 'Microsoft.MachineLearningServices/registries@2024-10-01
 
 // AzureML Registry User: import (share) model versions into the registry and read them
 resource appRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(sharedRegistryName)) {
-  name: guid(resourceGroup().id, sharedRegistryName, managedIdentityPrincipalId, roles.azureMLRegistryUser)
+  name: guid(sharedRegistryName, managedIdentityPrincipalId, roles.azureMLRegistryUser)
   scope: sharedRegistry
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.azureMLRegistryUser)
@@ -205,12 +205,12 @@ resource appRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
 
 // AzureML Registry User for the other environments' identities (prod deploys the registry versions)
 resource otherEnvRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principal in (empty(sharedRegistryName) ? [] : registryUserPrincipalIds): {
-    name: guid(resourceGroup().id, sharedRegistryName, principal, roles.azureMLRegistryUser)
+  for registryUserPrincipalId in (empty(sharedRegistryName) ? [] : registryUserPrincipalIds): {
+    name: guid(sharedRegistryName, registryUserPrincipalId, roles.azureMLRegistryUser)
     scope: sharedRegistry
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.azureMLRegistryUser)
-      principalId: principal
+      principalId: registryUserPrincipalId
       principalType: 'ServicePrincipal'
     }
   }

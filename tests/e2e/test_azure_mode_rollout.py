@@ -33,6 +33,7 @@ from core.payloads.lifecycle import BlobRef
 from core.payloads.rollout import RolloutInput
 from core.policy import MirrorPolicy, load_policy
 from core.ports import RunRecord
+from core.runs import RunRules
 from core.settings import Settings
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import generate
@@ -92,7 +93,13 @@ class AzureWorld:
         generate(50, 3).to_parquet(buf)
         self.fakes.data_lake.put("training", "churn/dv-1/eval/part-000.parquet", buf.getvalue())
         self.fakes.ledger.put_run(
-            RunRecord(run_id="run-1", model="churn", status="registered", stage="register")
+            RunRecord(
+                run_id="run-1",
+                model="churn",
+                status="registered",
+                stage="register",
+                lineage={"rules": RunRules.live(self.policy).snapshot()},  # as lifecycle_start records it
+            )
         )
 
         def logs(query: str, timespan: str | None) -> dict[str, Any]:

@@ -48,7 +48,10 @@ def test_a_policy_edited_while_a_run_trains_changes_the_next_run_not_this_one(tm
     folder = tmp_path / "policies" / "churn"
     shutil.copytree(ROOT / "samples" / "churn", folder)
     policy_file = folder / "policy.yaml"
-    policy_file.write_text(policy_file.read_text().replace("poll_seconds: 15", "poll_seconds: 1"))
+    text = policy_file.read_text().replace("poll_seconds: 15", "poll_seconds: 1")
+    policy_file.write_text(
+        text.replace("enabled: true", "enabled: false", 1)
+    )  # this test ends at registration
     policies = PolicyDirectory(folder.parent)
     started_with = policies.get("churn")
 

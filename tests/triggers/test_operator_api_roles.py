@@ -14,7 +14,7 @@ from core import authz
 from core.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
 from core.facts import ApprovalAnswered, ApprovalAsked
 from core.settings import Settings
-from tests.triggers.test_operator_api import action, add_run, call, retrain
+from tests.triggers.test_operator_api import ROLLOUT, RUN, action, add_run, call, retrain
 from triggers import operator_api as api
 
 SECRET = "console-secret"
@@ -33,35 +33,35 @@ def as_user(user: str, *roles: str, secret: str = SECRET) -> dict[str, str]:
 
 def running(fakes, client) -> None:
     add_run(fakes)
-    asyncio.run(client.start_new("lifecycle", "churn-1"))
-    asyncio.run(client.start_new("rollout", "churn-1-rollout"))
+    asyncio.run(client.start_new("lifecycle", RUN))
+    asyncio.run(client.start_new("rollout", ROLLOUT))
 
 
 def test_a_reader_sees_the_lifecycle_but_every_write_is_a_403_that_changes_nothing(fakes, client):
     running(fakes, client)
     reader = as_user("rita", "reader")
-    assert call(api.operator_lifecycle, client, route={"id": "churn-1"}, headers=reader)[0] == 200
+    assert call(api.operator_lifecycle, client, route={"id": RUN}, headers=reader)[0] == 200
     assert call(api.operator_models, headers=reader)[1]["models"] == ["churn", "fraud"]
     for name in ("approve", "reject", "abort", "rollback"):
         status, body = call(
-            api.operator_lifecycle_action, client, method="POST", route={"id": "churn-1", "action": name},
+            api.operator_lifecycle_action, client, method="POST", route={"id": RUN, "action": name},
             headers=reader,
         )  # fmt: skip
         assert status == 403 and "aad:rita may not" in body["error"]
     assert retrain(client, headers=reader)[0] == 403
-    assert client.raised == [] and fakes.ledger.entries("churn-1", "decision") == []
+    assert client.raised == [] and fakes.ledger.entries(RUN, "decision") == []
     assert fakes.ledger.pending_requests("churn") == [] and fakes.events.published == []
 
 
 def test_an_operators_approval_is_delivered_and_attributed_in_the_ledger_and_an_event(fakes, client):
     running(fakes, client)
     status, _ = call(
-        api.operator_lifecycle_action, client, method="POST", route={"id": "churn-1", "action": "approve"},
+        api.operator_lifecycle_action, client, method="POST", route={"id": RUN, "action": "approve"},
         body={"reason": "looks good"}, headers=as_user("otto", "operator"),
     )  # fmt: skip
     assert status == 202
-    assert client.instances["churn-1-rollout"].events[0][1]["actor"] == "aad:otto"
-    [decision] = fakes.ledger.entries("churn-1", "decision")
+    assert client.instances[ROLLOUT].events[0][1]["actor"] == "aad:otto"
+    [decision] = fakes.ledger.entries(RUN, "decision")
     assert decision.data["actor"] == "aad:otto" and decision.data["via"] == "principal"
     [event] = fakes.events.published
     assert event.type == "mllifecycle.operator_action"
@@ -73,7 +73,7 @@ def test_an_operators_approval_is_delivered_and_attributed_in_the_ledger_and_an_
         "roles": ["operator", "reader"],
         "user_id": "id-otto",
     }
-    assert event.data["actor"] == "aad:otto" and event.run_id == "churn-1" and event.model == "churn"
+    assert event.data["actor"] == "aad:otto" and event.run_id == RUN and event.model == "churn"
 
 
 def test_an_operators_retrain_request_records_who_asked(fakes, client):
@@ -86,13 +86,13 @@ def test_a_forged_principal_without_the_console_secret_does_not_count(fakes, cli
     """Locally a key holder could send any principal header; only the console server's counts."""
     running(fakes, client)
     forged = as_user("rita", "reader", secret="guessed")
-    assert action(client, "churn-1", "abort")[0] == 202  # the key caller, unchanged
+    assert action(client, RUN, "abort")[0] == 202  # the key caller, unchanged
     status = call(
-        api.operator_lifecycle_action, client, method="POST", route={"id": "churn-1", "action": "abort"},
+        api.operator_lifecycle_action, client, method="POST", route={"id": RUN, "action": "abort"},
         headers=forged,
     )[0]  # fmt: skip
     assert status == 202
-    assert {e.data["actor"] for e in fakes.ledger.entries("churn-1", "decision")} == {"function-key"}
+    assert {e.data["actor"] for e in fakes.ledger.entries(RUN, "decision")} == {"function-key"}
 
 
 def test_a_malformed_principal_from_the_console_is_a_401(fakes, client):
@@ -105,14 +105,12 @@ def test_a_lifecycle_waiting_for_approval_shows_its_deadline(fakes, client, poli
         fakes, status="registered"
     )  # a run in rollout is `registered` until it is promoted or rolled back
     asked = ApprovalAsked(reason="the policy asks before 100%")
-    fakes.ledger.append("churn-1", asked.ledger_kind, asked.dump())
-    status, body = call(
-        api.operator_lifecycle, client, route={"id": "churn-1"}, headers=as_user("r", "reader")
-    )
+    fakes.ledger.append(RUN, asked.ledger_kind, asked.dump())
+    status, body = call(api.operator_lifecycle, client, route={"id": RUN}, headers=as_user("r", "reader"))
     approval = body["approval"]
     since, deadline = (datetime.fromisoformat(approval[k]) for k in ("since", "deadline"))
     assert status == 200 and deadline - since == timedelta(seconds=approval["timeout_seconds"])
     assert since <= datetime.now(UTC) and approval["reason"] == "the policy asks before 100%"
     answered = ApprovalAnswered(answer="approve")
-    fakes.ledger.append("churn-1", answered.ledger_kind, answered.dump())
-    assert call(api.operator_lifecycle, client, route={"id": "churn-1"})[1]["approval"] is None
+    fakes.ledger.append(RUN, answered.ledger_kind, answered.dump())
+    assert call(api.operator_lifecycle, client, route={"id": RUN})[1]["approval"] is None
