@@ -98,11 +98,11 @@ def _rows(data: Any, entity_column: str) -> list[str | None]:
         except json.JSONDecodeError:
             return []
     if isinstance(data, dict):
+        if "columns" in data and isinstance(data.get("data"), list):
+            return _split_rows(data, entity_column)
         for key in ("input_data", "dataframe_split", "dataframe_records", "inputs", "data"):
             if key in data:
                 return _rows(data[key], entity_column)
-        if "columns" in data and isinstance(data.get("data"), list):
-            return _split_rows(data, entity_column)
         if entity_column in data:
             return [None if data[entity_column] is None else str(data[entity_column])]
         return [None]
