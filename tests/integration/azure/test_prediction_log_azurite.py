@@ -52,7 +52,9 @@ def _write(container, deployment: str, collection: str, at: datetime, events: li
     container.upload_blob(path, collected_lines(events))
 
 
-def _payload(deployment: str, at: datetime, customers: list[str], scores: list, correlation: str, client=None):
+def _payload(
+    deployment: str, at: datetime, customers: list[str], scores: list, correlation: str, client=None
+):
     """A payload-logged call (no-code MLflow): the request body and the model's answer."""
     headers = {"x-ms-client-request-id": client} if client else {}
     body = {"input_data": {"columns": ["customer_id", "tenure"], "index": list(range(len(customers))),
@@ -125,7 +127,11 @@ def test_custom_logging_collections_of_an_instrumented_mlflow_deployment_are_rea
 
 
 def test_the_window_spans_hour_folders_and_keeps_only_answers_inside_it(container):
-    times = [T0 - timedelta(minutes=1), T0 + timedelta(minutes=1), T0 + timedelta(minutes=3)]  # 10:57, 10:59, 11:01
+    times = [
+        T0 - timedelta(minutes=1),
+        T0 + timedelta(minutes=1),
+        T0 + timedelta(minutes=3),
+    ]  # 10:57, 10:59, 11:01
     for i, at in enumerate(times):
         req, res = _payload("blue", at, [f"C{i}"], [0.3], f"r-{i}")
         _write(container, "blue", "request", at, [req])
