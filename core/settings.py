@@ -71,6 +71,14 @@ class Settings(BaseModel):
     cosmos_endpoint: str | None = None
     cosmos_database: str = "mllifecycle"
     log_analytics_workspace_id: str | None = None
+    # the prediction log on Azure: what AML model data collection writes to the workspace's default
+    # datastore (workspaceblobstore: the workspace storage account, container azureml-blobstore-<id>)
+    prediction_log_account_url: str | None = None
+    prediction_log_container: str | None = None
+    prediction_log_prefix: str = "modelDataCollector"
+    # blobs land minutes after the requests: a window is complete only this long after it ended
+    prediction_log_delay_seconds: int = Field(default=600, ge=0)
+    prediction_entity_column: str = "customer_id"  # the request column that identifies the entity
 
     @model_validator(mode="after")
     def _local_storage_defaults_to_azurite(self) -> Settings:
@@ -164,6 +172,11 @@ ENV_KEYS: dict[str, str] = {
     "cosmos_endpoint": "COSMOS_ENDPOINT",
     "cosmos_database": "COSMOS_DATABASE",
     "log_analytics_workspace_id": "LOG_ANALYTICS_WORKSPACE_ID",
+    "prediction_log_account_url": "PREDICTION_LOG_ACCOUNT_URL",
+    "prediction_log_container": "PREDICTION_LOG_CONTAINER",
+    "prediction_log_prefix": "PREDICTION_LOG_PREFIX",
+    "prediction_log_delay_seconds": "PREDICTION_LOG_DELAY_SECONDS",
+    "prediction_entity_column": "PREDICTION_ENTITY_COLUMN",
 }
 _PATH_FIELDS = {"policy_dir", "local_state_dir", "ledger_path", "traffic_db_path"}
 

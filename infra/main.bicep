@@ -234,6 +234,12 @@ module api 'app/api.bicep' = {
       COSMOS_ENDPOINT: cosmos.outputs.endpoint
       COSMOS_DATABASE: cosmosDatabaseName
       LOG_ANALYTICS_WORKSPACE_ID: logAnalytics.outputs.logAnalyticsWorkspaceId
+      // model data collection writes to the workspace's default datastore (workspaceblobstore)
+      PREDICTION_LOG_ACCOUNT_URL: 'https://${ml.outputs.storageAccountName}.blob.${environment().suffixes.storage}'
+      PREDICTION_LOG_CONTAINER: 'azureml-blobstore-${ml.outputs.workspaceId}'
+      PREDICTION_LOG_PREFIX: 'modelDataCollector'
+      PREDICTION_LOG_DELAY_SECONDS: '600'
+      PREDICTION_ENTITY_COLUMN: 'customer_id'
     }
     // app settings: end
   }

@@ -7,23 +7,41 @@ MLflow deployment), which is why `begin_deploy` needs only the registered model.
 
 Traffic splits are checked here before AML sees them, with the same rules AML enforces (and the
 local endpoint server enforces), so a refused split fails fast with a message naming the fix.
+
+With `collect_predictions` (the policy has ML-aware gates) a deployment is created with AML model
+data collection: payload logging (`request`/`response`, which a no-code MLflow deployment fills
+without a scoring script), the `model_inputs`/`model_outputs` collections (filled when AML
+instruments the MLflow scoring script, as studio's switch does), sampling 1.0 and the client's
+`x-ms-client-request-id` captured, so adapters/azure/prediction_log.py can pair a mirrored request
+with its original. `invoke` sends a fresh `x-ms-client-request-id` with every request for that reason.
+See prediction_log.py for the mechanism, its documentation and its limits.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 import requests
 from azure.ai.ml import MLClient
-from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
+from azure.ai.ml.entities import (
+    DataCollector,
+    DeploymentCollection,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    RequestLogging,
+)
 from azure.core.exceptions import ResourceNotFoundError
 
 from core.ports import DeploymentInfo, DeploymentState, EndpointInfo, ModelVersion, TrafficRuleError
 from core.traffic_rules import validate_split
 
 AML_SCOPE = "https://ml.azure.com/.default"
+# payload logging (reserved names) and custom logging (the names model monitoring recognises)
+PREDICTION_COLLECTIONS = ("request", "response", "model_inputs", "model_outputs")
+CLIENT_REQUEST_ID = "x-ms-client-request-id"
 _PROVISIONING: dict[str, DeploymentState] = {
     "creating": "creating",
     "updating": "creating",
@@ -41,6 +59,17 @@ def _state_name(state: Any) -> str:
     """A provisioning state as AML spells it. The SDK hands back its REST enum (a str subclass whose
     str() is "EndpointProvisioningState.SUCCEEDED"), so read `.value` rather than str()."""
     return str(getattr(state, "value", state) or "")
+
+
+def prediction_collector() -> DataCollector:
+    """A fresh DataCollector each time: azure-ai-ml's `_to_rest_object` deletes attributes of the
+    object it serialises, so one instance cannot be sent twice."""
+    return DataCollector(
+        collections={name: DeploymentCollection(enabled="true") for name in PREDICTION_COLLECTIONS},
+        rolling_rate="Hour",
+        sampling_rate=1.0,
+        request_logging=RequestLogging(capture_headers=[CLIENT_REQUEST_ID]),
+    )
 
 
 def _deployment_info(dep: ManagedOnlineDeployment) -> DeploymentInfo:
@@ -70,17 +99,29 @@ class AzureMLEndpoints:
         credential: Any = None,
         http: requests.Session | None = None,
         timeout: float = 60.0,
+        collect_predictions: bool = False,
     ):
         self._ml = ml_client
+        self._collect_predictions = collect_predictions
         self._credential = credential  # for aad_token endpoints
         self._http = http or requests.Session()
         self._timeout = timeout
 
     @classmethod
     def connect(
-        cls, credential: Any, subscription_id: str, resource_group: str, workspace: str
+        cls,
+        credential: Any,
+        subscription_id: str,
+        resource_group: str,
+        workspace: str,
+        *,
+        collect_predictions: bool = False,
     ) -> AzureMLEndpoints:
-        return cls(MLClient(credential, subscription_id, resource_group, workspace), credential=credential)
+        return cls(
+            MLClient(credential, subscription_id, resource_group, workspace),
+            credential=credential,
+            collect_predictions=collect_predictions,
+        )
 
     def _info(self, ep: ManagedOnlineEndpoint) -> EndpointInfo:
         deployments = {
@@ -120,7 +161,9 @@ class AzureMLEndpoints:
         instance_type: str = "Standard_DS3_v2",
         instance_count: int = 1,
         environment_variables: dict[str, str] | None = None,
+        collect_predictions: bool | None = None,
     ) -> DeploymentInfo:
+        """`collect_predictions` (default: the constructor's) turns on model data collection."""
         ep = self._ml.online_endpoints.get(name=endpoint)
         if _state_name(ep.provisioning_state).lower() not in ("succeeded", ""):
             raise RuntimeError(
@@ -144,6 +187,9 @@ class AzureMLEndpoints:
                 "model_version": model.version,
                 **{k: v for k, v in model.tags.items() if k == "lifecycle_id"},
             },
+            data_collector=prediction_collector()
+            if (self._collect_predictions if collect_predictions is None else collect_predictions)
+            else None,
         )
         self._ml.online_deployments.begin_create_or_update(dep)  # new deployments get 0% traffic
         return DeploymentInfo(deployment, model.name, model.version, "creating", "creation requested")
@@ -185,6 +231,7 @@ class AzureMLEndpoints:
         headers = {
             "Content-Type": "application/json",
             "Authorization": self._auth_header(endpoint, ep.auth_mode),
+            CLIENT_REQUEST_ID: str(uuid.uuid4()),  # the prediction log's pairing key (see above)
         }
         if deployment:
             headers["azureml-model-deployment"] = deployment

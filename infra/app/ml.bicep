@@ -124,6 +124,8 @@ resource endpointDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-p
 
 output workspaceName string = workspace.name
 output storageAccountName string = mlStorage.name
+// workspaceblobstore is the container azureml-blobstore-<workspaceId> of the workspace storage
+output workspaceId string = workspace.properties.workspaceId
 output containerRegistryName string = registry.name
 output endpointName string = endpoint.name
 output endpointPrincipalId string = endpoint.identity.principalId

@@ -125,7 +125,9 @@ resource appML 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Storage Blob Data Contributor on the workspace storage: upload job code and download outputs (no shared keys)
+// Storage Blob Data Contributor on the workspace storage: upload job code, download outputs and read the
+// prediction log (model data collection's JSONL in workspaceblobstore under modelDataCollector/; a read
+// needs Storage Blob Data Reader, which this role contains) with no shared keys
 resource appMLStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(mlStorage.id, managedIdentityPrincipalId, roles.storageBlobDataContributor)
   scope: mlStorage

@@ -52,4 +52,9 @@ def problems(body: Any, definition: str, spec_file: str, path: str = "") -> list
             found.append(f"{path}{key}: read-only in {definition}, must not be sent")
         elif "$ref" in spec and value is not None:
             found += problems(value, spec["$ref"], spec_file, f"{path}{key}.")
+        elif isinstance(spec.get("additionalProperties"), dict) and isinstance(value, dict):
+            ref = spec["additionalProperties"].get("$ref")  # a map of named objects
+            for name, item in value.items():
+                if ref and item is not None:
+                    found += problems(item, ref, spec_file, f"{path}{key}.{name}.")
     return found
