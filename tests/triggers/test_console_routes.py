@@ -18,7 +18,9 @@ from core.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
 from core.settings import Settings
 from tests.triggers.durable_fakes import user_function
 from tests.triggers.test_operator_api import ROLLOUT, RUN, add_run, call
+from core.payloads.triggers import OPERATOR_EVENTS
 from triggers import operator_api as api
+from triggers.openapi import document
 
 SECRET = "console-secret"
 ANONYMOUS = func.AuthLevel.ANONYMOUS
@@ -153,3 +155,28 @@ def test_on_azure_the_console_takes_app_service_authentications_principal_only_w
     with bootstrap.override(settings=Settings(mode="azure", app_service_auth_enabled=False)):
         assert act(client, "rollback", app_service("mallory@evil.example", "operator"))[0] == 401
     assert len(fakes.ledger.entries(RUN, "decision")) == 1
+
+
+def test_the_openapi_document_covers_every_console_route_with_bearer_security_and_its_401():
+    import function_app
+
+    doc = document()
+    routes = {
+        fn.get_trigger().route
+        for fn in function_app.app.get_functions()
+        if fn.get_trigger().type == "httpTrigger" and (fn.get_trigger().route or "").startswith("console/")
+    }
+    assert len(routes) == 6
+    expected = {
+        f"/api/{r}".replace("{action}", action)
+        for r in routes
+        for action in (OPERATOR_EVENTS if "{action}" in r else [""])
+    }
+    console_paths = {p for p in doc["paths"] if p.startswith("/api/console/")}
+    assert console_paths == expected
+    for path in console_paths:
+        for op in doc["paths"][path].values():
+            assert op["security"] == [{"entraBearer": []}] and "401" in op["responses"]
+            keyed = doc["paths"][path.replace("/api/console/", "/api/", 1)]
+            assert set(keyed) == set(doc["paths"][path])  # the same methods as the keyed door
+    assert doc["components"]["securitySchemes"]["entraBearer"]["scheme"] == "bearer"
