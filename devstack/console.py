@@ -42,7 +42,12 @@ PROVIDERS = ("aad",)  # the provider staticwebapp.config.json configures on Azur
 # browser libraries from npm (package.json, pinned), served from node_modules: no CDN at run time
 VENDOR = {
     "chart.umd.js": REPO_ROOT / "node_modules" / "chart.js" / "dist" / "chart.umd.js",
-    "msal-browser.min.js": REPO_ROOT / "node_modules" / "@azure" / "msal-browser" / "lib" / "msal-browser.min.js",
+    "msal-browser.min.js": REPO_ROOT
+    / "node_modules"
+    / "@azure"
+    / "msal-browser"
+    / "lib"
+    / "msal-browser.min.js",
     "msal-redirect-bridge.min.js": REPO_ROOT
     / "node_modules"
     / "@azure"
@@ -173,7 +178,9 @@ def build_app(static_dir: Path, devhost_url: str, secret: str) -> web.Applicatio
     async def api(request: web.Request) -> web.StreamResponse:
         if not request.path.startswith(PEOPLES_API):
             return web.json_response(
-                {"error": f"the console forwards {PEOPLES_API}* only; automation calls devhost's /api/* with a key"},
+                {
+                    "error": f"the console forwards {PEOPLES_API}* only; automation calls devhost's /api/* with a key"
+                },
                 status=404,
             )
         p = principal_of(request)

@@ -111,7 +111,10 @@ def test_chart_js_and_msal_are_served_from_node_modules(tmp_path):
 
     answers = run(tmp_path, steps)
     assert answers["chart.umd.js"][0] == 200
-    assert answers["msal-browser.min.js"][0] == 200 and b"@azure/msal-browser" in answers["msal-browser.min.js"][1]
+    assert (
+        answers["msal-browser.min.js"][0] == 200
+        and b"@azure/msal-browser" in answers["msal-browser.min.js"][1]
+    )
     assert answers["msal-redirect-bridge.min.js"][0] == 200
     assert answers["other.js"][0] == 404
 
