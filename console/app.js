@@ -1,9 +1,17 @@
-// The operator console: plain ES module, no build step. Reads the operator API (/api/*), knows the
-// user from /.auth/me (Static Web Apps, or devstack/console.py locally) and polls while a run moves.
+// The operator console: plain ES module, no build step. Reads the operator API's console door
+// (/api/console/*: people only, a principal required), knows the user and polls while a run moves.
 // The service decides what a user may do (core/authz.py); the page only hides what would be refused.
+//
+// Two ways to be somebody (console/config.json decides):
+// - locally (no clientId): devstack/console.py plays Static Web Apps; /.auth/me names the user and the
+//   same-origin /api/console/* calls carry its session cookie, which the proxy turns into a principal.
+// - on Azure (clientId, authority, scope, apiBase): MSAL for the browser signs the user in to the
+//   Entra registration and gets an access token for the Function App's scope, sent as
+//   `Authorization: Bearer` to apiBase (the Function App); App Service Authentication validates it and
+//   hands the app x-ms-client-principal with the token's app roles.
 
 const view = document.getElementById("view");
-const state = { me: null, roles: [], config: { apiBase: "", pollSeconds: 2 }, charts: {}, timer: null, route: "" };
+const state = { me: null, roles: [], config: { apiBase: "", pollSeconds: 2 }, charts: {}, timer: null, route: "", msal: null };
 const COLORS = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#9a6700", "#57606a"];
 
 // ------------------------------------------------------------------ helpers
@@ -23,11 +31,25 @@ function kv(obj) {
     .join("")}</dl>`;
 }
 
+async function bearer() {
+  // Azure: a fresh access token for the Function App (MSAL caches and renews it silently)
+  const request = { scopes: [state.config.scope], account: state.msal.getActiveAccount() };
+  try {
+    return (await state.msal.acquireTokenSilent(request)).accessToken;
+  } catch (e) {
+    if (e instanceof window.msal.InteractionRequiredAuthError) await state.msal.acquireTokenRedirect(request);
+    throw e;
+  }
+}
+
 async function api(path, options = {}) {
-  const response = await fetch(`${state.config.apiBase}/api/${path}`, {
+  const headers = { "Content-Type": "application/json", ...(options.headers || {}) };
+  if (state.msal) headers.Authorization = `Bearer ${await bearer()}`;
+  const response = await fetch(`${state.config.apiBase}/api/console/${path}`, {
     ...options,
-    headers: { "Content-Type": "application/json", ...(options.headers || {}) },
-    credentials: "same-origin",
+    headers,
+    // locally the session cookie is the identity; on Azure the token is, and no cookie crosses origins
+    credentials: state.msal ? "omit" : "same-origin",
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
@@ -294,16 +316,44 @@ window.addEventListener("hashchange", () => {
   refresh();
 });
 
+// Azure: sign in with MSAL (redirect flow; console/auth-redirect.html hands the answer back) and take
+// the user and app roles from the ID token of the same Entra registration.
+async function signInWithEntra() {
+  const { clientId, authority, scope } = state.config;
+  const pca = await window.msal.createStandardPublicClientApplication({
+    auth: { clientId, authority, redirectUri: `${location.origin}/auth-redirect.html` },
+    cache: { cacheLocation: "sessionStorage" },
+  });
+  const answer = await pca.handleRedirectPromise();
+  const account = (answer && answer.account) || pca.getActiveAccount() || pca.getAllAccounts()[0];
+  if (!account) {
+    await pca.loginRedirect({ scopes: [scope], redirectStartPage: location.href });
+    return null;
+  }
+  pca.setActiveAccount(account);
+  state.msal = pca;
+  const claims = account.idTokenClaims || {};
+  return { identityProvider: "aad", userId: claims.oid || account.localAccountId, userDetails: account.username, userRoles: claims.roles || [] };
+}
+
+async function whoAmI() {
+  if (state.config.clientId) return signInWithEntra();
+  const me = await fetch("/.auth/me").then((r) => r.json()).catch(() => ({}));
+  return me.clientPrincipal;
+}
+
 async function start() {
   state.config = { ...state.config, ...(await fetch("/config.json").then((r) => (r.ok ? r.json() : {})).catch(() => ({}))) };
   document.getElementById("interval").textContent = state.config.pollSeconds;
-  const me = await fetch("/.auth/me").then((r) => r.json()).catch(() => ({}));
-  state.me = me.clientPrincipal;
+  state.me = await whoAmI();
   state.roles = (state.me && state.me.userRoles) || [];
   const who = document.getElementById("who");
+  const signOut = state.msal ? `<a href="#" id="sign-out">sign out</a>` : `<a href="/.auth/logout">sign out</a>`;
   who.innerHTML = state.me
-    ? `<span id="user">${esc(state.me.userDetails)}</span> <span class="badge" id="role">${esc(state.roles.filter((r) => r === "reader" || r === "operator").join(", ") || "no role")}</span> <a href="/.auth/logout">sign out</a>`
+    ? `<span id="user">${esc(state.me.userDetails)}</span> <span class="badge" id="role">${esc(state.roles.filter((r) => r === "reader" || r === "operator").join(", ") || "no role")}</span> ${signOut}`
     : `<a href="/.auth/login/aad?post_login_redirect_uri=${esc(encodeURIComponent(location.pathname + location.hash))}" id="sign-in">sign in</a>`;
+  const out = document.getElementById("sign-out");
+  if (out) out.addEventListener("click", (e) => (e.preventDefault(), state.msal.logoutRedirect({ postLogoutRedirectUri: "/.auth/logout" })));
   refresh();
 }
 

@@ -6,11 +6,14 @@ People arrive with an identity, automation with a function key:
   shape (`identityProvider`, `userId`, `userDetails`, `userRoles`) or App Service Authentication's
   (`auth_typ`, `claims: [{typ, val}]`, `name_typ`, `role_typ`). Roles: `reader` sees everything and
   changes nothing; `operator` may also approve, reject, abort, roll back and retrain.
-- A request without a principal passed the host's function-key check (the operator routes are
-  function-level), so it is automation and may do everything, as it could before this module.
+- On the function-level routes (`/api/...`) a request without a principal passed the host's
+  function-key check, so it is automation and may do everything, as it could before this module.
+  The console routes (`/api/console/...`) are anonymous at the host (a browser holds no key) and
+  refuse a request without a trusted principal (triggers/operator_api.py).
 
 A principal header is only as good as whoever set it. On Azure, App Service Authentication strips
-client-sent `x-ms-client-*` headers and sets its own, so the header is trusted. Locally nothing strips
+client-sent `x-ms-client-*` headers and sets its own, so the header is trusted when the platform says
+authentication is on (WEBSITE_AUTH_ENABLED=True), and never otherwise. Locally nothing strips
 it: the header is trusted only next to the shared secret that the console server (devstack/console.py,
 the Static Web Apps emulation) adds, so a client holding a key cannot pose as somebody else.
 """
@@ -31,6 +34,11 @@ READER, OPERATOR = "reader", "operator"
 ROLES = (READER, OPERATOR)
 WRITE_ACTIONS = frozenset({"approve", "reject", "abort", "rollback", "retrain"})
 MAX_PRINCIPAL_BYTES = 16_384
+SIGN_IN_REQUIRED = (
+    "sign in: /api/console/* is for people and needs a principal (on Azure an Entra access token, "
+    "Authorization: Bearer, validated by App Service Authentication; locally the console's sign-in); "
+    "automation uses /api/* with a function key"
+)
 ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
 NAME_CLAIMS = ("preferred_username", "name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name")
 ID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid", "sub")
@@ -124,20 +132,30 @@ def encode_principal(principal: Principal) -> str:
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
-def trusts_principal(headers: Mapping[str, str], *, mode: str, emulator_secret: str | None) -> bool:
-    """Whether the principal header on this request was set by something that authenticated the user."""
+def trusts_principal(
+    headers: Mapping[str, str], *, mode: str, emulator_secret: str | None, platform_auth: bool = False
+) -> bool:
+    """Whether the principal header on this request was set by something that authenticated the user:
+    the local emulator (proved by its secret), or on Azure App Service Authentication, and only when
+    the platform says it is on (WEBSITE_AUTH_ENABLED): without it nothing strips a forged header."""
     if emulator_secret:
         given = headers.get(EMULATOR_SECRET_HEADER) or ""
         return hmac.compare_digest(given.encode(), emulator_secret.encode())
-    return mode == "azure"  # App Service Authentication replaced any client-sent header
+    return mode == "azure" and platform_auth
 
 
-def caller(headers: Mapping[str, str], *, mode: str, emulator_secret: str | None) -> Caller:
-    """The caller of a function-level route: its principal if trusted, else the function-key holder.
+def caller(
+    headers: Mapping[str, str], *, mode: str, emulator_secret: str | None, platform_auth: bool = False
+) -> Caller:
+    """The caller: its principal if trusted, else the function-key holder (the caller of a
+    function-level route; the console routes refuse a key caller).
 
     Raises PrincipalError for a trusted but malformed principal (a 401, not a silent key caller)."""
     raw = headers.get(PRINCIPAL_HEADER)
-    if not raw or not trusts_principal(headers, mode=mode, emulator_secret=emulator_secret):
+    trusted = trusts_principal(
+        headers, mode=mode, emulator_secret=emulator_secret, platform_auth=platform_auth
+    )
+    if not raw or not trusted:
         return KEY_CALLER
     p = parse_principal(raw)
     roles = frozenset(r for r in p.roles if r in ROLES)

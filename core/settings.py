@@ -63,6 +63,9 @@ class Settings(BaseModel):
 
     # the local console server's shared secret: a principal header counts only next to it (core/authz.py)
     console_principal_secret: str | None = None
+    # set by the platform (App Service Authentication on): only then is an x-ms-client-principal on
+    # Azure the platform's, never the client's (it strips client-sent x-ms-client-* headers)
+    app_service_auth_enabled: bool = False
 
     # Azure
     aml_subscription_id: str | None = None
@@ -166,6 +169,7 @@ ENV_KEYS: dict[str, str] = {
     "events_topic_endpoint": "EVENTS_TOPIC_ENDPOINT",
     "events_topic_key": "EVENTS_TOPIC_KEY",
     "console_principal_secret": "CONSOLE_PRINCIPAL_SECRET",
+    "app_service_auth_enabled": "WEBSITE_AUTH_ENABLED",
     "aml_subscription_id": "AML_SUBSCRIPTION_ID",
     "aml_resource_group": "AML_RESOURCE_GROUP",
     "aml_workspace": "AML_WORKSPACE",

@@ -6,11 +6,13 @@ Static Web Apps serves the console's files, signs people in at `/.auth/login/<pr
 `/.auth/me` and `/.auth/logout`, and forwards `/api/*` to the backend with the user in the
 `x-ms-client-principal` header (base64 JSON: identityProvider, userId, userDetails, userRoles). This
 server does the same offline: the sign-in page lets you pick a user name and a role (`reader` or
-`operator`), and the proxy adds the principal, the function key (devhost's routes are function-level,
-as on Azure) and the shared secret that makes the app trust the principal (core/authz.py). Whatever a
-client sends in those headers itself is dropped, as Static Web Apps and App Service Authentication do.
+`operator`), and the proxy forwards the people's door of the operator API, `/api/console/*`
+(anonymous at the host, a principal required by the app, as on Azure), with the principal and the
+shared secret that makes the app trust it (core/authz.py). It holds no function key: the keyed
+`/api/*` routes are automation's and are not forwarded. Whatever a client sends in the identity
+headers itself is dropped, as Static Web Apps and App Service Authentication do.
 
-Environment: DEVHOST_URL, FUNCTIONS_MASTER_KEY (the key it calls devhost with), CONSOLE_PRINCIPAL_SECRET.
+Environment: DEVHOST_URL, CONSOLE_PRINCIPAL_SECRET.
 """
 
 from __future__ import annotations
@@ -37,7 +39,24 @@ from devstack import REPO_ROOT
 COOKIE = "StaticWebAppsAuthCookie"
 SESSION_SECONDS = 8 * 3600
 PROVIDERS = ("aad",)  # the provider staticwebapp.config.json configures on Azure
-CHART_JS = REPO_ROOT / "node_modules" / "chart.js" / "dist" / "chart.umd.js"
+# browser libraries from npm (package.json, pinned), served from node_modules: no CDN at run time
+VENDOR = {
+    "chart.umd.js": REPO_ROOT / "node_modules" / "chart.js" / "dist" / "chart.umd.js",
+    "msal-browser.min.js": REPO_ROOT
+    / "node_modules"
+    / "@azure"
+    / "msal-browser"
+    / "lib"
+    / "msal-browser.min.js",
+    "msal-redirect-bridge.min.js": REPO_ROOT
+    / "node_modules"
+    / "@azure"
+    / "msal-browser"
+    / "lib"
+    / "redirect-bridge"
+    / "msal-redirect-bridge.min.js",
+}
+PEOPLES_API = "/api/console/"
 # Hop-by-hop headers, and the identity headers only the proxy may set.
 DROP_REQUEST = {
     "host",
@@ -114,7 +133,7 @@ def _local_redirect(target: str | None) -> str:
     return target or "/"
 
 
-def build_app(static_dir: Path, devhost_url: str, function_key: str, secret: str) -> web.Application:
+def build_app(static_dir: Path, devhost_url: str, secret: str) -> web.Application:
     session = Session(secret)
     app = web.Application(client_max_size=1024 * 1024)
 
@@ -157,6 +176,13 @@ def build_app(static_dir: Path, devhost_url: str, function_key: str, secret: str
         return response
 
     async def api(request: web.Request) -> web.StreamResponse:
+        if not request.path.startswith(PEOPLES_API):
+            return web.json_response(
+                {
+                    "error": f"the console forwards {PEOPLES_API}* only; automation calls devhost's /api/* with a key"
+                },
+                status=404,
+            )
         p = principal_of(request)
         if p is None:  # staticwebapp.config.json: /api/* is for authenticated users
             return web.json_response({"error": "sign in first: /.auth/login/aad"}, status=401)
@@ -172,7 +198,6 @@ def build_app(static_dir: Path, devhost_url: str, function_key: str, secret: str
                 "x-ms-client-principal-id": p.user_id,
                 "x-ms-client-principal-idp": p.identity_provider,
                 EMULATOR_SECRET_HEADER: secret,
-                "x-functions-key": function_key,
                 "x-forwarded-host": request.host,
             }
         )
@@ -188,10 +213,13 @@ def build_app(static_dir: Path, devhost_url: str, function_key: str, secret: str
     async def index(_: web.Request) -> web.FileResponse:
         return web.FileResponse(static_dir / "index.html", headers={"Cache-Control": "no-cache"})
 
-    async def chart_js(_: web.Request) -> web.StreamResponse:
-        if not CHART_JS.is_file():
-            return web.Response(status=404, text="chart.js is missing: run `make setup` (npm ci)")
-        return web.FileResponse(CHART_JS)
+    async def vendor(request: web.Request) -> web.StreamResponse:
+        path = VENDOR.get(request.match_info["name"])
+        if path is None:
+            return web.Response(status=404, text="not a vendored library")
+        if not path.is_file():
+            return web.Response(status=404, text=f"{path.name} is missing: run `make setup` (npm ci)")
+        return web.FileResponse(path)
 
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"state": "Running", "devhost": devhost_url})
@@ -210,7 +238,7 @@ def build_app(static_dir: Path, devhost_url: str, function_key: str, secret: str
     app.router.add_get("/.auth/me", me)
     app.router.add_get("/.auth/logout", logout)
     app.router.add_get("/.console/health", health)
-    app.router.add_get("/vendor/chart.umd.js", chart_js)
+    app.router.add_get("/vendor/{name}", vendor)
     app.router.add_route("*", "/api/{tail:.*}", api)
     app.router.add_get("/", index)
     app.router.add_static("/", static_dir, show_index=False)
@@ -227,11 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devhost", default=os.environ.get("DEVHOST_URL", "http://127.0.0.1:7071"))
     parser.add_argument("--static", default=str(REPO_ROOT / "console"))
     args = parser.parse_args(argv)
-    key, secret = os.environ.get("FUNCTIONS_MASTER_KEY"), os.environ.get("CONSOLE_PRINCIPAL_SECRET")
-    if not key or not secret:
-        print("set FUNCTIONS_MASTER_KEY and CONSOLE_PRINCIPAL_SECRET (devstack.stack does)", file=sys.stderr)
+    secret = os.environ.get("CONSOLE_PRINCIPAL_SECRET")
+    if not secret:
+        print("set CONSOLE_PRINCIPAL_SECRET (devstack.stack does)", file=sys.stderr)
         return 2
-    app = build_app(Path(args.static).resolve(), args.devhost.rstrip("/"), key, secret)
+    app = build_app(Path(args.static).resolve(), args.devhost.rstrip("/"), secret)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
     return 0
 

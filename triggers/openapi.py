@@ -1,5 +1,10 @@
 """The OpenAPI 3.0 document of the operator API and the alert webhook (GET /api/openapi.json).
 
+The operator API has two doors to the same handlers: `/api/...` for automation (a function key)
+and `/api/console/...` for people (anonymous at the host; an Entra bearer token that App Service
+Authentication validates, or locally the console's sign-in; 401 without one). The console paths
+are the keyed ones, copied with their own security and a 401 for a missing principal.
+
 The paths are written here; every body and response schema is generated from the pydantic
 models the handlers use (triggers/api_models.py), so the document follows the code. Tests run
 schemathesis against it.
@@ -196,9 +201,45 @@ def document(server_url: str = "") -> dict[str, Any]:
             },
         }
     }
+    doc["paths"].update(_console_paths(doc["paths"]))
+    doc["components"]["securitySchemes"]["entraBearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": (
+            "On Azure: an Entra access token for the console's app registration, validated by App Service "
+            "Authentication, which passes the person and their app roles (reader, operator) on as "
+            "x-ms-client-principal. Locally: the console server's sign-in (devstack/console.py)."
+        ),
+    }
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc
+
+
+CONSOLE_401 = _json(
+    _ref("Error"),
+    "No trusted principal: people sign in (an Entra bearer token on Azure); automation uses /api/... with a key.",
+)
+PEOPLES_PREFIXES = ("/api/models", "/api/lifecycles")
+
+
+def _console_paths(paths: dict[str, Any]) -> dict[str, Any]:
+    """/api/console/... for every operator route: the same operations for people."""
+    console: dict[str, Any] = {}
+    for path, item in paths.items():
+        if not path.startswith(PEOPLES_PREFIXES):
+            continue
+        ops = {}
+        for method, op in item.items():
+            ops[method] = {
+                **op,
+                "operationId": f"console{op['operationId'][0].upper()}{op['operationId'][1:]}",
+                "security": [{"entraBearer": []}],
+                "responses": {**op["responses"], "401": CONSOLE_401},
+            }
+        console[path.replace("/api/", "/api/console/", 1)] = ops
+    return console
 
 
 @functools.cache

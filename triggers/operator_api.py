@@ -1,7 +1,11 @@
 """The operator API: ask for a retrain, see a model and its lifecycles, steer a running lifecycle.
 
-Function-key auth (the app's default level), and for people a role from their principal
-(core/authz.py: `reader` reads, `operator` also acts; every action is attributed). Reads come from the ports (ledger, registry,
+Two doors to the same handlers. `/api/...` is function-level: automation with a function key (a
+principal next to the key is still attributed). `/api/console/...` is anonymous at the host, so a
+browser with an Entra token can reach it on Flex Consumption, and *requires* a trusted principal
+(App Service Authentication's on Azure, the local emulator's with its secret): 401 without one. Roles
+come from the principal (core/authz.py: `reader` reads, `operator` also acts; every action is
+attributed). Reads come from the ports (ledger, registry,
 endpoints) and the durable status; writes are retrain requests (through the same intake as
 every trigger) and external events raised on a running lifecycle. Every refusal is a 4xx with
 {"error": "..."} saying what to change; an input is never half-applied.
@@ -80,13 +84,25 @@ def _body(req: func.HttpRequest, model: type[B]) -> B | func.HttpResponse:
         return error(400, f"invalid request body: {problems}")
 
 
-def _caller(req: func.HttpRequest, action: str) -> authz.Caller | func.HttpResponse:
-    """The caller if they may do `action`: 401 for a malformed principal, 403 for a missing role."""
+KEYED, CONSOLE = "key", "console"  # the door a request came through (see the module docstring)
+
+
+def _caller(req: func.HttpRequest, action: str, door: str) -> authz.Caller | func.HttpResponse:
+    """The caller if they may do `action`: 401 for a malformed principal (or none on the console
+    door, which the host does not guard with a key), 403 for a missing role."""
     settings = bootstrap.settings()
     try:
-        who = authz.caller(req.headers, mode=settings.mode, emulator_secret=settings.console_principal_secret)
+        who = authz.caller(
+            req.headers,
+            mode=settings.mode,
+            emulator_secret=settings.console_principal_secret,
+            platform_auth=settings.app_service_auth_enabled,
+        )
     except authz.PrincipalError as exc:
         return error(401, str(exc))
+    if door == CONSOLE and who.via != "principal":
+        challenge = {"WWW-Authenticate": 'Bearer realm="console"'}
+        return json_response(Error(error=authz.SIGN_IN_REQUIRED).dump(), 401, challenge)
     refused = authz.refusal(who, action)
     return error(403, refused) if refused else who
 
@@ -169,13 +185,11 @@ def _runtime(durable: Orchestration | Unavailable | None) -> str | None:
 # --------------------------------------------------------------------------- models
 
 
-@bp.route(route="models/{model}/retrain", methods=["POST"])
-@bp.durable_client_input(client_name="client")
-async def operator_retrain(req: func.HttpRequest, client) -> func.HttpResponse:
+async def _retrain(req: func.HttpRequest, client: Any, door: str) -> func.HttpResponse:
     model = req.route_params.get("model", "")
     if (too_large := body_too_large(req)) is not None:
         return too_large
-    if isinstance(who := _caller(req, "retrain"), func.HttpResponse):
+    if isinstance(who := _caller(req, "retrain", door), func.HttpResponse):
         return who
     if not _known_model(model):
         return _unknown_model(model)
@@ -201,19 +215,16 @@ async def operator_retrain(req: func.HttpRequest, client) -> func.HttpResponse:
     return json_response(accepted.dump(), 200 if intake.duplicate else 202, headers)
 
 
-@bp.route(route="models", methods=["GET"])
-def operator_models(req: func.HttpRequest) -> func.HttpResponse:
+def _models(req: func.HttpRequest, door: str) -> func.HttpResponse:
     """The models that have a lifecycle policy (the console's first page lists them)."""
-    if isinstance(who := _caller(req, "read"), func.HttpResponse):
+    if isinstance(who := _caller(req, "read", door), func.HttpResponse):
         return who
     return json_response({"models": sorted(bootstrap.policies()), "caller": who.record()})
 
 
-@bp.route(route="models/{model}", methods=["GET"])
-@bp.durable_client_input(client_name="client")
-async def operator_model(req: func.HttpRequest, client) -> func.HttpResponse:
+async def _model(req: func.HttpRequest, client: Any, door: str) -> func.HttpResponse:
     model = req.route_params.get("model", "")
-    if isinstance(who := _caller(req, "read"), func.HttpResponse):
+    if isinstance(who := _caller(req, "read", door), func.HttpResponse):
         return who
     if not _known_model(model):
         return _unknown_model(model)
@@ -264,9 +275,8 @@ async def operator_model(req: func.HttpRequest, client) -> func.HttpResponse:
 # --------------------------------------------------------------------------- lifecycles
 
 
-@bp.route(route="lifecycles", methods=["GET"])
-async def operator_lifecycles(req: func.HttpRequest) -> func.HttpResponse:
-    if isinstance(who := _caller(req, "read"), func.HttpResponse):
+def _lifecycles(req: func.HttpRequest, door: str) -> func.HttpResponse:
+    if isinstance(who := _caller(req, "read", door), func.HttpResponse):
         return who
     model = req.params.get("model")
     status = req.params.get("status")
@@ -331,13 +341,11 @@ def _pending_approval(run: RunRecord | None, entries: list[LedgerEntry]) -> Pend
     )
 
 
-@bp.route(route="lifecycles/{id}", methods=["GET"])
-@bp.durable_client_input(client_name="client")
-async def operator_lifecycle(req: func.HttpRequest, client) -> func.HttpResponse:
+async def _lifecycle_view(req: func.HttpRequest, client: Any, door: str) -> func.HttpResponse:
     run_id = req.route_params.get("id", "")
     if (refused := _not_a_lifecycle(run_id)) is not None:
         return refused
-    if isinstance(who := _caller(req, "read"), func.HttpResponse):
+    if isinstance(who := _caller(req, "read", door), func.HttpResponse):
         return who
     run = bootstrap.ledger().get_run(run_id)
     durable = await _durable(client, run_id)
@@ -348,9 +356,7 @@ async def operator_lifecycle(req: func.HttpRequest, client) -> func.HttpResponse
     return json_response(_lifecycle(run, run_id, durable).dump())
 
 
-@bp.route(route="lifecycles/{id}/{action}", methods=["POST"])
-@bp.durable_client_input(client_name="client")
-async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpResponse:
+async def _lifecycle_action(req: func.HttpRequest, client: Any, door: str) -> func.HttpResponse:
     run_id = req.route_params.get("id", "")
     action = req.route_params.get("action", "")
     if action not in OPERATOR_EVENTS:
@@ -359,7 +365,7 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
         return refused
     if (too_large := body_too_large(req)) is not None:
         return too_large
-    if isinstance(who := _caller(req, action), func.HttpResponse):
+    if isinstance(who := _caller(req, action, door), func.HttpResponse):
         return who
     ledger = bootstrap.ledger()
     run = ledger.get_run(run_id)
@@ -411,6 +417,79 @@ def _publish_action(run: RunRecord | None, run_id: str, action: str, reason: str
         bootstrap.events().publish([event])
     except Exception as exc:
         log.warning("operator_action event for %s not published: %s", run_id, exc)
+
+
+# --------------------------------------------------------------------------- the two doors
+# The same handlers under /api/... (function key: automation) and /api/console/... (anonymous at the
+# host, a principal required by _caller: people, with an Entra token on Azure).
+
+
+@bp.route(route="models/{model}/retrain", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def operator_retrain(req: func.HttpRequest, client) -> func.HttpResponse:
+    return await _retrain(req, client, KEYED)
+
+
+@bp.route(route="console/models/{model}/retrain", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+async def console_retrain(req: func.HttpRequest, client) -> func.HttpResponse:
+    return await _retrain(req, client, CONSOLE)
+
+
+@bp.route(route="models", methods=["GET"])
+def operator_models(req: func.HttpRequest) -> func.HttpResponse:
+    return _models(req, KEYED)
+
+
+@bp.route(route="console/models", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def console_models(req: func.HttpRequest) -> func.HttpResponse:
+    return _models(req, CONSOLE)
+
+
+@bp.route(route="models/{model}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def operator_model(req: func.HttpRequest, client) -> func.HttpResponse:
+    return await _model(req, client, KEYED)
+
+
+@bp.route(route="console/models/{model}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+async def console_model(req: func.HttpRequest, client) -> func.HttpResponse:
+    return await _model(req, client, CONSOLE)
+
+
+@bp.route(route="lifecycles", methods=["GET"])
+def operator_lifecycles(req: func.HttpRequest) -> func.HttpResponse:
+    return _lifecycles(req, KEYED)
+
+
+@bp.route(route="console/lifecycles", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def console_lifecycles(req: func.HttpRequest) -> func.HttpResponse:
+    return _lifecycles(req, CONSOLE)
+
+
+@bp.route(route="lifecycles/{id}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def operator_lifecycle(req: func.HttpRequest, client) -> func.HttpResponse:
+    return await _lifecycle_view(req, client, KEYED)
+
+
+@bp.route(route="console/lifecycles/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+async def console_lifecycle(req: func.HttpRequest, client) -> func.HttpResponse:
+    return await _lifecycle_view(req, client, CONSOLE)
+
+
+@bp.route(route="lifecycles/{id}/{action}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpResponse:
+    return await _lifecycle_action(req, client, KEYED)
+
+
+@bp.route(route="console/lifecycles/{id}/{action}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+async def console_lifecycle_action(req: func.HttpRequest, client) -> func.HttpResponse:
+    return await _lifecycle_action(req, client, CONSOLE)
 
 
 # --------------------------------------------------------------------------- OpenAPI

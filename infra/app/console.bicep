@@ -5,8 +5,12 @@
 // Static Web Apps' linked backends ("bring your own functions") are documented for Consumption,
 // Premium and Dedicated plans, not Flex Consumption: the console's browser calls the Function App
 // directly with an Entra access token (MSAL), and App Service Authentication validates it. See README,
-// "Operator console". Function keys keep working for automation (unauthenticated requests pass on to the
-// host's key check: unauthenticatedClientAction AllowAnonymous).
+// "Operator console". People call /api/console/* (anonymous at the Functions host; the app refuses a
+// request without App Service Authentication's principal, and trusts one only with WEBSITE_AUTH_ENABLED,
+// which the platform sets when this resource enables it). Function keys keep working for automation on
+// /api/* and the webhooks: unauthenticatedClientAction AllowAnonymous, requireAuthentication false, because
+// globalValidation.excludedPaths lists paths and cannot express "everything but /api/console/*" for routes
+// with parameters.
 param name string
 param location string
 param tags object = {}

@@ -177,7 +177,7 @@ def test_a_reader_sees_the_running_ramp_but_no_approve_button_and_the_api_refuse
     assert int(page.text_content("#time-left")) > 0
     # the same request the button would send, from the reader's signed-in page: the service says no
     answer = page.evaluate(
-        """id => fetch(`/api/lifecycles/${id}/approve`, {method: 'POST', body: '{}',
+        """id => fetch(`/api/console/lifecycles/${id}/approve`, {method: 'POST', body: '{}',
               headers: {'Content-Type': 'application/json'}}).then(async r => [r.status, await r.json()])""",
         waiting_ramp,
     )

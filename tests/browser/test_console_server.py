@@ -1,5 +1,6 @@
-"""devstack/console.py, the local Static Web Apps emulation: sign-in, /.auth/me, and the /api proxy that adds
-the principal, the function key and the secret, and drops whatever a client sent in their place."""
+"""devstack/console.py, the local Static Web Apps emulation: sign-in, /.auth/me, and the proxy of the
+people's door (/api/console/*) that adds the principal and the secret, drops whatever a client sent in
+their place, holds no function key and forwards nothing else; the browser libraries from node_modules."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from core import authz
 from devstack.console import build_app
 
-KEY, SECRET = "master-key", "console-secret"
+SECRET = "console-secret"
 
 
 async def _scenario(static: Path, steps) -> Any:
@@ -28,7 +29,7 @@ async def _scenario(static: Path, steps) -> Any:
     backend = web.Application()
     backend.router.add_route("*", "/api/{tail:.*}", upstream)
     async with TestServer(backend) as devhost:
-        app = build_app(static, str(devhost.make_url("")).rstrip("/"), KEY, SECRET)
+        app = build_app(static, str(devhost.make_url("")).rstrip("/"), SECRET)
         async with TestClient(TestServer(app)) as client:
             return await steps(client, seen)
 
@@ -62,14 +63,14 @@ def test_signing_in_sets_the_session_and_me_returns_the_principal_with_its_roles
     assert after == {"clientPrincipal": None}
 
 
-def test_the_api_proxy_adds_principal_key_and_secret_and_drops_client_sent_ones(tmp_path):
+def test_the_api_proxy_adds_principal_and_secret_no_key_and_drops_client_sent_ones(tmp_path):
     forged = authz.encode_principal(authz.Principal("aad", "x", "mallory", frozenset({"operator"})))
 
     async def steps(client, seen):
-        assert (await client.get("/api/models")).status == 401  # not signed in: never reaches devhost
+        assert (await client.get("/api/console/models")).status == 401  # not signed in: never reaches devhost
         await sign_in(client, "rita@contoso.com", "reader")
         answer = await client.post(
-            "/api/lifecycles/r1/approve?x=1",
+            "/api/console/lifecycles/r1/approve?x=1",
             json={},
             headers={
                 authz.PRINCIPAL_HEADER: forged,
@@ -80,13 +81,42 @@ def test_the_api_proxy_adds_principal_key_and_secret_and_drops_client_sent_ones(
         return answer.status, await answer.json(), seen
 
     status, body, seen = run(tmp_path, steps)
-    assert status == 202 and body == {"path": "/api/lifecycles/r1/approve?x=1"}
+    assert status == 202 and body == {"path": "/api/console/lifecycles/r1/approve?x=1"}
     [headers] = seen
     principal = json.loads(base64.b64decode(headers[authz.PRINCIPAL_HEADER]))
     assert principal["userDetails"] == "rita@contoso.com" and principal["userRoles"] == ["reader"]
-    assert headers[authz.EMULATOR_SECRET_HEADER] == SECRET and headers["x-functions-key"] == KEY
+    assert headers[authz.EMULATOR_SECRET_HEADER] == SECRET
+    assert "x-functions-key" not in {k.lower() for k in headers}  # the console door needs no key
     who = authz.caller(headers, mode="local", emulator_secret=SECRET)
     assert who.actor == "aad:rita@contoso.com" and not who.may("approve")
+
+
+def test_the_keyed_api_is_not_forwarded_even_for_a_signed_in_operator(tmp_path):
+    async def steps(client, seen):
+        await sign_in(client, "otto@contoso.com", "operator")
+        answer = await client.post("/api/lifecycles/r1/approve", json={})
+        return answer.status, await answer.json(), seen
+
+    status, body, seen = run(tmp_path, steps)
+    assert status == 404 and "/api/console/" in body["error"] and seen == []
+
+
+def test_chart_js_and_msal_are_served_from_node_modules(tmp_path):
+    async def steps(client, _):
+        answers = {}
+        for name in ("chart.umd.js", "msal-browser.min.js", "msal-redirect-bridge.min.js", "other.js"):
+            r = await client.get(f"/vendor/{name}")
+            answers[name] = (r.status, (await r.read())[:200])
+        return answers
+
+    answers = run(tmp_path, steps)
+    assert answers["chart.umd.js"][0] == 200
+    assert (
+        answers["msal-browser.min.js"][0] == 200
+        and b"@azure/msal-browser" in answers["msal-browser.min.js"][1]
+    )
+    assert answers["msal-redirect-bridge.min.js"][0] == 200
+    assert answers["other.js"][0] == 404
 
 
 def test_a_tampered_session_cookie_is_no_session_and_redirects_stay_on_the_site(tmp_path):

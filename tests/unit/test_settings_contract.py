@@ -44,7 +44,8 @@ def _is_host(key: str) -> bool:
 
 
 def code_settings() -> set[str]:
-    return set(settings_module.ENV_KEYS.values())
+    """App settings the code reads; platform variables it reads (WEBSITE_AUTH_ENABLED) are not ours to set."""
+    return {k for k in settings_module.ENV_KEYS.values() if not _is_host(k)}
 
 
 def _bicep_object_keys(text: str) -> set[str]:

@@ -65,10 +65,14 @@ def test_locally_a_principal_without_the_emulators_secret_is_ignored():
 
 
 def test_on_azure_app_service_authentications_principal_is_read_with_its_app_roles():
-    who = authz.caller(
-        {PRINCIPAL_HEADER: app_service("ana@contoso.com", "operator")}, mode="azure", emulator_secret=None
-    )
+    headers = {PRINCIPAL_HEADER: app_service("ana@contoso.com", "operator")}
+    who = authz.caller(headers, mode="azure", emulator_secret=None, platform_auth=True)
     assert who.actor == "aad:ana@contoso.com" and who.user_id == "oid-1" and who.may("rollback")
+
+
+def test_on_azure_without_app_service_authentication_a_principal_header_is_nobodys_word():
+    headers = {PRINCIPAL_HEADER: app_service("mallory@evil.example", "operator")}
+    assert authz.caller(headers, mode="azure", emulator_secret=None, platform_auth=False) is authz.KEY_CALLER
 
 
 def test_a_request_without_a_principal_is_the_function_key_holder_and_may_act():
