@@ -2,7 +2,7 @@
 local stack: Azurite, the endpoint server, devhost with this app and the compressed demo policy, and the
 console server (devstack/console.py) in front. The tests share one stack and run in order, as a person
 would see a model's life: a first model, a ramp waiting for approval (a reader looks, an operator
-approves), then a faulty challenger rolled back while the page is open. Screenshots go to docs/."""
+approves), then a faulty challenger rolled back while the page is open. Screenshots go to .local/screenshots/ (docs/ keeps the ones the README shows)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DOCS = REPO_ROOT / "docs"
+SHOTS = REPO_ROOT / ".local" / "screenshots"
 READER, OPERATOR = "rita@contoso.com", "otto@contoso.com"
 ROWS = 1500
 
@@ -207,8 +207,8 @@ def test_an_operator_approves_from_the_page_and_the_lifecycle_continues_with_the
     assert len(traffic) >= 2 and all(n >= 3 for n in traffic)  # 10 -> 50 -> 100 at least
     assert requests and requests[0] >= 2 and gates and gates[0] >= 2
     assert page.locator("#gate-table tr.look").count() >= 2
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "console-lifecycle.png"), full_page=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "console-lifecycle.png"), full_page=True)
     events = lives.stack.devhost_url  # the operator_action event is on the devhost topic
     import requests as http
 
@@ -244,5 +244,5 @@ def test_a_failing_green_is_rolled_back_while_the_page_is_open_and_the_page_show
     assert page.locator("#gate-table tr.look.fail").count() >= 1
     assert max(chart_points(page, "chart-gates") or [0]) >= 1
     assert page.locator("#rollback").count() == 0  # nothing left to act on
-    page.screenshot(path=str(DOCS / "console-rollback.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "console-rollback.png"), full_page=True)
     page.context.close()

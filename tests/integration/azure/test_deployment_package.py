@@ -26,6 +26,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 # Imported by shipped code but not shipped in requirements.txt, with the issue that fixes it.
 KNOWN_MISSING: dict[str, str] = {}  # none: every import of the shipped code must resolve
+# Left out of the package on purpose (.funcignore): the local adapters need MLflow, which the package
+# does not ship, and only wiring.py's local-mode builders import them (LIFECYCLE_MODE=local).
+LOCAL_ONLY = ("adapters.local",)
 
 
 def _ignored(rel: str, patterns: list[str]) -> bool:
@@ -191,5 +194,10 @@ def test_the_app_imports_from_requirements_alone_and_indexes_the_same_functions(
     ],
 )
 def test_every_module_the_shipped_code_imports_resolves_in_the_package(package, module):
-    missing = sorted(n for n in package["unresolved"] if n == module or n.startswith(module + "."))
+    missing = sorted(
+        n
+        for n in package["unresolved"]
+        if (n == module or n.startswith(module + "."))
+        and not (n.startswith(LOCAL_ONLY) and all(at.startswith("wiring.py:") for at in IMPORTS[n]))
+    )
     assert not missing, f"{missing} imported at {[IMPORTS[n] for n in missing]} is not in requirements.txt"

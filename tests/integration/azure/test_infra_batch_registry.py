@@ -40,7 +40,9 @@ def test_the_registry_is_created_only_where_asked_and_only_with_a_name():
 def test_the_registry_user_role_goes_to_this_identity_and_to_the_other_environments():
     rbac = _text("app/rbac.bicep")
     assert "azureMLRegistryUser: '1823dd4f-9b8c-4ab6-ab4e-7397a3684615' // AzureML Registry User" in rbac
-    assert "for registryUserPrincipalId in (empty(sharedRegistryName) ? [] : registryUserPrincipalIds)" in rbac
+    assert (
+        "for registryUserPrincipalId in (empty(sharedRegistryName) ? [] : registryUserPrincipalIds)" in rbac
+    )
     main = _text("main.bicep")
     assert "sharedRegistryName: createSharedRegistry ? sharedRegistryName : ''" in main
     for output in ("AML_BATCH_ENDPOINT", "AML_BATCH_COMPUTE", "AML_SHARED_REGISTRY"):
