@@ -29,6 +29,7 @@ from core.ports import (
     EventPublisher,
     LifecycleEvent,
     ModelRegistry,
+    PredictionLog,
     RunLedger,
     TrafficStats,
     TrainingJobs,
@@ -47,6 +48,7 @@ class Ports:
     registry: ModelRegistry
     endpoints: Endpoints
     traffic_stats: TrafficStats
+    prediction_log: PredictionLog
     ledger: RunLedger
     events: EventPublisher
     code_version: str
@@ -197,6 +199,20 @@ def traffic_stats() -> TrafficStats:
     return _cached("traffic_stats", build)
 
 
+def prediction_log() -> PredictionLog:
+    def build() -> PredictionLog:
+        s = settings()
+        if s.mode == "local":
+            from adapters.local.prediction_log import SqlitePredictionLog
+
+            return SqlitePredictionLog(s.traffic_db_file)  # the stand-in writes it beside the traffic log
+        from adapters.azure.prediction_log import AzureMLPredictionLog
+
+        return AzureMLPredictionLog.connect(_azure_credential(), s)
+
+    return _cached("prediction_log", build)
+
+
 def ledger() -> RunLedger:
     def build() -> RunLedger:
         s = settings()
@@ -253,6 +269,7 @@ def ports() -> Ports:
         registry=registry(),
         endpoints=endpoints(),
         traffic_stats=traffic_stats(),
+        prediction_log=prediction_log(),
         ledger=ledger(),
         events=events(),
         code_version=code_version(),
@@ -286,7 +303,8 @@ def contract(model: str) -> DataContract:
 def override(**replacements: Any) -> Iterator[None]:
     """Use the given objects instead of building them: `ports=Ports(...)` swaps them all, or
     single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
-    data_lake, training_jobs, registry, endpoints, traffic_stats, ledger, events, code_version)."""
+    data_lake, training_jobs, registry, endpoints, traffic_stats, prediction_log, ledger, events,
+    code_version)."""
     found = replacements.get("policies")
     if isinstance(found, Mapping):
         replacements["policies"] = StaticPolicies(found)

@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from core.predictions import PredictionRecord
+
 # --------------------------------------------------------------------------- data lake
 
 
@@ -392,6 +394,27 @@ class TrafficStats(Protocol):
         *,
         slow_threshold_ms: float | None = None,
     ) -> WindowStats: ...
+
+
+# --------------------------------------------------------------------------- prediction log
+
+
+@dataclass(frozen=True)
+class PredictionWindow:
+    records: list[PredictionRecord]  # core.predictions.PredictionRecord
+    ingested_until: datetime | None  # the log is complete up to here
+
+
+@runtime_checkable
+class PredictionLog(Protocol):
+    """What each deployment answered, per request (mirrored copies included, carrying the id of the
+    request they copy): the shadow and online accuracy gates read it (core/prediction_gates.py).
+    Locally the endpoint stand-in's table (core/prediction_table.py); on Azure, model data
+    collection."""
+
+    def window(
+        self, endpoint: str, deployments: list[str], start: datetime, end: datetime
+    ) -> PredictionWindow: ...
 
 
 # --------------------------------------------------------------------------- run ledger
