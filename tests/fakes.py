@@ -366,11 +366,14 @@ class FakeTrafficStats:
 
 class FakePredictionLog:
     """Returns the records a test put in `records` that fall in the window (by endpoint, deployment
-    and time); `ingested_until` None means "complete up to the window's end"."""
+    and time), or, if a test set `answer`, the records it gives for the window (a world that answers
+    whatever window is asked: orchestrator tests run on a skipping clock); `ingested_until` None
+    means "complete up to the window's end"."""
 
     def __init__(self, endpoint: str = "churn-endpoint") -> None:
         self.endpoint = endpoint
         self.records: list[PredictionRecord] = []
+        self.answer: Callable[[datetime, datetime], list[PredictionRecord]] | None = None
         self.ingested_until: datetime | None = None
         self.queries: list[tuple[str, list[str], datetime, datetime]] = []
 
@@ -383,6 +386,11 @@ class FakePredictionLog:
         self.queries.append((endpoint, list(deployments), start, end))
         if endpoint != self.endpoint:
             return PredictionWindow([], self.ingested_until or end)
+        if self.answer is not None:
+            return PredictionWindow(
+                [r for r in self.answer(start, end) if r.deployment in deployments],
+                self.ingested_until or end,
+            )
         chosen = [
             r
             for r in self.records
