@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the `world` fixture is imported from test_rollout and used as a parameter)
 """The rollout with the ML-aware gates on, on devhost's engine with fakes and a skipping clock: a
 challenger that answers the same inputs differently is stopped in the mirror phase by the shadow
 gate; one that is worse on delayed labels is rolled back by the online accuracy gate before 100%;
