@@ -29,6 +29,7 @@ from core.ports import (
     EventPublisher,
     LifecycleEvent,
     ModelRegistry,
+    PredictionLog,
     RunLedger,
     TrafficStats,
     TrainingJobs,
@@ -47,6 +48,7 @@ class Ports:
     registry: ModelRegistry
     endpoints: Endpoints
     traffic_stats: TrafficStats
+    prediction_log: PredictionLog
     ledger: RunLedger
     events: EventPublisher
     code_version: str
@@ -176,7 +178,10 @@ def endpoints() -> Endpoints:
             return LocalEndpoints(s.endpoint_server_url, s.endpoint_server_key or "")
         from adapters.azure.endpoints import AzureMLEndpoints
 
-        return AzureMLEndpoints.connect(_azure_credential(), *_aml_workspace(s))
+        # Deployments log what they answer (AML model data collection) when a policy judges predictions.
+        gates = [p.rollout.gates for p in policies().values()]
+        collect = any(g.shadow is not None or g.online_accuracy is not None for g in gates)
+        return AzureMLEndpoints.connect(_azure_credential(), *_aml_workspace(s), collect_predictions=collect)
 
     return _cached("endpoints", build)
 
@@ -195,6 +200,20 @@ def traffic_stats() -> TrafficStats:
         return LogAnalyticsTrafficStats.connect(_azure_credential(), s.log_analytics_workspace_id)
 
     return _cached("traffic_stats", build)
+
+
+def prediction_log() -> PredictionLog:
+    def build() -> PredictionLog:
+        s = settings()
+        if s.mode == "local":
+            from adapters.local.prediction_log import SqlitePredictionLog
+
+            return SqlitePredictionLog(s.traffic_db_file)  # the stand-in writes it beside the traffic log
+        from adapters.azure.prediction_log import AzureMLPredictionLog
+
+        return AzureMLPredictionLog.connect(_azure_credential(), s)
+
+    return _cached("prediction_log", build)
 
 
 def ledger() -> RunLedger:
@@ -253,6 +272,7 @@ def ports() -> Ports:
         registry=registry(),
         endpoints=endpoints(),
         traffic_stats=traffic_stats(),
+        prediction_log=prediction_log(),
         ledger=ledger(),
         events=events(),
         code_version=code_version(),
@@ -286,7 +306,8 @@ def contract(model: str) -> DataContract:
 def override(**replacements: Any) -> Iterator[None]:
     """Use the given objects instead of building them: `ports=Ports(...)` swaps them all, or
     single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
-    data_lake, training_jobs, registry, endpoints, traffic_stats, ledger, events, code_version)."""
+    data_lake, training_jobs, registry, endpoints, traffic_stats, prediction_log, ledger, events,
+    code_version)."""
     found = replacements.get("policies")
     if isinstance(found, Mapping):
         replacements["policies"] = StaticPolicies(found)

@@ -7,6 +7,12 @@ from __future__ import annotations
 import wiring as bootstrap
 from activities import bp
 from core.gate_window import judge_window
+from core.payloads.prediction_gates import (
+    OnlineAccuracyInput,
+    OnlineAccuracyResult,
+    ShadowGateInput,
+    ShadowGateResult,
+)
 from core.payloads.rollout import (
     DeployInput,
     DeploymentInput,
@@ -20,6 +26,7 @@ from core.payloads.rollout import (
     SmokeResult,
     TrafficInput,
 )
+from core.prediction_gates import judge_online_accuracy, judge_shadow
 from core.runs import run_rules
 from core.smoke import smoke_test
 from wiring import Ports
@@ -68,6 +75,16 @@ class RolloutActivities:
             min_samples=verdict.min_samples,
         )
 
+    def shadow_gate(self, req: ShadowGateInput) -> ShadowGateResult:
+        """Green's answers vs blue's on the same requests of the window; the ledger records it."""
+        return judge_shadow(self.ports.prediction_log, self.ports.ledger, req)
+
+    def online_accuracy(self, req: OnlineAccuracyInput) -> OnlineAccuracyResult:
+        """Live predictions joined to the labels landed so far (the run's contract names the label)."""
+        p = self.ports
+        label = run_rules(p.ledger, req.run_id).contract.label
+        return judge_online_accuracy(p.prediction_log, p.data_lake, p.ledger, req, label)
+
     def delete_deployment(self, req: DeploymentInput) -> dict:
         """Delete a retired deployment; the port refuses one that still has live traffic."""
         endpoints = self.ports.endpoints
@@ -112,6 +129,16 @@ def rollout_set_traffic(payload: dict) -> dict:
 @bp.activity_trigger(input_name="payload")
 def rollout_gate(payload: dict) -> dict:
     return _acts().gate(GateInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def rollout_shadow_gate(payload: dict) -> dict:
+    return _acts().shadow_gate(ShadowGateInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def rollout_online_accuracy(payload: dict) -> dict:
+    return _acts().online_accuracy(OnlineAccuracyInput.model_validate(payload)).dump()
 
 
 @bp.activity_trigger(input_name="payload")

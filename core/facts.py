@@ -15,7 +15,9 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from core.gates import GateVerdict, MetricTest
+from core.online_accuracy import OnlineAccuracyVerdict
 from core.promotion import PromotionDecision
+from core.shadow_gates import ShadowTest, ShadowVerdict
 from core.status import Stage
 
 log = logging.getLogger("core.facts")
@@ -114,6 +116,104 @@ class GateEvaluated(Fact):
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json")  # nulls are numbers here (no blue, nothing ingested)
+
+
+class ShadowGateEvaluated(Fact):
+    """One shadow gate evaluation (core.shadow_gates.ShadowVerdict): green's answers vs blue's on
+    the same requests of the phase's window; each test has n, statistic, threshold and outcome."""
+
+    ledger_kind: ClassVar[LedgerKind] = "gate"
+    kind: Literal["shadow_gate_evaluated"] = "shadow_gate_evaluated"
+    gate: Literal["shadow"] = "shadow"
+    phase: int
+    percent: int
+    verdict: Literal["pass", "fail", "need_more_data"]
+    reasons: list[str]
+    endpoint: str
+    green: str
+    blue: str
+    window_start: str
+    window_end: str
+    ingested_until: str | None = None
+    pairs: int
+    min_pairs: int
+    alpha: float
+    beta: float
+    blocking: bool = True  # False: only a fail counts (a live step where Azure ML cannot pair)
+    tests: list[ShadowTest] = Field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        phase: int,
+        percent: int,
+        endpoint: str,
+        verdict: ShadowVerdict,
+        ingested_until: str | None,
+        blocking: bool,
+    ) -> ShadowGateEvaluated:
+        record = verdict.to_record()
+        return cls.model_validate(
+            {
+                **record,
+                "phase": phase,
+                "percent": percent,
+                "endpoint": endpoint,
+                "ingested_until": ingested_until,
+                "blocking": blocking,
+            }
+        )
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class OnlineAccuracyEvaluated(Fact):
+    """One online accuracy evaluation (core.online_accuracy.OnlineAccuracyVerdict): green's live
+    metric on delayed labels vs blue's over the same period, with the labels read."""
+
+    ledger_kind: ClassVar[LedgerKind] = "gate"
+    kind: Literal["online_accuracy_evaluated"] = "online_accuracy_evaluated"
+    gate: Literal["online_accuracy"] = "online_accuracy"
+    phase: int
+    percent: int
+    verdict: Literal["pass", "fail", "need_more_data"]
+    reasons: list[str]
+    endpoint: str
+    green: str
+    blue: str
+    window_start: str
+    window_end: str
+    labels: str  # container/prefix read
+    label_files: int
+    label_rows: int
+    metric: str
+    green_labelled: int
+    blue_labelled: int
+    green_value: float | None
+    blue_value: float | None
+    difference: float | None
+    variance: float | None
+    margin: float
+    alpha: float
+    beta: float
+    fail_e_value: float | None
+    fail_threshold: float
+    pass_e_value: float | None
+    pass_threshold: float
+    min_labels: int
+    labels_until: str | None = None
+    action: str | None = None  # what the rollout did with it (label_deadline_action)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, phase: int, percent: int, verdict: OnlineAccuracyVerdict, **context: Any
+    ) -> OnlineAccuracyEvaluated:
+        return cls.model_validate({**verdict.to_record(), "phase": phase, "percent": percent, **context})
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
 
 
 # --------------------------------------------------------------------------- decisions
@@ -251,11 +351,26 @@ class EventIgnored(Fact):
     experiment: str | None = None
 
 
+class LabelsArrived(Fact):
+    """A ground-truth file landed under a policy's labels prefix: it feeds the online accuracy gate
+    of the model's running rollout (read at its next evaluation) and starts no retraining."""
+
+    ledger_kind: ClassVar[LedgerKind] = "event"
+    kind: Literal["labels_arrived"] = "labels_arrived"
+    event_id: str
+    container: str
+    path: str
+    url: str | None = None
+    content_length: int | None = None
+
+
 AnyFact = Annotated[
     StepEntered
     | SmokeTested
     | TrafficChanged
     | GateEvaluated
+    | ShadowGateEvaluated
+    | OnlineAccuracyEvaluated
     | EvaluationDecided
     | DataRejected
     | RunAborted
@@ -266,7 +381,8 @@ AnyFact = Annotated[
     | OperatorActed
     | RunFailed
     | RequestIgnored
-    | EventIgnored,
+    | EventIgnored
+    | LabelsArrived,
     Field(discriminator="kind"),
 ]
 FACT: TypeAdapter[AnyFact] = TypeAdapter(AnyFact)

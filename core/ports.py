@@ -407,6 +407,11 @@ class PredictionWindow:
 
 @runtime_checkable
 class PredictionLog(Protocol):
+    """What each deployment answered, per request (mirrored copies included, carrying the id of the
+    request they copy): the shadow and online accuracy gates read it (core/prediction_gates.py).
+    Locally the endpoint stand-in's table (core/prediction_table.py); on Azure, model data
+    collection."""
+
     def window(
         self, endpoint: str, deployments: list[str], start: datetime, end: datetime
     ) -> PredictionWindow: ...

@@ -66,6 +66,16 @@ class GateView(Status):
     reasons: list[str] = Field(default_factory=list)
 
 
+class EvidenceView(Status):
+    """The last shadow or online accuracy evaluation, as the status shows it: `n` pairs or labelled
+    predictions of green, `needed` before a pass (the ledger has every number)."""
+
+    verdict: Literal["pass", "fail", "need_more_data"]
+    n: int
+    needed: int
+    reasons: list[str] = Field(default_factory=list)
+
+
 class RunProgress(Status):
     """Custom status of a `lifecycle` instance and of its `rollout` sub-orchestration."""
 
@@ -101,6 +111,9 @@ class RunProgress(Status):
     step: int | None = None
     kind: Literal["mirror", "live"] | None = None  # the current phase's kind
     gate: GateView | None = None
+    shadow: EvidenceView | None = None
+    online_accuracy: EvidenceView | None = None
+    labels_deadline: str | None = None  # waiting_for "labels": the label deadline (ISO 8601)
     waiting_for: str | None = None
     approval_reason: str | None = None
     approval: str | None = None

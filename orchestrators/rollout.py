@@ -7,11 +7,18 @@ green and the split before, and (through `RunContext`) the custom status, ledger
 events. Any step may raise `RollBack`, caught once. Every decision is core.ramp / core.gates,
 every I/O an activity. Operators may raise `abort` or `rollback` at any time (-> roll back), and
 `approve` / `reject` when the policy asks for approval (a timeout is a reject).
+
+ML-aware gates, when the policy turns them on: the shadow gate (green's answers vs blue's on the
+same requests) is judged with the traffic gate in every gated phase: it must pass in the mirror
+phase, and at live steps, where Azure ML cannot pair requests (it mirrors only to a deployment
+without live traffic), only its fail counts, unless there is no mirror phase to have passed it.
+The online accuracy gate is judged when the last gated step would move on: the rollout waits for
+labels (status `waiting_for: labels`) until they decide or the label deadline applies its policy.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -26,8 +33,15 @@ from core.facts import (
     StepEntered,
     TrafficChanged,
 )
-from core.gates import GateConfig
+from core.gates import GateConfig, Verdict
+from core.online_accuracy import OnlineAccuracyConfig
 from core.payloads.lifecycle import LifecycleResult
+from core.payloads.prediction_gates import (
+    OnlineAccuracyInput,
+    OnlineAccuracyResult,
+    ShadowGateInput,
+    ShadowGateResult,
+)
 from core.payloads.rollout import (
     DeployInput,
     DeploymentInput,
@@ -53,7 +67,8 @@ from core.ramp import (
     promoted_split,
     rollback_split,
 )
-from core.status import GateView, RunStatus, Stage
+from core.shadow_gates import ShadowConfig
+from core.status import EvidenceView, GateView, RunStatus, Stage
 from orchestrators import bp
 from orchestrators.run import End, RunContext
 
@@ -74,6 +89,14 @@ def rollout(context: df.DurableOrchestrationContext):
         return (yield from r.promote((yield from r.ramp())))
     except RollBack as back:
         return (yield from r.roll_back(back))
+
+
+def combine(*verdicts: Verdict | None) -> Verdict:
+    """Gates judged together: any fail fails, all pass passes (None: a gate that only counts when it fails)."""
+    given = [v for v in verdicts if v is not None]
+    if "fail" in given:
+        return "fail"
+    return "pass" if all(v == "pass" for v in given) else "need_more_data"
 
 
 class RollBack(Exception):
@@ -105,6 +128,10 @@ class Rollout(RunContext):
         self.endpoint = self.policy.endpoint or req.model
         self.plan = RampPlan.from_policy(self.policy)
         self.gate = GateConfig.for_rollout(self.policy, self.plan.gated_phases)
+        gates = self.policy.gates
+        self.shadow = ShadowConfig.for_rollout(self.policy, self.plan.gated_phases) if gates.shadow else None
+        self.online = OnlineAccuracyConfig.for_rollout(self.policy) if gates.online_accuracy else None
+        self.live_since: datetime | None = None  # green's first live request: the labels' period
         self.stops = [context.wait_for_external_event(name) for name in STOP_EVENTS]
         self.where: Stage = "deploy"  # the step a roll-back is reported against
         self.approved = False
@@ -217,42 +244,136 @@ class Rollout(RunContext):
         yield self.record(
             StepEntered(stage=self.where, phase=phase, split=_view(decision.split)), stage=self.where
         )
+        if plan.phases[phase].kind == "live" and self.live_since is None:
+            self.live_since = started
         while True:
             yield from self.pause(plan.eval_interval_seconds)
-            ask = GateInput(
+            verdict = yield from self.judge(phase, started)
+            now = self.context.current_utc_datetime
+            decision = decide(
+                plan, phase, started, now, verdict, self.before, self.green, approved=self.approved
+            )
+            if decision.action == "rollback":
+                raise RollBack(decision.reason)
+            if decision.action != "hold":
+                if self.needs_labels(phase):
+                    yield from self.labels(phase, started)
+                return decision
+
+    def judge(self, phase: int, started: datetime):  # generator -> the phase's combined verdict
+        """The traffic gate, and the shadow gate if the policy has one, over [started, now]."""
+        assert self.blue is not None
+        now, current = self.context.current_utc_datetime, self.plan.phases[phase]
+        ask = GateInput(
+            run_id=self.run_id,
+            endpoint=self.endpoint,
+            green=self.green,
+            blue=self.blue,
+            phase=phase,
+            percent=current.percent,
+            start=started,
+            end=now,
+            gate=self.gate,
+        )
+        result = GateResult.model_validate((yield self.call("rollout_gate", ask)))
+        self.show(
+            gate=GateView(
+                verdict=result.verdict,
+                green_requests=result.green_requests,
+                min_samples=result.min_samples,
+                reasons=result.reasons[:3],
+            )
+        )
+        if self.shadow is None:
+            return result.verdict
+        blocking = current.kind == "mirror" or self.plan.phases[0].kind != "mirror"
+        shadow_ask = ShadowGateInput(
+            run_id=self.run_id,
+            endpoint=self.endpoint,
+            green=self.green,
+            blue=self.blue,
+            phase=phase,
+            percent=current.percent,
+            start=started,
+            end=now,
+            shadow=self.shadow,
+            blocking=blocking,
+        )
+        shadow = ShadowGateResult.model_validate((yield self.call("rollout_shadow_gate", shadow_ask)))
+        self.show(
+            shadow=EvidenceView(
+                verdict=shadow.verdict, n=shadow.pairs, needed=shadow.min_pairs, reasons=shadow.reasons[:3]
+            )
+        )
+        return combine(result.verdict, shadow.verdict if blocking or shadow.verdict == "fail" else None)
+
+    def needs_labels(self, phase: int) -> bool:
+        """The online accuracy gate guards the move out of the last gated live step."""
+        online = self.policy.gates.online_accuracy
+        nxt = phase + 1
+        return (
+            online is not None
+            and online.required_before_last_step
+            and self.plan.phases[phase].kind == "live"
+            and (nxt >= len(self.plan.phases) or not self.plan.phases[nxt].gated)
+        )
+
+    def labels(self, phase: int, started: datetime):  # generator; returns when green may move on
+        """Wait for the labels to decide the online accuracy gate (the traffic and shadow gates keep
+        watching meanwhile); at the label deadline the policy's `on_label_deadline` applies."""
+        online = self.policy.gates.online_accuracy
+        assert online is not None and self.online is not None and self.blue is not None
+        assert self.policy.gates.entity_id_column is not None
+        deadline = started + timedelta(seconds=online.label_wait_seconds)
+        self.show(waiting_for="labels", labels_deadline=deadline.isoformat())
+        while True:
+            ask = OnlineAccuracyInput(
                 run_id=self.run_id,
                 endpoint=self.endpoint,
                 green=self.green,
                 blue=self.blue,
                 phase=phase,
-                percent=plan.phases[phase].percent,
-                start=started,
+                percent=self.plan.phases[phase].percent,
+                since=self.live_since or started,
                 end=self.context.current_utc_datetime,
-                gate=self.gate,
+                config=self.online,
+                entity_id_column=self.policy.gates.entity_id_column,
+                labels_container=online.labels_container,
+                labels_prefix=online.labels_prefix,
+                deadline=deadline,
+                on_deadline=online.on_label_deadline,
             )
-            result = GateResult.model_validate((yield self.call("rollout_gate", ask)))
-            self.show(
-                gate=GateView(
-                    verdict=result.verdict,
-                    green_requests=result.green_requests,
-                    min_samples=result.min_samples,
-                    reasons=result.reasons[:3],
-                )
+            result = OnlineAccuracyResult.model_validate((yield self.call("rollout_online_accuracy", ask)))
+            view = EvidenceView(
+                verdict=result.verdict,
+                n=result.green_labelled,
+                needed=result.min_labels,
+                reasons=result.reasons[:3],
             )
-            now = self.context.current_utc_datetime
-            decision = decide(
-                plan, phase, started, now, result.verdict, self.before, self.green, approved=self.approved
-            )
-            if decision.action == "rollback":
-                raise RollBack(decision.reason)
-            if decision.action != "hold":
-                return decision
+            self.show(online_accuracy=view)
+            why = f"online accuracy: {'; '.join(result.reasons[:1])}"
+            if result.action == "rollback":
+                raise RollBack(why if result.verdict == "fail" else f"label deadline reached: {why}")
+            if result.action in ("promote", "hold"):
+                self.show(waiting_for=None)
+                if result.action == "hold":
+                    yield from self.ask_operator(f"label deadline reached: {why}")
+                return
+            yield from self.pause(self.plan.eval_interval_seconds)
+            if (yield from self.judge(phase, started)) == "fail":
+                raise RollBack("a gate failed while waiting for labels")
 
     def approval(self, decision: RampDecision):  # generator -> the decision once approved
+        """The policy asks an operator before this step."""
+        yield from self.ask_operator(decision.reason)
+        self.approved = True
+        return enter(self.plan, decision.phase, self.before, self.green, approved=True)
+
+    def ask_operator(self, reason: str):  # generator; returns if approved, else rolls back
         """An operator's `approve` or `reject`, or `timeout` (= reject), or a stop event."""
         context = self.context
-        self.show(stage="approval", waiting_for="approve|reject", approval_reason=decision.reason)
-        yield self.record(ApprovalAsked(reason=decision.reason))
+        self.show(stage="approval", waiting_for="approve|reject", approval_reason=reason)
+        yield self.record(ApprovalAsked(reason=reason))
         approve = context.wait_for_external_event("approve")
         reject = context.wait_for_external_event("reject")
         timer = context.create_timer(
@@ -267,8 +388,6 @@ class Rollout(RunContext):
         yield self.record(ApprovalAnswered(answer=answer))
         if answer != "approve":
             raise RollBack(f"approval: {answer}")
-        self.approved = True
-        return enter(self.plan, decision.phase, self.before, self.green, approved=True)
 
     # ------------------------------------------------------------------ traffic, stops
 

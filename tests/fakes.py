@@ -29,12 +29,14 @@ from core.ports import (
     LedgerEntry,
     LifecycleEvent,
     ModelVersion,
+    PredictionWindow,
     RetrainRequest,
     RunRecord,
     TrafficRuleError,
     WindowStats,
     merge_run_changes,
 )
+from core.predictions import PredictionRecord
 from core.settings import Settings
 from wiring import Ports
 
@@ -362,6 +364,41 @@ class FakeTrafficStats:
         return WindowStats(endpoint, start, end, self.ingested_until or end, by, query="fake")
 
 
+class FakePredictionLog:
+    """Returns the records a test put in `records` that fall in the window (by endpoint, deployment
+    and time), or, if a test set `answer`, the records it gives for the window (a world that answers
+    whatever window is asked: orchestrator tests run on a skipping clock); `ingested_until` None
+    means "complete up to the window's end"."""
+
+    def __init__(self, endpoint: str = "churn-endpoint") -> None:
+        self.endpoint = endpoint
+        self.records: list[PredictionRecord] = []
+        self.answer: Callable[[datetime, datetime], list[PredictionRecord]] | None = None
+        self.ingested_until: datetime | None = None
+        self.queries: list[tuple[str, list[str], datetime, datetime]] = []
+
+    def add(self, *records: PredictionRecord) -> None:
+        self.records.extend(records)
+
+    def window(
+        self, endpoint: str, deployments: list[str], start: datetime, end: datetime
+    ) -> PredictionWindow:
+        self.queries.append((endpoint, list(deployments), start, end))
+        if endpoint != self.endpoint:
+            return PredictionWindow([], self.ingested_until or end)
+        if self.answer is not None:
+            return PredictionWindow(
+                [r for r in self.answer(start, end) if r.deployment in deployments],
+                self.ingested_until or end,
+            )
+        chosen = [
+            r
+            for r in self.records
+            if r.deployment in deployments and start <= datetime.fromisoformat(r.time) <= end
+        ]
+        return PredictionWindow(chosen, self.ingested_until or end)
+
+
 # --------------------------------------------------------------------------- run ledger
 
 
@@ -475,6 +512,7 @@ class FakeAdapters:
     registry: FakeModelRegistry = dataclasses.field(default_factory=FakeModelRegistry)
     endpoints: FakeEndpoints = dataclasses.field(default_factory=FakeEndpoints)
     traffic_stats: FakeTrafficStats = dataclasses.field(default_factory=FakeTrafficStats)
+    prediction_log: FakePredictionLog = dataclasses.field(default_factory=FakePredictionLog)
     ledger: FakeRunLedger = dataclasses.field(default_factory=FakeRunLedger)
     events: FakeEventPublisher = dataclasses.field(default_factory=FakeEventPublisher)
 

@@ -1,6 +1,10 @@
 """Event Grid trigger: data landed in the lake (BlobCreated) or a model monitor breached a
 threshold (AML RunStatusChanged). Both schemas arrive here: the Event Grid schema and CloudEvents.
 
+A blob under a policy's labels prefix (rollout.gates.online_accuracy) is ground truth for the
+online accuracy gate, not training data: it is recorded as a labels arrival and starts nothing
+(the running rollout reads every label file at its next evaluation).
+
 Bad or foreign events are logged and recorded, not raised: raising makes Event Grid redeliver
 an event that can never succeed. Only errors that a retry can fix (ledger or host unavailable)
 propagate, so Event Grid retries them and dedupe absorbs the repeats.
@@ -24,7 +28,9 @@ from core.events_in import (
     route_blob,
     same_blob_location,
 )
-from core.facts import EventIgnored
+from core.facts import EventIgnored, LabelsArrived
+from core.payloads.triggers import coordinator_id
+from core.policy import Policy
 from triggers import bp
 from triggers.intake import Intake, new_request, record_ignored, submit
 
@@ -60,12 +66,46 @@ def event_document(event: Any) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v is not None}
 
 
+def route_labels(policies: Any, container: str, path: str) -> str | None:
+    """The model whose online accuracy gate reads labels from container/path (longest prefix wins)."""
+    best: tuple[int, str] | None = None
+    for policy in policies:
+        online = policy.rollout.gates.online_accuracy if isinstance(policy, Policy) else None
+        if online is None or online.labels_container != container:
+            continue
+        prefix = online.labels_prefix
+        if path.startswith(prefix) and (best is None or (len(prefix), policy.model) > best):
+            best = (len(prefix), policy.model)
+    return best[1] if best else None
+
+
+def labels_arrived(model: str, event: BlobCreated) -> None:
+    fact = LabelsArrived(
+        event_id=event.event_id,
+        container=event.container,
+        path=event.path,
+        url=event.url,
+        content_length=event.content_length,
+    )
+    bootstrap.ledger().append(coordinator_id(model), fact.ledger_kind, fact.dump())
+    log.info("labels for %s arrived: %s/%s", model, event.container, event.path)
+
+
 async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
     info = {"event_id": event.event_id, "container": event.container, "path": event.path, "api": event.api}
     if not event.committed:
         log.info("ignored %s: api %s is not a committed write", event.event_id, event.api)
         return None
-    model = route_blob(bootstrap.policies().values(), event.container, event.path)
+    policies = bootstrap.policies().values()
+    labelled = route_labels(policies, event.container, event.path)
+    if labelled is not None:
+        if not same_blob_location(event.url, bootstrap.data_lake().url(event.container, event.path)):
+            why = "url outside the configured storage account or container"
+            record_ignored(labelled, EventIgnored(ignored=why, url=event.url, **info))
+        else:
+            labels_arrived(labelled, event)
+        return None
+    model = route_blob(policies, event.container, event.path)
     if model is None:
         record_ignored(None, EventIgnored(ignored="no policy claims this blob", **info))
         return None

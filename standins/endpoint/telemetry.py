@@ -1,4 +1,6 @@
-"""The local AmlOnlineEndpointTrafficLog: one row per request, mirrored ones included.
+"""The local AmlOnlineEndpointTrafficLog: one row per request, mirrored ones included; and the
+prediction log (core/prediction_table.py): one row per scored input row, written in the same
+transaction with the same watermark.
 
 Rows are buffered and written by one thread every `flush_interval` seconds in one transaction
 (WAL mode), so logging costs the request path a list append. Like Log Analytics, rows appear
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core import prediction_table
 from core.traffic_log import COLUMNS, SCHEMA, TABLE, WATERMARK_TABLE, iso_ms
 
 
@@ -30,6 +33,7 @@ def connect(db_path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
+    conn.executescript(prediction_table.SCHEMA)
     conn.commit()
     return conn
 
@@ -42,6 +46,7 @@ class TrafficLogWriter:
         self.flush_interval = flush_interval
         self._conn = connect(db_path)
         self._rows: list[tuple] = []
+        self._predictions: list[tuple] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -60,11 +65,21 @@ class TrafficLogWriter:
         with self._lock:
             self._rows.append((iso_utc(), *row[1:]) if row[0] is None else tuple(row))
 
+    def append_predictions(self, rows: Sequence[Sequence[object]]) -> None:
+        """Queue prediction rows (core.prediction_table.COLUMNS), stamped like `append`."""
+        width = len(prediction_table.COLUMNS)
+        if any(len(row) != width for row in rows):
+            raise ValueError(f"a prediction log row has {width} columns")
+        with self._lock:
+            now = iso_utc()
+            self._predictions.extend((now, *row[1:]) if row[0] is None else tuple(row) for row in rows)
+
     def flush(self) -> int:
         """Write everything buffered so far; returns the number of rows written."""
         with self._flush_lock:
             with self._lock:
                 rows, self._rows = self._rows, []
+                predictions, self._predictions = self._predictions, []
                 # every row appended before this point carries a TimeGenerated <= now
                 until = iso_utc()
             try:
@@ -74,14 +89,23 @@ class TrafficLogWriter:
                         self._conn.executemany(
                             f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({placeholders})", rows
                         )
-                    self._conn.execute(
-                        f"INSERT INTO {WATERMARK_TABLE} (Id, IngestedUntil) VALUES (1, ?) "
-                        "ON CONFLICT (Id) DO UPDATE SET IngestedUntil = excluded.IngestedUntil",
-                        (until,),
-                    )
+                    if predictions:
+                        columns = prediction_table.COLUMNS
+                        self._conn.executemany(
+                            f"INSERT INTO {prediction_table.TABLE} ({', '.join(columns)}) "
+                            f"VALUES ({', '.join('?' * len(columns))})",
+                            predictions,
+                        )
+                    for watermark in (WATERMARK_TABLE, prediction_table.WATERMARK_TABLE):
+                        self._conn.execute(
+                            f"INSERT INTO {watermark} (Id, IngestedUntil) VALUES (1, ?) "
+                            "ON CONFLICT (Id) DO UPDATE SET IngestedUntil = excluded.IngestedUntil",
+                            (until,),
+                        )
             except sqlite3.Error:
                 with self._lock:  # keep the rows for the next attempt, in order
                     self._rows[:0] = rows
+                    self._predictions[:0] = predictions
                 raise
             self.written += len(rows)
             return len(rows)

@@ -184,6 +184,51 @@ def test_mirror_copies_a_share_of_unpinned_requests_to_the_mirror_deployment(
     assert set_split(url, {"blue": 100, "green": 0}, {}).status_code == 200
 
 
+def test_the_prediction_log_pairs_a_mirrored_answer_with_its_original_and_keeps_the_entity_id(
+    server: dict, state: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from adapters.local.prediction_log import SqlitePredictionLog
+    from core.predictions import pair_by_request
+
+    url = server["url"]
+    r = requests.patch(
+        f"{url}/endpoints/{EP}", headers=AUTH, json={"entity_id_column": "customer_id"}, timeout=10
+    )
+    assert r.status_code == 200 and r.json()["entity_id_column"] == "customer_id"
+    assert set_split(url, {"blue": 100, "green": 0}, {"green": 50}).status_code == 200
+    start = datetime.now(UTC)
+    originals = {}
+    for i in range(60):
+        body = payload(1)
+        body["input_data"]["columns"].append("customer_id")  # an id column the model does not use
+        body["input_data"]["data"][0].append(f"C-{i}")
+        answer = score(url, body)
+        assert answer.status_code == 200
+        originals[answer.headers["x-request-id"]] = (f"C-{i}", answer.json()[0][-1])  # [P(0), P(1)]
+    log = SqlitePredictionLog(state / "traffic.db")
+    window = log.window(EP, ["blue", "green"], start, datetime.now(UTC) + timedelta(seconds=5))
+    for _ in range(20):  # mirrored calls run in the background: wait until their rows stop arriving
+        time.sleep(0.25)
+        requests.post(f"{url}/admin/flush", headers=AUTH, timeout=10).raise_for_status()
+        latest = log.window(EP, ["blue", "green"], start, datetime.now(UTC) + timedelta(seconds=5))
+        if len(latest.records) == len(window.records):
+            break
+        window = latest
+    blue = [rec for rec in window.records if rec.deployment == "blue"]
+    green = [rec for rec in window.records if rec.deployment == "green"]
+    assert {rec.request_id for rec in blue} == set(originals) and not any(rec.mirrored for rec in blue)
+    assert {rec.entity_id for rec in blue} == {e for e, _ in originals.values()}
+    assert all(rec.score == pytest.approx(originals[rec.request_id][1]) for rec in blue)  # P(churn) logged
+    assert 30 - 18 <= len(green) <= 30 + 18 and all(rec.mirrored for rec in green)  # 50% of 60
+    pairs = pair_by_request(window.records, "blue", "green")
+    assert len(pairs) == len(green)  # every mirrored answer pairs with the original's
+    assert window.ingested_until is not None and window.ingested_until >= start
+    assert all(rec.model_version == rec.deployment for rec in window.records)  # version as deployed
+    assert set_split(url, {"blue": 100, "green": 0}, {}).status_code == 200
+
+
 def test_faults_make_a_deployment_fail_the_configured_share_of_requests(server: dict, state: Path) -> None:
     url = server["url"]
     faults = {"error_rate": 0.3, "extra_latency_ms": 0}

@@ -1,0 +1,167 @@
+# ruff: noqa: F811  (the `world` fixture is imported from test_rollout and used as a parameter)
+"""The rollout with the ML-aware gates on, on devhost's engine with fakes and a skipping clock: a
+challenger that answers the same inputs differently is stopped in the mirror phase by the shadow
+gate; one that is worse on delayed labels is rolled back by the online accuracy gate before 100%;
+one as good as the champion is promoted once the labels say so; and missing labels are a visible
+wait that the policy's label deadline ends."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.facts import read_fact
+from core.policy import MirrorPolicy, OnlineAccuracyGate, ShadowGate
+from core.predictions import PredictionRecord
+from tests.orchestrators.test_rollout import World, run_rollout, world  # noqa: F401  (fixture)
+
+N = 400
+LABELS = "churn-labels/"
+
+
+def ids() -> list[str]:
+    return [f"C{i:05d}" for i in range(N)]
+
+
+def truth(seed: int = 1) -> np.ndarray:
+    return (np.random.default_rng(seed).random(N) < 0.3).astype(int)
+
+
+def scores(labels: np.ndarray, skill: float, seed: int) -> np.ndarray:
+    """Scores whose ranking follows the label with `skill` (0: random)."""
+    noise = np.random.default_rng(seed).random(N)
+    return np.clip(skill * labels * 0.6 + (1 - skill * 0.6) * noise, 0, 1)
+
+
+def live_world(world: World, green_skill: float, blue_skill: float = 0.9) -> None:
+    y = truth()
+    blue, green = scores(y, blue_skill, 2), scores(y, green_skill, 3)
+
+    def answer(start: datetime, end: datetime) -> list[PredictionRecord]:
+        at = (start + timedelta(milliseconds=1)).isoformat()
+        # every entity scored by both (different requests: live traffic is split, not paired)
+        return [
+            PredictionRecord(f"b{i}", "blue", "1", e, float(blue[i]), at) for i, e in enumerate(ids())
+        ] + [PredictionRecord(f"g{i}", "green", "2", e, float(green[i]), at) for i, e in enumerate(ids())]
+
+    world.fakes.prediction_log.answer = answer
+
+
+def land_labels(world: World) -> None:
+    frame = pd.DataFrame(
+        {"customer_id": ids(), "churned": truth(), "label_time": "2024-05-01T12:00:00+00:00"}
+    )
+    world.fakes.data_lake.put("raw", f"{LABELS}part-1.csv", frame.to_csv(index=False).encode())
+
+
+def online_gate(world: World, **changes) -> None:
+    gate = OnlineAccuracyGate(labels_prefix=LABELS, min_labels=100, **changes)
+    gates = world.policy.rollout.gates.model_copy(
+        update={"entity_id_column": "customer_id", "online_accuracy": gate}
+    )
+    world.rollout(gates=gates)
+
+
+def gate_facts(world: World, kind: str) -> list:
+    return [
+        f
+        for f in (read_fact(e.data) for e in world.fakes.ledger.entries("run-1", "gate"))
+        if f and f.kind == kind
+    ]
+
+
+def test_a_challenger_worse_on_live_labels_is_rolled_back_before_the_last_step(world, tmp_path):
+    online_gate(world)
+    world.live_champion({"blue": 100})
+    live_world(world, green_skill=0.0)
+    land_labels(world)
+    status = run_rollout(tmp_path, world)
+    assert status["output"]["status"] == "rolled_back", status
+    assert "online accuracy" in status["output"]["reasons"][0]
+    assert [t.get("green") for t, _ in world.fakes.endpoints.traffic_history] == [10, 50, 0]
+    assert world.fakes.endpoints.get("churn-endpoint").traffic == {"blue": 100}
+    [fact] = gate_facts(world, "online_accuracy_evaluated")
+    assert fact.verdict == "fail" and fact.percent == 50 and fact.action == "rollback"
+    assert fact.green_labelled == N and fact.blue_labelled == N and fact.label_files == 1
+    assert fact.green_value < fact.blue_value and fact.fail_e_value >= fact.fail_threshold
+    assert status["customStatus"]["online_accuracy"]["verdict"] == "fail"
+
+
+def test_a_challenger_as_good_as_the_champion_is_promoted_once_the_labels_say_so(world, tmp_path):
+    online_gate(world, margin=0.1)
+    world.live_champion({"blue": 100})
+    live_world(world, green_skill=0.9)
+    land_labels(world)
+    status = run_rollout(tmp_path, world)
+    assert status["output"]["status"] == "promoted", status
+    [fact] = gate_facts(world, "online_accuracy_evaluated")
+    assert fact.verdict == "pass" and fact.action == "promote"
+
+
+def test_missing_labels_are_a_visible_wait_that_the_label_deadline_ends_by_policy(world, tmp_path):
+    online_gate(world, label_wait_seconds=20, on_label_deadline="rollback")
+    world.live_champion({"blue": 100})
+    live_world(world, green_skill=0.9)  # no label file lands
+    status = run_rollout(tmp_path, world)
+    assert status["output"]["status"] == "rolled_back", status
+    assert status["output"]["reasons"][0].startswith("label deadline reached")
+    facts = gate_facts(world, "online_accuracy_evaluated")
+    assert len(facts) >= 2 and {f.action for f in facts[:-1]} == {"wait"} and facts[-1].action == "rollback"
+    assert all(f.verdict == "need_more_data" and f.green_labelled == 0 for f in facts)
+    assert "waiting for labels" in facts[0].reasons[0]
+    assert status["customStatus"]["labels_deadline"]
+
+
+@pytest.mark.parametrize("shift", [0.3])
+def test_a_challenger_that_answers_the_same_inputs_differently_is_stopped_in_the_mirror_phase(
+    world, tmp_path, shift
+):
+    world.rollout(
+        mirror=MirrorPolicy(percent=20, bake_seconds=1),
+        gates=world.policy.rollout.gates.model_copy(update={"shadow": ShadowGate(min_pairs=100)}),
+    )
+    world.live_champion({"blue": 100})
+    blue = np.random.default_rng(5).random(N) * 0.6
+
+    def answer(start: datetime, end: datetime) -> list[PredictionRecord]:
+        at = (start + timedelta(milliseconds=1)).isoformat()
+        return [PredictionRecord(f"r{i}", "blue", "1", None, float(b), at) for i, b in enumerate(blue)] + [
+            PredictionRecord(f"r{i}", "green", "2", None, float(b + shift), at, mirrored=True)
+            for i, b in enumerate(blue)
+        ]
+
+    world.fakes.prediction_log.answer = answer
+    status = run_rollout(tmp_path, world)
+    assert status["output"]["status"] == "rolled_back", status
+    assert [t.get("green") for t, _ in world.fakes.endpoints.traffic_history] == [0, 0]  # never live
+    [fact] = gate_facts(world, "shadow_gate_evaluated")
+    assert fact.verdict == "fail" and fact.pairs == N and fact.blocking
+    shift_test = next(t for t in fact.tests if t.metric == "score_shift")
+    assert shift_test.statistic == pytest.approx(shift) and shift_test.outcome == "fail"
+
+
+def test_a_challenger_that_agrees_passes_the_shadow_gate_and_ramps(world, tmp_path):
+    world.rollout(
+        mirror=MirrorPolicy(percent=20, bake_seconds=1),
+        gates=world.policy.rollout.gates.model_copy(update={"shadow": ShadowGate(min_pairs=100)}),
+    )
+    world.live_champion({"blue": 100})
+    blue = np.random.default_rng(5).random(N)
+
+    def answer(start: datetime, end: datetime) -> list[PredictionRecord]:
+        at = (start + timedelta(milliseconds=1)).isoformat()
+        return [PredictionRecord(f"r{i}", "blue", "1", None, float(b), at) for i, b in enumerate(blue)] + [
+            PredictionRecord(f"r{i}", "green", "2", None, float(b), at, mirrored=True)
+            for i, b in enumerate(blue)
+        ]
+
+    world.fakes.prediction_log.answer = answer
+    status = run_rollout(tmp_path, world)
+    assert status["output"]["status"] == "promoted", status
+    facts = gate_facts(world, "shadow_gate_evaluated")
+    assert facts[0].verdict == "pass" and facts[0].percent == 20
+    # live steps (after a mirror phase): judged and recorded, but only a fail would hold the ramp
+    assert all(not f.blocking for f in facts if f.percent in (10, 50))
