@@ -272,6 +272,7 @@ class BatchDeployFailed(Fact):
 class BatchScoringStarted(Fact):
     ledger_kind: ClassVar[LedgerKind] = "step"
     kind: Literal["batch_scoring_started"] = "batch_scoring_started"
+    run_id: str
     model: str
     source: str
     request_id: str
@@ -298,6 +299,7 @@ class BatchScored(Fact):
 
     ledger_kind: ClassVar[LedgerKind] = "decision"
     kind: Literal["batch_scored"] = "batch_scored"
+    run_id: str
     model: str
     status: Literal["scored", "rejected", "failed"]
     rows_in: int = 0

@@ -333,6 +333,7 @@ class BatchScore(BatchRun):
         self.show(endpoint=info.batch.endpoint, default=info.default, phase="prepare")
         ab = [info.default, info.ab_b] if info.default and info.ab_b else []
         fact = BatchScoringStarted(
+            run_id=self.run_id,
             model=self.model,
             source=self.req.source,
             request_id=self.req.request_id,
@@ -409,6 +410,7 @@ class BatchScore(BatchRun):
         folder = self.collected[0].uri.rsplit("/", 1)[0] + "/" if self.collected else None
         prepared = getattr(self, "prepared", None)
         fact = BatchScored(
+            run_id=self.run_id,
             model=self.model,
             status=status,  # type: ignore[arg-type]
             rows_in=prepared.rows_in if prepared else 0,

@@ -26,6 +26,7 @@ from core.events_in import (
 )
 from core.facts import EventIgnored
 from triggers import bp
+from triggers.batch_scoring import handle_scoring_blob, scoring_model
 from triggers.intake import Intake, new_request, record_ignored, submit
 
 log = logging.getLogger("triggers.blob_events")
@@ -65,6 +66,8 @@ async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
     if not event.committed:
         log.info("ignored %s: api %s is not a committed write", event.event_id, event.api)
         return None
+    if (scoring := scoring_model(event)) is not None:  # batch.scoring_prefix: score, do not retrain
+        return await handle_scoring_blob(client, scoring, event)
     model = route_blob(bootstrap.policies().values(), event.container, event.path)
     if model is None:
         record_ignored(None, EventIgnored(ignored="no policy claims this blob", **info))
