@@ -87,7 +87,9 @@ def inputs_folder(model: str, run_id: str) -> str:
 # --------------------------------------------------------------------------- scoring input
 
 
-def scoring_blobs(lake: DataLake, policy: Policy, contract: DataContract, blobs: Sequence[BlobRef]) -> list[BlobRef]:
+def scoring_blobs(
+    lake: DataLake, policy: Policy, contract: DataContract, blobs: Sequence[BlobRef]
+) -> list[BlobRef]:
     """The named blobs, or every data file under the scoring prefix (a scheduled run). A named
     blob outside the scoring prefix is refused: the edge routes by it, this does not trust it."""
     prefix = _batch(policy).scoring_prefix or ""
@@ -126,7 +128,9 @@ def prepare_scoring(
         except BlobNotFound:
             problems.append(f"{ref.container}/{ref.path}: blob not found (deleted after it landed?)")
     if not refs:
-        problems.append(f"no data files ({contract.files}) under {policy.data.container}/{batch.scoring_prefix}")
+        problems.append(
+            f"no data files ({contract.files}) under {policy.data.container}/{batch.scoring_prefix}"
+        )
     scoring = features_contract(contract)
     reports: dict[str, ValidationReport | None] = {}
     frames: list[pd.DataFrame] = []
@@ -161,7 +165,17 @@ def prepare_scoring(
         arms = {"a": a, "b": b} if b and a else ({"b": b} if b else {"a": a})
     transform = load_transform(batch.transform)
     staged = [
-        _stage(lake, policy.model, req.run_id, arm, frame.iloc[rows], contract, transform, containers, local_copy_root)
+        _stage(
+            lake,
+            policy.model,
+            req.run_id,
+            arm,
+            frame.iloc[rows],
+            contract,
+            transform,
+            containers,
+            local_copy_root,
+        )
         for arm, rows in arms.items()
     ]
     return BatchPrepared(status="accepted", rows_in=rows_in, inputs=staged, sources=[f.ref for f in files])
@@ -202,7 +216,17 @@ def stage_smoke(
         raise FileNotFoundError(f"the evaluation split {req.eval_ref.path} has no parquet file")
     frame = pd.read_parquet(io.BytesIO(lake.read(req.eval_ref.container, parts[0].path))).head(req.rows)
     text = frame.astype("string")  # typed again by model_rows, as a scoring input would be
-    return _stage(lake, req.model, req.run_id, "smoke", text, contract, load_transform(req.transform), containers, local_copy_root)
+    return _stage(
+        lake,
+        req.model,
+        req.run_id,
+        "smoke",
+        text,
+        contract,
+        load_transform(req.transform),
+        containers,
+        local_copy_root,
+    )
 
 
 # --------------------------------------------------------------------------- outputs
@@ -213,7 +237,9 @@ def read_predictions(batch: BatchEndpoints, job_name: str) -> pd.DataFrame:
         return pd.read_csv(batch.download_output(job_name, Path(tmp)))
 
 
-def judge_smoke_job(batch: BatchEndpoints, job_name: str, expected_rows: int, job_state: str, message: str) -> BatchSmokeVerdictView:
+def judge_smoke_job(
+    batch: BatchEndpoints, job_name: str, expected_rows: int, job_state: str, message: str
+) -> BatchSmokeVerdictView:
     predictions: list[object] = []
     if job_state == "completed":
         frame = read_predictions(batch, job_name)
@@ -229,7 +255,12 @@ def judge_smoke_job(batch: BatchEndpoints, job_name: str, expected_rows: int, jo
 
 
 def collect(
-    batch: BatchEndpoints, lake: DataLake, policy: Policy, contract: DataContract, req: BatchCollectInput, c: Containers
+    batch: BatchEndpoints,
+    lake: DataLake,
+    policy: Policy,
+    contract: DataContract,
+    req: BatchCollectInput,
+    c: Containers,
 ) -> BatchCollected:
     """Copy a completed job's predictions into the lake, one row per input row, each with the
     model name and version, the deployment, the arm and the scoring run id (and the row's id)."""

@@ -118,9 +118,9 @@ class BatchProgress(Status):
     run_id: str
     model: str
     phase: BatchPhase = "endpoint"
-    status: Literal["running", "deployed", "kept", "restored", "unchanged", "failed", "scored", "rejected"] = (
-        "running"
-    )
+    status: Literal[
+        "running", "deployed", "kept", "restored", "unchanged", "failed", "scored", "rejected"
+    ] = "running"
     endpoint: str | None = None
     deployment: str | None = None
     default: str | None = None

@@ -113,7 +113,9 @@ class Stop(Exception):
 class BatchRun:
     """One batch orchestration's custom status, ledger facts and events (deterministic)."""
 
-    def __init__(self, context: df.DurableOrchestrationContext, run_id: str, model: str, batch: BatchPolicy | None):
+    def __init__(
+        self, context: df.DurableOrchestrationContext, run_id: str, model: str, batch: BatchPolicy | None
+    ):
         self.context = context
         self.run_id = run_id
         self.model = model
@@ -155,7 +157,9 @@ class BatchRun:
             if now >= deadline:
                 return job.model_copy(update={"state": "failed", "message": "deadline_seconds reached"})
             yield self.context.create_timer(min(now + timedelta(seconds=self.batch.poll_seconds), deadline))
-            job = BatchJobView.model_validate((yield self.call("batch_job_status", BatchJobRef(job_name=job.name))))
+            job = BatchJobView.model_validate(
+                (yield self.call("batch_job_status", BatchJobRef(job_name=job.name)))
+            )
             self.show(jobs={**(self.status.jobs or {}), job.name: job.state})
         return job
 
@@ -208,7 +212,9 @@ class BatchDeploy(BatchRun):
         while state.state not in ("succeeded", "failed", "missing"):
             if self.context.current_utc_datetime >= deadline:
                 break
-            yield self.context.create_timer(self.context.current_utc_datetime + timedelta(seconds=DEPLOY_POLL_SECONDS))
+            yield self.context.create_timer(
+                self.context.current_utc_datetime + timedelta(seconds=DEPLOY_POLL_SECONDS)
+            )
             state = BatchDeploymentView.model_validate((yield self.call("batch_deployment_state", ref)))
         fact = BatchDeploymentReady(
             endpoint=self.name,
@@ -219,14 +225,20 @@ class BatchDeploy(BatchRun):
         )
         yield self.record(fact)
         if state.state != "succeeded":
-            raise RuntimeError(f"batch deployment {self.deployment} is {state.state}: {state.message or 'deadline reached'}")
+            raise RuntimeError(
+                f"batch deployment {self.deployment} is {state.state}: {state.message or 'deadline reached'}"
+            )
 
     def smoke(self):  # generator -> SmokeVerdict
         """Score the smoke rows with the new deployment alone (named, not the default)."""
         b = self.req.batch
         self.show(phase="smoke")
         ask = BatchSmokeInputReq(
-            run_id=self.run_id, model=self.model, rows=b.smoke_rows, eval_ref=self.req.eval_ref, transform=b.transform
+            run_id=self.run_id,
+            model=self.model,
+            rows=b.smoke_rows,
+            eval_ref=self.req.eval_ref,
+            transform=b.transform,
         )
         staged = StagedInput.model_validate((yield self.call("batch_stage_smoke", ask)))
         job_name = f"{self.run_id}-batch-smoke-v{self.req.version}"
@@ -239,7 +251,9 @@ class BatchDeploy(BatchRun):
             tags={"run_id": self.run_id, "purpose": "smoke"},
         )
         job = yield from self.wait_job(submit)
-        judge = BatchJudgeSmokeInput(job_name=job.name, expected_rows=staged.rows, job_state=job.state, message=job.message)
+        judge = BatchJudgeSmokeInput(
+            job_name=job.name, expected_rows=staged.rows, job_state=job.state, message=job.message
+        )
         verdict = BatchSmokeVerdictView.model_validate((yield self.call("batch_judge_smoke", judge)))
         fact = BatchSmokeTested(deployment=self.deployment, job=job.name, **verdict.model_dump())
         yield self.record(fact)
@@ -255,14 +269,18 @@ class BatchDeploy(BatchRun):
         self.show(
             default=decision.default,
             previous_default=decision.previous_default,
-            status="deployed" if decision.verdict == "switch" else ("kept" if not smoke.passed else "unchanged"),
+            status="deployed"
+            if decision.verdict == "switch"
+            else ("kept" if not smoke.passed else "unchanged"),
             reasons=decision.reasons,
         )
 
     def prune(self):  # generator -> outcome
         d, b = self.decision, self.req.batch
         self.show(phase="prune")
-        ask = BatchPruneInput(endpoint=self.name, default=d.default, previous_default=d.previous_default, keep_last=b.keep_last)
+        ask = BatchPruneInput(
+            endpoint=self.name, default=d.default, previous_default=d.previous_default, keep_last=b.keep_last
+        )
         pruned = BatchPruneResult.model_validate((yield self.call("batch_prune", ask))).deleted
         fact = BatchDefaultDecided(
             verdict=d.verdict,
@@ -286,13 +304,20 @@ class BatchDeploy(BatchRun):
         serving = self.endpoint.deployments.get(current or "")
         moved = serving is not None and serving.model_version != self.req.version
         if back is None or not moved:
-            self.show(phase="done", status="unchanged", reasons=[f"batch default {current} serves the champion"])
+            self.show(
+                phase="done", status="unchanged", reasons=[f"batch default {current} serves the champion"]
+            )
             return self.finish()
         ask = BatchSetDefaultInput(run_id=self.run_id, endpoint=self.name, deployment=back)
         self.endpoint = BatchEndpointView.model_validate((yield self.call("batch_set_default", ask)))
         why = f"online rollout rolled back: batch default {current} -> {back} (champion v{self.req.version})"
         fact = BatchDefaultDecided(
-            verdict="restore", endpoint=self.name, candidate=back, default=back, previous_default=current, reasons=[why]
+            verdict="restore",
+            endpoint=self.name,
+            candidate=back,
+            default=back,
+            previous_default=current,
+            reasons=[why],
         )
         yield self.record(fact)
         yield from self.publish("batch_default_restored", fact.dump())
@@ -328,7 +353,9 @@ class BatchScore(BatchRun):
         self.collected: list[BatchCollected] = []
 
     def start(self):
-        self.start_info = info = BatchScoreStart.model_validate((yield self.call("batch_score_start", self.req)))
+        self.start_info = info = BatchScoreStart.model_validate(
+            (yield self.call("batch_score_start", self.req))
+        )
         self.batch = info.batch
         self.show(endpoint=info.batch.endpoint, default=info.default, phase="prepare")
         ab = [info.default, info.ab_b] if info.default and info.ab_b else []
@@ -345,7 +372,12 @@ class BatchScore(BatchRun):
         yield self.record(fact)
         yield self.record(fact, batch_index_id(self.model))
         if info.default is None:
-            raise Stop("failed", [f"batch endpoint {info.batch.endpoint} has no default deployment yet (no champion deployed)"])
+            raise Stop(
+                "failed",
+                [
+                    f"batch endpoint {info.batch.endpoint} has no default deployment yet (no champion deployed)"
+                ],
+            )
 
     def prepare(self):
         ask = BatchPrepareInput(
@@ -418,7 +450,8 @@ class BatchScore(BatchRun):
             arms=arms,
             predictions=folder,
             report=prepared.report_uri if prepared else None,
-            reasons=reasons or [f"{c.rows} rows scored by {c.deployment} (v{c.model_version})" for c in self.collected],
+            reasons=reasons
+            or [f"{c.rows} rows scored by {c.deployment} (v{c.model_version})" for c in self.collected],
             started_at=self.started_at,
             ended_at=self.context.current_utc_datetime,
         )

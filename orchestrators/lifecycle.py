@@ -17,6 +17,7 @@ import azure.durable_functions as df
 
 from core.facts import DataRejected, EvaluationDecided, RunAborted, RunFailed, StepEntered
 from core.jobs import job_name
+from core.payloads.batch import BATCH_DEPLOY_SUFFIX, BatchDeployInput
 from core.payloads.lifecycle import (
     ChampionInput,
     ChampionResult,
@@ -34,7 +35,6 @@ from core.payloads.lifecycle import (
     StartResult,
     SubmitJobInput,
 )
-from core.payloads.batch import BATCH_DEPLOY_SUFFIX, BatchDeployInput
 from core.payloads.rollout import RolloutInput
 from core.policy import Policy
 from core.promotion import PromotionDecision

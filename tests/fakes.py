@@ -386,10 +386,14 @@ class FakeBatchEndpoints:
         created = datetime(2026, 1, 1, tzinfo=UTC).replace(day=1 + age)
         info = BatchDeploymentInfo(name, "churn", version, "succeeded", created_at=created)
         self.endpoints[endpoint] = dataclasses.replace(
-            ep, deployments={**ep.deployments, name: info}, default_deployment=name if default else ep.default_deployment
+            ep,
+            deployments={**ep.deployments, name: info},
+            default_deployment=name if default else ep.default_deployment,
         )
 
-    def begin_deploy(self, endpoint, deployment, model, *, compute=None, instance_count=1, mini_batch_size=10):
+    def begin_deploy(
+        self, endpoint, deployment, model, *, compute=None, instance_count=1, mini_batch_size=10
+    ):
         ep = self.get(endpoint)
         existing = ep.deployments.get(deployment)
         if existing and (existing.model_name, existing.model_version) == (model.name, model.version):
@@ -409,7 +413,9 @@ class FakeBatchEndpoints:
         self.polls[key] = self.polls.get(key, 0) + 1
         if info.state == "creating" and self.polls[key] >= self.polls_to_ready:
             info = dataclasses.replace(info, state="succeeded")
-            self.endpoints[endpoint] = dataclasses.replace(ep, deployments={**ep.deployments, deployment: info})
+            self.endpoints[endpoint] = dataclasses.replace(
+                ep, deployments={**ep.deployments, deployment: info}
+            )
         return info
 
     def set_default(self, endpoint: str, deployment: str) -> BatchEndpointInfo:
@@ -432,7 +438,9 @@ class FakeBatchEndpoints:
             ep, deployments={k: v for k, v in ep.deployments.items() if k != deployment}
         )
 
-    def submit(self, endpoint, *, job_name, input_uri, output_uri, deployment=None, tags=None) -> BatchJobStatus:
+    def submit(
+        self, endpoint, *, job_name, input_uri, output_uri, deployment=None, tags=None
+    ) -> BatchJobStatus:
         if job_name in self.jobs:
             return self.status(job_name)
         ep = self.get(endpoint)

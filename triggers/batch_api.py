@@ -83,7 +83,9 @@ def operator_model_batch(req: func.HttpRequest) -> func.HttpResponse:
         deployments: dict[str, BatchDeployment] | Unavailable = info
     else:
         deployments = {
-            d.name: BatchDeployment(model=d.model_name, version=d.model_version, state=d.state, created_at=d.created_at)
+            d.name: BatchDeployment(
+                model=d.model_name, version=d.model_version, state=d.state, created_at=d.created_at
+            )
             for d in (info.deployments.values() if info else [])
         }
     body = BatchEndpoint(
@@ -137,7 +139,9 @@ async def operator_batch_run(req: func.HttpRequest, client) -> func.HttpResponse
         return error(404, f"unknown scoring run {run_id!r}; list them with GET /api/batch-runs")
     summary = next((r for r in runs_of(found["model"]) if r.id == run_id), None)
     facts = [Entry.of(e, read_fact(e.data)) for e in entries]
-    return json_response(BatchRunDetail(id=run_id, summary=summary, facts=facts, orchestration=durable).dump())
+    return json_response(
+        BatchRunDetail(id=run_id, summary=summary, facts=facts, orchestration=durable).dump()
+    )
 
 
 async def _batch_durable(client: Any, instance_id: str) -> BatchOrchestration | Unavailable | None:
@@ -150,7 +154,11 @@ async def _batch_durable(client: Any, instance_id: str) -> BatchOrchestration | 
         return None
     custom = status.custom_status
     try:
-        progress = BatchProgress.model_validate_json(custom) if isinstance(custom, str | bytes) else BatchProgress.model_validate(custom)
+        progress = (
+            BatchProgress.model_validate_json(custom)
+            if isinstance(custom, str | bytes)
+            else BatchProgress.model_validate(custom)
+        )
     except Exception:
         progress = None
     runtime = status.runtime_status

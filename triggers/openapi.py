@@ -233,7 +233,10 @@ def _batch_paths(model: dict[str, Any]) -> dict[str, Any]:
             "get": {
                 "operationId": "listBatchRuns",
                 "summary": "Scoring runs (of one model, or of every model with a batch section)",
-                "parameters": [{"name": "model", "in": "query", "required": False, "schema": MODEL_NAME}, limit],
+                "parameters": [
+                    {"name": "model", "in": "query", "required": False, "schema": MODEL_NAME},
+                    limit,
+                ],
                 "responses": {"200": _json(_ref("BatchRunList"), "Newest first."), **ERRORS, **NOT_FOUND},
             }
         },

@@ -103,7 +103,10 @@ def _functions() -> list[Any]:
 def run(tmp_path: Path, name: str, instance: str, payload: dict, timeout: float = 60) -> dict:
     async def main() -> dict:
         engine = DurableEngine(
-            db_path=tmp_path / "hub.db", functions=_functions(), activity_concurrency=2, clock=TimeSkippingClock()
+            db_path=tmp_path / "hub.db",
+            functions=_functions(),
+            activity_concurrency=2,
+            clock=TimeSkippingClock(),
         )
         await engine.start("http://127.0.0.1:7071")
         try:
@@ -225,13 +228,17 @@ def test_a_landed_file_is_scored_by_the_default_and_predictions_carry_version_an
     assert set(out["model_version"].astype(str)) == {"2"} and set(out["run_id"]) == {run_id}
     assert out["customer_id"].tolist() == frame["customer_id"].tolist()  # joined back in order
     scored = facts(world, run_id)[-1]
-    assert scored.kind == "batch_scored" and scored.rows_scored == 40 and scored.arms[0].deployment == "churn-v2"
+    assert (
+        scored.kind == "batch_scored" and scored.rows_scored == 40 and scored.arms[0].deployment == "churn-v2"
+    )
     index = facts(world, batch_index_id("churn"))
     assert [f.kind for f in index] == ["batch_scoring_started", "batch_scored"]
     assert "mllifecycle.batch_scored" in world.fakes.events.types()
 
 
-def test_an_ab_policy_splits_rows_by_key_across_the_default_and_the_newest_other_deployment(ab_world, tmp_path):
+def test_an_ab_policy_splits_rows_by_key_across_the_default_and_the_newest_other_deployment(
+    ab_world, tmp_path
+):
     world = ab_world
     world.fakes.batch_endpoints.add(ENDPOINT, "churn-v1", "1", default=True, age=0)
     world.fakes.batch_endpoints.add(ENDPOINT, "churn-v2", "2", age=1)
@@ -242,7 +249,9 @@ def test_an_ab_policy_splits_rows_by_key_across_the_default_and_the_newest_other
     arms = {a.arm: a for a in scored.arms}
     assert arms["a"].deployment == "churn-v1" and arms["b"].deployment == "churn-v2"
     assert arms["a"].rows + arms["b"].rows == 200 and 30 <= arms["b"].rows <= 90  # ~30% of 200
-    b = pd.read_csv(io.BytesIO(world.fakes.data_lake.read("predictions", f"churn/{run_id}/predictions-b.csv")))
+    b = pd.read_csv(
+        io.BytesIO(world.fakes.data_lake.read("predictions", f"churn/{run_id}/predictions-b.csv"))
+    )
     assert set(b["model_version"].astype(str)) == {"2"}
 
 

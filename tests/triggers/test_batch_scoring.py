@@ -42,7 +42,9 @@ def test_a_blob_under_the_scoring_prefix_starts_a_scoring_run_not_a_retrain(batc
     [run_id] = client.started("batch_score")
     assert run_id.startswith("batch-churn-")
     started = client.instances[run_id].input
-    assert started["blobs"] == [{"container": "raw", "path": "churn-scoring/2026-05-01.csv", "etag": "0x8DC1"}]
+    assert started["blobs"] == [
+        {"container": "raw", "path": "churn-scoring/2026-05-01.csv", "etag": "0x8DC1"}
+    ]
     assert fakes.ledger.pending_requests("churn") == []  # no retrain asked
     assert client.started("coordinator") == []
     [request] = fakes.ledger.pending_requests(batch_request_scope("churn"))
@@ -83,9 +85,16 @@ def test_the_batch_schedule_starts_one_run_per_occurrence(batch_policies, fakes,
 
 def _scored_run(fakes, run_id: str, status: str = "scored") -> None:
     started = BatchScoringStarted(
-        run_id=run_id, model="churn", source="blob", request_id="r", endpoint="churn-batch", default="churn-v2"
+        run_id=run_id,
+        model="churn",
+        source="blob",
+        request_id="r",
+        endpoint="churn-batch",
+        default="churn-v2",
     )
-    arm = BatchArm(arm="a", deployment="churn-v2", model_version="2", job=f"{run_id}-a", state="completed", rows=40)
+    arm = BatchArm(
+        arm="a", deployment="churn-v2", model_version="2", job=f"{run_id}-a", state="completed", rows=40
+    )
     ended = BatchScored(
         run_id=run_id, model="churn", status=status, rows_in=40, rows_scored=40, arms=[arm], predictions="p/"
     )
@@ -139,9 +148,9 @@ def test_ids_that_are_not_scoring_runs_are_refused(batch_policies, fakes, client
 
 def test_the_openapi_document_describes_the_batch_routes():
     doc = document()
-    assert doc["paths"]["/api/models/{model}/batch"]["get"]["responses"]["200"]["content"]["application/json"][
-        "schema"
-    ] == {"$ref": "#/components/schemas/BatchEndpoint"}
+    assert doc["paths"]["/api/models/{model}/batch"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"] == {"$ref": "#/components/schemas/BatchEndpoint"}
     assert {"/api/batch-runs", "/api/batch-runs/{id}"} <= set(doc["paths"])
     summary = doc["components"]["schemas"]["BatchRunSummary"]
     assert summary["properties"]["status"]["enum"] == ["running", "scored", "rejected", "failed"]
