@@ -51,7 +51,7 @@ def test_the_model_gets_typed_features_through_the_transform_without_id_or_label
 
 
 def test_a_transform_must_name_a_function_of_a_module():
-    with pytest.raises(ValidationError, match="package.module:function"):
+    with pytest.raises(ValidationError, match=r"package\.module:function"):
         BatchPolicy(endpoint="churn-batch", scoring_prefix="s/", transform="os.system('x')")
     with pytest.raises(ValueError, match="has no function"):
         load_transform("samples.churn.features:nope")
