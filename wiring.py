@@ -24,6 +24,7 @@ from core.contract import DataContract, load_contract
 from core.ingest import Containers
 from core.policy import Policies, Policy, PolicyDirectory, StaticPolicies
 from core.ports import (
+    BatchEndpoints,
     DataLake,
     Endpoints,
     EventPublisher,
@@ -52,6 +53,7 @@ class Ports:
     ledger: RunLedger
     events: EventPublisher
     code_version: str
+    batch_endpoints: BatchEndpoints
 
     @property
     def containers(self) -> Containers:
@@ -186,6 +188,20 @@ def endpoints() -> Endpoints:
     return _cached("endpoints", build)
 
 
+def batch_endpoints() -> BatchEndpoints:
+    def build() -> BatchEndpoints:
+        s = settings()
+        if s.mode == "local":
+            from adapters.local.batch_endpoints import LocalBatchEndpoints
+
+            return LocalBatchEndpoints(s.local_state_dir, registry())
+        from adapters.azure.batch_endpoints import AzureMLBatchEndpoints
+
+        return AzureMLBatchEndpoints.connect(_azure_credential(), *_aml_workspace(s))
+
+    return _cached("batch_endpoints", build)
+
+
 def traffic_stats() -> TrafficStats:
     def build() -> TrafficStats:
         s = settings()
@@ -276,6 +292,7 @@ def ports() -> Ports:
         ledger=ledger(),
         events=events(),
         code_version=code_version(),
+        batch_endpoints=batch_endpoints(),
     )
 
 
@@ -307,7 +324,7 @@ def override(**replacements: Any) -> Iterator[None]:
     """Use the given objects instead of building them: `ports=Ports(...)` swaps them all, or
     single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
     data_lake, training_jobs, registry, endpoints, traffic_stats, prediction_log, ledger, events,
-    code_version)."""
+    code_version, batch_endpoints)."""
     found = replacements.get("policies")
     if isinstance(found, Mapping):
         replacements["policies"] = StaticPolicies(found)

@@ -35,6 +35,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+TRANSFORM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 BATCH_ENDPOINT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
 
 
@@ -276,6 +277,16 @@ class BatchPolicy(_Strict):
     mini_batch_size: Annotated[int, Field(gt=0)] = 10  # files per mini-batch (AML's default is 10)
     poll_seconds: Annotated[int, Field(gt=0)] = 30
     deadline_seconds: Annotated[int, Field(gt=0)] = 3600
+    # "package.module:function" turning validated contract rows (label dropped) into what the
+    # model's signature takes, e.g. the churn sample's encoding; none: the rows as they are
+    transform: str | None = None
+
+    @field_validator("transform")
+    @classmethod
+    def _transform(cls, value: str | None) -> str | None:
+        if value is not None and not TRANSFORM_RE.match(value):
+            raise ValueError(f"{value!r} must name a function as 'package.module:function'")
+        return value
 
     @field_validator("endpoint")
     @classmethod

@@ -99,6 +99,7 @@ class RunProgress(Status):
     decision: PromotionDecision | None = None
     challenger_version: str | None = None
     rollout: dict[str, Any] | None = None  # the rollout's LifecycleResult, once it ended
+    batch: dict[str, Any] | None = None  # the batch_deploy outcome (BatchProgress), once it ended
     # rollout
     endpoint: str | None = None
     green: str | None = None
@@ -117,6 +118,32 @@ class RunProgress(Status):
     waiting_for: str | None = None
     approval_reason: str | None = None
     approval: str | None = None
+
+
+BatchPhase = Literal[
+    "endpoint", "deploy", "smoke", "default", "prune", "restore", "prepare", "score", "collect", "done"
+]
+
+
+class BatchProgress(Status):
+    """Custom status of `batch_deploy` and `batch_score` instances (and their outcome)."""
+
+    run_id: str
+    model: str
+    phase: BatchPhase = "endpoint"
+    status: Literal[
+        "running", "deployed", "kept", "restored", "unchanged", "failed", "scored", "rejected"
+    ] = "running"
+    endpoint: str | None = None
+    deployment: str | None = None
+    default: str | None = None
+    previous_default: str | None = None
+    jobs: dict[str, str] | None = None  # job name -> state
+    rows: int | None = None
+    predictions: str | None = None
+    report: str | None = None
+    reasons: list[str] | None = None
+    error: str | None = None
 
 
 class CoordinatorStatus(Status):

@@ -3,7 +3,7 @@
     python -m devstack.demo [--state-dir .local/demo] [--rps 50]
 
 Starts Azurite, the local endpoint server and devhost with this app (free ports, a fresh state
-dir, the compressed policy in samples/churn/demo), then plays four scenarios the way users and
+dir, the compressed policy in samples/churn/demo), then plays five scenarios the way users and
 Azure would: CSV uploads to Azurite (devhost's blob watcher turns them into BlobCreated events for
 `on_blob_created`), an Azure Monitor alert to POST /api/alerts, and an operator approving a ramp
 through the operator API. A load generator scores against the endpoint whenever a model serves,
@@ -104,6 +104,25 @@ def quarantined(stack: Stack, run_id: str) -> list[str]:
     with BlobServiceClient.from_connection_string(stack.connection_string) as service:
         container = service.get_container_client("quarantine")
         return sorted(b.name for b in container.list_blobs(name_starts_with=f"{MODEL}/{run_id}/"))
+
+
+def read_predictions(stack: Stack, folder_url: str) -> list[dict[str, str]]:
+    """Every row of the prediction files under a scoring run's folder (its URL in the lake)."""
+    import csv
+    import io
+
+    from azure.storage.blob import BlobServiceClient
+
+    if not folder_url:
+        return []
+    container, _, prefix = folder_url.split("/devstoreaccount1/", 1)[-1].partition("/")
+    rows: list[dict[str, str]] = []
+    with BlobServiceClient.from_connection_string(stack.connection_string) as service:
+        client = service.get_container_client(container)
+        for blob in client.list_blobs(name_starts_with=prefix):
+            text = client.download_blob(blob.name).readall().decode()
+            rows += list(csv.DictReader(io.StringIO(text)))
+    return rows
 
 
 def drift_alert(rule: str = DRIFT_RULE) -> dict[str, Any]:
@@ -310,6 +329,41 @@ class Demo:
         self.start_load()
         return outcome
 
+    # ---------------------------------------------------------------- batch
+    def batch_scoring(self) -> str:
+        """The first champion went to the batch endpoint after its promotion (batch_deploy, with a
+        smoke run); a CSV landing under the scoring prefix is scored by it, not trained on."""
+        from samples.churn.data import generate, to_csv_bytes
+
+        champion = self.champion(self.api.model())
+        batch = self.api.get(f"models/{MODEL}/batch")
+        default = batch.get("default")
+        deployed = (batch.get("deployments") or {}).get(default or "", {})
+        if not default or deployed.get("version") != champion:
+            raise DemoError(f"batch default {default} ({deployed}) does not serve champion v{champion}")
+        known = {r["id"] for r in self.api.get("batch-runs", model=MODEL).get("runs", [])}
+        rows = generate(200, seed=21).drop(columns=["churned"])  # scoring data has no label
+        upload(self.stack, "churn-scoring/demo-01.csv", to_csv_bytes(rows))
+        self.log(f"uploaded raw/churn-scoring/demo-01.csv (200 rows, no label); batch default {default}")
+        deadline = time.monotonic() + 150
+        run: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            new = [r for r in self.api.get("batch-runs", model=MODEL).get("runs", []) if r["id"] not in known]
+            run = new[0] if new else {}
+            self.view.run_id, self.view.stage = run.get("id", ""), run.get("status", "waiting")
+            if run and run["status"] != "running":
+                break
+            time.sleep(1)
+        predictions = read_predictions(self.stack, run.get("predictions") or "")
+        versions = sorted({line.get("model_version", "") for line in predictions})
+        outcome = (
+            f"{run.get('id')}: {run.get('status')}; {len(predictions)} predictions by {default} "
+            f"(model_version {versions}) under {run.get('predictions')}"
+        )
+        if run.get("status") != "scored" or len(predictions) != 200 or versions != [champion]:
+            raise DemoError(outcome)
+        return outcome
+
     # ---------------------------------------------------------------- 2
     def drift_retrain_promote(self) -> str:
         from samples.churn.data import generate, to_csv_bytes
@@ -458,6 +512,12 @@ def _ramp(detail: dict[str, Any]) -> str:
 
 SCENARIOS: list[tuple[str, str, str, float]] = [
     ("first-model", "upload -> first champion serving 100%", "first_model", 420),
+    (
+        "batch-scoring",
+        "champion on the batch endpoint (smoke-tested default) -> scoring upload -> predictions with its version",
+        "batch_scoring",
+        180,
+    ),
     (
         "drift-retrain-promote",
         "drifted upload + drift alert -> ONE coalesced retrain -> ramp 10->50->100 -> new champion",

@@ -17,6 +17,7 @@ import azure.durable_functions as df
 
 from core.facts import DataRejected, EvaluationDecided, RunAborted, RunFailed, StepEntered
 from core.jobs import job_name
+from core.payloads.batch import BATCH_DEPLOY_SUFFIX, BatchDeployInput
 from core.payloads.lifecycle import (
     ChampionInput,
     ChampionResult,
@@ -219,7 +220,33 @@ class Lifecycle(RunContext):
             "rollout", handover.dump(), f"{self.run_id}-rollout"
         )
         self.show(stage="done", rollout=rolled)
+        if self.policy.batch is not None:
+            yield from self.batch_deploy(rolled)
         return rolled
+
+    def batch_deploy(self, rolled: dict[str, Any]):  # generator
+        """After the online outcome is recorded and published: a new champion goes to the batch
+        endpoint (default only after its smoke), a rollback restores the batch default if it
+        moved. `batch_deploy` records its own failures; a crash of it is shown, never raised."""
+        assert self.policy.batch is not None and self.challenger_version
+        promoted = rolled.get("status") == "promoted"
+        handover = BatchDeployInput(
+            run_id=self.run_id,
+            model=self.model,
+            version=self.challenger_version if promoted else (self.champion.version or ""),
+            batch=self.policy.batch,
+            eval_ref=self.data.eval_ref,
+            mode="deploy" if promoted else "restore",
+        )
+        if not handover.version:
+            return  # rolled back with no champion: nothing on the batch endpoint to restore
+        try:
+            batch = yield self.context.call_sub_orchestrator(
+                "batch_deploy", handover.dump(), f"{self.run_id}{BATCH_DEPLOY_SUFFIX}"
+            )
+        except Exception as exc:
+            batch = {"status": "failed", "error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+        self.show(batch=batch)
 
     # ------------------------------------------------------------------ one job: submit, monitor, stop
 

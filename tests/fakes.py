@@ -13,12 +13,16 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from core.policy import Policy, StaticPolicies
 from core.ports import (
+    BatchDefaultError,
+    BatchDeploymentInfo,
+    BatchEndpointInfo,
+    BatchJobStatus,
     BlobInfo,
     BlobNotFound,
     ConcurrencyConflict,
@@ -347,6 +351,163 @@ class FakeEndpoints:
         )
 
 
+# --------------------------------------------------------------------------- batch endpoints
+
+
+class FakeBatchEndpoints:
+    """Batch endpoints in memory. Deployments are `succeeded` after `polls_to_ready` deployment()
+    calls (a model in `broken_versions` scores NaN: a smoke test must catch it); a job reads the
+    CSV/Parquet files of its (local) input, and completes after `polls_to_finish` status() calls
+    with `score(deployment, frame)` as its predictions. Submit is idempotent on the job name."""
+
+    def __init__(self, polls_to_ready: int = 1, polls_to_finish: int = 1) -> None:
+        self.endpoints: dict[str, BatchEndpointInfo] = {}
+        self.polls: dict[tuple[str, str], int] = {}
+        self.polls_to_ready = polls_to_ready
+        self.polls_to_finish = polls_to_finish
+        self.broken_versions: set[str] = set()
+        self.failing_jobs: set[str] = set()  # job names that end failed
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.deleted: list[str] = []
+        self.defaults: list[str] = []  # every set_default, in order
+        self._clock = itertools.count()
+
+    def ensure_endpoint(self, endpoint: str) -> BatchEndpointInfo:
+        if endpoint not in self.endpoints:
+            self.endpoints[endpoint] = BatchEndpointInfo(endpoint, f"https://{endpoint}.fake/jobs", None, {})
+        return self.endpoints[endpoint]
+
+    def get(self, endpoint: str) -> BatchEndpointInfo:
+        if endpoint not in self.endpoints:
+            raise KeyError(f"batch endpoint {endpoint} not found")
+        return self.endpoints[endpoint]
+
+    def add(self, endpoint: str, name: str, version: str, *, default: bool = False, age: int = 0) -> None:
+        """A deployment that exists already (tests set up an endpoint's history with it)."""
+        ep = self.ensure_endpoint(endpoint)
+        created = datetime(2026, 1, 1, tzinfo=UTC).replace(day=1 + age)
+        info = BatchDeploymentInfo(name, "churn", version, "succeeded", created_at=created)
+        self.endpoints[endpoint] = dataclasses.replace(
+            ep,
+            deployments={**ep.deployments, name: info},
+            default_deployment=name if default else ep.default_deployment,
+        )
+
+    def begin_deploy(
+        self, endpoint, deployment, model, *, compute=None, instance_count=1, mini_batch_size=10
+    ):
+        ep = self.get(endpoint)
+        existing = ep.deployments.get(deployment)
+        if existing and (existing.model_name, existing.model_version) == (model.name, model.version):
+            return existing
+        created = datetime(2026, 2, 1, tzinfo=UTC) + timedelta(minutes=next(self._clock))
+        info = BatchDeploymentInfo(deployment, model.name, model.version, "creating", created_at=created)
+        self.polls[(endpoint, deployment)] = 0
+        self.endpoints[endpoint] = dataclasses.replace(ep, deployments={**ep.deployments, deployment: info})
+        return info
+
+    def deployment(self, endpoint: str, deployment: str) -> BatchDeploymentInfo:
+        ep = self.get(endpoint)
+        info = ep.deployments.get(deployment)
+        if info is None:
+            return BatchDeploymentInfo(deployment, "", "", "missing")
+        key = (endpoint, deployment)
+        self.polls[key] = self.polls.get(key, 0) + 1
+        if info.state == "creating" and self.polls[key] >= self.polls_to_ready:
+            info = dataclasses.replace(info, state="succeeded")
+            self.endpoints[endpoint] = dataclasses.replace(
+                ep, deployments={**ep.deployments, deployment: info}
+            )
+        return info
+
+    def set_default(self, endpoint: str, deployment: str) -> BatchEndpointInfo:
+        ep = self.get(endpoint)
+        dep = ep.deployments.get(deployment)
+        if dep is None or dep.state != "succeeded":
+            raise ValueError(f"deployment {deployment} is not a succeeded deployment of {endpoint}")
+        self.defaults.append(deployment)
+        self.endpoints[endpoint] = dataclasses.replace(ep, default_deployment=deployment)
+        return self.endpoints[endpoint]
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        ep = self.get(endpoint)
+        if deployment not in ep.deployments:
+            return
+        if ep.default_deployment == deployment:
+            raise BatchDefaultError(f"{deployment} is the default of {endpoint}")
+        self.deleted.append(deployment)
+        self.endpoints[endpoint] = dataclasses.replace(
+            ep, deployments={k: v for k, v in ep.deployments.items() if k != deployment}
+        )
+
+    def submit(
+        self, endpoint, *, job_name, input_uri, output_uri, deployment=None, tags=None
+    ) -> BatchJobStatus:
+        if job_name in self.jobs:
+            return self.status(job_name)
+        ep = self.get(endpoint)
+        chosen = deployment or ep.default_deployment
+        dep = ep.deployments.get(chosen or "")
+        if dep is None or dep.state != "succeeded":
+            raise ValueError(f"batch endpoint {endpoint} has no succeeded deployment {chosen!r}")
+        import pandas as pd
+
+        from adapters.local.batch_endpoints import input_files
+
+        files = input_files(Path(input_uri.removeprefix("file://")))
+        frame = pd.concat(
+            [pd.read_csv(f) if f.suffix == ".csv" else pd.read_parquet(f) for f in files], ignore_index=True
+        )
+        self.jobs[job_name] = {
+            "endpoint": endpoint,
+            "deployment": chosen,
+            "model": dep,
+            "input_uri": input_uri,
+            "output_uri": output_uri,
+            "rows": len(frame),
+            "columns": list(frame.columns),
+            "tags": dict(tags or {}),
+            "polls": 0,
+        }
+        return self.status(job_name)
+
+    def status(self, job_name: str) -> BatchJobStatus:
+        job = self.jobs.get(job_name)
+        if job is None:
+            raise KeyError(f"no batch job {job_name}")
+        job["polls"] += 1
+        state = "running"
+        if job["polls"] > self.polls_to_finish:
+            state = "failed" if job_name in self.failing_jobs else "completed"
+        dep: BatchDeploymentInfo = job["model"]
+        return BatchJobStatus(
+            job_name,
+            job["endpoint"],
+            job["deployment"],
+            state,
+            job["input_uri"],
+            job["output_uri"],
+            message="scoring failed: boom" if state == "failed" else "",
+            model_name=dep.model_name,
+            model_version=dep.model_version,
+            rows=job["rows"] if state == "completed" else None,
+        )
+
+    def download_output(self, job_name: str, dest: Path) -> Path:
+        job = self.jobs[job_name]
+        dep: BatchDeploymentInfo = job["model"]
+        value = "" if dep.model_version in self.broken_versions else "0.25"
+        dest.mkdir(parents=True, exist_ok=True)
+        lines = ["file,row,prediction,model_name,model_version,deployment,run_id"]
+        run_id = job["tags"].get("run_id", job_name)
+        lines += [
+            f"input.csv,{i},{value},{dep.model_name},{dep.model_version},{job['deployment']},{run_id}"
+            for i in range(job["rows"])
+        ]
+        (dest / "predictions.csv").write_text("\n".join(lines) + "\n")
+        return dest / "predictions.csv"
+
+
 # --------------------------------------------------------------------------- telemetry
 
 
@@ -515,6 +676,7 @@ class FakeAdapters:
     prediction_log: FakePredictionLog = dataclasses.field(default_factory=FakePredictionLog)
     ledger: FakeRunLedger = dataclasses.field(default_factory=FakeRunLedger)
     events: FakeEventPublisher = dataclasses.field(default_factory=FakeEventPublisher)
+    batch_endpoints: FakeBatchEndpoints = dataclasses.field(default_factory=FakeBatchEndpoints)
 
     def as_overrides(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

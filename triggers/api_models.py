@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.facts import AnyFact
 from core.ports import LedgerEntry, RetrainRequest, RunRecord
-from core.status import CoordinatorStatus, RunProgress, RunStatus
+from core.status import BatchProgress, CoordinatorStatus, RunProgress, RunStatus
 
 
 class Body(BaseModel):
@@ -205,6 +205,72 @@ class Lifecycle(Response):
     orchestration: Orchestration | Unavailable | None
 
 
+# --------------------------------------------------------------------------- batch scoring
+
+
+class BatchDeployment(Response):
+    model: str
+    version: str
+    state: str
+    created_at: datetime | None
+
+
+class BatchEndpoint(Response):
+    """A model's batch endpoint as its policy names it and the service finds it."""
+
+    model: str
+    endpoint: str
+    scoring_prefix: str | None
+    schedule: str | None
+    output_prefix: str
+    ab: dict[str, Any] | None  # the policy's A/B split, when it has one
+    default: str | None  # the deployment scoring runs use
+    deployments: dict[str, BatchDeployment] | Unavailable
+    recent_runs: list[BatchRunSummary]
+
+
+class BatchRunSummary(Response):
+    """One scoring run, from the model's batch index in the ledger (its start and end facts)."""
+
+    id: str
+    model: str
+    status: Literal["running", "scored", "rejected", "failed"]
+    source: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    blobs: list[str] = Field(default_factory=list)
+    default: str | None = None
+    rows_in: int | None = None
+    rows_scored: int | None = None
+    model_versions: list[str] = Field(default_factory=list)  # of the arms that scored
+    predictions: str | None = None
+    report: str | None = None
+
+
+class BatchRunList(Response):
+    runs: list[BatchRunSummary]  # newest first
+
+
+class BatchRunDetail(Response):
+    """A scoring run: its summary, every fact it recorded, and its orchestration's status."""
+
+    id: str
+    summary: BatchRunSummary | None
+    facts: list[Entry]
+    orchestration: BatchOrchestration | Unavailable | None
+
+
+class BatchOrchestration(Response):
+    runtime_status: str | None
+    custom_status: BatchProgress | None
+    created_time: datetime | None
+    last_updated_time: datetime | None
+
+
+BatchEndpoint.model_rebuild()
+BatchRunDetail.model_rebuild()
+
+
 RESPONSES: tuple[type[Response], ...] = (
     Error,
     Accepted,
@@ -212,5 +278,8 @@ RESPONSES: tuple[type[Response], ...] = (
     LifecycleList,
     Lifecycle,
     Model,
+    BatchEndpoint,
+    BatchRunList,
+    BatchRunDetail,
 )
 BODIES: tuple[type[Body], ...] = (RetrainBody, ActionBody)

@@ -32,6 +32,7 @@ from core.facts import EventIgnored, LabelsArrived
 from core.payloads.triggers import coordinator_id
 from core.policy import Policy
 from triggers import bp
+from triggers.batch_scoring import handle_scoring_blob, scoring_model
 from triggers.intake import Intake, new_request, record_ignored, submit
 
 log = logging.getLogger("triggers.blob_events")
@@ -105,6 +106,8 @@ async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
         else:
             labels_arrived(labelled, event)
         return None
+    if (scoring := scoring_model(event)) is not None:  # batch.scoring_prefix: score, do not retrain
+        return await handle_scoring_blob(client, scoring, event)
     model = route_blob(policies, event.container, event.path)
     if model is None:
         record_ignored(None, EventIgnored(ignored="no policy claims this blob", **info))

@@ -212,6 +212,7 @@ def document(server_url: str = "") -> dict[str, Any]:
             "x-ms-client-principal. Locally: the console server's sign-in (devstack/console.py)."
         ),
     }
+    doc["paths"].update(_batch_paths(model))
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc
@@ -240,6 +241,60 @@ def _console_paths(paths: dict[str, Any]) -> dict[str, Any]:
             }
         console[path.replace("/api/", "/api/console/", 1)] = ops
     return console
+
+
+BATCH_RUN_ID = {
+    "type": "string",
+    "pattern": "^batch-[a-z0-9][a-z0-9-]{0,30}[a-z0-9]-[0-9a-f]{16}$",
+    "example": "batch-churn-3f2a9c0d11e4b7a2",
+}
+
+
+def _batch_paths(model: dict[str, Any]) -> dict[str, Any]:
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+    }
+    return {
+        "/api/models/{model}/batch": {
+            "get": {
+                "operationId": "getModelBatch",
+                "summary": "The model's batch endpoint: default deployment, deployments, recent scoring runs",
+                "parameters": [model],
+                "responses": {
+                    "200": _json(_ref("BatchEndpoint"), "The batch endpoint."),
+                    **ERRORS,
+                    "404": _json(_ref("Error"), "No such model, or its policy has no batch section."),
+                },
+            }
+        },
+        "/api/batch-runs": {
+            "get": {
+                "operationId": "listBatchRuns",
+                "summary": "Scoring runs (of one model, or of every model with a batch section)",
+                "parameters": [
+                    {"name": "model", "in": "query", "required": False, "schema": MODEL_NAME},
+                    limit,
+                ],
+                "responses": {"200": _json(_ref("BatchRunList"), "Newest first."), **ERRORS, **NOT_FOUND},
+            }
+        },
+        "/api/batch-runs/{id}": {
+            "get": {
+                "operationId": "getBatchRun",
+                "summary": "One scoring run: summary, every fact it recorded, orchestration status",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": BATCH_RUN_ID}],
+                "responses": {
+                    "200": _json(_ref("BatchRunDetail"), "The scoring run."),
+                    **ERRORS,
+                    **NOT_FOUND,
+                    **UNAVAILABLE,
+                },
+            }
+        },
+    }
 
 
 @functools.cache

@@ -61,6 +61,9 @@ async def request_due(client: Any, now: datetime) -> list[Intake]:
 @bp.timer_trigger(arg_name="timer", schedule=TICK, run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def schedule_tick(timer: func.TimerRequest, client) -> None:
-    intakes = await request_due(client, datetime.now(UTC))
+    from triggers.batch_scoring import request_scoring_due  # it imports this module
+
+    now = datetime.now(UTC)
+    intakes = await request_due(client, now) + await request_scoring_due(client, now)
     for intake in intakes:
         log.info("schedule -> %s %s", intake.request.model, intake.body()["status"])

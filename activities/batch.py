@@ -1,0 +1,226 @@
+"""Activities of batch scoring (orchestrators/batch.py). `BatchActivities` is built with its ports
+and each method is one port call or one core function (core.batch, core.batch_runs); the
+registered functions below only parse and serialise."""
+
+from __future__ import annotations
+
+import wiring as bootstrap
+from activities import bp
+from core.batch import ab_arms, deployments_to_prune
+from core.batch_runs import collect, judge_smoke_job, prepare_scoring, stage_smoke
+from core.contract import load_contract
+from core.payloads.batch import (
+    BatchBeginDeployInput,
+    BatchCollected,
+    BatchCollectInput,
+    BatchDeploymentRef,
+    BatchDeploymentView,
+    BatchEndpointRef,
+    BatchEndpointView,
+    BatchJobRef,
+    BatchJobView,
+    BatchJudgeSmokeInput,
+    BatchOutputInput,
+    BatchOutputResult,
+    BatchPrepared,
+    BatchPrepareInput,
+    BatchPruneInput,
+    BatchPruneResult,
+    BatchScoreInput,
+    BatchScoreStart,
+    BatchSetDefaultInput,
+    BatchSmokeInputReq,
+    BatchSmokeVerdictView,
+    BatchSubmitInput,
+    StagedInput,
+    batch_request_scope,
+)
+from core.policy import Policy
+from core.runs import run_rules
+from wiring import Ports
+
+# Azure ML batch jobs write to a datastore; `collect` copies the predictions into the lake.
+AZURE_OUTPUT = "azureml://datastores/workspaceblobstore/paths/batch-scoring/{run_id}/{arm}/"
+
+
+class BatchActivities:
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+
+    # ------------------------------------------------------------------ endpoint and deployments
+
+    def ensure_endpoint(self, req: BatchEndpointRef) -> BatchEndpointView:
+        return BatchEndpointView.of(self.ports.batch_endpoints.ensure_endpoint(req.endpoint))
+
+    def begin_deploy(self, req: BatchBeginDeployInput) -> BatchDeploymentView:
+        """Create the deployment of a registered version (not the default; the orchestrator polls)."""
+        model = self.ports.registry.get(req.model, req.version)
+        info = self.ports.batch_endpoints.begin_deploy(
+            req.endpoint,
+            req.deployment,
+            model,
+            compute=req.compute,
+            instance_count=req.instance_count,
+            mini_batch_size=req.mini_batch_size,
+        )
+        return BatchDeploymentView.of(info)
+
+    def deployment_state(self, req: BatchDeploymentRef) -> BatchDeploymentView:
+        return BatchDeploymentView.of(self.ports.batch_endpoints.deployment(req.endpoint, req.deployment))
+
+    def set_default(self, req: BatchSetDefaultInput) -> BatchEndpointView:
+        return BatchEndpointView.of(self.ports.batch_endpoints.set_default(req.endpoint, req.deployment))
+
+    def prune(self, req: BatchPruneInput) -> BatchPruneResult:
+        """Delete all but the newest `keep_last` deployments (never the default or the previous one)."""
+        batch = self.ports.batch_endpoints
+        info = batch.get(req.endpoint)
+        doomed = deployments_to_prune(
+            list(info.deployments.values()),
+            default=req.default,
+            previous_default=req.previous_default,
+            keep_last=req.keep_last,
+        )
+        for name in doomed:
+            batch.delete_deployment(req.endpoint, name)
+        return BatchPruneResult(deleted=doomed)
+
+    # ------------------------------------------------------------------ jobs
+
+    def stage_smoke(self, req: BatchSmokeInputReq) -> StagedInput:
+        """The smoke rows (the lifecycle run's evaluation split, features only) as a job input."""
+        p = self.ports
+        contract = run_rules(p.ledger, req.run_id).contract
+        return stage_smoke(p.data_lake, contract, req, p.containers, p.job_input_root)
+
+    def output(self, req: BatchOutputInput) -> BatchOutputResult:
+        s = self.ports.settings
+        if s.mode == "azure":
+            return BatchOutputResult(output_uri=AZURE_OUTPUT.format(run_id=req.run_id, arm=req.arm))
+        folder = s.local_state_dir / "batch-outputs" / req.run_id / req.arm
+        return BatchOutputResult(output_uri=folder.resolve().as_uri())
+
+    def submit(self, req: BatchSubmitInput) -> BatchJobView:
+        """Idempotent on the job name: a replayed submit returns the job it started."""
+        status = self.ports.batch_endpoints.submit(
+            req.endpoint,
+            job_name=req.job_name,
+            input_uri=req.input_uri,
+            output_uri=req.output_uri,
+            deployment=req.deployment,
+            tags=req.tags,
+        )
+        return BatchJobView.of(status)
+
+    def job_status(self, req: BatchJobRef) -> BatchJobView:
+        return BatchJobView.of(self.ports.batch_endpoints.status(req.job_name))
+
+    def judge_smoke(self, req: BatchJudgeSmokeInput) -> BatchSmokeVerdictView:
+        return judge_smoke_job(
+            self.ports.batch_endpoints, req.job_name, req.expected_rows, req.job_state, req.message
+        )
+
+    # ------------------------------------------------------------------ scoring runs
+
+    def score_start(self, req: BatchScoreInput) -> BatchScoreStart:
+        """The live batch policy, the endpoint's default and the A/B arms; consumes the request."""
+        p = self.ports
+        policy = p.policies.get(req.model)
+        if policy.batch is None:
+            raise ValueError(f"the policy of {req.model} no longer has a batch section: nothing to score")
+        info = p.batch_endpoints.ensure_endpoint(policy.batch.endpoint)
+        b, reasons = None, []
+        if policy.batch.ab is not None and info.default_deployment is not None:
+            arms = ab_arms(info)
+            b, reasons = arms.b, arms.reasons
+        p.ledger.consume_requests(batch_request_scope(req.model), [req.request_id], req.run_id)
+        return BatchScoreStart(
+            batch=policy.batch,
+            policy_hash=policy.hash,
+            default=info.default_deployment,
+            ab_b=b,
+            ab_reasons=reasons,
+        )
+
+    def prepare(self, req: BatchPrepareInput) -> BatchPrepared:
+        p = self.ports
+        policy = p.policies.get(req.model)
+        return prepare_scoring(p.data_lake, policy, _contract(policy), req, p.containers, p.job_input_root)
+
+    def collect(self, req: BatchCollectInput) -> BatchCollected:
+        p = self.ports
+        policy = p.policies.get(req.model)
+        return collect(p.batch_endpoints, p.data_lake, policy, _contract(policy), req, p.containers)
+
+
+def _contract(policy: Policy):  # -> DataContract
+    return load_contract(policy.path(policy.data.contract))
+
+
+def _acts() -> BatchActivities:
+    return BatchActivities(bootstrap.ports())
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_ensure_endpoint(payload: dict) -> dict:
+    return _acts().ensure_endpoint(BatchEndpointRef.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_begin_deploy(payload: dict) -> dict:
+    return _acts().begin_deploy(BatchBeginDeployInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_deployment_state(payload: dict) -> dict:
+    return _acts().deployment_state(BatchDeploymentRef.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_set_default(payload: dict) -> dict:
+    return _acts().set_default(BatchSetDefaultInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_prune(payload: dict) -> dict:
+    return _acts().prune(BatchPruneInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_stage_smoke(payload: dict) -> dict:
+    return _acts().stage_smoke(BatchSmokeInputReq.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_output(payload: dict) -> dict:
+    return _acts().output(BatchOutputInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_submit(payload: dict) -> dict:
+    return _acts().submit(BatchSubmitInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_job_status(payload: dict) -> dict:
+    return _acts().job_status(BatchJobRef.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_judge_smoke(payload: dict) -> dict:
+    return _acts().judge_smoke(BatchJudgeSmokeInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_score_start(payload: dict) -> dict:
+    return _acts().score_start(BatchScoreInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_prepare(payload: dict) -> dict:
+    return _acts().prepare(BatchPrepareInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def batch_collect(payload: dict) -> dict:
+    return _acts().collect(BatchCollectInput.model_validate(payload)).dump()
