@@ -275,7 +275,9 @@ def events() -> EventPublisher:
         assert s.events_topic_endpoint is not None
         env = s.environment_name
         if s.events_topic_key:  # local: devhost's topic endpoint checks aeg-sas-key
-            return EventGridEventPublisher.with_key(s.events_topic_endpoint, s.events_topic_key, environment=env)
+            return EventGridEventPublisher.with_key(
+                s.events_topic_endpoint, s.events_topic_key, environment=env
+            )
         return EventGridEventPublisher(s.events_topic_endpoint, _azure_credential(), environment=env)
 
     return _cached("events", build)

@@ -188,7 +188,9 @@ class DeployOnlyModelRegistry:
 
     def register(self, name: str, source_uri: str, tags: dict[str, str]) -> ModelVersion:
         if self._shared(name) is not None:
-            raise PromotionSetupError(f"{name} is deploy-only here: its versions come from the shared registry")
+            raise PromotionSetupError(
+                f"{name} is deploy-only here: its versions come from the shared registry"
+            )
         return self.workspace.register(name, source_uri, tags)
 
     def get(self, name: str, version: str) -> ModelVersion:
@@ -215,7 +217,11 @@ class DeployOnlyModelRegistry:
 
     def download(self, name: str, version: str, dest: Path) -> Path:
         found = self._shared(name)
-        return found[0].download(found[1], version, dest) if found else self.workspace.download(name, version, dest)
+        return (
+            found[0].download(found[1], version, dest)
+            if found
+            else self.workspace.download(name, version, dest)
+        )
 
 
 # --------------------------------------------------------------------------- both: read back

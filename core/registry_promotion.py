@@ -11,7 +11,6 @@ model, and names the exact registry version to deploy; anything else is refused 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
