@@ -107,3 +107,15 @@ def test_events_for_another_registry_model_or_without_a_version_are_refused(poli
 def test_attribute_names_are_read_case_insensitively(policy):
     event = {k.upper() if k in ("type", "source") else k: v for k, v in _event().items()}
     assert plan_deploy(event, policy).verdict == "deploy"
+
+
+def test_the_promote_demo_policies_are_a_dev_that_shares_and_a_prod_that_accepts_its_events():
+    from core.policy import load_policy_set
+    from core.registry_promotion import event_source
+
+    found = load_policy_set(Path(__file__).resolve().parents[3] / "samples" / "churn" / "promote-demo")
+    dev, prod = found.lifecycle["churn"], found.deploy_only["churn-prod"]
+    assert dev.promotion is not None and dev.promotion.registry == prod.source.registry
+    assert prod.registry_model == "churn" and dev.rollout.endpoint != prod.rollout.endpoint
+    assert event_source("churn", "dev") in prod.accepted_sources
+    assert event_source("churn-prod", "dev") not in prod.accepted_sources  # prod's own events
