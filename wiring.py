@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from core.contract import DataContract, load_contract
 from core.ingest import Containers
-from core.policy import Policies, Policy, PolicyDirectory, StaticPolicies
+from core.policy import DeployOnlyPolicy, Policies, Policy, PolicyDirectory, StaticPolicies
 from core.ports import (
     BatchEndpoints,
     DataLake,
@@ -30,6 +30,7 @@ from core.ports import (
     EventPublisher,
     LifecycleEvent,
     ModelRegistry,
+    ModelRegistryShare,
     PredictionLog,
     RunLedger,
     TrafficStats,
@@ -54,6 +55,8 @@ class Ports:
     events: EventPublisher
     code_version: str
     batch_endpoints: BatchEndpoints
+    # the registry shared between environments; None when SHARED_REGISTRY_NAME is unset
+    model_share: ModelRegistryShare | None = None
 
     @property
     def containers(self) -> Containers:
@@ -157,7 +160,9 @@ def training_jobs() -> TrainingJobs:
     return _cached("training_jobs", build)
 
 
-def registry() -> ModelRegistry:
+def workspace_registry() -> ModelRegistry:
+    """This environment's own registry (MLflow locally, the Azure ML workspace on Azure)."""
+
     def build() -> ModelRegistry:
         s = settings()
         if s.mode == "local":
@@ -168,7 +173,41 @@ def registry() -> ModelRegistry:
 
         return AzureMLModelRegistry.connect(_azure_credential(), *_aml_workspace(s))
 
+    return _cached("workspace_registry", build)
+
+
+def registry() -> ModelRegistry:
+    """The ModelRegistry port: the workspace registry, except that deploy-only models read their
+    versions from the shared registry (core.deploy.DeployOnlyModelRegistry)."""
+
+    def build() -> ModelRegistry:
+        from core.deploy import DeployOnlyModelRegistry
+
+        return DeployOnlyModelRegistry(workspace_registry(), model_share, deploy_only, ledger)
+
     return _cached("registry", build)
+
+
+def model_share() -> ModelRegistryShare | None:
+    """The shared registry (SHARED_REGISTRY_NAME): an Azure ML registry, or locally a second
+    MLflow store (SHARED_REGISTRY_TRACKING_URI). None when the environment names none."""
+
+    def build() -> ModelRegistryShare | None:
+        s = settings()
+        if not s.shared_registry_name:
+            return None
+        if s.mode == "local":
+            from adapters.local.shared_registry import MlflowSharedRegistry
+
+            source = s.environment_name or "dev"
+            return MlflowSharedRegistry(
+                s.shared_registry_name, s.shared_registry_uri, workspace_registry(), source_name=source
+            )
+        from adapters.azure.shared_registry import AzureMLSharedRegistry
+
+        return AzureMLSharedRegistry.connect(_azure_credential(), *_aml_workspace(s), s.shared_registry_name)
+
+    return _cached("model_share", build)
 
 
 def endpoints() -> Endpoints:
@@ -269,9 +308,12 @@ def events() -> EventPublisher:
         except SettingsError as exc:
             return UnconfiguredEventPublisher(exc)
         assert s.events_topic_endpoint is not None
+        env = s.environment_name
         if s.events_topic_key:  # local: devhost's topic endpoint checks aeg-sas-key
-            return EventGridEventPublisher.with_key(s.events_topic_endpoint, s.events_topic_key)
-        return EventGridEventPublisher(s.events_topic_endpoint, _azure_credential())
+            return EventGridEventPublisher.with_key(
+                s.events_topic_endpoint, s.events_topic_key, environment=env
+            )
+        return EventGridEventPublisher(s.events_topic_endpoint, _azure_credential(), environment=env)
 
     return _cached("events", build)
 
@@ -293,6 +335,7 @@ def ports() -> Ports:
         events=events(),
         code_version=code_version(),
         batch_endpoints=batch_endpoints(),
+        model_share=model_share(),
     )
 
 
@@ -306,6 +349,11 @@ def policies() -> dict[str, Policy]:
 
 def policy(model: str) -> Policy:
     return policy_store().get(model)
+
+
+def deploy_only() -> dict[str, DeployOnlyPolicy]:
+    """The live deploy-only policies by model (the promotions trigger routes `promoted` events)."""
+    return policy_store().deploy_only()
 
 
 def contract(model: str) -> DataContract:
@@ -323,8 +371,8 @@ def contract(model: str) -> DataContract:
 def override(**replacements: Any) -> Iterator[None]:
     """Use the given objects instead of building them: `ports=Ports(...)` swaps them all, or
     single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
-    data_lake, training_jobs, registry, endpoints, traffic_stats, prediction_log, ledger, events,
-    code_version, batch_endpoints)."""
+    data_lake, training_jobs, registry, workspace_registry, model_share, endpoints, traffic_stats,
+    prediction_log, ledger, events, code_version, batch_endpoints)."""
     found = replacements.get("policies")
     if isinstance(found, Mapping):
         replacements["policies"] = StaticPolicies(found)

@@ -56,9 +56,10 @@ class RolloutActivities:
 
     def smoke(self, req: SmokeInput) -> SmokeResult:
         """Score sample rows of the evaluation split on the challenger alone (the run's contract
-        says which columns are the label and id)."""
+        says which columns are the label and id), or the model's input example without one."""
         p = self.ports
-        contract = run_rules(p.ledger, req.run_id).contract
+        # a deploy-only run has no evaluation split (nor contract): it smokes the model's input example
+        contract = run_rules(p.ledger, req.run_id).contract if req.eval_ref is not None else None
         return smoke_test(p.data_lake, p.registry, p.endpoints, contract, req)
 
     def set_traffic(self, req: TrafficInput) -> EndpointResult:

@@ -653,6 +653,10 @@ class Policies(Protocol):
         """The model's policy; PolicyError naming the known models if it has none."""
         ...
 
+    def deploy_only(self) -> dict[str, DeployOnlyPolicy]:
+        """The models this environment only deploys (from a shared registry), by model."""
+        ...
+
 
 def _unknown(model: str, where: object, known: Iterable[str]) -> PolicyError:
     return PolicyError(
@@ -664,9 +668,18 @@ def _unknown(model: str, where: object, known: Iterable[str]) -> PolicyError:
 class StaticPolicies:
     """Policies given as objects (tests, tools); a mapping that changes later is seen as it is."""
 
-    def __init__(self, policies: Mapping[str, Policy], where: object = "the given policies") -> None:
+    def __init__(
+        self,
+        policies: Mapping[str, Policy],
+        where: object = "the given policies",
+        deploy_only: Mapping[str, DeployOnlyPolicy] | None = None,
+    ) -> None:
         self._policies = policies
         self._where = where
+        self._deploy_only = deploy_only or {}
+
+    def deploy_only(self) -> dict[str, DeployOnlyPolicy]:
+        return dict(self._deploy_only)
 
     def all(self) -> dict[str, Policy]:
         return dict(self._policies)
@@ -687,6 +700,7 @@ class PolicyDirectory:
         self._lock = threading.Lock()
         self._seen: str | None = None
         self._policies: dict[str, Policy] = {}
+        self._deploy_only: dict[str, DeployOnlyPolicy] = {}
 
     def _signature(self) -> str:
         """A digest of the policy files' names and content (an edit within the file system's
@@ -698,13 +712,21 @@ class PolicyDirectory:
                     digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
         return digest.hexdigest()
 
-    def all(self) -> dict[str, Policy]:
+    def _load(self) -> None:
         with self._lock:
             signature = self._signature()
             if signature != self._seen:
-                self._policies = load_policies(self.policy_dir)
+                found = load_policy_set(self.policy_dir)
+                self._policies, self._deploy_only = found.lifecycle, found.deploy_only
                 self._seen = signature
-            return dict(self._policies)
+
+    def all(self) -> dict[str, Policy]:
+        self._load()
+        return dict(self._policies)
+
+    def deploy_only(self) -> dict[str, DeployOnlyPolicy]:
+        self._load()
+        return dict(self._deploy_only)
 
     def get(self, model: str) -> Policy:
         found = self.all()

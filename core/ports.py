@@ -521,7 +521,8 @@ class RunLedger(Protocol):
 @dataclass(frozen=True)
 class LifecycleEvent:
     """Published as a CloudEvent 1.0: type `mllifecycle.<kind>` (e.g. mllifecycle.promoted),
-    source `/mllifecycle/models/{model}`, subject `lifecycles/{run_id}`."""
+    source `/mllifecycle/envs/{environment}/models/{model}` (`/mllifecycle/models/{model}` when
+    the environment has no name), subject `lifecycles/{run_id}`."""
 
     id: str
     type: str

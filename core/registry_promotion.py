@@ -10,8 +10,9 @@ model, and names the exact registry version to deploy; anything else is refused 
 
 from __future__ import annotations
 
-import re
+import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from core.policy import DeployOnlyPolicy
@@ -19,7 +20,14 @@ from core.ports import ModelVersion
 
 # tags the registry copy carries besides the dev version's own lineage tags
 SOURCE_TAGS = ("source_registry", "source_model", "source_version")
-_ID_CHARS = re.compile(r"[^A-Za-z0-9-]+")
+
+
+def event_source(model: str, environment: str | None = None) -> str:
+    """The CloudEvent `source` of a model's lifecycle events: with the environment's name when
+    it has one, so that prod, subscribed to dev's topic, tells dev's `promoted` from its own."""
+    if environment:
+        return f"/mllifecycle/envs/{environment}/models/{model}"
+    return f"/mllifecycle/models/{model}"
 
 
 def promoted_registry_data(registry: str, shared: ModelVersion, dev: ModelVersion) -> dict[str, Any]:
@@ -31,6 +39,14 @@ def promoted_registry_data(registry: str, shared: ModelVersion, dev: ModelVersio
         "version": dev.version,
         "lineage": {k: v for k, v in shared.tags.items() if k not in ("champion", "champion_since")},
     }
+
+
+def deploy_run_id(model: str, promoted_at: datetime, registry: str, registry_model: str, version: str) -> str:
+    """A deploy lifecycle's id, shaped like every lifecycle id ({model}-YYYYMMDDhhmmss-xxxxxx,
+    so the operator API and console treat it as one), and derived from the event: a redelivery
+    of the same `promoted` event maps to the same id, and so starts nothing new."""
+    digest = hashlib.sha256(f"{registry}|{registry_model}|{version}".encode()).hexdigest()[:6]
+    return f"{model}-{promoted_at:%Y%m%d%H%M%S}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -54,11 +70,20 @@ def _get(event: dict[str, Any], key: str) -> Any:
     return None
 
 
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
 def plan_deploy(event: dict[str, Any], policy: DeployOnlyPolicy) -> DeployPlan:
     """Accept a `promoted` CloudEvent (as a JSON dict) for a deploy-only policy, or refuse it.
 
-    The orchestration id is derived from the registry version, so a redelivered event (Event Grid
-    delivers at least once) or the same version promoted twice starts one deploy, not two."""
+    The orchestration id is derived from the event's time and registry version, so a redelivered
+    event (Event Grid delivers at least once) starts one deploy, not two."""
     event_id = str(_get(event, "id") or "")
     source, kind = _get(event, "source"), _get(event, "type")
     data = _get(event, "data")
@@ -81,10 +106,14 @@ def plan_deploy(event: dict[str, Any], policy: DeployOnlyPolicy) -> DeployPlan:
         refuse.append(f"registry model {model!r} is not {policy.registry_model!r}")
     if not version:
         refuse.append("the event names no registry_version")
+    promoted_at = _time(_get(event, "time"))
+    if promoted_at is None:
+        refuse.append("the event has no valid `time` (ISO 8601): the deploy run id is made from it")
     if refuse:
         return DeployPlan("refuse", policy.model, event_id=event_id, reasons=refuse)
     lineage = data.get("lineage") if isinstance(data.get("lineage"), dict) else {}
-    instance = _ID_CHARS.sub("-", f"deploy-{policy.model}-{registry}-v{version}").strip("-")
+    assert promoted_at is not None
+    instance = deploy_run_id(policy.model, promoted_at, str(registry), str(model), str(version))
     return DeployPlan(
         "deploy",
         policy.model,

@@ -60,6 +60,15 @@ class Settings(BaseModel):
     # lifecycle events out (Event Grid topic; devhost's topic endpoint locally)
     events_topic_endpoint: str | None = None
     events_topic_key: str | None = None
+    # this environment's name (dev, prod...): events go out with source
+    # /mllifecycle/envs/{name}/models/{model}, so another environment can tell whose they are;
+    # unset: /mllifecycle/models/{model}
+    environment_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+    # the shared model registry between environments (an Azure ML registry; locally a second
+    # MLflow store) that policies name in `promotion.registry` / `source.registry`
+    shared_registry_name: str | None = None
+    shared_registry_tracking_uri: str = ""  # local: default sqlite:///{state}/shared-registry.db
 
     # the local console server's shared secret: a principal header counts only next to it (core/authz.py)
     console_principal_secret: str | None = None
@@ -101,6 +110,10 @@ class Settings(BaseModel):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{self.local_state_dir / 'mlflow.db'}"
+
+    @property
+    def shared_registry_uri(self) -> str:
+        return self.shared_registry_tracking_uri or f"sqlite:///{self.local_state_dir / 'shared-registry.db'}"
 
     @property
     def containers(self) -> dict[str, str]:
@@ -168,6 +181,9 @@ ENV_KEYS: dict[str, str] = {
     "traffic_db_path": "TRAFFIC_DB_PATH",
     "events_topic_endpoint": "EVENTS_TOPIC_ENDPOINT",
     "events_topic_key": "EVENTS_TOPIC_KEY",
+    "environment_name": "LIFECYCLE_ENVIRONMENT",
+    "shared_registry_name": "SHARED_REGISTRY_NAME",
+    "shared_registry_tracking_uri": "SHARED_REGISTRY_TRACKING_URI",
     "console_principal_secret": "CONSOLE_PRINCIPAL_SECRET",
     "app_service_auth_enabled": "WEBSITE_AUTH_ENABLED",
     "aml_subscription_id": "AML_SUBSCRIPTION_ID",

@@ -79,24 +79,45 @@ def model_input_payload(
     return smoke_payload(spec.example, [], rows)
 
 
+def model_example_payload(registry: ModelRegistry, model: str, version: str, rows: int) -> dict[str, Any]:
+    """The model's own logged input example as a scoring payload: what a deploy-only environment
+    smoke-tests with, since it holds no data of the model (it deploys what another evaluated)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = read_model_inputs(registry.download(model, version, Path(tmp)))
+    if spec.example is None or spec.example.empty:
+        raise ValueError(
+            f"{model}:{version} logged no input example and this rollout has no evaluation split to "
+            "smoke-test it with: log one (input_example=...) when saving the model"
+        )
+    return smoke_payload(spec.example, [], rows)
+
+
 def smoke_test(
-    lake: DataLake, registry: ModelRegistry, endpoints: Endpoints, contract: DataContract, req: SmokeInput
+    lake: DataLake,
+    registry: ModelRegistry,
+    endpoints: Endpoints,
+    contract: DataContract | None,
+    req: SmokeInput,
 ) -> SmokeResult:
     """Score sample rows on the challenger's deployment alone; any error fails the test, with its
-    message (it is a verdict, not a crash)."""
+    message (it is a verdict, not a crash). Rows come from the evaluation split when the rollout
+    has one (a lifecycle), else from the model's input example (a deploy-only environment)."""
     try:
-        if req.eval_ref is None:
-            raise ValueError("no evaluation split was handed to the rollout: nothing to smoke-test with")
-        parts = [
-            b for b in lake.list(req.eval_ref.container, req.eval_ref.path) if b.path.endswith(".parquet")
-        ]
-        if not parts:
-            return SmokeResult(ok=False, rows=0, error="the evaluation split has no parquet file")
-        frame = pd.read_parquet(io.BytesIO(lake.read(req.eval_ref.container, parts[0].path)))
-        drop = [contract.label, *([contract.id_column] if contract.id_column else [])]
-        body = smoke_payload(frame, drop, req.rows)
         version = endpoints.deployment(req.endpoint, req.deployment).model_version
-        body = model_input_payload(registry, req.model, version, body, req.rows)
+        if req.eval_ref is None:
+            body = model_example_payload(registry, req.model, version, req.rows)
+        else:
+            if contract is None:
+                raise ValueError("the run has an evaluation split but no data contract to read it with")
+            parts = [
+                b for b in lake.list(req.eval_ref.container, req.eval_ref.path) if b.path.endswith(".parquet")
+            ]
+            if not parts:
+                return SmokeResult(ok=False, rows=0, error="the evaluation split has no parquet file")
+            frame = pd.read_parquet(io.BytesIO(lake.read(req.eval_ref.container, parts[0].path)))
+            drop = [contract.label, *([contract.id_column] if contract.id_column else [])]
+            body = smoke_payload(frame, drop, req.rows)
+            body = model_input_payload(registry, req.model, version, body, req.rows)
         answer = endpoints.invoke(req.endpoint, body, deployment=req.deployment)
         if isinstance(answer, list) and len(answer) != len(body["input_data"]["data"]):
             raise ValueError(f"{len(answer)} predictions for {len(body['input_data']['data'])} rows")

@@ -228,6 +228,8 @@ module api 'app/api.bicep' = {
       LIFECYCLE_POLICY_DIR: 'samples'
       CODE_VERSION: codeVersion
       EVENTS_TOPIC_ENDPOINT: lifecycleTopic.outputs.endpoint
+      LIFECYCLE_ENVIRONMENT: environmentName
+      SHARED_REGISTRY_NAME: sharedRegistryName
       AML_SUBSCRIPTION_ID: subscription().subscriptionId
       AML_RESOURCE_GROUP: rg.name
       AML_WORKSPACE: ml.outputs.workspaceName

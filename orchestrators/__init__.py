@@ -5,4 +5,4 @@ import azure.durable_functions as df
 bp = df.Blueprint()
 
 # Modules that register functions on bp are imported below (after bp exists).
-from orchestrators import batch, coordinator, lifecycle, rollout  # noqa: E402,F401
+from orchestrators import batch, coordinator, deploy, lifecycle, rollout  # noqa: E402,F401

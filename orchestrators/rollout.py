@@ -70,6 +70,7 @@ from core.ramp import (
 from core.shadow_gates import ShadowConfig
 from core.status import EvidenceView, GateView, RunStatus, Stage
 from orchestrators import bp
+from orchestrators.promotion import share_champion
 from orchestrators.run import End, RunContext
 
 STOP_EVENTS = ("abort", "rollback")
@@ -429,6 +430,7 @@ class Rollout(RunContext):
         self.show(stage="promote")
         yield from self.apply(split, "promote")
         yield self.call("rollout_set_champion", SetChampionInput(model=self.model, version=version))
+        shared = yield from share_champion(self, self.req.policy, version)  # the policy's registry, if any
         if self.blue is not None:
             yield self.call(
                 "rollout_delete_deployment", DeploymentInput(endpoint=self.endpoint, deployment=self.blue)
@@ -440,7 +442,8 @@ class Rollout(RunContext):
             traffic=split.traffic,
             mirror=split.mirror,
         )
-        end = End("promoted", "promote", [decision.reason], fact, record={"champion_version": version})
+        event = {**fact.dump(), **shared} if shared else None  # `promoted` names the registry version
+        end = End("promoted", "promote", [decision.reason], fact, event, record={"champion_version": version})
         return (yield from self.end(end))
 
     def roll_back(self, back: RollBack):  # generator -> outcome

@@ -250,6 +250,42 @@ class FakeModelRegistry:
         return Path(dest)
 
 
+class FakeModelRegistryShare:
+    """The shared registry: copies keep the dev version's tags (never its champion marks) and
+    number their own versions, like the local MLflow store; `copy_polls` makes a copy readable
+    only after that many `get`s (Azure ML imports in the background)."""
+
+    def __init__(self, registry: str, source: FakeModelRegistry, copy_polls: int = 0) -> None:
+        self.registry = registry
+        self.source = source
+        self.store = FakeModelRegistry()
+        self.copy_polls = copy_polls
+        self._pending: dict[tuple[str, str], int] = {}
+
+    def share(self, source: ModelVersion, *, name: str | None = None) -> ModelVersion:
+        for v in self.store.versions(name or source.name):
+            if v.tags.get("source_version") == source.version:
+                return v
+        tags = {k: v for k, v in source.tags.items() if k not in ("champion", "champion_since")}
+        tags.update(source_model=source.name, source_version=source.version)
+        copy = self.store.register(name or source.name, f"shared://{self.registry}/{source.name}", tags)
+        self._pending[(copy.name, copy.version)] = self.copy_polls
+        return copy
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        left = self._pending.get((name, version), 0)
+        if left > 0:
+            self._pending[(name, version)] = left - 1
+            raise KeyError(f"{name}:{version} is still being copied")
+        return self.store.get(name, version)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return self.store.versions(name)
+
+    def download(self, name: str, version: str, dest: Path) -> Path:
+        return self.store.download(name, version, dest)
+
+
 # --------------------------------------------------------------------------- endpoints
 
 
@@ -677,6 +713,7 @@ class FakeAdapters:
     ledger: FakeRunLedger = dataclasses.field(default_factory=FakeRunLedger)
     events: FakeEventPublisher = dataclasses.field(default_factory=FakeEventPublisher)
     batch_endpoints: FakeBatchEndpoints = dataclasses.field(default_factory=FakeBatchEndpoints)
+    model_share: FakeModelRegistryShare | None = None
 
     def as_overrides(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -5,4 +5,4 @@ import azure.durable_functions as df
 bp = df.Blueprint()
 
 # Modules that register functions on bp are imported below (after bp exists).
-from triggers import alerts, batch_api, blob_events, operator_api, outbox, schedule  # noqa: E402,F401
+from triggers import alerts, batch_api, blob_events, operator_api, outbox, promotions, schedule  # noqa: E402,F401

@@ -157,8 +157,32 @@ class Endpoint(Response):
     deployments: dict[str, Deployment]
 
 
+class Promotion(Response):
+    """A promotion across environments: `shared` (this environment copied its champion into the
+    shared registry) or `deployed` (a deploy lifecycle took a registry version from another
+    environment's `promoted` event)."""
+
+    direction: Literal["shared", "deployed"]
+    model: str
+    run_id: str  # the lifecycle that shared it, or the deploy lifecycle
+    status: str  # that lifecycle's status
+    at: datetime
+    registry: str
+    registry_model: str | None = None
+    registry_version: str | None = None
+    version: str | None = None  # shared: this environment's version
+    event_id: str | None = None  # deployed: the `promoted` CloudEvent that started it
+    event_source: str | None = None
+    error: str | None = None  # shared: why the copy failed
+
+
+class PromotionList(Response):
+    promotions: list[Promotion]  # newest first
+
+
 class Model(Response):
     model: str
+    kind: Literal["lifecycle", "deploy_only"] = "lifecycle"  # deploy_only: versions come from `source`
     policy_hash: str
     champion: Champion | Unavailable | None
     endpoint: Endpoint | Unavailable | None
@@ -166,6 +190,10 @@ class Model(Response):
     last_hold: Entry | None
     recent_lifecycles: list[LifecycleSummary]
     coordinator: Orchestration | Unavailable | None
+    # the shared registry: the policy's (promotion.registry or source.registry), and the latest
+    # promotions through it (the champion's registry version is the newest `shared` one)
+    registry: str | None = None
+    promotions: list[Promotion] = Field(default_factory=list)
 
 
 class PendingApproval(Response):
@@ -203,6 +231,8 @@ class Lifecycle(Response):
     requests: list[Request]
     approval: PendingApproval | None = None
     orchestration: Orchestration | Unavailable | None
+    # a deploy lifecycle: the source event and registry version; a lifecycle that shared: the copy
+    promotions: list[Promotion] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- batch scoring
@@ -281,5 +311,6 @@ RESPONSES: tuple[type[Response], ...] = (
     BatchEndpoint,
     BatchRunList,
     BatchRunDetail,
+    PromotionList,
 )
 BODIES: tuple[type[Body], ...] = (RetrainBody, ActionBody)

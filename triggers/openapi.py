@@ -165,6 +165,26 @@ def document(server_url: str = "") -> dict[str, Any]:
             "schemas": schemas(),
         },
     }
+    doc["paths"]["/api/promotions"] = {
+        "get": {
+            "operationId": "listPromotions",
+            "summary": "Promotions across environments (shared into / deployed from the registry), newest first",
+            "parameters": [
+                {"name": "model", "in": "query", "required": False, "schema": MODEL_NAME},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("PromotionList"), "The promotions of the latest lifecycles."),
+                **ERRORS,
+                **NOT_FOUND,
+            },
+        }
+    }
     for action in OPERATOR_EVENTS:
         doc["paths"][f"/api/lifecycles/{{id}}/{action}"] = {
             "post": {

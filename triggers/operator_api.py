@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 import wiring as bootstrap
 from core import authz
 from core.blob_paths import has_lone_surrogate
+from core.deploy import promotions, run_promotions
 from core.events_in import EventValidationError, load_json
 from core.facts import OperatorActed, read_fact
 from core.payloads.triggers import OPERATOR_EVENTS, ROLLOUT_SUFFIX, coordinator_id, lifecycle_model
@@ -47,12 +48,15 @@ from triggers.api_models import (
     Model,
     Orchestration,
     PendingApproval,
+    Promotion,
+    PromotionList,
     Request,
     RetrainBody,
     Unavailable,
 )
 from triggers.intake import body_too_large, error, json_response, new_request, submit
 from triggers.openapi import document
+from triggers.promotions import promotion_view
 
 log = logging.getLogger("triggers.operator_api")
 
@@ -113,19 +117,24 @@ def _base_url(req: func.HttpRequest) -> str:
     return url[:marker] if marker >= 0 else url.rstrip("/")
 
 
+def _model_names() -> list[str]:
+    """Every model of this environment: those it trains and those it only deploys."""
+    return sorted({*bootstrap.policies(), *bootstrap.deploy_only()})
+
+
 def _known_model(model: str) -> bool:
-    return model in bootstrap.policies()
+    return model in _model_names()
 
 
 def _unknown_model(model: str) -> func.HttpResponse:
-    known = ", ".join(sorted(bootstrap.policies())) or "none"
+    known = ", ".join(_model_names()) or "none"
     return error(404, f"unknown model {model[:100]!r}: no lifecycle policy names it (known: {known})")
 
 
 def _not_a_lifecycle(run_id: str) -> func.HttpResponse | None:
     """Only ids the coordinators make reach the ledger and the durable API: anything else (`..`,
     `coordinator-churn`, `%23x`, a lifecycle of a model no policy names) is not a lifecycle."""
-    if lifecycle_model(run_id, bootstrap.policies()) is not None:
+    if lifecycle_model(run_id, _model_names()) is not None:
         return None
     return error(
         404,
@@ -219,7 +228,7 @@ def _models(req: func.HttpRequest, door: str) -> func.HttpResponse:
     """The models that have a lifecycle policy (the console's first page lists them)."""
     if isinstance(who := _caller(req, "read", door), func.HttpResponse):
         return who
-    return json_response({"models": sorted(bootstrap.policies()), "caller": who.record()})
+    return json_response({"models": _model_names(), "caller": who.record()})
 
 
 async def _model(req: func.HttpRequest, client: Any, door: str) -> func.HttpResponse:
@@ -228,7 +237,8 @@ async def _model(req: func.HttpRequest, client: Any, door: str) -> func.HttpResp
         return who
     if not _known_model(model):
         return _unknown_model(model)
-    policy = bootstrap.policy(model)
+    deploy_only = bootstrap.deploy_only().get(model)
+    policy = deploy_only or bootstrap.policy(model)
     ledger = bootstrap.ledger()
 
     def champion() -> Champion | None:
@@ -268,6 +278,7 @@ async def _model(req: func.HttpRequest, client: Any, door: str) -> func.HttpResp
         last_hold=_entry(held[-1]) if held else None,
         recent_lifecycles=[LifecycleSummary.of(r) for r in ledger.list_runs(model=model, limit=10)],
         coordinator=await _durable(client, coordinator_id(model)),
+        **promotion_view(model, policy),
     )
     return json_response(body.dump())
 
@@ -320,6 +331,7 @@ def _lifecycle(run: RunRecord | None, run_id: str, durable: Orchestration | Unav
         requests=[Request.of(r) for r in ledger.requests_for_run(run_id)],
         approval=_pending_approval(run, entries),
         orchestration=durable,
+        promotions=[Promotion.model_validate(dict(p)) for p in run_promotions(ledger, run)] if run else [],
     )
 
 
@@ -490,6 +502,23 @@ async def operator_lifecycle_action(req: func.HttpRequest, client) -> func.HttpR
 @bp.durable_client_input(client_name="client")
 async def console_lifecycle_action(req: func.HttpRequest, client) -> func.HttpResponse:
     return await _lifecycle_action(req, client, CONSOLE)
+
+
+@bp.route(route="promotions", methods=["GET"])
+def operator_promotions(req: func.HttpRequest) -> func.HttpResponse:
+    """Promotions across environments, newest first: champions this environment shared into the
+    registry, and registry versions its deploy lifecycles took from another environment."""
+    if isinstance(who := _caller(req, "read", KEYED), func.HttpResponse):
+        return who
+    model = req.params.get("model")
+    raw_limit = req.params.get("limit", "50")
+    if model is not None and not _known_model(model):
+        return _unknown_model(model)
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+        return error(400, f"limit={raw_limit[:20]!r} must be a whole number from 1 to 500")
+    found = promotions(bootstrap.ledger(), model or None, limit=int(raw_limit))
+    body = PromotionList(promotions=[Promotion.model_validate(dict(p)) for p in found[: int(raw_limit)]])
+    return json_response(body.dump())
 
 
 # --------------------------------------------------------------------------- OpenAPI

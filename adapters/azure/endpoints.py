@@ -178,7 +178,11 @@ class AzureMLEndpoints:
         dep = ManagedOnlineDeployment(
             name=deployment,
             endpoint_name=endpoint,
-            model=f"azureml:{model.name}:{model.version}",
+            # a registry version (a deploy-only environment) is deployed by its registry URI,
+            # azureml://registries/{registry}/models/{name}/versions/{version}; a workspace one by name
+            model=model.source_uri
+            if model.source_uri.startswith("azureml://registries/")
+            else f"azureml:{model.name}:{model.version}",
             instance_type=instance_type,
             instance_count=instance_count,
             environment_variables=dict(environment_variables or {}),

@@ -13,17 +13,19 @@ from azure.core.messaging import CloudEvent
 from azure.eventgrid._legacy import EventGridPublisherClient as BasicTopicPublisherClient
 
 from core.ports import LifecycleEvent
+from core.registry_promotion import event_source
 
 EVENT_TYPE_PREFIX = "mllifecycle."
 # Event Grid rejects a batch over 1 MB; lifecycle events are small, so a fixed count is enough.
 MAX_BATCH = 100
 
 
-def to_cloud_event(event: LifecycleEvent) -> CloudEvent:
-    """Map a LifecycleEvent onto the CloudEvent subscribers filter on (type, source, subject)."""
+def to_cloud_event(event: LifecycleEvent, environment: str | None = None) -> CloudEvent:
+    """Map a LifecycleEvent onto the CloudEvent subscribers filter on (type, source, subject);
+    the source names the environment when it has a name (core.registry_promotion.event_source)."""
     kind = event.type.removeprefix(EVENT_TYPE_PREFIX)
     return CloudEvent(
-        source=f"/mllifecycle/models/{event.model}",
+        source=event_source(event.model, environment),
         type=f"{EVENT_TYPE_PREFIX}{kind}",
         data={"model": event.model, "run_id": event.run_id, **event.data},
         subject=f"lifecycles/{event.run_id}",
@@ -37,24 +39,34 @@ class EventGridEventPublisher:
     """Publishes in batches; the event id is the orchestration's deterministic id, so a replayed
     activity re-sends the same ids and subscribers can dedupe on them."""
 
-    def __init__(self, endpoint: str, credential: AzureKeyCredential | TokenCredential, **client_kwargs: Any):
+    def __init__(
+        self,
+        endpoint: str,
+        credential: AzureKeyCredential | TokenCredential,
+        *,
+        environment: str | None = None,
+        **client_kwargs: Any,
+    ):
         if not endpoint:
             raise ValueError(
                 "EventGridEventPublisher needs the topic endpoint (setting EVENTS_TOPIC_ENDPOINT), "
                 "e.g. https://<topic>.<region>-1.eventgrid.azure.net/api/events"
             )
         self.endpoint = endpoint
+        self.environment = environment
         # The basic-topic client itself: azure-eventgrid 4.22's public EventGridPublisherClient builds
         # it for a basic topic but drops every keyword (transport, retry and logging options).
         self._client = BasicTopicPublisherClient(endpoint, credential, **client_kwargs)
 
     @classmethod
-    def with_key(cls, endpoint: str, key: str, **client_kwargs: Any) -> EventGridEventPublisher:
+    def with_key(
+        cls, endpoint: str, key: str, *, environment: str | None = None, **client_kwargs: Any
+    ) -> EventGridEventPublisher:
         """Local mode: devhost's topic endpoint checks the `aeg-sas-key` header."""
-        return cls(endpoint, AzureKeyCredential(key), **client_kwargs)
+        return cls(endpoint, AzureKeyCredential(key), environment=environment, **client_kwargs)
 
     def publish(self, events: list[LifecycleEvent]) -> None:
-        cloud_events = [to_cloud_event(e) for e in events]
+        cloud_events = [to_cloud_event(e, self.environment) for e in events]
         for i in range(0, len(cloud_events), MAX_BATCH):
             self._client.send(cloud_events[i : i + MAX_BATCH])
 

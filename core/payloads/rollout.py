@@ -10,7 +10,7 @@ from pydantic import Field
 from core.gates import GateConfig
 from core.payloads import Payload
 from core.payloads.lifecycle import BlobRef
-from core.policy import Policy
+from core.policy import DeployOnlyPolicy, Policy
 from core.ports import DeploymentInfo, EndpointInfo
 
 __all__ = [
@@ -30,13 +30,14 @@ __all__ = [
 
 
 class RolloutInput(Payload):
-    """What the lifecycle hands over after register (orchestrators/lifecycle.py, the seam)."""
+    """What the lifecycle hands over after register (orchestrators/lifecycle.py, the seam), or a
+    deploy lifecycle after it accepted a registry version (orchestrators/deploy.py)."""
 
     run_id: str
     model: str
     challenger_version: str
     champion_version: str | None = None
-    policy: Policy  # the run's snapshot
+    policy: Policy | DeployOnlyPolicy  # the run's snapshot (the rollout reads its `rollout`)
     policy_hash: str
     eval_ref: BlobRef | None = None  # the evaluation split: smoke-test rows come from here
 

@@ -31,6 +31,7 @@ LOCAL_ONLY = {
     "TRAFFIC_DB_PATH": "the local traffic table; Azure queries Log Analytics",
     "EVENTS_TOPIC_KEY": "devhost's topic key; the Azure topic has local auth disabled (EventGrid Data Sender role)",
     "CONSOLE_PRINCIPAL_SECRET": "the local console server's secret; on Azure App Service Authentication sets the principal",
+    "SHARED_REGISTRY_TRACKING_URI": "the local shared registry (a second MLflow store); Azure names an Azure ML registry",
     "LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS": "a crash point for the outbox e2e test; never set on Azure",
 }
 # Settings the Functions host (or devhost) reads, not our code: allowed in infra and the sample.

@@ -14,8 +14,10 @@ from activities.lifecycle import LifecycleActivities
 from adapters.local.endpoints import LocalEndpoints
 from adapters.local.ledger import SqliteRunLedger
 from adapters.local.registry import MlflowModelRegistry
+from adapters.local.shared_registry import MlflowSharedRegistry
 from adapters.local.traffic_stats import SqliteTrafficStats
 from adapters.local.training_jobs import LocalTrainingJobs
+from core.deploy import DeployOnlyModelRegistry
 from core.payloads.lifecycle import ChampionInput
 from core.policy import PolicyDirectory
 from core.ports import LifecycleEvent
@@ -37,7 +39,10 @@ def local(tmp_path: Path) -> Iterator[Settings]:
 def test_local_mode_wires_the_local_adapters_and_the_policy_directory(local):
     ports = wiring.ports()
     assert isinstance(ports.training_jobs, LocalTrainingJobs)
-    assert isinstance(ports.registry, MlflowModelRegistry)
+    # deploy-only models read the shared registry; every other model the workspace's MLflow store
+    assert isinstance(ports.registry, DeployOnlyModelRegistry)
+    assert isinstance(ports.registry.workspace, MlflowModelRegistry)
+    assert ports.model_share is None  # SHARED_REGISTRY_NAME unset
     assert isinstance(ports.endpoints, LocalEndpoints)
     assert isinstance(ports.traffic_stats, SqliteTrafficStats)
     assert isinstance(ports.ledger, SqliteRunLedger) and ports.ledger.path == local.ledger_file
@@ -63,3 +68,19 @@ def test_tests_swap_every_port_at_once(local):
         mv = fakes.registry.register("churn", "file:///m", {})
         fakes.registry.set_champion("churn", mv.version)
         assert LifecycleActivities(wiring.ports()).get_champion(ChampionInput(model="churn")).version == "1"
+
+
+def test_a_named_shared_registry_is_a_second_mlflow_store_fed_by_the_workspace_registry(tmp_path):
+    settings = Settings(
+        local_state_dir=tmp_path / "state", shared_registry_name="shared-ml", environment_name="dev"
+    )
+    wiring.reset()
+    try:
+        with wiring.override(settings=settings):
+            share = wiring.ports().model_share
+            assert isinstance(share, MlflowSharedRegistry)
+            assert share.registry == "shared-ml" and share.source is wiring.workspace_registry()
+            assert share.source_name == "dev"
+            assert share.tracking_uri.endswith("shared-registry.db")
+    finally:
+        wiring.reset()

@@ -143,3 +143,16 @@ def test_a_missing_endpoint_is_created_with_key_auth_without_waiting(standin, ml
     (put,) = _bodies(standin, "PUT", rf"/onlineEndpoints/{EP}$")
     assert put["properties"]["authMode"] == "Key"
     assert info.name == EP and standin.unknown == []
+
+
+def test_a_registry_version_is_deployed_by_its_registry_uri_in_a_deploy_only_environment(standin, ml_client):
+    """Prod deploys the shared registry's exact asset, not a workspace model of the same name."""
+    eps = AzureMLEndpoints(ml_client)
+    standin.add_endpoint(EP)
+    shared = ModelVersion("churn", "7", "azureml://registries/mllifecycle-shared/models/churn/versions/7")
+    eps.begin_deploy(EP, "blue", shared)
+    (blue,) = _bodies(standin, "PUT", rf"/onlineEndpoints/{EP}/deployments/blue$")
+    assert blue["properties"]["model"] == "azureml://registries/mllifecycle-shared/models/churn/versions/7"
+    standin.finish_deployment(EP, "blue")
+    info = eps.deployment(EP, "blue")
+    assert (info.model_name, info.model_version, info.state) == ("churn", "7", "succeeded")

@@ -36,7 +36,7 @@ from devhost.eventgrid import WEBHOOK_PATH, EventGridTriggers
 from devhost.invoke import Invoker
 from devhost.keys import HostKeys, request_key
 from devhost.timers import TimerTriggers
-from devhost.topics import Topics, TopicStore
+from devhost.topics import Subscription, Topics, TopicStore, parse_subscriptions
 from devhost.triggers_http import HttpTriggers
 
 log = logging.getLogger("devhost")
@@ -76,6 +76,8 @@ class HostOptions:
     # Host names accepted besides loopback ones (DNS rebinding: a page on evil.example resolving to
     # 127.0.0.1 sends `Host: evil.example`); also $DEVHOST_ALLOWED_HOSTS, comma-separated.
     allowed_hosts: tuple[str, ...] = ()
+    # topic -> Event Grid triggered function deliveries; None: $DEVHOST_TOPIC_SUBSCRIPTIONS
+    topic_subscriptions: list[Subscription] | None = None
 
     @property
     def resolved_state_dir(self) -> Path:
@@ -123,7 +125,9 @@ class Host:
         self.eventgrid = EventGridTriggers(self.app, self.keys, self.invoker)
         self.timers = TimerTriggers(self.app, self.invoker, self.state_dir)
         self.topic_store = TopicStore(self.state_dir / "devhost.db")
-        self.topics = Topics(self.topic_store, self.keys)
+        self.topics = Topics(
+            self.topic_store, self.keys, self._subscriptions(options), self._deliver_to_function
+        )
         self.blob_watcher: BlobWatcher | None = None
         if options.blob_watch:
             try:
@@ -137,6 +141,28 @@ class Host:
         self.started = time.monotonic()
         self.host_id = uuid.uuid4().hex[:16]
         self.runner: web.AppRunner | None = None
+
+    def _subscriptions(self, options: HostOptions) -> list[Subscription]:
+        try:
+            subs = (
+                options.topic_subscriptions
+                if options.topic_subscriptions is not None
+                else parse_subscriptions(os.environ.get("DEVHOST_TOPIC_SUBSCRIPTIONS", ""))
+            )
+        except ValueError as exc:
+            raise AppLoadError(str(exc)) from None
+        for sub in subs:
+            if self.eventgrid.function(sub.function) is None:
+                raise AppLoadError(
+                    f"topic subscription {sub.topic}:{sub.function}: the app has no Event Grid triggered "
+                    f"function {sub.function!r} (fix DEVHOST_TOPIC_SUBSCRIPTIONS)"
+                )
+        return subs
+
+    async def _deliver_to_function(self, function: str, events: list[dict[str, Any]]) -> Any:
+        spec = self.eventgrid.function(function)
+        assert spec is not None  # checked when the subscriptions were read
+        return await self.eventgrid.deliver(spec, events)
 
     def _engineless_binding(self) -> str:
         """Without the engine, functions that hold a durable client still run; its calls answer 404."""
@@ -264,6 +290,7 @@ class Host:
                 await self.engine.stop()
         if self.runner is not None:
             await self.runner.cleanup()
+        await self.topics.close()
         self.invoker.close()
         self.topic_store.close()
 
@@ -308,6 +335,9 @@ class Host:
         lines.append(
             f"\ttopics: POST {self.base_url}/runtime/topics/{{topic}}?api-version=2018-01-01 (aeg-sas-key = master key)"
         )
+        for sub in self.topics.subscriptions:
+            types = "|".join(sub.event_types) or "all types"
+            lines.append(f"\ttopic subscription: {sub.topic} ({types}) -> {sub.function}")
         if self.engine is None and self.app.has_durable:
             lines.append("\tWARNING: durable engine missing; orchestrations will not run")
         if self.blob_watcher is not None:

@@ -100,6 +100,7 @@ def start_devhost(
     *,
     extra_args: tuple[str, ...] = (),
     port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Devhost:
     port = port or procs.free_port()
     log_path = state_dir.parent / f"{state_dir.name}-devhost.log"
@@ -112,7 +113,7 @@ def start_devhost(
         argv,
         port,
         log_path=log_path,
-        env={"PATTERNS_DATA_DIR": str(data_dir), "FUNCTIONS_MASTER_KEY": MASTER_KEY},
+        env={"PATTERNS_DATA_DIR": str(data_dir), "FUNCTIONS_MASTER_KEY": MASTER_KEY, **(env or {})},
         cwd=DEVHOST_ROOT,
     )
     host = Devhost(proc, f"http://127.0.0.1:{port}", MASTER_KEY, state_dir, data_dir, log_path)

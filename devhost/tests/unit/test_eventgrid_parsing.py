@@ -84,3 +84,18 @@ def test_blob_created_events_carry_azure_storage_fields() -> None:
         "contentLength": 12,
     }
     assert parse_events(_body([event]), "application/json")[0] == "eventgrid"
+
+
+def test_topic_subscriptions_are_read_as_topic_function_and_event_types() -> None:
+    from devhost.topics import Subscription, parse_subscriptions
+
+    subs = parse_subscriptions("lifecycle:on_model_promoted:mllifecycle.promoted, orders:on_event")
+    assert subs == [
+        Subscription("lifecycle", "on_model_promoted", ("mllifecycle.promoted",)),
+        Subscription("orders", "on_event", ()),
+    ]
+    assert subs[0].matches("Lifecycle", {"type": "mllifecycle.promoted"})
+    assert not subs[0].matches("lifecycle", {"type": "mllifecycle.started"})
+    assert subs[1].matches("orders", {"eventType": "anything"})
+    with pytest.raises(ValueError, match="topic:function"):
+        parse_subscriptions("lifecycle")

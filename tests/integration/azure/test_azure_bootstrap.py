@@ -43,12 +43,14 @@ def azure_mode() -> Iterator[None]:
 
 def test_azure_mode_builds_every_azure_adapter_with_the_managed_identity(azure_mode):
     assert isinstance(bootstrap.training_jobs(), AzureMLTrainingJobs)
-    assert isinstance(bootstrap.registry(), AzureMLModelRegistry)
+    assert isinstance(bootstrap.workspace_registry(), AzureMLModelRegistry)
+    assert bootstrap.registry().workspace is bootstrap.workspace_registry()  # type: ignore[attr-defined]
     assert isinstance(bootstrap.endpoints(), AzureMLEndpoints)
     assert isinstance(bootstrap.traffic_stats(), LogAnalyticsTrafficStats)
     publisher = bootstrap.events()
     assert isinstance(publisher, EventGridEventPublisher)
     assert publisher.endpoint == AZURE_ENV["EVENTS_TOPIC_ENDPOINT"]
+    assert bootstrap.model_share() is None  # SHARED_REGISTRY_NAME unset
     credential = bootstrap._azure_credential()
     assert isinstance(credential, DefaultAzureCredential)
     ml = bootstrap.training_jobs()._ml
@@ -68,3 +70,9 @@ def test_a_missing_azure_setting_is_named_in_the_error():
     ):
         bootstrap.training_jobs()
     bootstrap.reset()
+
+
+def test_events_name_the_environment_they_come_from(azure_mode):
+    env = {**AZURE_ENV, "LIFECYCLE_ENVIRONMENT": "prod"}
+    with bootstrap.override(settings=Settings.from_env(env)):
+        assert bootstrap.events().environment == "prod"  # type: ignore[attr-defined]

@@ -45,6 +45,14 @@ def test_publishes_a_cloudevents_batch_with_the_key_header_and_the_legacy_api_ve
     assert first["data"] == {"model": "churn", "run_id": "run-7", "version": "3", "step": 1}
 
 
+def test_an_environment_name_puts_the_environment_in_the_source():
+    with serve(lambda r: (200, {}, b"")) as stub:
+        pub = EventGridEventPublisher.with_key(f"{stub.url}/t", "k", environment="dev")
+        pub.publish([_event()])
+    [sent] = stub.requests[0].json()
+    assert sent["source"] == "/mllifecycle/envs/dev/models/churn"  # prod tells dev's events from its own
+
+
 def test_splits_large_publishes_into_batches():
     with serve(lambda r: (200, {}, b"")) as stub:
         EventGridEventPublisher.with_key(f"{stub.url}/t", "k").publish([_event(i) for i in range(250)])
