@@ -103,6 +103,15 @@ def upload(stack: Stack, path: str, data: bytes, container: str = "raw") -> None
         service.get_blob_client(container, path).upload_blob(data, overwrite=True)
 
 
+def stack_settings(code_version: str = "demo") -> dict[str, Any]:
+    """What the demo's stack needs beyond ports (the e2e test starts the same): the compressed policy,
+    and the endpoint server recording the policy's entity id column (customer_id) in its prediction log."""
+    return {
+        "extra_env": {"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": code_version},
+        "entity_id_column": demo_gates().entity_id_column,
+    }
+
+
 def demo_gates() -> Any:
     """The demo policy's `rollout.gates` (entity id column, where labels land): one source of truth."""
     from core.policy import load_policies
@@ -749,8 +758,8 @@ def run(args: argparse.Namespace) -> int:
             devhost_port=procs.free_port(),
             azurite_port=procs.free_port(),
             endpoint_port=procs.free_port(),
-            extra_env={"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": "demo"},
             console_port=args.console_port or procs.free_port(),
+            **stack_settings(),
         ) as stack:
             console.log(
                 f"stack up: devhost {stack.devhost_url}, endpoints {stack.endpoint_url}, state {state}"

@@ -40,6 +40,9 @@ def test_the_demo_policy_judges_online_accuracy_on_labels_outside_the_data_prefi
     assert gates.entity_id_column == loadgen.ENTITY_COLUMN == "customer_id"
     assert online is not None and online.required_before_last_step and online.on_label_deadline == "rollback"
     assert online.min_labels <= 200 and online.label_wait_seconds <= 300  # the demo's compressed times
+    settings = demo.stack_settings()
+    assert settings["entity_id_column"] == gates.entity_id_column  # the endpoint logs what labels join on
+    assert settings["extra_env"]["LIFECYCLE_POLICY_DIR"] == str(demo.POLICY_DIR)
     label_file = f"{online.labels_prefix}churn-1-01.csv"
     assert route_labels(policies, online.labels_container, label_file) == "churn"
     assert route_blob(policies, online.labels_container, label_file) is None  # a label file trains nothing
@@ -217,8 +220,7 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         devhost_port=procs.free_port(),
         azurite_port=procs.free_port(),
         endpoint_port=procs.free_port(),
-        extra_env={"LIFECYCLE_POLICY_DIR": str(demo.POLICY_DIR), "CODE_VERSION": "e2e-ml-gates"},
-        entity_id_column=demo.demo_gates().entity_id_column,
+        **demo.stack_settings(code_version="e2e-ml-gates"),  # exactly what `make demo` starts
     ) as stack:
         view = demo.View([])
         play = demo.Demo(stack, view, rps=50)
