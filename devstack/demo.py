@@ -3,11 +3,13 @@
     python -m devstack.demo [--state-dir .local/demo] [--rps 50]
 
 Starts Azurite, the local endpoint server and devhost with this app (free ports, a fresh state
-dir, the compressed policy in samples/churn/demo), then plays five scenarios the way users and
+dir, the compressed policy in samples/churn/demo), then plays its scenarios the way users and
 Azure would: CSV uploads to Azurite (devhost's blob watcher turns them into BlobCreated events for
-`on_blob_created`), an Azure Monitor alert to POST /api/alerts, and an operator approving a ramp
-through the operator API. A load generator scores against the endpoint whenever a model serves,
-so the rollout gates judge real traffic. The demo only watches and checks; the service decides.
+`on_blob_created`), an Azure Monitor alert to POST /api/alerts, an operator approving a ramp
+through the operator API, and delayed ground truth landing as label files under the policy's labels
+prefix. A load generator scores customers (with their customer_id) against the endpoint whenever a
+model serves, so the rollout gates judge real traffic and real predictions. The demo only watches
+and checks; the service decides.
 
 Writes .local/demo-report.json and exits 0 only if every scenario ended as expected. Everything
 it started is stopped by PID on exit, Ctrl-C or failure (the logs stay in the state dir).
@@ -26,6 +28,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,8 @@ POLICY_DIR = REPO_ROOT / "samples" / "churn" / "demo"
 DEFAULT_STATE = REPO_ROOT / ".local" / "demo"
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 ROWS = 1500
+CUSTOMERS = 2000  # live customers the load generator cycles through (one population per labelled scenario)
+LABEL_WAVE_SECONDS = 4.0  # while the rollout waits for labels, a label file this often
 
 console = Console(log_path=False)
 
@@ -90,12 +95,28 @@ class Api:
         return self.get(f"models/{MODEL}")
 
 
-def upload(stack: Stack, path: str, data: bytes) -> None:
+def upload(stack: Stack, path: str, data: bytes, container: str = "raw") -> None:
     """A plain blob upload, as any tool would do it; the service learns of it from Event Grid."""
     from azure.storage.blob import BlobServiceClient
 
     with BlobServiceClient.from_connection_string(stack.connection_string) as service:
-        service.get_blob_client("raw", path).upload_blob(data, overwrite=True)
+        service.get_blob_client(container, path).upload_blob(data, overwrite=True)
+
+
+def stack_settings(code_version: str = "demo") -> dict[str, Any]:
+    """What the demo's stack needs beyond ports (the e2e test starts the same): the compressed policy,
+    and the endpoint server recording the policy's entity id column (customer_id) in its prediction log."""
+    return {
+        "extra_env": {"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": code_version},
+        "entity_id_column": demo_gates().entity_id_column,
+    }
+
+
+def demo_gates() -> Any:
+    """The demo policy's `rollout.gates` (entity id column, where labels land): one source of truth."""
+    from core.policy import load_policies
+
+    return load_policies(POLICY_DIR)[MODEL].rollout.gates
 
 
 def quarantined(stack: Stack, run_id: str) -> list[str]:
@@ -198,6 +219,21 @@ class View:
                 f"last gate: [bold]{gate.get('verdict')}[/] green {gate.get('green_requests')}"
                 f"/{gate.get('min_samples')} requests  {reasons}"
             )
+        online = self.rollout.get("online_accuracy") if self.rollout else None
+        waiting = self.rollout.get("waiting_for") == "labels" if self.rollout else False
+        if online or waiting:
+            online = online or {}
+            reasons = "; ".join(online.get("reasons") or [])[:160]
+            lines.append(
+                f"online accuracy: [bold]{online.get('verdict', 'waiting')}[/] green {online.get('n', 0)}"
+                f"/{online.get('needed', '?')} labelled"
+                + (
+                    f"  [yellow]waiting for labels[/] until {self.rollout.get('labels_deadline')}"
+                    if waiting
+                    else ""
+                )
+                + (f"  {reasons}" if reasons else "")
+            )
         if self.load is not None:
             lines.append(load_line(self.load))
         return Group(table, Text.from_markup("\n".join(lines)))
@@ -265,6 +301,71 @@ class Watcher:
         raise DemoError(f"lifecycle {run_id} did not finish within {timeout:.0f}s (stage {self.view.stage})")
 
 
+# --------------------------------------------------------------------------- delayed labels
+
+
+class LabelFeeder:
+    """Ground truth arriving later, as a labelling process would deliver it: while the rollout waits
+    for labels, a CSV (customer_id, churned, label_time) every few seconds for the customers either
+    deployment answered since green first served live, drawn from the LIVE world (`drift`), uploaded
+    under the policy's labels prefix (devhost's blob watcher announces it to the labels route)."""
+
+    def __init__(self, demo: Demo, run_id: str, drift: float, seed: int) -> None:
+        gates = demo_gates()
+        online = gates.online_accuracy
+        if online is None:
+            raise DemoError("the demo policy has no rollout.gates.online_accuracy")
+        self.demo, self.run_id, self.drift, self.seed = demo, run_id, drift, seed
+        self.container, self.prefix = online.labels_container, online.labels_prefix
+        self.live_since: float | None = None  # time.time() when the demo first saw green with live traffic
+        self.green = self.blue = ""
+        self.labelled: set[str] = set()
+        self.files: list[str] = []
+        self._last = 0.0
+
+    def __call__(self, rollout: dict[str, Any]) -> None:
+        green, split = rollout.get("green"), rollout.get("split") or {}
+        if self.live_since is None and green and split.get(green):
+            # the status is polled each second: a request a little earlier is labelled too (harmless)
+            self.live_since, self.green, self.blue = time.time() - 2, green, rollout.get("blue") or ""
+        if rollout.get("waiting_for") != "labels" or self.live_since is None:
+            return
+        if time.monotonic() - self._last < LABEL_WAVE_SECONDS:
+            return
+        self._last = time.monotonic()
+        self.wave()
+
+    def wave(self) -> None:
+        from samples.churn.data import delayed_labels, to_csv_bytes
+
+        assert self.live_since is not None and self.demo.load is not None
+        result = self.demo.load.result()
+        scored = result.scored(self.green, self.live_since) | result.scored(self.blue, self.live_since)
+        new = sorted(scored - self.labelled)
+        population = self.demo.population
+        new = [c for c in new if c in population.index]
+        if not new:
+            return
+        labels = delayed_labels(
+            population.loc[new].reset_index(drop=True),
+            drift=self.drift,
+            seed=self.seed + len(self.files),
+            scored_at=datetime.now(UTC) - timedelta(seconds=LABEL_WAVE_SECONDS),
+            delay_seconds=(0.0, LABEL_WAVE_SECONDS),
+        )
+        path = f"{self.prefix}{self.run_id}-{len(self.files) + 1:02d}.csv"
+        upload(self.demo.stack, path, to_csv_bytes(labels), self.container)
+        self.labelled.update(new)
+        self.files.append(path)
+        self.demo.log(
+            f"labels: {self.container}/{path} ({len(new)} customers scored since green went live, "
+            f"{int(labels[LABEL].sum())} churned; world drift {self.drift:g})"
+        )
+
+
+LABEL = "churned"  # samples/churn/features.py LABEL
+
+
 # --------------------------------------------------------------------------- scenarios
 
 
@@ -276,6 +377,7 @@ class Demo:
         self.watch = Watcher(self.api, view)
         self.rps = rps
         self.load: Any = None
+        self.population: Any = None  # the live customers the load scores (pandas, indexed by customer_id)
 
     def log(self, message: str) -> None:
         self.view.note = message
@@ -287,9 +389,27 @@ class Demo:
         from devstack.loadgen import LoadGenerator
 
         url = f"{self.stack.endpoint_url}/endpoints/{ENDPOINT}/score"
-        self.load = LoadGenerator(url, self.stack.endpoint_key, rps=self.rps, seconds=3600).start()
+        column = demo_gates().entity_id_column
+        self.load = LoadGenerator(
+            url, self.stack.endpoint_key, rps=self.rps, seconds=3600, entity_column=column
+        )
+        self.serve_customers(seed=7, drift=0.0)
+        self.load.start()
         self.view.load = self.load
-        self.log(f"load generator: {self.rps:.0f} requests/s to {url}")
+        self.log(f"load generator: {self.rps:.0f} requests/s to {url}, each row with its {column}")
+
+    def serve_customers(self, seed: int, drift: float) -> None:
+        """New live customers from the world at `drift`: the load scores them from now on (fresh ids,
+        so labels of earlier scenarios' customers cannot join this scenario's predictions)."""
+        from devstack.loadgen import payloads, scoring_rows
+        from samples.churn.data import generate
+
+        if self.load is None:
+            raise DemoError("no load generator: the first model must serve first")
+        customers = generate(CUSTOMERS, seed=seed, drift=drift)
+        self.population = customers.set_index("customer_id", drop=False)
+        rows = scoring_rows(customers, self.load.entity_column)
+        self.load.switch(payloads(rows, limit=CUSTOMERS))
 
     def stop_load(self) -> dict[str, Any] | None:
         if self.load is None:
@@ -370,6 +490,7 @@ class Demo:
 
         before = self.champion(self.api.model())
         known = set(self.api.lifecycle_ids())
+        self.serve_customers(seed=42, drift=1.0)  # the world really drifted: live customers too
         upload(self.stack, "churn/demo/02-drifted.csv", to_csv_bytes(generate(ROWS, seed=12, drift=1.0)))
         alert = self.api.post("alerts", drift_alert())
         if alert.status_code not in (200, 202):
@@ -377,8 +498,10 @@ class Demo:
         self.log(f"uploaded raw/churn/demo/02-drifted.csv (drift 1.0) and fired alert {DRIFT_RULE}")
         [run_id, *_] = self.watch.new_lifecycles(known, 60)
         approved: list[str] = []
+        labels = LabelFeeder(self, run_id, drift=1.0, seed=42)  # the drifted world's ground truth
 
         def approve(rollout: dict[str, Any]) -> None:
+            labels(rollout)
             if rollout.get("stage") == "approval" and not approved:
                 r = self.api.post(f"lifecycles/{run_id}/approve", {"reason": "demo", "by": "make demo"})
                 approved.append(str(r.status_code))
@@ -394,7 +517,8 @@ class Demo:
         status = detail.get("status")
         outcome = (
             f"{len(new)} lifecycle ({run_id}) consumed {sources}; {status} after ramp {_ramp(detail)}"
-            f"{' with approval' if approved else ''}; champion v{before} -> v{after} serving {traffic}"
+            f"{' with approval' if approved else ''}; {_online_note(detail, labels)}; "
+            f"champion v{before} -> v{after} serving {traffic}"
         )
         ok = (
             len(new) == 1
@@ -406,6 +530,65 @@ class Demo:
         )
         if not ok:
             raise DemoError(outcome)
+        return outcome
+
+    # ---------------------------------------------------------------- worse live accuracy
+    def worse_live_accuracy(self) -> str:
+        """A batch that looks drifted trains a challenger that wins offline, but live customers did not
+        drift: on their delayed labels green is worse than blue, while errors and latency are equal."""
+        from samples.churn.data import generate, live_drift, to_csv_bytes
+
+        model = self.api.model()
+        before, (_, traffic_before) = self.champion(model), self.serving(model)
+        live = live_drift(1.0, worse_live_accuracy=True)
+        self.serve_customers(seed=41, drift=live)
+        known = set(self.api.lifecycle_ids())
+        batch = to_csv_bytes(generate(ROWS, seed=31, drift=1.0))
+        upload(self.stack, "churn/demo/02-worse-live.csv", batch)
+        self.log(
+            f"uploaded raw/churn/demo/02-worse-live.csv (drift 1.0); live customers stay at drift {live:g}"
+        )
+        [run_id, *_] = self.watch.new_lifecycles(known, 60)
+        labels = LabelFeeder(self, run_id, drift=live, seed=41)
+        reached_approval: list[bool] = []
+
+        def on_status(rollout: dict[str, Any]) -> None:
+            labels(rollout)
+            if rollout.get("stage") == "approval" and not reached_approval:
+                reached_approval.append(True)
+                self.api.post(f"lifecycles/{run_id}/reject", {"reason": "the gate missed it", "by": "demo"})
+
+        detail = self.watch.until_done(run_id, 420, on_status)
+        model = self.watch.refresh_model()
+        after, (_, traffic) = self.champion(model), self.serving(model)
+        gates = detail.get("gates", [])
+        online_failed = [
+            g for g in gates if g.get("kind") == "online_accuracy_evaluated" and g.get("verdict") == "fail"
+        ]
+        traffic_failed = [
+            g for g in gates if g.get("kind") == "gate_evaluated" and g.get("verdict") == "fail"
+        ]
+        decision = detail.get("decision") or {}
+        status = detail.get("status")
+        equal = _errors_and_latency(self.load, labels) if self.load is not None else "-"
+        outcome = (
+            f"{run_id}: challenger v{detail.get('challenger_version')} won offline "
+            f"({decision.get('metric', 'auc')} +{float(decision.get('abs_gain') or 0):.3f}), then {status}; "
+            f"{_online_note(detail, labels)}; traffic gate "
+            f"{'FAILED' if traffic_failed else 'never failed'} ({equal}); champion v{after}, traffic {traffic}"
+        )
+        ok = (
+            status == "rolled_back"
+            and decision.get("verdict") == "promote"
+            and bool(online_failed)
+            and not traffic_failed
+            and bool(labels.files)
+            and not reached_approval
+            and after == before
+            and traffic == traffic_before
+        )
+        if not ok:
+            raise DemoError(f"{outcome}; before: champion v{before}, traffic {traffic_before}")
         return outcome
 
     # ---------------------------------------------------------------- 3
@@ -501,6 +684,35 @@ class Demo:
         return outcome
 
 
+def _online_note(detail: dict[str, Any], labels: LabelFeeder) -> str:
+    """The last online accuracy evaluation, e.g. `online accuracy fail at 50%: green auc 0.70 vs blue 0.81`."""
+    online = [g for g in detail.get("gates", []) if g.get("kind") == "online_accuracy_evaluated"]
+    if not online:
+        return f"no online accuracy evaluation ({len(labels.files)} label files)"
+    last = online[-1]
+    values = ""
+    if last.get("green_value") is not None and last.get("blue_value") is not None:
+        values = f": green {last.get('metric')} {last['green_value']:.3f} vs blue {last['blue_value']:.3f}"
+    return (
+        f"online accuracy {last.get('verdict')} at {last.get('percent')}%{values} on "
+        f"{last.get('green_labelled')}/{last.get('blue_labelled')} labelled predictions "
+        f"({len(labels.files)} label files, {len(online)} looks)"
+    )
+
+
+def _errors_and_latency(load: Any, labels: LabelFeeder) -> str:
+    """Green's and blue's error rate and median latency as live clients saw them since green went live."""
+    since = labels.live_since or 0.0
+    parts = []
+    for name in (labels.green, labels.blue):
+        seen = [r for r in load.result().responses if r.sent_at >= since and r.deployment == name]
+        ok = sorted(r.latency_ms for r in seen if r.status == 200)
+        errors = sum(1 for r in seen if r.status != 200)
+        p50 = f"{ok[len(ok) // 2]:.0f} ms" if ok else "-"
+        parts.append(f"{name} {errors}/{len(seen)} errors, p50 {p50}")
+    return "; ".join(parts)
+
+
 def _ramp(detail: dict[str, Any]) -> str:
     """The challenger's share at each traffic change, e.g. 10->50->100."""
     green = None
@@ -513,6 +725,13 @@ def _ramp(detail: dict[str, Any]) -> str:
 SCENARIOS: list[tuple[str, str, str, float]] = [
     ("first-model", "upload -> first champion serving 100%", "first_model", 420),
     (
+        "worse-live-accuracy",
+        "challenger wins offline, worse on live labels -> online accuracy gate fails -> rolled back, "
+        "errors and latency equal, champion unchanged",
+        "worse_live_accuracy",
+        480,
+    ),
+    (
         "batch-scoring",
         "champion on the batch endpoint (smoke-tested default) -> scoring upload -> predictions with its version",
         "batch_scoring",
@@ -520,7 +739,8 @@ SCENARIOS: list[tuple[str, str, str, float]] = [
     ),
     (
         "drift-retrain-promote",
-        "drifted upload + drift alert -> ONE coalesced retrain -> ramp 10->50->100 -> new champion",
+        "drifted upload + drift alert -> ONE coalesced retrain -> ramp 10->50, live labels agree "
+        "-> 100 -> new champion",
         "drift_retrain_promote",
         480,
     ),
@@ -598,8 +818,8 @@ def run(args: argparse.Namespace) -> int:
             devhost_port=procs.free_port(),
             azurite_port=procs.free_port(),
             endpoint_port=procs.free_port(),
-            extra_env={"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": "demo"},
             console_port=args.console_port or procs.free_port(),
+            **stack_settings(),
         ) as stack:
             console.log(
                 f"stack up: devhost {stack.devhost_url}, endpoints {stack.endpoint_url}, state {state}"

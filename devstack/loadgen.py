@@ -6,18 +6,23 @@
 Requests are sent open-loop at a fixed rate (a slow deployment does not slow the sender down,
 as with real clients), bounded in time and count, to loopback only. Rows come from `--data`,
 else from the churn sample's generator (samples/churn/data.py), encoded with the model's feature
-encoding so the churn model's signature accepts them; else generic numeric rows. As a library:
+encoding so the churn model's signature accepts them; else generic numeric rows.
+
+Each churn row carries its entity id column (`customer_id`, `--entity-column`) beside the
+features, as a real client's request would: the model ignores it (MLflow's schema enforcement
+keeps the signature's columns and drops the rest, with a warning), the endpoint's prediction log
+records it, and the generator keeps which ids each deployment answered, so delayed labels can be
+produced for exactly the customers that were scored. As a library:
 
     with LoadGenerator(url, key, rps=50, seconds=30) as load:
-        ...                      # change traffic, inject faults
-    print(load.result().summary())
+        ...                      # change traffic, inject faults, switch(bodies) to new customers
+    print(load.result().summary(), load.result().scored("green"))
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import threading
 import time
@@ -32,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+ENTITY_COLUMN = "customer_id"  # the churn sample's entity id (samples/churn/features.py ID_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class Response:
     latency_ms: float
     status: int  # 0: connection error or client timeout
     deployment: str  # response header azureml-model-deployment ('' if none)
+    entities: tuple[str, ...] = ()  # the entity ids of the request's rows (none without an id column)
 
 
 @dataclass
@@ -63,6 +70,15 @@ class LoadResult:
 
     def by_deployment(self) -> dict[str, int]:
         return dict(sorted(Counter(r.deployment for r in self.responses).items()))
+
+    def scored(self, deployment: str | None = None, since: float = 0.0) -> set[str]:
+        """The entity ids answered (200) by `deployment` (any, if None) in requests sent at or after `since`."""
+        return {
+            entity
+            for r in self.responses
+            if r.status == 200 and r.sent_at >= since and (deployment is None or r.deployment == deployment)
+            for entity in r.entities
+        }
 
     def percentiles(self, only_ok: bool = True) -> dict[str, float | None]:
         lat = [r.latency_ms for r in self.responses if r.status == 200 or not only_ok]
@@ -93,23 +109,36 @@ class LoadResult:
 # ---------------------------------------------------------------------------- rows
 
 
-def churn_rows(n: int = 500, seed: int = 7) -> pd.DataFrame:
-    """Feature rows the churn model accepts: generated customers, encoded as in training."""
+def churn_rows(n: int = 500, seed: int = 7, *, entity_column: str | None = None) -> pd.DataFrame:
+    """Feature rows the churn model accepts: generated customers, encoded as in training (with
+    their id column first if `entity_column` is given)."""
     try:
         from samples.churn.data import generate
-        from samples.churn.features import to_features
     except ImportError:
         rng = np.random.default_rng(seed)
         return pd.DataFrame(rng.normal(size=(n, 4)), columns=[f"x{i}" for i in range(4)])
-    return to_features(generate(rows=n, seed=seed))
+    return scoring_rows(generate(rows=n, seed=seed), entity_column)
 
 
-def rows_from_file(path: Path) -> pd.DataFrame:
+def scoring_rows(customers: pd.DataFrame, entity_column: str | None = ENTITY_COLUMN) -> pd.DataFrame:
+    """Raw churn customers -> what a client sends: the id column (if named) and the encoded features."""
+    from samples.churn.features import to_features
+
+    features = to_features(customers)
+    if entity_column is None:
+        return features
+    if entity_column not in customers.columns:
+        raise ValueError(
+            f"the customers have no entity id column {entity_column!r}: {list(customers.columns)}"
+        )
+    features.insert(0, entity_column, customers[entity_column].astype(str).to_numpy())
+    return features
+
+
+def rows_from_file(path: Path, entity_column: str | None = None) -> pd.DataFrame:
     frame = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
     try:
-        from samples.churn.features import to_features
-
-        return to_features(frame)
+        return scoring_rows(frame, entity_column if entity_column in frame.columns else None)
     except (ImportError, ValueError):
         return frame.drop(
             columns=[c for c in ("churned", "label", "target", "customer_id") if c in frame.columns]
@@ -131,6 +160,17 @@ def payloads(frame: pd.DataFrame, batch: int = 1, limit: int = 2000) -> list[byt
     if not out:
         raise ValueError(f"need at least {batch} rows to build a payload, got {len(values)}")
     return out
+
+
+def entities_of(body: bytes, column: str | None) -> tuple[str, ...]:
+    """The values of the entity id column in a payload built by `payloads` (none without that column)."""
+    if column is None:
+        return ()
+    split = json.loads(body)["input_data"]
+    if column not in split["columns"]:
+        return ()
+    at = split["columns"].index(column)
+    return tuple(str(row[at]) for row in split["data"])
 
 
 # ---------------------------------------------------------------------------- generator
@@ -157,6 +197,7 @@ class LoadGenerator:
         deployment: str | None = None,
         max_in_flight: int = 64,
         timeout: float = 10.0,
+        entity_column: str | None = ENTITY_COLUMN,
     ) -> None:
         check_loopback(url)
         if rps <= 0 or seconds <= 0:
@@ -166,7 +207,7 @@ class LoadGenerator:
         self.rps = rps
         self.seconds = seconds
         self.max_requests = max_requests if max_requests is not None else int(rps * seconds) + 1
-        self.bodies = bodies or payloads(churn_rows())
+        self.entity_column = entity_column
         self.deployment = deployment
         self.max_in_flight = max_in_flight
         self.timeout = timeout
@@ -174,6 +215,25 @@ class LoadGenerator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._bodies: list[tuple[bytes, tuple[str, ...]]] = []
+        self.switch(bodies or payloads(churn_rows(entity_column=entity_column)))
+
+    @property
+    def bodies(self) -> list[bytes]:
+        with self._lock:
+            return [body for body, _ in self._bodies]
+
+    def switch(self, bodies: list[bytes]) -> None:
+        """Send these bodies from the next request on (new customers arrive; also while running)."""
+        if not bodies:
+            raise ValueError("switch needs at least one body")
+        parsed = [(body, entities_of(body, self.entity_column)) for body in bodies]
+        with self._lock:
+            self._bodies = parsed
+
+    def _body(self, i: int) -> tuple[bytes, tuple[str, ...]]:
+        with self._lock:
+            return self._bodies[i % len(self._bodies)]
 
     def start(self) -> LoadGenerator:
         if self._thread is not None:
@@ -217,7 +277,7 @@ class LoadGenerator:
         connector = aiohttp.TCPConnector(limit=self.max_in_flight)
         async with aiohttp.ClientSession(headers=headers, timeout=timeout, connector=connector) as session:
 
-            async def one(i: int, body: bytes) -> None:
+            async def one(i: int, body: bytes, entities: tuple[str, ...]) -> None:
                 sent = time.time()
                 t = time.perf_counter()
                 status, deployment = 0, ""
@@ -233,12 +293,13 @@ class LoadGenerator:
                     gate.release()
                 latency = (time.perf_counter() - t) * 1000
                 with self._lock:
-                    self._result.responses.append(Response(sent, time.time(), latency, status, deployment))
+                    self._result.responses.append(
+                        Response(sent, time.time(), latency, status, deployment, entities)
+                    )
 
             start = time.perf_counter()
             with self._lock:
                 self._result.started_at = time.time()
-            bodies = itertools.cycle(self.bodies)
             for i in range(self.max_requests):
                 due = start + i / self.rps
                 if self._stop.is_set() or due - start >= self.seconds:
@@ -247,7 +308,7 @@ class LoadGenerator:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 await gate.acquire()
-                task = asyncio.create_task(one(i, next(bodies)))
+                task = asyncio.create_task(one(i, *self._body(i)))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 with self._lock:
@@ -298,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         "--deployment", default=None, help="pin every request (header azureml-model-deployment)"
     )
     parser.add_argument(
+        "--entity-column",
+        default=ENTITY_COLUMN,
+        help="send this id column with each row (the endpoint's prediction log records it); '' for none",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -307,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     check_loopback(args.endpoint)
     for spec in args.fault:
         _apply_fault(args.endpoint, args.key, spec)
-    frame = rows_from_file(args.data) if args.data else churn_rows()
+    entity_column = args.entity_column or None
+    frame = rows_from_file(args.data, entity_column) if args.data else churn_rows(entity_column=entity_column)
     result = run(
         args.endpoint,
         args.key,
@@ -316,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         max_requests=args.max_requests,
         bodies=payloads(frame, batch=args.batch),
         deployment=args.deployment,
+        entity_column=entity_column,
     )
     print(json.dumps(result.summary(), indent=2))
     return 0 if result.sent else 1

@@ -116,7 +116,10 @@ def running_stack(
     with_endpoints: bool = True,
     extra_env: dict[str, str] | None = None,
     console_port: int | None = None,
+    entity_id_column: str | None = None,
 ) -> Iterator[Stack]:
+    """`entity_id_column`: the endpoint server's default input column recorded as the entity id in its
+    prediction log (policies with `rollout.gates.entity_id_column` join labels on it)."""
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     master_key = master_key or os.environ.get("FUNCTIONS_MASTER_KEY") or secrets.token_urlsafe(24)
@@ -154,6 +157,7 @@ def running_stack(
                 "-m", "standins.endpoint.server", "--port", str(endpoint_port),
                 "--db", env["TRAFFIC_DB_PATH"], "--state-dir", str(state_dir / "endpoints"),
                 "--tracking-uri", env["MLFLOW_TRACKING_URI"],
+                *(["--entity-id-column", entity_id_column] if entity_id_column else []),
             )  # fmt: skip
             stack.processes.append(
                 procs.start(
@@ -219,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
             endpoint_port=args.endpoint_port,
             with_endpoints=not args.no_endpoints,
             console_port=args.console_port,
+            entity_id_column=args.entity_id_column or None,
         ) as stack:
             print(
                 f"\nLocal stack up (state in {stack.state_dir}):\n"
@@ -258,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--endpoint-port", type=int, default=8501)
     run_parser.add_argument("--console-port", type=int, default=4280)
     run_parser.add_argument("--no-endpoints", action="store_true")
+    run_parser.add_argument(
+        "--entity-id-column",
+        default="customer_id",
+        help="input column the endpoint server's prediction log records as the entity id ('' for none)",
+    )
     args = parser.parse_args(argv)
     return run(args)
 

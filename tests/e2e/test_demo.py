@@ -1,7 +1,8 @@
 """`make demo` relies on its compressed policy and its trigger payloads reaching the churn model.
 
-The demo itself starts the whole stack and trains three models (about 2.5 minutes on 2 cores), so
-it is run by `make demo`, not by the suite; these tests check, in milliseconds, what it builds on."""
+The demo itself starts the whole stack and trains five models (about 5 minutes on 2 cores), so
+it is run by `make demo`, not by the suite (tests/e2e/test_ml_gates_demo.py plays two of its scenarios on
+the real stack); these tests check, in milliseconds, what it builds on."""
 
 from __future__ import annotations
 
@@ -77,3 +78,15 @@ def test_the_live_view_shows_the_stage_the_split_and_the_last_gate_verdict():
     text = console.export_text()
     assert "churn-1" in text and "rollout ramp" in text and "'green': 10" in text
     assert "last gate: need_more_data green 12/94" in text and "running..." in text
+
+
+def test_every_scenario_names_a_demo_method_and_worse_live_accuracy_runs_while_the_first_champion_serves():
+    names = [name for name, _, _, _ in demo.SCENARIOS]
+    assert all(callable(getattr(demo.Demo, method, None)) for _, _, method, _ in demo.SCENARIOS)
+    assert len(set(names)) == len(names)
+    # its challenger must beat a champion trained on the live (drift 0) world: the first model's
+    assert (
+        names.index("first-model") + 1
+        == names.index("worse-live-accuracy")
+        < names.index("drift-retrain-promote")
+    )
