@@ -15,7 +15,7 @@ from adapters.azure.shared_registry import AzureMLSharedRegistry
 from core.ports import BatchDefaultError, BatchEndpoints, ModelRegistryShare, ModelVersion
 
 from .aml_transport import RG, SUB, WS, AmlStandIn
-from .spec_check import problems
+from tests.wire.restspec import problems
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
