@@ -9,8 +9,8 @@ import requests
 
 from adapters.azure.endpoints import AzureMLEndpoints
 from core.ports import ModelVersion
-from tests.integration.azure.spec_check import problems
 from tests.wire.armstandin import WS_PATH, AzureStandIn
+from tests.wire.restspec import problems
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning")]
 

@@ -13,9 +13,9 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 from adapters.azure.batch_endpoints import AzureMLBatchEndpoints
 from adapters.azure.shared_registry import AzureMLSharedRegistry
 from core.ports import BatchDefaultError, BatchEndpoints, ModelRegistryShare, ModelVersion
+from tests.wire.restspec import problems
 
 from .aml_transport import RG, SUB, WS, AmlStandIn
-from .spec_check import problems
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
