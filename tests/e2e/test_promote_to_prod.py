@@ -142,7 +142,8 @@ def test_dev_promotions_reach_prod_through_the_topic_and_prod_ramps_the_exact_re
 
     # 1. dev's first champion: shared, announced, and deployed by prod (its first model: straight to 100%)
     service.upload("churn/e2e/01-first.csv", generate(1500, seed=11, drift=0.0))
-    first = service.finished(service.new_run("churn", set()))
+    first_id = service.new_run("churn", set())
+    first = service.finished(first_id)
     assert first["status"] == "promoted", first.get("reasons")
     first_prod = service.finished(service.new_run("churn-prod", set()))
     assert first_prod["status"] == "promoted", first_prod.get("reasons")
@@ -158,7 +159,7 @@ def test_dev_promotions_reach_prod_through_the_topic_and_prod_ramps_the_exact_re
     try:
         known_prod = {r["id"] for r in service.runs("churn-prod")}
         service.upload("churn/e2e/02-drifted.csv", generate(1500, seed=12, drift=1.0))
-        second = service.finished(service.new_run("churn", {first["run_id"]}))
+        second = service.finished(service.new_run("churn", {first_id}))
         assert second["status"] == "promoted", second.get("reasons")
         deploy_id = service.new_run("churn-prod", known_prod)
         deploy = service.finished(deploy_id)
