@@ -45,6 +45,7 @@ DRIFT_RULE = "churn-feature-drift"  # one of the demo policy's triggers.alert_ru
 POLICY_DIR = REPO_ROOT / "samples" / "churn" / "demo"  # dev's policy.yaml and prod/policy.yaml
 PROD_MODEL = "churn-prod"  # samples/churn/demo/prod/policy.yaml: deploy-only, from the shared registry
 PROD_ENDPOINT = "churn-prod-endpoint"
+DEV_SOURCE = f"/mllifecycle/envs/dev/models/{MODEL}"  # LIFECYCLE_ENVIRONMENT=dev (promotion_env)
 REGISTRY = "mllifecycle-shared"  # both policies name it (dev: promotion.registry, prod: source.registry)
 DEFAULT_STATE = REPO_ROOT / ".local" / "demo"
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
@@ -507,14 +508,15 @@ class Demo:
 
     # ---------------------------------------------------------------- promote to prod
     def promoted_events(self) -> list[dict[str, Any]]:
-        """Dev's `promoted` CloudEvents, as devhost's lifecycle topic recorded them."""
+        """Dev's `promoted` CloudEvents, as devhost's lifecycle topic recorded them (prod publishes
+        its own on the same topic, from source .../models/churn-prod; its trigger refuses those)."""
         r = requests.get(
             f"{self.stack.devhost_url}/runtime/topics/{EVENTS_TOPIC}/events",
             params={"code": self.stack.master_key, "type": "mllifecycle.promoted"},
             timeout=30,
         )
         r.raise_for_status()
-        return [e for e in r.json() if e.get("type") == "mllifecycle.promoted"]
+        return [e for e in r.json() if e.get("source") == DEV_SOURCE]
 
     def promote_to_prod(self) -> str:
         """Both environments on one devhost: dev's policy names the shared registry, so each champion
