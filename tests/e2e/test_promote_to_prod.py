@@ -177,7 +177,8 @@ def test_dev_promotions_reach_prod_through_the_topic_and_prod_ramps_the_exact_re
     assert deploy["status"] == "promoted", deploy.get("reasons")
     assert deploy["challenger_version"] == registry_version
     assert _ramp(deploy) == "50->100"
-    assert deploy["gates"] and all(g["verdict"] == "pass" for g in deploy["gates"])
+    verdicts = [g["verdict"] for g in deploy["gates"]]  # need_more_data until each bake has its samples
+    assert "pass" in verdicts and "fail" not in verdicts, verdicts
     prod = service.get("models/churn-prod")
     assert prod["champion"]["version"] == registry_version
     assert _serving(prod)[0] == registry_version
