@@ -3,8 +3,8 @@
     python -m devstack.demo [--state-dir .local/demo] [--rps 50]
 
 Starts Azurite, the local endpoint server and devhost with this app (free ports, a fresh state
-dir, the compressed policy in samples/churn/demo), then plays five scenarios the way users and
-Azure would: CSV uploads to Azurite (devhost's blob watcher turns them into BlobCreated events for
+dir, the compressed policies in samples/churn/demo: dev, and prod deploying what dev shares into
+a registry), then plays its scenarios the way users and Azure would: CSV uploads to Azurite (devhost's blob watcher turns them into BlobCreated events for
 `on_blob_created`), an Azure Monitor alert to POST /api/alerts, and an operator approving a ramp
 through the operator API. A load generator scores against the endpoint whenever a model serves,
 so the rollout gates judge real traffic. The demo only watches and checks; the service decides.
