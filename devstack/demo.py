@@ -3,13 +3,13 @@
     python -m devstack.demo [--state-dir .local/demo] [--rps 50]
 
 Starts Azurite, the local endpoint server and devhost with this app (free ports, a fresh state
-dir, the compressed policy in samples/churn/demo), then plays its scenarios the way users and
-Azure would: CSV uploads to Azurite (devhost's blob watcher turns them into BlobCreated events for
-`on_blob_created`), an Azure Monitor alert to POST /api/alerts, an operator approving a ramp
-through the operator API, and delayed ground truth landing as label files under the policy's labels
-prefix. A load generator scores customers (with their customer_id) against the endpoint whenever a
-model serves, so the rollout gates judge real traffic and real predictions. The demo only watches
-and checks; the service decides.
+dir, the compressed policies in samples/churn/demo: dev, and prod deploying what dev shares into
+a registry), then plays its scenarios the way users and Azure would: CSV uploads to Azurite
+(devhost's blob watcher turns them into BlobCreated events for `on_blob_created`), an Azure Monitor
+alert to POST /api/alerts, an operator approving a ramp through the operator API, and delayed
+ground truth landing as label files under the policy's labels prefix. A load generator scores
+customers (with their customer_id) against the endpoint whenever a model serves, so the rollout
+gates judge real traffic and real predictions. The demo only watches and checks; the service decides.
 
 Writes .local/demo-report.json and exits 0 only if every scenario ended as expected. Everything
 it started is stopped by PID on exit, Ctrl-C or failure (the logs stay in the state dir).
@@ -40,12 +40,16 @@ from rich.text import Text
 
 from devhost import procs
 from devstack import REPO_ROOT
-from devstack.stack import Stack, running_stack
+from devstack.stack import EVENTS_TOPIC, Stack, promotion_env, running_stack
 
 MODEL = "churn"
 ENDPOINT = "churn-endpoint"  # samples/churn/demo/policy.yaml rollout.endpoint
 DRIFT_RULE = "churn-feature-drift"  # one of the demo policy's triggers.alert_rules
-POLICY_DIR = REPO_ROOT / "samples" / "churn" / "demo"
+POLICY_DIR = REPO_ROOT / "samples" / "churn" / "demo"  # dev's policy.yaml and prod/policy.yaml
+PROD_MODEL = "churn-prod"  # samples/churn/demo/prod/policy.yaml: deploy-only, from the shared registry
+PROD_ENDPOINT = "churn-prod-endpoint"
+DEV_SOURCE = f"/mllifecycle/envs/dev/models/{MODEL}"  # LIFECYCLE_ENVIRONMENT=dev (promotion_env)
+REGISTRY = "mllifecycle-shared"  # both policies name it (dev: promotion.registry, prod: source.registry)
 DEFAULT_STATE = REPO_ROOT / ".local" / "demo"
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 ROWS = 1500
@@ -88,11 +92,11 @@ class Api:
     def post(self, path: str, body: dict[str, Any]) -> requests.Response:
         return requests.post(f"{self.base}/api/{path}", params={"code": self.key}, json=body, timeout=30)
 
-    def lifecycle_ids(self) -> list[str]:
-        return [r["id"] for r in self.get("lifecycles", model=MODEL, limit="500").get("lifecycles", [])]
+    def lifecycle_ids(self, model: str = MODEL) -> list[str]:
+        return [r["id"] for r in self.get("lifecycles", model=model, limit="500").get("lifecycles", [])]
 
-    def model(self) -> dict[str, Any]:
-        return self.get(f"models/{MODEL}")
+    def model(self, model: str = MODEL) -> dict[str, Any]:
+        return self.get(f"models/{model}")
 
 
 def upload(stack: Stack, path: str, data: bytes, container: str = "raw") -> None:
@@ -103,13 +107,15 @@ def upload(stack: Stack, path: str, data: bytes, container: str = "raw") -> None
         service.get_blob_client(container, path).upload_blob(data, overwrite=True)
 
 
-def stack_settings(code_version: str = "demo") -> dict[str, Any]:
-    """What the demo's stack needs beyond ports (the e2e test starts the same): the compressed policy,
-    and the endpoint server recording the policy's entity id column (customer_id) in its prediction log."""
-    return {
-        "extra_env": {"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": code_version},
-        "entity_id_column": demo_gates().entity_id_column,
-    }
+def stack_settings(state: Path | None = None, code_version: str = "demo") -> dict[str, Any]:
+    """What the demo's stack needs beyond ports (the e2e tests start the same): the compressed policies,
+    the endpoint server recording the policy's entity id column (customer_id) in its prediction log, and,
+    given the state dir, dev's shared registry and the topic subscription that delivers dev's `promoted`
+    events to prod's `on_model_promoted` (promote-to-prod)."""
+    env = {"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": code_version}
+    if state is not None:
+        env.update(promotion_env(state, registry=REGISTRY, environment="dev"))
+    return {"extra_env": env, "entity_id_column": demo_gates().entity_id_column}
 
 
 def demo_gates() -> Any:
@@ -189,6 +195,7 @@ class View:
     traffic: dict[str, int] = field(default_factory=dict)
     load: Any = None  # LoadGenerator
     console_url: str = ""
+    model: str = MODEL  # whose champion and endpoint the view shows
 
     def render(self) -> Group:
         table = Table(title="make demo", expand=False)
@@ -208,7 +215,7 @@ class View:
             f"[bold]{self.current or '-'}[/]  {self.note}",
             f"lifecycle {self.run_id or '-'}  stage [cyan]{self.stage or '-'}[/]"
             + (f"  rollout [cyan]{self.rollout.get('stage', '-')}[/]" if self.rollout else ""),
-            f"champion v{self.champion}  endpoint traffic {self.traffic or '{}'}",
+            f"{self.model} champion v{self.champion}  endpoint traffic {self.traffic or '{}'}",
         ]
         if self.console_url:
             lines.append(f"operator console: {self.console_url}/")
@@ -256,12 +263,13 @@ def load_line(load: Any, window: float = 5.0) -> str:
 class Watcher:
     """Polls the operator API for one lifecycle and keeps the view current."""
 
-    def __init__(self, api: Api, view: View) -> None:
+    def __init__(self, api: Api, view: View, model: str = MODEL) -> None:
         self.api = api
         self.view = view
+        self.model = model
 
     def refresh_model(self) -> dict[str, Any]:
-        model = self.api.model()
+        model = self.api.model(self.model)
         champion = model.get("champion") or {}
         endpoint = model.get("endpoint") or {}
         self.view.champion = str(champion.get("version") or "-") if isinstance(champion, dict) else "?"
@@ -271,7 +279,7 @@ class Watcher:
     def new_lifecycles(self, known: set[str], timeout: float) -> list[str]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            new = [i for i in self.api.lifecycle_ids() if i not in known]
+            new = [i for i in self.api.lifecycle_ids(self.model) if i not in known]
             if new:
                 return new
             self.refresh_model()
@@ -683,6 +691,88 @@ class Demo:
             raise DemoError(f"{outcome}; before: champion v{before}, traffic {traffic_before}")
         return outcome
 
+    # ---------------------------------------------------------------- promote to prod
+    def promoted_events(self) -> list[dict[str, Any]]:
+        """Dev's `promoted` CloudEvents, as devhost's lifecycle topic recorded them (prod publishes
+        its own on the same topic, from source .../models/churn-prod; its trigger refuses those)."""
+        r = requests.get(
+            f"{self.stack.devhost_url}/runtime/topics/{EVENTS_TOPIC}/events",
+            params={"code": self.stack.master_key, "type": "mllifecycle.promoted"},
+            timeout=30,
+        )
+        r.raise_for_status()
+        return [e for e in r.json() if e.get("source") == DEV_SOURCE]
+
+    def promote_to_prod(self) -> str:
+        """Both environments on one devhost: dev's policy names the shared registry, so each champion
+        dev promotes (first-model's, drift-retrain-promote's) was copied into it and announced by a
+        `promoted` event, which the topic subscription delivered to prod's `on_model_promoted`. Prod's
+        first deploy went straight to 100% (nothing to compare with); this one ramps dev's new champion
+        on prod's endpoint behind prod's gates (the load generator scores it too) and approval."""
+        from devstack.loadgen import LoadGenerator
+
+        dev = self.champion(self.api.model())
+        promoted = [e for e in self.promoted_events() if (e.get("data") or {}).get("version") == dev]
+        if not dev or not promoted:
+            raise DemoError(f"dev champion v{dev} was never announced by a promoted event")
+        data = promoted[-1]["data"]
+        shared = f"{data.get('registry')}:{data.get('registry_model')}:{data.get('registry_version')}"
+        url = f"{self.stack.endpoint_url}/endpoints/{PROD_ENDPOINT}/score"
+        prod_load = LoadGenerator(url, self.stack.endpoint_key, rps=self.rps, seconds=3600).start()
+        dev_load, self.view.load, self.view.model = self.view.load, prod_load, PROD_MODEL
+        watch = Watcher(self.api, self.view, PROD_MODEL)
+        self.log(
+            f"dev champion v{dev} shared as {shared}; load generator: {self.rps:.0f} requests/s to {url}"
+        )
+        try:
+            deadline = time.monotonic() + 60
+            runs: list[dict[str, Any]] = []
+            while time.monotonic() < deadline and not runs:
+                listed = self.api.get("lifecycles", model=PROD_MODEL, limit="50").get("lifecycles", [])
+                runs = [r for r in listed if r.get("challenger_version") == data.get("registry_version")]
+                time.sleep(1)
+            if not runs:
+                raise DemoError(f"no {PROD_MODEL} deploy lifecycle of {shared} within 60s of dev's promotion")
+            run_id = runs[0]["id"]
+            approved: list[str] = []
+
+            def approve(rollout: dict[str, Any]) -> None:
+                if rollout.get("stage") == "approval" and not approved:
+                    r = self.api.post(f"lifecycles/{run_id}/approve", {"reason": "demo", "by": "make demo"})
+                    approved.append(str(r.status_code))
+                    self.log(f"operator (prod): POST /api/lifecycles/{run_id}/approve -> {r.status_code}")
+
+            detail = watch.until_done(run_id, 360, approve)
+            prod = watch.refresh_model()
+            version, traffic = self.serving(prod)
+            deploys = self.api.get("lifecycles", model=PROD_MODEL, limit="50").get("lifecycles", [])
+        finally:
+            self.view.load, self.view.model = dev_load, MODEL
+            summary = prod_load.stop().summary()
+        status = detail.get("status")
+        shared_versions = sorted(
+            {str((e.get("data") or {}).get("registry_version")) for e in self.promoted_events()}
+        )
+        earlier = sorted(
+            (str(r.get("challenger_version")), str(r.get("status"))) for r in deploys if r["id"] != run_id
+        )
+        outcome = (
+            f"dev v{dev} -> {shared} -> {run_id}: {status} after ramp {_ramp(detail)}"
+            f"{' with approval' if approved else ''}; prod champion v{self.champion(prod)} serving {traffic} "
+            f"({summary.get('sent')} prod requests, {summary.get('errors')} errors); earlier prod deploys {earlier}"
+        )
+        ok = (
+            status == "promoted"
+            and _ramp(detail).startswith("10->50->")
+            and bool(approved)
+            and self.champion(prod) == data.get("registry_version")
+            and version == data.get("registry_version")
+            and len(deploys) == len(shared_versions)  # one prod deploy per dev promotion, no more
+        )
+        if not ok:
+            raise DemoError(f"{outcome}; dev shared {shared_versions}")
+        return outcome
+
 
 def _online_note(detail: dict[str, Any], labels: LabelFeeder) -> str:
     """The last online accuracy evaluation, e.g. `online accuracy fail at 50%: green auc 0.70 vs blue 0.81`."""
@@ -743,6 +833,13 @@ SCENARIOS: list[tuple[str, str, str, float]] = [
         "-> 100 -> new champion",
         "drift_retrain_promote",
         480,
+    ),
+    (
+        "promote-to-prod",
+        "dev's new champion -> shared registry -> promoted event -> prod deploy-only ramp 10->50->100 "
+        "on its own endpoint with approval -> prod champion = that registry version",
+        "promote_to_prod",
+        360,
     ),
     (
         "bad-model-rollback",
@@ -819,7 +916,7 @@ def run(args: argparse.Namespace) -> int:
             azurite_port=procs.free_port(),
             endpoint_port=procs.free_port(),
             console_port=args.console_port or procs.free_port(),
-            **stack_settings(),
+            **stack_settings(state),
         ) as stack:
             console.log(
                 f"stack up: devhost {stack.devhost_url}, endpoints {stack.endpoint_url}, state {state}"

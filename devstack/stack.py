@@ -82,6 +82,22 @@ def stack_env(
     }
 
 
+def promotion_env(
+    state_dir: Path, *, registry: str, environment: str = "dev", subscribe: str = "on_model_promoted"
+) -> dict[str, str]:
+    """Both sides of a cross-environment promotion on ONE devhost: this app names its environment
+    (the `promoted` CloudEvent's source is /mllifecycle/envs/{environment}/models/{model}), shares
+    champions into `registry` (locally a second MLflow store in the state dir), and devhost's topic
+    subscription delivers the lifecycle topic's `promoted` events to the deploy-only trigger, as
+    prod's Event Grid subscription to dev's topic does on Azure."""
+    return {
+        "LIFECYCLE_ENVIRONMENT": environment,
+        "SHARED_REGISTRY_NAME": registry,
+        "SHARED_REGISTRY_TRACKING_URI": f"sqlite:///{state_dir.resolve() / 'shared-registry.db'}",
+        "DEVHOST_TOPIC_SUBSCRIPTIONS": f"{EVENTS_TOPIC}:{subscribe}:mllifecycle.promoted",
+    }
+
+
 def _create_containers(connection_string: str) -> None:
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import BlobServiceClient

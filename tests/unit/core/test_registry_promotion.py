@@ -109,11 +109,11 @@ def test_attribute_names_are_read_case_insensitively(policy):
     assert plan_deploy(event, policy).verdict == "deploy"
 
 
-def test_the_promote_demo_policies_are_a_dev_that_shares_and_a_prod_that_accepts_its_events():
+def test_the_demo_policies_are_a_dev_that_shares_and_a_prod_that_accepts_its_events():
     from core.policy import load_policy_set
     from core.registry_promotion import event_source
 
-    found = load_policy_set(Path(__file__).resolve().parents[3] / "samples" / "churn" / "promote-demo")
+    found = load_policy_set(Path(__file__).resolve().parents[3] / "samples" / "churn" / "demo")
     dev, prod = found.lifecycle["churn"], found.deploy_only["churn-prod"]
     assert dev.promotion is not None and dev.promotion.registry == prod.source.registry
     assert prod.registry_model == "churn" and dev.rollout.endpoint != prod.rollout.endpoint
