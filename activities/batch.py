@@ -11,26 +11,26 @@ from core.batch_runs import collect, judge_smoke_job, prepare_scoring, stage_smo
 from core.contract import load_contract
 from core.payloads.batch import (
     BatchBeginDeployInput,
-    BatchCollected,
     BatchCollectInput,
-    BatchDeploymentRef,
-    BatchDeploymentView,
-    BatchEndpointRef,
-    BatchEndpointView,
-    BatchJobRef,
-    BatchJobView,
+    BatchCollectResult,
+    BatchDeploymentInput,
+    BatchDeploymentResult,
+    BatchEndpointInput,
+    BatchEndpointResult,
+    BatchJobInput,
+    BatchJobResult,
     BatchJudgeSmokeInput,
+    BatchJudgeSmokeResult,
     BatchOutputInput,
     BatchOutputResult,
-    BatchPrepared,
     BatchPrepareInput,
+    BatchPrepareResult,
     BatchPruneInput,
     BatchPruneResult,
     BatchScoreInput,
-    BatchScoreStart,
+    BatchScoreStartResult,
     BatchSetDefaultInput,
-    BatchSmokeInputReq,
-    BatchSmokeVerdictView,
+    BatchSmokeInput,
     BatchSubmitInput,
     StagedInput,
     batch_request_scope,
@@ -49,10 +49,10 @@ class BatchActivities:
 
     # ------------------------------------------------------------------ endpoint and deployments
 
-    def ensure_endpoint(self, req: BatchEndpointRef) -> BatchEndpointView:
-        return BatchEndpointView.of(self.ports.batch_endpoints.ensure_endpoint(req.endpoint))
+    def ensure_endpoint(self, req: BatchEndpointInput) -> BatchEndpointResult:
+        return BatchEndpointResult.of(self.ports.batch_endpoints.ensure_endpoint(req.endpoint))
 
-    def begin_deploy(self, req: BatchBeginDeployInput) -> BatchDeploymentView:
+    def begin_deploy(self, req: BatchBeginDeployInput) -> BatchDeploymentResult:
         """Create the deployment of a registered version (not the default; the orchestrator polls)."""
         model = self.ports.registry.get(req.model, req.version)
         info = self.ports.batch_endpoints.begin_deploy(
@@ -63,13 +63,13 @@ class BatchActivities:
             instance_count=req.instance_count,
             mini_batch_size=req.mini_batch_size,
         )
-        return BatchDeploymentView.of(info)
+        return BatchDeploymentResult.of(info)
 
-    def deployment_state(self, req: BatchDeploymentRef) -> BatchDeploymentView:
-        return BatchDeploymentView.of(self.ports.batch_endpoints.deployment(req.endpoint, req.deployment))
+    def deployment_state(self, req: BatchDeploymentInput) -> BatchDeploymentResult:
+        return BatchDeploymentResult.of(self.ports.batch_endpoints.deployment(req.endpoint, req.deployment))
 
-    def set_default(self, req: BatchSetDefaultInput) -> BatchEndpointView:
-        return BatchEndpointView.of(self.ports.batch_endpoints.set_default(req.endpoint, req.deployment))
+    def set_default(self, req: BatchSetDefaultInput) -> BatchEndpointResult:
+        return BatchEndpointResult.of(self.ports.batch_endpoints.set_default(req.endpoint, req.deployment))
 
     def prune(self, req: BatchPruneInput) -> BatchPruneResult:
         """Delete all but the newest `keep_last` deployments (never the default or the previous one)."""
@@ -87,7 +87,7 @@ class BatchActivities:
 
     # ------------------------------------------------------------------ jobs
 
-    def stage_smoke(self, req: BatchSmokeInputReq) -> StagedInput:
+    def stage_smoke(self, req: BatchSmokeInput) -> StagedInput:
         """The smoke rows (the lifecycle run's evaluation split, features only) as a job input."""
         p = self.ports
         contract = run_rules(p.ledger, req.run_id).contract
@@ -100,7 +100,7 @@ class BatchActivities:
         folder = s.local_state_dir / "batch-outputs" / req.run_id / req.arm
         return BatchOutputResult(output_uri=folder.resolve().as_uri())
 
-    def submit(self, req: BatchSubmitInput) -> BatchJobView:
+    def submit(self, req: BatchSubmitInput) -> BatchJobResult:
         """Idempotent on the job name: a replayed submit returns the job it started."""
         status = self.ports.batch_endpoints.submit(
             req.endpoint,
@@ -110,19 +110,19 @@ class BatchActivities:
             deployment=req.deployment,
             tags=req.tags,
         )
-        return BatchJobView.of(status)
+        return BatchJobResult.of(status)
 
-    def job_status(self, req: BatchJobRef) -> BatchJobView:
-        return BatchJobView.of(self.ports.batch_endpoints.status(req.job_name))
+    def job_status(self, req: BatchJobInput) -> BatchJobResult:
+        return BatchJobResult.of(self.ports.batch_endpoints.status(req.job_name))
 
-    def judge_smoke(self, req: BatchJudgeSmokeInput) -> BatchSmokeVerdictView:
+    def judge_smoke(self, req: BatchJudgeSmokeInput) -> BatchJudgeSmokeResult:
         return judge_smoke_job(
             self.ports.batch_endpoints, req.job_name, req.expected_rows, req.job_state, req.message
         )
 
     # ------------------------------------------------------------------ scoring runs
 
-    def score_start(self, req: BatchScoreInput) -> BatchScoreStart:
+    def score_start(self, req: BatchScoreInput) -> BatchScoreStartResult:
         """The live batch policy, the endpoint's default and the A/B arms; consumes the request."""
         p = self.ports
         policy = p.policies.get(req.model)
@@ -134,7 +134,7 @@ class BatchActivities:
             arms = ab_arms(info)
             b, reasons = arms.b, arms.reasons
         p.ledger.consume_requests(batch_request_scope(req.model), [req.request_id], req.run_id)
-        return BatchScoreStart(
+        return BatchScoreStartResult(
             batch=policy.batch,
             policy_hash=policy.hash,
             default=info.default_deployment,
@@ -142,12 +142,12 @@ class BatchActivities:
             ab_reasons=reasons,
         )
 
-    def prepare(self, req: BatchPrepareInput) -> BatchPrepared:
+    def prepare(self, req: BatchPrepareInput) -> BatchPrepareResult:
         p = self.ports
         policy = p.policies.get(req.model)
         return prepare_scoring(p.data_lake, policy, _contract(policy), req, p.containers, p.job_input_root)
 
-    def collect(self, req: BatchCollectInput) -> BatchCollected:
+    def collect(self, req: BatchCollectInput) -> BatchCollectResult:
         p = self.ports
         policy = p.policies.get(req.model)
         return collect(p.batch_endpoints, p.data_lake, policy, _contract(policy), req, p.containers)
@@ -163,7 +163,7 @@ def _acts() -> BatchActivities:
 
 @bp.activity_trigger(input_name="payload")
 def batch_ensure_endpoint(payload: dict) -> dict:
-    return _acts().ensure_endpoint(BatchEndpointRef.model_validate(payload)).dump()
+    return _acts().ensure_endpoint(BatchEndpointInput.model_validate(payload)).dump()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -173,7 +173,7 @@ def batch_begin_deploy(payload: dict) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def batch_deployment_state(payload: dict) -> dict:
-    return _acts().deployment_state(BatchDeploymentRef.model_validate(payload)).dump()
+    return _acts().deployment_state(BatchDeploymentInput.model_validate(payload)).dump()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -188,7 +188,7 @@ def batch_prune(payload: dict) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def batch_stage_smoke(payload: dict) -> dict:
-    return _acts().stage_smoke(BatchSmokeInputReq.model_validate(payload)).dump()
+    return _acts().stage_smoke(BatchSmokeInput.model_validate(payload)).dump()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -203,7 +203,7 @@ def batch_submit(payload: dict) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def batch_job_status(payload: dict) -> dict:
-    return _acts().job_status(BatchJobRef.model_validate(payload)).dump()
+    return _acts().job_status(BatchJobInput.model_validate(payload)).dump()
 
 
 @bp.activity_trigger(input_name="payload")

@@ -29,12 +29,12 @@ from core.contract import DataContract, ValidationReport, validate
 from core.ingest import Containers, RawFile, _rejected, read_csv, typed_frame
 from core.jobs import stage_job_input
 from core.payloads.batch import (
-    BatchCollected,
     BatchCollectInput,
-    BatchPrepared,
+    BatchCollectResult,
+    BatchJudgeSmokeResult,
     BatchPrepareInput,
-    BatchSmokeInputReq,
-    BatchSmokeVerdictView,
+    BatchPrepareResult,
+    BatchSmokeInput,
     StagedInput,
 )
 from core.payloads.lifecycle import BlobRef
@@ -115,7 +115,7 @@ def prepare_scoring(
     req: BatchPrepareInput,
     containers: Containers,
     local_copy_root: Path | None,
-) -> BatchPrepared:
+) -> BatchPrepareResult:
     """Validate the input (features only), quarantine it if it breaks a rule, else stage it for
     the batch job: one input, or two when the run splits rows across two deployments (A/B)."""
     batch = _batch(policy)
@@ -151,7 +151,7 @@ def prepare_scoring(
         problems.append(f"the A/B key column {key!r} is missing from the input")
     if problems:
         rejected = _rejected(lake, containers, policy, req.run_id, files, reports, problems, rows_in)
-        return BatchPrepared(
+        return BatchPrepareResult(
             status="rejected",
             rows_in=rows_in,
             sources=[f.ref for f in files],
@@ -178,7 +178,9 @@ def prepare_scoring(
         )
         for arm, rows in arms.items()
     ]
-    return BatchPrepared(status="accepted", rows_in=rows_in, inputs=staged, sources=[f.ref for f in files])
+    return BatchPrepareResult(
+        status="accepted", rows_in=rows_in, inputs=staged, sources=[f.ref for f in files]
+    )
 
 
 def _stage(
@@ -204,7 +206,7 @@ def _stage(
 def stage_smoke(
     lake: DataLake,
     contract: DataContract,
-    req: BatchSmokeInputReq,
+    req: BatchSmokeInput,
     containers: Containers,
     local_copy_root: Path | None,
 ) -> StagedInput:
@@ -239,14 +241,14 @@ def read_predictions(batch: BatchEndpoints, job_name: str) -> pd.DataFrame:
 
 def judge_smoke_job(
     batch: BatchEndpoints, job_name: str, expected_rows: int, job_state: str, message: str
-) -> BatchSmokeVerdictView:
+) -> BatchJudgeSmokeResult:
     predictions: list[object] = []
     if job_state == "completed":
         frame = read_predictions(batch, job_name)
         column = "prediction" if "prediction" in frame.columns else frame.columns[-1]
         predictions = frame[column].tolist()
     verdict = judge_smoke(expected_rows, predictions, job_state=job_state, message=message[-500:])
-    return BatchSmokeVerdictView(
+    return BatchJudgeSmokeResult(
         passed=verdict.passed,
         expected_rows=verdict.expected_rows,
         scored_rows=verdict.scored_rows,
@@ -261,7 +263,7 @@ def collect(
     contract: DataContract,
     req: BatchCollectInput,
     c: Containers,
-) -> BatchCollected:
+) -> BatchCollectResult:
     """Copy a completed job's predictions into the lake, one row per input row, each with the
     model name and version, the deployment, the arm and the scoring run id (and the row's id)."""
     status = batch.status(req.job_name)
@@ -283,7 +285,7 @@ def collect(
     container, prefix = predictions_location(_batch(policy).output_prefix, policy.model, req.run_id)
     path = f"{prefix}predictions-{req.arm}.csv"
     lake.write(container, path, frame.to_csv(index=False).encode(), overwrite=True, content_type="text/csv")
-    return BatchCollected(
+    return BatchCollectResult(
         arm=req.arm,
         deployment=status.deployment,
         model_version=str(stamp["model_version"]),

@@ -87,11 +87,11 @@ class TrafficChanged(Fact):
     at: datetime
 
 
-class GateEvaluated(Fact):
-    """Every number of one gate evaluation (core.gates.GateVerdict) and the phase it judged."""
+class GateFact(Fact):
+    """What every gate evaluation records: the phase judged, the verdict with its reasons, and the
+    deployments and window compared (each gate kind adds its own numbers)."""
 
     ledger_kind: ClassVar[LedgerKind] = "gate"
-    kind: Literal["gate_evaluated"] = "gate_evaluated"
     phase: int
     percent: int
     verdict: Literal["pass", "fail", "need_more_data"]
@@ -101,6 +101,12 @@ class GateEvaluated(Fact):
     blue: str | None = None
     window_start: str
     window_end: str
+
+
+class GateEvaluated(GateFact):
+    """Every number of one gate evaluation (core.gates.GateVerdict) and the phase it judged."""
+
+    kind: Literal["gate_evaluated"] = "gate_evaluated"
     ingested_until: str | None = None
     green_requests: int
     blue_requests: int
@@ -118,22 +124,12 @@ class GateEvaluated(Fact):
         return self.model_dump(mode="json")  # nulls are numbers here (no blue, nothing ingested)
 
 
-class ShadowGateEvaluated(Fact):
+class ShadowGateEvaluated(GateFact):
     """One shadow gate evaluation (core.shadow_gates.ShadowVerdict): green's answers vs blue's on
     the same requests of the phase's window; each test has n, statistic, threshold and outcome."""
 
-    ledger_kind: ClassVar[LedgerKind] = "gate"
     kind: Literal["shadow_gate_evaluated"] = "shadow_gate_evaluated"
     gate: Literal["shadow"] = "shadow"
-    phase: int
-    percent: int
-    verdict: Literal["pass", "fail", "need_more_data"]
-    reasons: list[str]
-    endpoint: str
-    green: str
-    blue: str
-    window_start: str
-    window_end: str
     ingested_until: str | None = None
     pairs: int
     min_pairs: int
@@ -168,22 +164,12 @@ class ShadowGateEvaluated(Fact):
         return self.model_dump(mode="json")
 
 
-class OnlineAccuracyEvaluated(Fact):
+class OnlineAccuracyEvaluated(GateFact):
     """One online accuracy evaluation (core.online_accuracy.OnlineAccuracyVerdict): green's live
     metric on delayed labels vs blue's over the same period, with the labels read."""
 
-    ledger_kind: ClassVar[LedgerKind] = "gate"
     kind: Literal["online_accuracy_evaluated"] = "online_accuracy_evaluated"
     gate: Literal["online_accuracy"] = "online_accuracy"
-    phase: int
-    percent: int
-    verdict: Literal["pass", "fail", "need_more_data"]
-    reasons: list[str]
-    endpoint: str
-    green: str
-    blue: str
-    window_start: str
-    window_end: str
     labels: str  # container/prefix read
     label_files: int
     label_rows: int

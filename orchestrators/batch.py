@@ -36,27 +36,27 @@ from core.facts import (
 from core.payloads import Payload
 from core.payloads.batch import (
     BatchBeginDeployInput,
-    BatchCollected,
     BatchCollectInput,
+    BatchCollectResult,
     BatchDeployInput,
-    BatchDeploymentRef,
-    BatchDeploymentView,
-    BatchEndpointRef,
-    BatchEndpointView,
-    BatchJobRef,
-    BatchJobView,
+    BatchDeploymentInput,
+    BatchDeploymentResult,
+    BatchEndpointInput,
+    BatchEndpointResult,
+    BatchJobInput,
+    BatchJobResult,
     BatchJudgeSmokeInput,
+    BatchJudgeSmokeResult,
     BatchOutputInput,
     BatchOutputResult,
-    BatchPrepared,
     BatchPrepareInput,
+    BatchPrepareResult,
     BatchPruneInput,
     BatchPruneResult,
     BatchScoreInput,
-    BatchScoreStart,
+    BatchScoreStartResult,
     BatchSetDefaultInput,
-    BatchSmokeInputReq,
-    BatchSmokeVerdictView,
+    BatchSmokeInput,
     BatchSubmitInput,
     StagedInput,
     batch_index_id,
@@ -147,18 +147,18 @@ class BatchRun:
         except Exception as exc:
             self.show(error=f"event {kind}: {str(exc)[:300]}")
 
-    def wait_job(self, submit: BatchSubmitInput):  # generator -> BatchJobView
+    def wait_job(self, submit: BatchSubmitInput):  # generator -> BatchJobResult
         """Submit a batch job, then poll it on durable timers until it ends or the deadline passes."""
         assert self.batch is not None
-        job = BatchJobView.model_validate((yield self.call("batch_submit", submit)))
+        job = BatchJobResult.model_validate((yield self.call("batch_submit", submit)))
         deadline = self.context.current_utc_datetime + timedelta(seconds=self.batch.deadline_seconds)
         while not job.done:
             now = self.context.current_utc_datetime
             if now >= deadline:
                 return job.model_copy(update={"state": "failed", "message": "deadline_seconds reached"})
             yield self.context.create_timer(min(now + timedelta(seconds=self.batch.poll_seconds), deadline))
-            job = BatchJobView.model_validate(
-                (yield self.call("batch_job_status", BatchJobRef(job_name=job.name)))
+            job = BatchJobResult.model_validate(
+                (yield self.call("batch_job_status", BatchJobInput(job_name=job.name)))
             )
             self.show(jobs={**(self.status.jobs or {}), job.name: job.state})
         return job
@@ -168,7 +168,7 @@ class BatchRun:
         return BatchOutputResult.model_validate((yield self.call("batch_output", ask))).output_uri
 
 
-def _info(view: BatchEndpointView) -> BatchEndpointInfo:
+def _info(view: BatchEndpointResult) -> BatchEndpointInfo:
     deployments = {
         n: BatchDeploymentInfo(d.name, d.model_name, d.model_version, d.state, d.message)
         for n, d in view.deployments.items()
@@ -179,7 +179,7 @@ def _info(view: BatchEndpointView) -> BatchEndpointInfo:
 class BatchDeploy(BatchRun):
     """The champion onto the batch endpoint, default only after a passed smoke."""
 
-    endpoint: BatchEndpointView
+    endpoint: BatchEndpointResult
 
     def __init__(self, context: df.DurableOrchestrationContext, req: BatchDeployInput) -> None:
         super().__init__(context, req.run_id, req.model, req.batch)
@@ -189,8 +189,8 @@ class BatchDeploy(BatchRun):
         self.show(deployment=self.deployment, phase="restore" if req.mode == "restore" else "endpoint")
 
     def read_endpoint(self):
-        ask = BatchEndpointRef(endpoint=self.name)
-        self.endpoint = BatchEndpointView.model_validate((yield self.call("batch_ensure_endpoint", ask)))
+        ask = BatchEndpointInput(endpoint=self.name)
+        self.endpoint = BatchEndpointResult.model_validate((yield self.call("batch_ensure_endpoint", ask)))
         self.show(default=self.endpoint.default)
 
     def deploy(self):
@@ -206,16 +206,16 @@ class BatchDeploy(BatchRun):
             instance_count=b.instance_count,
             mini_batch_size=b.mini_batch_size,
         )
-        state = BatchDeploymentView.model_validate((yield self.call("batch_begin_deploy", ask)))
+        state = BatchDeploymentResult.model_validate((yield self.call("batch_begin_deploy", ask)))
         deadline = self.context.current_utc_datetime + timedelta(seconds=b.deadline_seconds)
-        ref = BatchDeploymentRef(endpoint=self.name, deployment=self.deployment)
+        ref = BatchDeploymentInput(endpoint=self.name, deployment=self.deployment)
         while state.state not in ("succeeded", "failed", "missing"):
             if self.context.current_utc_datetime >= deadline:
                 break
             yield self.context.create_timer(
                 self.context.current_utc_datetime + timedelta(seconds=DEPLOY_POLL_SECONDS)
             )
-            state = BatchDeploymentView.model_validate((yield self.call("batch_deployment_state", ref)))
+            state = BatchDeploymentResult.model_validate((yield self.call("batch_deployment_state", ref)))
         fact = BatchDeploymentReady(
             endpoint=self.name,
             deployment=self.deployment,
@@ -233,7 +233,7 @@ class BatchDeploy(BatchRun):
         """Score the smoke rows with the new deployment alone (named, not the default)."""
         b = self.req.batch
         self.show(phase="smoke")
-        ask = BatchSmokeInputReq(
+        ask = BatchSmokeInput(
             run_id=self.run_id,
             model=self.model,
             rows=b.smoke_rows,
@@ -254,7 +254,7 @@ class BatchDeploy(BatchRun):
         judge = BatchJudgeSmokeInput(
             job_name=job.name, expected_rows=staged.rows, job_state=job.state, message=job.message
         )
-        verdict = BatchSmokeVerdictView.model_validate((yield self.call("batch_judge_smoke", judge)))
+        verdict = BatchJudgeSmokeResult.model_validate((yield self.call("batch_judge_smoke", judge)))
         fact = BatchSmokeTested(deployment=self.deployment, job=job.name, **verdict.model_dump())
         yield self.record(fact)
         return SmokeVerdict(verdict.passed, verdict.expected_rows, verdict.scored_rows, verdict.reasons)
@@ -264,7 +264,7 @@ class BatchDeploy(BatchRun):
         self.show(phase="default")
         if decision.verdict == "switch":
             ask = BatchSetDefaultInput(run_id=self.run_id, endpoint=self.name, deployment=self.deployment)
-            self.endpoint = BatchEndpointView.model_validate((yield self.call("batch_set_default", ask)))
+            self.endpoint = BatchEndpointResult.model_validate((yield self.call("batch_set_default", ask)))
         self.decision = decision
         self.show(
             default=decision.default,
@@ -309,7 +309,7 @@ class BatchDeploy(BatchRun):
             )
             return self.finish()
         ask = BatchSetDefaultInput(run_id=self.run_id, endpoint=self.name, deployment=back)
-        self.endpoint = BatchEndpointView.model_validate((yield self.call("batch_set_default", ask)))
+        self.endpoint = BatchEndpointResult.model_validate((yield self.call("batch_set_default", ask)))
         why = f"online rollout rolled back: batch default {current} -> {back} (champion v{self.req.version})"
         fact = BatchDefaultDecided(
             verdict="restore",
@@ -342,18 +342,18 @@ class BatchDeploy(BatchRun):
 class BatchScore(BatchRun):
     """One scoring run of one input."""
 
-    start_info: BatchScoreStart
-    prepared: BatchPrepared
+    start_info: BatchScoreStartResult
+    prepared: BatchPrepareResult
 
     def __init__(self, context: df.DurableOrchestrationContext, req: BatchScoreInput) -> None:
         super().__init__(context, req.run_id, req.model, None)
         self.req = req
         self.started_at = context.current_utc_datetime
-        self.jobs: list[tuple[str, str, BatchJobView]] = []  # (arm, deployment, job)
-        self.collected: list[BatchCollected] = []
+        self.jobs: list[tuple[str, str, BatchJobResult]] = []  # (arm, deployment, job)
+        self.collected: list[BatchCollectResult] = []
 
     def start(self):
-        self.start_info = info = BatchScoreStart.model_validate(
+        self.start_info = info = BatchScoreStartResult.model_validate(
             (yield self.call("batch_score_start", self.req))
         )
         self.batch = info.batch
@@ -383,7 +383,7 @@ class BatchScore(BatchRun):
         ask = BatchPrepareInput(
             run_id=self.run_id, model=self.model, blobs=self.req.blobs, ab=self.start_info.ab_b is not None
         )
-        self.prepared = p = BatchPrepared.model_validate((yield self.call("batch_prepare", ask)))
+        self.prepared = p = BatchPrepareResult.model_validate((yield self.call("batch_prepare", ask)))
         self.show(rows=p.rows_in)
         if p.status == "rejected":
             self.show(report=p.report_uri)
@@ -422,7 +422,7 @@ class BatchScore(BatchRun):
         self.show(phase="collect")
         for arm, _, job in self.jobs:
             ask = BatchCollectInput(run_id=self.run_id, model=self.model, arm=arm, job_name=job.name)
-            self.collected.append(BatchCollected.model_validate((yield self.call("batch_collect", ask))))
+            self.collected.append(BatchCollectResult.model_validate((yield self.call("batch_collect", ask))))
 
     def end(self, status: str, reasons: list[str] | None = None):  # generator -> outcome
         collected = {c.arm: c for c in self.collected}

@@ -51,11 +51,11 @@ class BatchDeployInput(Payload):
     mode: Literal["deploy", "restore"] = "deploy"  # restore: the online rollout rolled back
 
 
-class BatchEndpointRef(Payload):
+class BatchEndpointInput(Payload):
     endpoint: str
 
 
-class BatchDeploymentView(Payload):
+class BatchDeploymentResult(Payload):
     name: str
     model_name: str
     model_version: str
@@ -63,7 +63,7 @@ class BatchDeploymentView(Payload):
     message: str = ""
 
     @classmethod
-    def of(cls, info: BatchDeploymentInfo) -> BatchDeploymentView:
+    def of(cls, info: BatchDeploymentInfo) -> BatchDeploymentResult:
         return cls(
             name=info.name,
             model_name=info.model_name,
@@ -73,17 +73,17 @@ class BatchDeploymentView(Payload):
         )
 
 
-class BatchEndpointView(Payload):
+class BatchEndpointResult(Payload):
     name: str
     default: str | None
-    deployments: dict[str, BatchDeploymentView] = Field(default_factory=dict)
+    deployments: dict[str, BatchDeploymentResult] = Field(default_factory=dict)
 
     @classmethod
-    def of(cls, info: BatchEndpointInfo) -> BatchEndpointView:
+    def of(cls, info: BatchEndpointInfo) -> BatchEndpointResult:
         return cls(
             name=info.name,
             default=info.default_deployment,
-            deployments={n: BatchDeploymentView.of(d) for n, d in info.deployments.items()},
+            deployments={n: BatchDeploymentResult.of(d) for n, d in info.deployments.items()},
         )
 
 
@@ -97,7 +97,7 @@ class BatchBeginDeployInput(Payload):
     mini_batch_size: int = 10
 
 
-class BatchDeploymentRef(Payload):
+class BatchDeploymentInput(Payload):
     endpoint: str
     deployment: str
 
@@ -122,7 +122,7 @@ class BatchPruneResult(Payload):
 # --------------------------------------------------------------------------- jobs
 
 
-class BatchSmokeInputReq(Payload):
+class BatchSmokeInput(Payload):
     """Stage the smoke rows of a deployment (features only) as a batch job input."""
 
     run_id: str
@@ -147,11 +147,11 @@ class BatchSubmitInput(Payload):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
-class BatchJobRef(Payload):
+class BatchJobInput(Payload):
     job_name: str
 
 
-class BatchJobView(Payload):
+class BatchJobResult(Payload):
     name: str
     deployment: str
     state: Literal["queued", "running", "completed", "failed", "canceled"]
@@ -163,7 +163,7 @@ class BatchJobView(Payload):
     output_uri: str = ""
 
     @classmethod
-    def of(cls, status: BatchJobStatus) -> BatchJobView:
+    def of(cls, status: BatchJobStatus) -> BatchJobResult:
         return cls(
             name=status.name,
             deployment=status.deployment,
@@ -184,7 +184,7 @@ class BatchJudgeSmokeInput(Payload):
     message: str = ""
 
 
-class BatchSmokeVerdictView(Payload):
+class BatchJudgeSmokeResult(Payload):
     passed: bool
     expected_rows: int
     scored_rows: int
@@ -216,7 +216,7 @@ class BatchScoreInput(Payload):
     blobs: list[BlobRef] = Field(default_factory=list)  # empty: the whole scoring prefix
 
 
-class BatchScoreStart(Payload):
+class BatchScoreStartResult(Payload):
     """The live policy's batch section and the endpoint as the run found it."""
 
     batch: BatchPolicy
@@ -233,7 +233,7 @@ class BatchPrepareInput(Payload):
     ab: bool = False  # split by the policy's A/B key
 
 
-class BatchPrepared(Payload):
+class BatchPrepareResult(Payload):
     status: Literal["accepted", "rejected"]
     rows_in: int = 0
     inputs: list[StagedInput] = Field(default_factory=list)
@@ -251,7 +251,7 @@ class BatchCollectInput(Payload):
     job_name: str
 
 
-class BatchCollected(Payload):
+class BatchCollectResult(Payload):
     arm: str
     deployment: str
     model_version: str
