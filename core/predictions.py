@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -66,22 +67,37 @@ def pair_by_request(records: Iterable[PredictionRecord], blue: str, green: str) 
     ]
 
 
+def _instant(text: str) -> datetime | None:
+    """An ISO 8601 time as an aware UTC datetime (naive means UTC); None when absent or unreadable."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def join_labels(
     records: Iterable[PredictionRecord], labels: Iterable[LabelRecord], deployment: str
 ) -> list[LabelledScore]:
     """The deployment's live (not mirrored) predictions that have a label, one per entity (its first
-    answer: later ones may have seen the outcome), in the order answered. A label that arrives twice
-    keeps the first one."""
-    truth: dict[str, int] = {}
+    answer: later ones may have seen the outcome), in the order answered. Each prediction takes the
+    first label known at or after it: a label whose time is before the prediction describes an earlier
+    outcome of the same entity (a customer scored again) and is not joined. A label without a readable
+    time is taken as it comes."""
+    by_entity: dict[str, list[LabelRecord]] = {}
     for label in labels:
-        truth.setdefault(label.entity_id, int(label.label))
+        by_entity.setdefault(label.entity_id, []).append(label)
     first: dict[str, PredictionRecord] = {}
     for record in sorted(records, key=lambda r: (r.time, r.request_id)):
         if record.deployment != deployment or record.mirrored or record.entity_id is None:
             continue
         first.setdefault(record.entity_id, record)
-    return [
-        LabelledScore(entity, record.score, truth[entity])
-        for entity, record in first.items()
-        if entity in truth
-    ]
+    joined: list[LabelledScore] = []
+    for entity, record in first.items():
+        predicted = _instant(record.time)
+        for label in by_entity.get(entity, []):
+            known = _instant(label.time)
+            if predicted is None or known is None or known >= predicted:
+                joined.append(LabelledScore(entity, record.score, int(label.label)))
+                break
+    return joined

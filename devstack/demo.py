@@ -28,7 +28,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -358,7 +358,9 @@ class LabelFeeder:
             population.loc[new].reset_index(drop=True),
             drift=self.drift,
             seed=self.seed + len(self.files),
-            scored_at=datetime.now(UTC) - timedelta(seconds=LABEL_WAVE_SECONDS),
+            scored_at=datetime.now(
+                UTC
+            ),  # known after every prediction made so far (the gate ignores older labels)
             delay_seconds=(0.0, LABEL_WAVE_SECONDS),
         )
         path = f"{self.prefix}{self.run_id}-{len(self.files) + 1:02d}.csv"

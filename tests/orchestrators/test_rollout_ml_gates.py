@@ -52,7 +52,7 @@ def live_world(world: World, green_skill: float, blue_skill: float = 0.9) -> Non
 
 def land_labels(world: World) -> None:
     frame = pd.DataFrame(
-        {"customer_id": ids(), "churned": truth(), "label_time": "2024-05-01T12:00:00+00:00"}
+        {"customer_id": ids(), "churned": truth()}  # no label_time: known whenever read
     )
     world.fakes.data_lake.put("raw", f"{LABELS}part-1.csv", frame.to_csv(index=False).encode())
 

@@ -92,6 +92,19 @@ def test_labels_join_live_predictions_on_the_entity_id_first_answer_first():
     assert join_labels(records, labels, "green") == [LabelledScore("c1", 0.7, 1)]
 
 
+def test_a_label_older_than_the_prediction_is_an_earlier_outcome_and_is_not_joined():
+    records = [
+        PredictionRecord("r1", "green", "2", "c1", 0.7, "2026-03-01T12:00:00+00:00"),
+        PredictionRecord("r2", "green", "2", "c2", 0.4, "2026-03-01T12:00:00+00:00"),
+    ]
+    labels = [
+        LabelRecord("c1", 0, "2026-02-01T00:00:00Z"),  # the customer's outcome last month: stale
+        LabelRecord("c1", 1, "2026-03-02T00:00:00Z"),
+        LabelRecord("c2", 1, "2026-02-01T00:00:00Z"),  # only a stale label: c2 waits for its own
+    ]
+    assert join_labels(records, labels, "green") == [LabelledScore("c1", 0.7, 1)]
+
+
 def test_the_label_deadline_does_what_the_policy_says_and_only_after_it():
     rng = np.random.default_rng(4)
     waiting = evaluate_online_accuracy(
