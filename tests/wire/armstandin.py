@@ -38,6 +38,10 @@ WS_PATH = (
 STORAGE_ACCOUNT = "stmllifecycle"
 LA_WORKSPACE_ID = "11111111-2222-3333-4444-555555555555"
 TOPIC_HOST = "evgt-lifecycle.westeurope-1.eventgrid.azure.net"
+# the workspace's regional data plane (discovery, run history, data and model URI resolution)
+DATAPLANE_HOST = f"{LOCATION}.api.azureml.ms"
+ARTIFACT_CONTAINER = "azureml"  # workspaceartifactstore: MLflow model outputs
+BLOBSTORE_CONTAINER = "azureml-blobstore-ws"  # workspaceblobstore: other named outputs
 
 
 class FakeCredential:
@@ -101,8 +105,14 @@ class AzureStandIn:
     events: list[dict[str, Any]] = field(default_factory=list)
     # Log Analytics: (query, timespan) -> {"tables": [...]}
     logs_answer: Callable[[str, str | None], dict[str, Any]] = lambda q, t: {"tables": []}
-    # jobs complete at once with these outputs when set (name -> {output: uri}); else they stay Queued
+    # jobs complete at once when set; else they stay Queued (or see complete_after_reads)
     auto_complete: bool = False
+    # a job reports Running on reads and Completed on this many-th read after its submission
+    complete_after_reads: int | None = None
+    # what a job writes when it completes: (job name, job properties) -> {output: {relative path: bytes}};
+    # the files land where AML puts a job's named outputs, and run history / the data planes resolve them
+    job_writes: Callable[[str, dict[str, Any]], dict[str, dict[str, bytes]]] = lambda name, props: {}
+    _job_reads: dict[str, int] = field(default_factory=dict)
     # the online endpoint's scoring route (call -> answer)
     score: Callable[[Call], Answer] = lambda call: (200, {}, [])
     # a deployment finishes provisioning the first time it is read after its creation
@@ -153,6 +163,8 @@ class AzureStandIn:
             return self._eventgrid(c)
         if c.host.endswith(".inference.ml.azure.com") and c.method == "POST" and c.path == "/score":
             return self.score(c)
+        if c.host == DATAPLANE_HOST:
+            return self._dataplane(c)
         if c.host != "management.azure.com":
             return None
         if not c.path.startswith(WS_PATH):
@@ -168,7 +180,7 @@ class AzureStandIn:
                 r"/datastores/(?P<n>[^/]+)/listSecrets",
                 lambda n: (200, {}, {"secretsType": "AccountKey", "key": "a2V5"}),
             ),
-            ("GET", r"/jobs/(?P<n>[^/]+)", lambda n: (200, {}, self.jobs[n])),
+            ("GET", r"/jobs/(?P<n>[^/]+)", lambda n: (200, {}, self._get_job(n))),
             ("PUT", r"/jobs/(?P<n>[^/]+)", lambda n: self._put_job(n, body)),
             ("POST", r"/jobs/(?P<n>[^/]+)/cancel", lambda n: self._cancel_job(n)),
             (
@@ -248,7 +260,7 @@ class AzureStandIn:
             "location": LOCATION,
             "kind": "Default",
             "properties": {
-                "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
+                "discoveryUrl": f"https://{DATAPLANE_HOST}/discovery",
                 "mlFlowTrackingUri": f"azureml://{LOCATION}.api.azureml.ms/mlflow/v1.0{WS_PATH}",
                 "workspaceId": "ws-guid",
                 "storageAccount": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Storage/storageAccounts/{STORAGE_ACCOUNT}",
@@ -263,7 +275,9 @@ class AzureStandIn:
             "properties": {
                 "datastoreType": "AzureBlob",
                 "accountName": STORAGE_ACCOUNT,
-                "containerName": "azureml" if name == "workspaceartifactstore" else "azureml-blobstore-ws",
+                "containerName": ARTIFACT_CONTAINER
+                if name == "workspaceartifactstore"
+                else BLOBSTORE_CONTAINER,
                 "endpoint": "core.windows.net",
                 "protocol": "https",
                 "isDefault": True,
@@ -322,7 +336,7 @@ class AzureStandIn:
 
     def _put_job(self, name: str, body: dict[str, Any]) -> Answer:
         props = dict(body["properties"])
-        props["status"] = "Completed" if self.auto_complete else "Queued"
+        props["status"] = "Queued"
         props["services"] = {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}"}}
         self.jobs[name] = {
             "id": self._arm_id(f"/jobs/{name}"),
@@ -331,7 +345,38 @@ class AzureStandIn:
             "properties": props,
             "systemData": _system_data(),
         }
+        if self.auto_complete:
+            self._complete_job(name)
         return 201, {}, self.jobs[name]
+
+    def _get_job(self, name: str) -> dict[str, Any]:
+        job = self.jobs[name]
+        if self.complete_after_reads is not None and job["properties"]["status"] in ("Queued", "Running"):
+            reads = self._job_reads[name] = self._job_reads.get(name, 0) + 1
+            if reads >= self.complete_after_reads:
+                self._complete_job(name)
+            else:
+                job["properties"]["status"] = "Running"
+        return job
+
+    def _output_location(self, job: str, output: str, kind: str) -> tuple[str, str, str]:
+        """(datastore, container, folder) where AML writes a job's named output by default."""
+        if kind in ("mlflow_model", "custom_model", "triton_model"):
+            return "workspaceartifactstore", ARTIFACT_CONTAINER, f"ExperimentRun/dcid.{job}/{output}"
+        return "workspaceblobstore", BLOBSTORE_CONTAINER, f"azureml/{job}/{output}"
+
+    def _complete_job(self, name: str) -> None:
+        """The job ran: its outputs are written to the workspace storage, then it is Completed."""
+        props = self.jobs[name]["properties"]
+        kinds = {
+            out: (spec or {}).get("jobOutputType", "uri_folder")
+            for out, spec in (props.get("outputs") or {}).items()
+        }
+        for output, files in self.job_writes(name, props).items():
+            _, container, folder = self._output_location(name, output, kinds.get(output, "uri_folder"))
+            for relative, data in files.items():
+                self.put_blob(container, f"{folder}/{relative}", data)
+        props["status"] = "Completed"
 
     def _cancel_job(self, name: str) -> Answer:
         self.jobs[name]["properties"]["status"] = "CancelRequested"
@@ -476,6 +521,68 @@ class AzureStandIn:
     def _delete_deployment(self, endpoint: str, name: str) -> Answer:
         del self.deployments[(endpoint, name)]
         return 200, {}, b""
+
+    # ------------------------------------------------------------------ the workspace's data plane
+
+    def _dataplane(self, c: Call) -> Answer | None:
+        """Discovery, run history and the data/model URI resolution `jobs.download` goes through."""
+        if c.method == "GET" and c.path == "/discovery":
+            api = f"https://{DATAPLANE_HOST}"
+            return (
+                200,
+                {},
+                {
+                    "api": api,
+                    "catalog": api,
+                    "experimentation": api,
+                    "history": api,
+                    "modelmanagement": api,
+                    "pipelines": api,
+                    "studio": "https://ml.azure.com",
+                },
+            )
+        if c.method != "POST":
+            return None
+        body = c.json() or {}
+        if c.path == f"/history/v1.0{WS_PATH}/rundata":
+            return 200, {}, {"runMetadata": self._run_metadata(body["runId"])}
+        if c.path == f"/data/v1.0{WS_PATH}/dataversion/batchGetResolvedUris":
+            return (
+                200,
+                {},
+                {"values": {i: {"uri": self._asset_uri(i), "type": "uri_folder"} for i in body["values"]}},
+            )
+        if c.path == f"/modelregistry/v1.0{WS_PATH}/models/batchGetResolvedUris":
+            return (
+                200,
+                {},
+                {"values": {i: {"path": self._asset_uri(i), "type": "MLFlowModel"} for i in body["values"]}},
+            )
+        return None
+
+    def _run_metadata(self, run_id: str) -> dict[str, Any]:
+        """A run's outputs as run history reports them: each an asset id and its type."""
+        props = self.jobs[run_id]["properties"]
+        outputs = {}
+        for output, spec in (props.get("outputs") or {}).items():
+            kind = (spec or {}).get("jobOutputType", "uri_folder")
+            model = kind.endswith("_model")
+            asset = f"azureml://locations/{LOCATION}/workspaces/ws-guid/{'models' if model else 'data'}/azureml_{run_id}_output_{output}/versions/1"
+            outputs[output] = {"assetId": asset, "type": "MLFlowModel" if kind == "mlflow_model" else kind}
+        return {"runId": run_id, "status": props["status"], "outputs": outputs}
+
+    def _asset_uri(self, asset_id: str) -> str:
+        m = re.fullmatch(r".*/azureml_(?P<job>.+)_output_(?P<out>[^/]+)/versions/1", asset_id)
+        if m is None:
+            raise KeyError(asset_id)
+        spec = (self.jobs[m["job"]]["properties"].get("outputs") or {}).get(m["out"]) or {}
+        datastore, _, folder = self._output_location(
+            m["job"], m["out"], spec.get("jobOutputType", "uri_folder")
+        )
+        return (
+            f"azureml://subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/workspaces/{WORKSPACE}"
+            f"/datastores/{datastore}/paths/{folder}/"
+        )
 
     # ------------------------------------------------------------------ Log Analytics and Event Grid
 

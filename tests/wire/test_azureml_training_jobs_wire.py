@@ -141,3 +141,20 @@ def test_a_failed_job_is_reported_failed(standin, ml_client):
 def test_no_request_went_anywhere_the_stand_in_does_not_know(standin, ml_client):
     _submit(AzureMLTrainingJobs(ml_client))
     assert standin.unknown == []
+
+
+def test_a_completed_jobs_named_output_is_downloaded_through_run_history_and_the_datastore(
+    standin, ml_client, tmp_path
+):
+    standin.complete_after_reads = 2
+    standin.job_writes = lambda name, props: {"metrics": {"metrics.json": b'{"challenger": {"auc": 0.8}}'}}
+    jobs = AzureMLTrainingJobs(ml_client)
+    _submit(jobs)
+    assert jobs.status("churn-run-7-train").state == "running"
+    assert jobs.status("churn-run-7-train").state == "completed"
+    folder = jobs.download_output("churn-run-7-train", "metrics", tmp_path)
+    assert (folder / "metrics.json").read_bytes() == b'{"challenger": {"auc": 0.8}}'
+    assert folder == tmp_path / "named-outputs" / "metrics"  # where AML lays out a named output
+    (rundata,) = standin.sent("POST", r"api\.azureml\.ms/history/v1\.0/.+/rundata$")
+    assert rundata.json()["runId"] == "churn-run-7-train"
+    assert standin.unknown == []
