@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -46,6 +47,8 @@ from tests.e2e.azure_world import EP, MLMODEL, AzureWorld
 from tests.fakes import evaluation_metrics
 from tests.wire.armstandin import WS_PATH, AzureStandIn
 from tests.wire.conftest import standin_ml_client
+from tests.wire.restspec import problems
+from tests.wire.test_rest_specs_wire import DATA_VERSION, DEPLOYMENT, ENDPOINT, JOB, MODEL_VERSION
 
 pytestmark = [
     pytest.mark.e2e,
@@ -60,6 +63,14 @@ EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPM
 STORAGE_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/devstoreaccount1"
 BLOB = "churn/2025/06/customers.csv"
 CHALLENGER_AUC, CHAMPION_AUC = 0.80, 0.70
+# Each ARM write the lifecycle makes, and the published REST spec (definition, file) its body must match.
+ARM_SPECS = [
+    (r"/data/[^/]+/versions/[^/]+", DATA_VERSION),
+    (r"/jobs/[^/]+", JOB),
+    (r"/models/[^/]+/versions/[^/]+", MODEL_VERSION),
+    (r"/onlineEndpoints/[^/]+/deployments/[^/]+", DEPLOYMENT),
+    (r"/onlineEndpoints/[^/]+", ENDPOINT),
+]
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +213,22 @@ class Scenario:
             if c.host == "management.azure.com"
         ]
 
+    def spec_problems(self) -> list[str]:
+        """Every data asset, job, model, endpoint and deployment PUT, checked against the REST spec of
+        the api-version it was sent with (tests/wire/specs): unknown, missing or read-only properties."""
+        found, checked = [], set()
+        for call in self.standin.sent("PUT", r"^management\.azure\.com"):
+            rest = call.path.removeprefix(WS_PATH)
+            for pattern, (definition, spec_file) in ARM_SPECS:
+                if re.fullmatch(pattern, rest):
+                    checked.add(pattern)
+                    if call.api_version != spec_file.removeprefix("mfe-").removesuffix(".json"):
+                        found.append(f"{rest}: sent with api-version {call.api_version}, not {spec_file}'s")
+                    found += [f"{rest}: {p}" for p in problems(call.json(), definition, spec_file)]
+                    break
+        assert checked == {pattern for pattern, _ in ARM_SPECS}, f"only {checked} were sent"
+        return found
+
     def job(self, name: str) -> dict[str, Any]:
         (put,) = self.standin.sent("PUT", rf"^management\.azure\.com{WS_PATH}/jobs/{name}$")
         return put.json()["properties"]
@@ -307,6 +334,7 @@ def test_data_landing_in_blob_trains_evaluates_registers_and_promotes_on_azure_m
         "mllifecycle.promoted",
     ]
     assert all(e["specversion"] == "1.0" and e["subject"] == f"lifecycles/{run_id}" for e in s.standin.events)
+    assert s.spec_problems() == []
     assert s.standin.unknown == []
 
 
@@ -328,4 +356,5 @@ def test_a_challenger_failing_its_gates_is_rolled_back_to_the_exact_prior_split_
     assert s.standin.sent("PUT", r"/models/churn/versions/1$") == []  # the champion tag never moved
     types = [e["type"] for e in s.standin.events]
     assert "mllifecycle.rolled_back" in types and "mllifecycle.promoted" not in types
+    assert s.spec_problems() == []
     assert s.standin.unknown == []
