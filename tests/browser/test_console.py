@@ -17,8 +17,9 @@ import pytest
 
 from devhost import procs
 from devstack import REPO_ROOT
-from devstack.demo import ENDPOINT, MODEL, POLICY_DIR, Api, upload
+from devstack.demo import ENDPOINT, MODEL, Api, upload
 from devstack.stack import Stack, running_stack
+from tests.demo_policies import demo_policy, write_policies
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -54,13 +55,15 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float =
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    policies = write_policies(tmp_path_factory.mktemp("console-policies"), demo_policy())
     with running_stack(
         tmp_path_factory.mktemp("console-stack"),
         devhost_port=procs.free_port(),
         azurite_port=procs.free_port(),
         endpoint_port=procs.free_port(),
         console_port=procs.free_port(),
-        extra_env={"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": "console-test"},
+        # the demo's policy without the online accuracy gate (no labels are fed here) and without promotion
+        extra_env={"LIFECYCLE_POLICY_DIR": str(policies), "CODE_VERSION": "console-test"},
     ) as running:
         yield running
 

@@ -23,6 +23,7 @@ from devhost import procs
 from devstack import REPO_ROOT
 from devstack.demo import _ramp
 from devstack.stack import EVENTS_TOPIC, promotion_env, running_stack
+from tests.demo_policies import demo_policy, write_policies
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -33,20 +34,15 @@ TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 
 
 def _policies(folder: Path) -> Path:
-    """dev (model churn, shares into the registry) and prod (churn-prod, deploy-only) in one folder."""
-    dev = yaml.safe_load((DEMO / "policy.yaml").read_text())
-    for section, key in (("data", "contract"), ("training", "job"), ("training", "evaluation_job")):
-        dev[section][key] = str((DEMO / dev[section][key]).resolve())
-    dev.pop("batch", None)
+    """dev (model churn, shares into the registry) and prod (churn-prod, deploy-only) in one folder; no labels
+    are fed here, so dev's online accuracy gate is off."""
+    dev = demo_policy(batch=False, promotion=True)
     prod = yaml.safe_load((DEMO / "prod" / "policy.yaml").read_text())
     for doc in (dev, prod):
         doc["rollout"].pop("approval", None)
         doc["rollout"]["steps"] = [50, 100]
     assert dev["promotion"]["registry"] == prod["source"]["registry"] == REGISTRY
-    (folder / "prod").mkdir(parents=True)
-    (folder / "policy.yaml").write_text(yaml.safe_dump(dev))
-    (folder / "prod" / "policy.yaml").write_text(yaml.safe_dump(prod))
-    return folder
+    return write_policies(folder, dev, prod)
 
 
 class Service:
