@@ -33,7 +33,6 @@ from core.facts import (
     BatchScoringStarted,
     BatchSmokeTested,
 )
-from core.payloads import Payload
 from core.payloads.batch import (
     BatchBeginDeployInput,
     BatchCollectInput,
@@ -61,12 +60,12 @@ from core.payloads.batch import (
     StagedInput,
     batch_index_id,
 )
-from core.payloads.lifecycle import EventSpec, PublishInput, RecordInput
+from core.payloads.lifecycle import RecordInput
 from core.policy import BatchPolicy
 from core.ports import BatchDeploymentInfo, BatchEndpointInfo
 from core.status import BatchProgress
 from orchestrators import bp
-from orchestrators.run import EVENT_RETRY, RETRY
+from orchestrators.run import OrchestrationRun
 
 DEPLOY_POLL_SECONDS = 5
 
@@ -110,42 +109,21 @@ class Stop(Exception):
         self.reasons = reasons
 
 
-class BatchRun:
+class BatchRun(OrchestrationRun):
     """One batch orchestration's custom status, ledger facts and events (deterministic)."""
+
+    event_error_key = "error"
 
     def __init__(
         self, context: df.DurableOrchestrationContext, run_id: str, model: str, batch: BatchPolicy | None
     ):
-        self.context = context
-        self.run_id = run_id
-        self.model = model
+        status = BatchProgress(run_id=run_id, model=model, endpoint=batch.endpoint if batch else None)
+        super().__init__(context, run_id, model, status)
         self.batch = batch
-        self.status = BatchProgress(run_id=run_id, model=model, endpoint=batch.endpoint if batch else None)
         self.show()
-
-    def show(self, **changes: Any) -> None:
-        self.status = self.status.evolve(**changes)
-        self.context.set_custom_status(self.status.dump())
-
-    def call(self, name: str, payload: Payload, retry: df.RetryOptions = RETRY) -> Any:  # -> Task
-        return self.context.call_activity_with_retry(name, retry, payload.dump())
 
     def record(self, fact: AnyFact, run_id: str | None = None) -> Any:  # -> Task
         return self.call("lifecycle_record", RecordInput(run_id=run_id or self.run_id, fact=fact))
-
-    def publish(self, kind: str, data: dict[str, Any]):  # generator; a lost event never fails the run
-        event = EventSpec(
-            id=str(self.context.new_uuid()),
-            kind=kind,
-            model=self.model,
-            run_id=self.run_id,
-            time=self.context.current_utc_datetime,
-            data=data,
-        )
-        try:
-            yield self.call("lifecycle_publish", PublishInput(events=[event]), EVENT_RETRY)
-        except Exception as exc:
-            self.show(error=f"event {kind}: {str(exc)[:300]}")
 
     def wait_job(self, submit: BatchSubmitInput):  # generator -> BatchJobResult
         """Submit a batch job, then poll it on durable timers until it ends or the deadline passes."""

@@ -48,16 +48,17 @@ class End(Exception):
         super().__init__(f"{self.status} at {self.stage}: {'; '.join(self.reasons)}")
 
 
-class RunContext:
-    """One run's status, ledger facts and events, bound to one orchestration context."""
+class OrchestrationRun:
+    """What every orchestration of ours keeps beside its flow: the context, the run id and model, a typed
+    custom status (a core.status model with `evolve` and `dump`), activity calls and lifecycle events."""
 
-    def __init__(self, context: df.DurableOrchestrationContext, run_id: str, model: str, **status: Any):
+    event_error_key = "last_event_error"  # the status field a lost event is shown in
+
+    def __init__(self, context: df.DurableOrchestrationContext, run_id: str, model: str, status: Any):
         self.context = context
         self.run_id = run_id
         self.model = model
-        self.status = RunProgress(run_id=run_id, model=model, **status)
-
-    # ------------------------------------------------------------------ bookkeeping
+        self.status = status
 
     def show(self, **changes: Any) -> None:
         """Update the custom status (validated: a misspelt key fails the run, not a dashboard)."""
@@ -66,10 +67,6 @@ class RunContext:
 
     def call(self, name: str, payload: Payload, retry: df.RetryOptions = RETRY) -> Any:  # -> Task
         return self.context.call_activity_with_retry(name, retry, payload.dump())
-
-    def record(self, fact: AnyFact | None = None, **changes: Any) -> Any:  # -> Task
-        """Change the run's ledger record and append `fact` to its ledger."""
-        return self.call("lifecycle_record", RecordInput(run_id=self.run_id, fact=fact, **changes))
 
     def publish(self, kind: str, data: dict[str, Any]):  # generator
         """Publish a lifecycle event; a lost event is shown in the status, never fails the run."""
@@ -84,7 +81,20 @@ class RunContext:
         try:
             yield self.call("lifecycle_publish", PublishInput(events=[event]), EVENT_RETRY)
         except Exception as exc:
-            self.show(last_event_error=f"{kind}: {str(exc)[:300]}")
+            self.show(**{self.event_error_key: f"{kind}: {str(exc)[:300]}"})
+
+
+class RunContext(OrchestrationRun):
+    """One run's status, ledger facts and events, bound to one orchestration context."""
+
+    def __init__(self, context: df.DurableOrchestrationContext, run_id: str, model: str, **status: Any):
+        super().__init__(context, run_id, model, RunProgress(run_id=run_id, model=model, **status))
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def record(self, fact: AnyFact | None = None, **changes: Any) -> Any:  # -> Task
+        """Change the run's ledger record and append `fact` to its ledger."""
+        return self.call("lifecycle_record", RecordInput(run_id=self.run_id, fact=fact, **changes))
 
     def step(self, fact: Any, show: dict[str, Any] | None = None, **changes: Any) -> Any:  # -> Task
         """Enter `fact.stage`: show it, and record it with the run-record `changes`."""
