@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.contract import DataContract, load_contract
-from core.ingest import Containers
-from core.policy import DeployOnlyPolicy, Policies, Policy, PolicyDirectory, StaticPolicies
-from core.ports import (
+from core.kernel.contract import DataContract, load_contract
+from core.kernel.datafiles import Containers
+from core.kernel.policy import DeployOnlyPolicy, Policies, Policy, PolicyDirectory, StaticPolicies
+from core.kernel.ports import (
     BatchEndpoints,
     DataLake,
     Endpoints,
@@ -36,7 +36,7 @@ from core.ports import (
     TrafficStats,
     TrainingJobs,
 )
-from core.settings import Settings, SettingsError, get_settings
+from core.kernel.settings import Settings, SettingsError, get_settings
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def registry() -> ModelRegistry:
     versions from the shared registry (core.deploy.DeployOnlyModelRegistry)."""
 
     def build() -> ModelRegistry:
-        from core.deploy import DeployOnlyModelRegistry
+        from core.environments.deploy import DeployOnlyModelRegistry
 
         return DeployOnlyModelRegistry(workspace_registry(), model_share, deploy_only, ledger)
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import wiring as bootstrap
 from activities import bp
-from core.batch import ab_arms, deployments_to_prune
-from core.batch_runs import collect, judge_smoke_job, prepare_scoring, stage_smoke
-from core.contract import load_contract
-from core.payloads.batch import (
+from core.batch.payloads import (
     BatchBeginDeployInput,
     BatchCollectInput,
     BatchCollectResult,
@@ -35,8 +32,11 @@ from core.payloads.batch import (
     StagedInput,
     batch_request_scope,
 )
-from core.policy import Policy
-from core.runs import run_rules
+from core.batch.rules import ab_arms, deployments_to_prune
+from core.batch.runs import collect, judge_smoke_job, prepare_scoring, stage_smoke
+from core.kernel.contract import load_contract
+from core.kernel.policy import Policy
+from core.run.runs import run_rules
 from wiring import Ports
 
 # Azure ML batch jobs write to a datastore; `collect` copies the predictions into the lake.

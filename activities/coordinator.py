@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import wiring as bootstrap
 from activities import bp
-from core.payloads.triggers import ClaimInput, ClaimResult, RecordDryRunInput, RunFinishedInput
-from core.ports import RunRecord
-from core.runs import claim_for_run
+from core.intake.payloads import ClaimInput, ClaimResult, RecordDryRunInput, RunFinishedInput
+from core.kernel.ports import RunRecord
+from core.run.runs import claim_for_run
 from wiring import Ports
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import wiring as bootstrap
 from activities import bp
-from core.ingest import run_ingest
-from core.jobs import read_evaluation, submit_job
-from core.payloads.lifecycle import (
+from core.kernel.ports import JobStatus, LifecycleEvent
+from core.run.payloads import PublishInput, RecordInput, StartInput, StartResult
+from core.run.runs import run_rules, start_run
+from core.training.ingest import run_ingest
+from core.training.jobs import read_evaluation, submit_job
+from core.training.payloads import (
     ChampionInput,
     ChampionResult,
     EvaluationInput,
@@ -19,16 +22,10 @@ from core.payloads.lifecycle import (
     IngestResult,
     JobInput,
     JobResult,
-    PublishInput,
-    RecordInput,
     RegisterInput,
     RegisterResult,
-    StartInput,
-    StartResult,
     SubmitJobInput,
 )
-from core.ports import JobStatus, LifecycleEvent
-from core.runs import run_rules, start_run
 from wiring import Ports
 
 

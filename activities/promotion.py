@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import wiring as bootstrap
 from activities import bp
-from core.deploy import share_champion, start_deploy
-from core.payloads.deploy import DeployStartInput, DeployStartResult, ShareInput, ShareResult
+from core.environments.deploy import share_champion, start_deploy
+from core.environments.payloads import DeployStartInput, DeployStartResult, ShareInput, ShareResult
 from wiring import Ports
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import wiring as bootstrap
 from activities import bp
-from core.gate_window import judge_window
-from core.payloads.prediction_gates import (
+from core.rollout.evidence_payloads import (
     OnlineAccuracyInput,
     OnlineAccuracyResult,
     ShadowGateInput,
     ShadowGateResult,
 )
-from core.payloads.rollout import (
+from core.rollout.payloads import (
     DeployInput,
     DeploymentInput,
     DeploymentResult,
@@ -26,9 +25,10 @@ from core.payloads.rollout import (
     SmokeResult,
     TrafficInput,
 )
-from core.prediction_gates import judge_online_accuracy, judge_shadow
-from core.runs import run_rules
-from core.smoke import smoke_test
+from core.rollout.prediction_evidence import judge_online_accuracy, judge_shadow
+from core.rollout.smoke import smoke_test
+from core.rollout.traffic_evidence import judge_window
+from core.run.runs import run_rules
 from wiring import Ports
 
 

@@ -25,7 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from core.gates import (
+from core.kernel.ports import DeploymentStats, WindowStats
+from core.rollout.accuracy_gate import OnlineAccuracyConfig, evaluate_online_accuracy
+from core.rollout.predictions import LabelledScore, ScorePair
+from core.rollout.shadow_gate import ShadowConfig, evaluate_shadow
+from core.rollout.traffic_gate import (
     FixedThresholdConfig,
     FixedThresholdState,
     GateConfig,
@@ -33,10 +37,6 @@ from core.gates import (
     evaluate_gate,
     wald_asn,
 )
-from core.online_accuracy import OnlineAccuracyConfig, evaluate_online_accuracy
-from core.ports import DeploymentStats, WindowStats
-from core.predictions import LabelledScore, ScorePair
-from core.shadow_gates import ShadowConfig, evaluate_shadow
 
 RESULTS = Path(__file__).resolve().parent / "results" / "canary.json"
 

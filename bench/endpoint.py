@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from adapters.local.endpoints import LocalEndpoints
-from core.ports import ModelVersion
+from core.kernel.ports import ModelVersion
 from devhost import procs
 from devstack import REPO_ROOT, loadgen
 from standins.endpoint.runtime import parse_payload

@@ -33,7 +33,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from aiohttp import web
 
-from core.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, ROLES, Principal, encode_principal
+from core.kernel.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, ROLES, Principal, encode_principal
 from devstack import REPO_ROOT
 
 COOKIE = "StaticWebAppsAuthCookie"

@@ -120,7 +120,7 @@ def stack_settings(state: Path | None = None, code_version: str = "demo") -> dic
 
 def demo_gates() -> Any:
     """The demo policy's `rollout.gates` (entity id column, where labels land): one source of truth."""
-    from core.policy import load_policies
+    from core.kernel.policy import load_policies
 
     return load_policies(POLICY_DIR)[MODEL].rollout.gates
 

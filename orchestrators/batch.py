@@ -22,9 +22,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from core.batch import SmokeVerdict, batch_deployment_name, choose_default, restore_default
-from core.facts import (
-    AnyFact,
+from core.batch.facts import (
     BatchArm,
     BatchDefaultDecided,
     BatchDeployFailed,
@@ -33,7 +31,7 @@ from core.facts import (
     BatchScoringStarted,
     BatchSmokeTested,
 )
-from core.payloads.batch import (
+from core.batch.payloads import (
     BatchBeginDeployInput,
     BatchCollectInput,
     BatchCollectResult,
@@ -60,10 +58,12 @@ from core.payloads.batch import (
     StagedInput,
     batch_index_id,
 )
-from core.payloads.lifecycle import RecordInput
-from core.policy import BatchPolicy
-from core.ports import BatchDeploymentInfo, BatchEndpointInfo
-from core.status import BatchProgress
+from core.batch.rules import SmokeVerdict, batch_deployment_name, choose_default, restore_default
+from core.kernel.policy import BatchPolicy
+from core.kernel.ports import BatchDeploymentInfo, BatchEndpointInfo
+from core.run.facts import AnyFact
+from core.run.payloads import RecordInput
+from core.run.status import BatchProgress
 from orchestrators import bp
 from orchestrators.run import OrchestrationRun
 

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import azure.durable_functions as df
 
-from core.payloads.triggers import (
+from core.intake.payloads import (
     DRY_RUN_ORCHESTRATOR,
     RETRAIN_REQUESTED,
     ClaimInput,
@@ -30,7 +30,7 @@ from core.payloads.triggers import (
     RunFinishedInput,
     lifecycle_id,
 )
-from core.status import CoordinatorStatus
+from core.run.status import CoordinatorStatus
 from orchestrators import bp
 
 # An idle coordinator wakes up this often anyway and re-reads the ledger: a safety net for

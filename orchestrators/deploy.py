@@ -15,11 +15,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from core.facts import RunFailed, StepEntered
-from core.payloads.deploy import DeployInput, DeployStartInput, DeployStartResult
-from core.payloads.lifecycle import LifecycleResult
-from core.payloads.rollout import RolloutInput
-from core.payloads.triggers import ROLLOUT_SUFFIX
+from core.environments.payloads import DeployInput, DeployStartInput, DeployStartResult
+from core.intake.payloads import ROLLOUT_SUFFIX
+from core.rollout.payloads import RolloutInput
+from core.run.facts import RunFailed, StepEntered
+from core.run.payloads import LifecycleResult
 from orchestrators import bp
 from orchestrators.run import End, RunContext
 

@@ -15,10 +15,15 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from core.facts import DataRejected, EvaluationDecided, RunAborted, RunFailed, StepEntered
-from core.jobs import job_name
-from core.payloads.batch import BATCH_DEPLOY_SUFFIX, BatchDeployInput
-from core.payloads.lifecycle import (
+from core.batch.payloads import BATCH_DEPLOY_SUFFIX, BatchDeployInput
+from core.intake.payloads import LifecycleInput
+from core.kernel.policy import Policy
+from core.rollout.payloads import RolloutInput
+from core.run.facts import RunAborted, RunFailed, StepEntered
+from core.run.payloads import LifecycleResult, StartInput, StartResult
+from core.training.facts import DataRejected, EvaluationDecided
+from core.training.jobs import job_name
+from core.training.payloads import (
     ChampionInput,
     ChampionResult,
     EvaluationInput,
@@ -27,17 +32,11 @@ from core.payloads.lifecycle import (
     IngestResult,
     JobInput,
     JobResult,
-    LifecycleInput,
-    LifecycleResult,
     RegisterInput,
     RegisterResult,
-    StartInput,
-    StartResult,
     SubmitJobInput,
 )
-from core.payloads.rollout import RolloutInput
-from core.policy import Policy
-from core.promotion import PromotionDecision
+from core.training.verdict import PromotionDecision
 from orchestrators import bp
 from orchestrators.run import End, RunContext
 

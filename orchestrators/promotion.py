@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from core.facts import ModelShared
-from core.payloads.deploy import ShareInput, ShareResult
-from core.policy import DeployOnlyPolicy, Policy
+from core.environments.facts import ModelShared
+from core.environments.payloads import ShareInput, ShareResult
+from core.kernel.policy import DeployOnlyPolicy, Policy
 from orchestrators.run import RunContext
 
 SHARE_POLL_SECONDS = 10

@@ -23,26 +23,23 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from core.facts import (
-    ApprovalAnswered,
-    ApprovalAsked,
-    Promoted,
-    RolledBack,
-    SmokeTested,
-    SplitView,
-    StepEntered,
-    TrafficChanged,
-)
-from core.gates import GateConfig, Verdict
-from core.online_accuracy import OnlineAccuracyConfig
-from core.payloads.lifecycle import LifecycleResult
-from core.payloads.prediction_gates import (
+from core.kernel.fact import SplitView
+from core.rollout.accuracy_gate import OnlineAccuracyConfig
+from core.rollout.evidence_payloads import (
     OnlineAccuracyInput,
     OnlineAccuracyResult,
     ShadowGateInput,
     ShadowGateResult,
 )
-from core.payloads.rollout import (
+from core.rollout.facts import (
+    ApprovalAnswered,
+    ApprovalAsked,
+    Promoted,
+    RolledBack,
+    SmokeTested,
+    TrafficChanged,
+)
+from core.rollout.payloads import (
     DeployInput,
     DeploymentInput,
     DeploymentResult,
@@ -56,7 +53,7 @@ from core.payloads.rollout import (
     SmokeResult,
     TrafficInput,
 )
-from core.ramp import (
+from core.rollout.ramp import (
     RampDecision,
     RampPlan,
     Split,
@@ -67,8 +64,11 @@ from core.ramp import (
     promoted_split,
     rollback_split,
 )
-from core.shadow_gates import ShadowConfig
-from core.status import EvidenceView, GateView, RunStatus, Stage
+from core.rollout.shadow_gate import ShadowConfig
+from core.rollout.traffic_gate import GateConfig, Verdict
+from core.run.facts import StepEntered
+from core.run.payloads import LifecycleResult
+from core.run.status import EvidenceView, GateView, RunStatus, Stage
 from orchestrators import bp
 from orchestrators.promotion import share_champion
 from orchestrators.run import End, RunContext

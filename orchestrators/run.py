@@ -16,10 +16,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from core.facts import AnyFact
-from core.payloads import Payload
-from core.payloads.lifecycle import EventSpec, LifecycleResult, PublishInput, RecordInput
-from core.status import RunProgress, RunStatus, Stage
+from core.kernel.payload import Payload
+from core.run.facts import AnyFact
+from core.run.payloads import EventSpec, LifecycleResult, PublishInput, RecordInput
+from core.run.status import RunProgress, RunStatus, Stage
 
 # azure-functions-durable 1.x retries at a fixed interval (no backoff option).
 # Transient failures (storage throttling, an AML API hiccup, a locked SQLite file) are retried;

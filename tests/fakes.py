@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.policy import Policy, StaticPolicies
-from core.ports import (
+from core.kernel.policy import Policy, StaticPolicies
+from core.kernel.ports import (
     BatchDefaultError,
     BatchDeploymentInfo,
     BatchEndpointInfo,
@@ -40,8 +40,8 @@ from core.ports import (
     WindowStats,
     merge_run_changes,
 )
-from core.predictions import PredictionRecord
-from core.settings import Settings
+from core.kernel.records import PredictionRecord
+from core.kernel.settings import Settings
 from wiring import Ports
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import azure.functions as func
 
 import wiring as bootstrap
-from core.events_in import EventValidationError, parse_alert, route_alert
-from core.facts import EventIgnored
+from core.intake.events import EventValidationError, parse_alert, route_alert
+from core.intake.facts import EventIgnored
 from triggers import bp
 from triggers.intake import body_too_large, error, json_response, new_request, record_ignored, submit
 

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.facts import AnyFact
-from core.ports import LedgerEntry, RetrainRequest, RunRecord
-from core.status import BatchProgress, CoordinatorStatus, RunProgress, RunStatus
+from core.kernel.ports import LedgerEntry, RetrainRequest, RunRecord
+from core.run.facts import AnyFact
+from core.run.status import BatchProgress, CoordinatorStatus, RunProgress, RunStatus
 
 
 class Body(BaseModel):

@@ -10,9 +10,10 @@ from typing import Any
 import azure.functions as func
 
 import wiring as bootstrap
-from core.facts import BatchScored, BatchScoringStarted, read_fact
-from core.payloads.batch import BATCH_RUN_RE, batch_index_id
-from core.status import BatchProgress
+from core.batch.facts import BatchScored, BatchScoringStarted
+from core.batch.payloads import BATCH_RUN_RE, batch_index_id
+from core.run.facts import read_fact
+from core.run.status import BatchProgress
 from triggers import bp
 from triggers.api_models import (
     BatchDeployment,

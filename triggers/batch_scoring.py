@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import wiring as bootstrap
-from core.batch_runs import route_scoring
-from core.events_in import BlobCreated, same_blob_location
-from core.facts import EventIgnored
-from core.payloads.batch import BatchScoreInput, batch_request_scope, batch_run_id
-from core.payloads.lifecycle import BlobRef
-from core.policy import Policy
+from core.batch.payloads import BatchScoreInput, batch_request_scope, batch_run_id
+from core.batch.runs import route_scoring
+from core.intake.events import BlobCreated, same_blob_location
+from core.intake.facts import EventIgnored
+from core.kernel.payload import BlobRef
+from core.kernel.policy import Policy
 from triggers.intake import Intake, _exists, new_request, record_ignored
 from triggers.schedule import LOOKBACK, last_occurrence
 

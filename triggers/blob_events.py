@@ -18,7 +18,7 @@ from typing import Any
 import azure.functions as func
 
 import wiring as bootstrap
-from core.events_in import (
+from core.intake.events import (
     AmlRunStatusChanged,
     BlobCreated,
     EventValidationError,
@@ -28,9 +28,10 @@ from core.events_in import (
     route_blob,
     same_blob_location,
 )
-from core.facts import EventIgnored, LabelsArrived
-from core.payloads.triggers import coordinator_id
-from core.policy import Policy
+from core.intake.facts import EventIgnored
+from core.intake.payloads import coordinator_id
+from core.kernel.policy import Policy
+from core.rollout.facts import LabelsArrived
 from triggers import bp
 from triggers.batch_scoring import handle_scoring_blob, scoring_model
 from triggers.intake import Intake, new_request, record_ignored, submit

@@ -20,11 +20,11 @@ from typing import Any
 import azure.functions as func
 
 import wiring as bootstrap
-from core.events_in import MAX_PAYLOAD_BYTES
-from core.facts import EventIgnored, RequestIgnored
-from core.payloads.triggers import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
-from core.ports import RetrainRequest
-from core.status import CoordinatorStatus
+from core.intake.events import MAX_PAYLOAD_BYTES
+from core.intake.facts import EventIgnored, RequestIgnored
+from core.intake.payloads import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
+from core.kernel.ports import RetrainRequest
+from core.run.status import CoordinatorStatus
 from triggers.api_models import Accepted, Error
 
 log = logging.getLogger("triggers")

@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from core.events_in import MAX_PAYLOAD_BYTES
-from core.payloads.triggers import OPERATOR_EVENTS
-from core.status import RUN_STATUSES
+from core.intake.events import MAX_PAYLOAD_BYTES
+from core.intake.payloads import OPERATOR_EVENTS
+from core.run.status import RUN_STATUSES
 from triggers.api_models import BODIES, RESPONSES
 
 MODEL_NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$", "example": "churn"}

@@ -25,14 +25,14 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 import wiring as bootstrap
-from core import authz
-from core.blob_paths import has_lone_surrogate
-from core.deploy import promotions, run_promotions
-from core.events_in import EventValidationError, load_json
-from core.facts import OperatorActed, read_fact
-from core.payloads.triggers import OPERATOR_EVENTS, ROLLOUT_SUFFIX, coordinator_id, lifecycle_model
-from core.ports import LedgerEntry, LifecycleEvent, RunRecord
-from core.status import FINAL_STATUSES, RUN_STATUSES, CoordinatorStatus, read_progress
+from core.environments.deploy import promotions, run_promotions
+from core.intake.events import EventValidationError, load_json
+from core.intake.payloads import OPERATOR_EVENTS, ROLLOUT_SUFFIX, coordinator_id, lifecycle_model
+from core.kernel import authz
+from core.kernel.blob_paths import has_lone_surrogate
+from core.kernel.ports import LedgerEntry, LifecycleEvent, RunRecord
+from core.run.facts import OperatorActed, read_fact
+from core.run.status import FINAL_STATUSES, RUN_STATUSES, CoordinatorStatus, read_progress
 from triggers import bp
 from triggers.api_models import (
     ActionAccepted,

@@ -18,8 +18,8 @@ from typing import Any
 import azure.functions as func
 
 import wiring as bootstrap
-from core.payloads.triggers import coordinator_id
-from core.status import CoordinatorStatus
+from core.intake.payloads import coordinator_id
+from core.run.status import CoordinatorStatus
 from triggers import bp
 from triggers.intake import wake_coordinator
 

@@ -16,11 +16,11 @@ from typing import Any
 import azure.functions as func
 
 import wiring as bootstrap
-from core.deploy import promotions
-from core.facts import EventIgnored
-from core.payloads.deploy import DeployInput
-from core.policy import DeployOnlyPolicy, Policy
-from core.registry_promotion import DeployPlan, plan_deploy
+from core.environments.deploy import promotions
+from core.environments.payloads import DeployInput
+from core.environments.release import DeployPlan, plan_deploy
+from core.intake.facts import EventIgnored
+from core.kernel.policy import DeployOnlyPolicy, Policy
 from triggers import bp
 from triggers.api_models import Promotion
 from triggers.blob_events import event_document

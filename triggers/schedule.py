@@ -16,7 +16,7 @@ import azure.functions as func
 from croniter import croniter
 
 import wiring as bootstrap
-from core.policy import Policy
+from core.kernel.policy import Policy
 from triggers import bp
 from triggers.intake import Intake, new_request, submit
 

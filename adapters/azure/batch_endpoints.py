@@ -33,7 +33,7 @@ from azure.ai.ml.entities import (
 from azure.core.exceptions import ResourceNotFoundError
 
 from adapters.azure.training_jobs import map_state
-from core.ports import (
+from core.kernel.ports import (
     BatchDefaultError,
     BatchDeploymentInfo,
     BatchEndpointInfo,

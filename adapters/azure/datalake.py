@@ -16,8 +16,8 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
-from core.blob_paths import BlobPathError, check_blob_path
-from core.ports import BlobInfo, BlobNotFound
+from core.kernel.blob_paths import BlobPathError, check_blob_path
+from core.kernel.ports import BlobInfo, BlobNotFound
 
 # The newest blob service version Azurite 3.35 (the last release for Node 20) accepts.
 LOCAL_API_VERSION = "2025-11-05"

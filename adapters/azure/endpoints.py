@@ -35,8 +35,8 @@ from azure.ai.ml.entities import (
 )
 from azure.core.exceptions import ResourceNotFoundError
 
-from core.ports import DeploymentInfo, DeploymentState, EndpointInfo, ModelVersion, TrafficRuleError
-from core.traffic_rules import validate_split
+from core.kernel.ports import DeploymentInfo, DeploymentState, EndpointInfo, ModelVersion, TrafficRuleError
+from core.rollout.traffic_rules import validate_split
 
 AML_SCOPE = "https://ml.azure.com/.default"
 # payload logging (reserved names) and custom logging (the names model monitoring recognises)

@@ -12,8 +12,8 @@ from azure.core.credentials import AzureKeyCredential, TokenCredential
 from azure.core.messaging import CloudEvent
 from azure.eventgrid._legacy import EventGridPublisherClient as BasicTopicPublisherClient
 
-from core.ports import LifecycleEvent
-from core.registry_promotion import event_source
+from core.environments.release import event_source
+from core.kernel.ports import LifecycleEvent
 
 EVENT_TYPE_PREFIX = "mllifecycle."
 # Event Grid rejects a batch over 1 MB; lifecycle events are small, so a fixed count is enough.

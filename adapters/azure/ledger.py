@@ -29,7 +29,7 @@ from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceExistsError
 
-from core.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord, merge_run_changes
+from core.kernel.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord, merge_run_changes
 
 DEFAULT_CONTAINER = "ledger"
 PARTITION_PATH = "/model"

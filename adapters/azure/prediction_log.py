@@ -52,9 +52,9 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
-from core.ports import PredictionLog, PredictionWindow
-from core.predictions import PredictionRecord
-from core.settings import Settings
+from core.kernel.ports import PredictionLog, PredictionWindow
+from core.kernel.records import PredictionRecord
+from core.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 

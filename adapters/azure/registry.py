@@ -19,7 +19,7 @@ from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Model
 from azure.core.exceptions import ResourceNotFoundError
 
-from core.ports import ModelVersion
+from core.kernel.ports import ModelVersion
 
 CHAMPION_TAG = "champion"
 CHAMPION_SINCE_TAG = "champion_since"

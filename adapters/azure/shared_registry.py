@@ -25,7 +25,7 @@ from azure.ai.ml.entities import Model
 from azure.ai.ml.entities._assets.workspace_asset_reference import WorkspaceAssetReference
 from azure.core.exceptions import ResourceNotFoundError
 
-from core.ports import ModelVersion
+from core.kernel.ports import ModelVersion
 
 _ENVIRONMENT_TAGS = ("champion", "champion_since")
 

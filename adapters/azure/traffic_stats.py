@@ -21,7 +21,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQueryStatus
 
-from core.ports import DeploymentStats, WindowStats
+from core.kernel.ports import DeploymentStats, WindowStats
 
 WindowQuery = Callable[[str, list[str], datetime, datetime, float | None], str]
 WatermarkQuery = Callable[[str], str]
@@ -37,13 +37,13 @@ class TrafficQueryError(RuntimeError):
 def _default_window_query(
     endpoint: str, deployments: list[str], start: datetime, end: datetime, slow: float | None
 ) -> str:
-    from core import kql
+    from core.rollout import kql
 
     return kql.window_query(endpoint, deployments, start, end, slow)
 
 
 def _default_watermark_query(endpoint: str) -> str:
-    from core import kql
+    from core.rollout import kql
 
     return kql.watermark_query(endpoint)
 

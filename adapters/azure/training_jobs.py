@@ -19,8 +19,8 @@ from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Data, Job
 from azure.core.exceptions import ResourceNotFoundError
 
-from core.jobs import check_job_name
-from core.ports import JobState, JobStatus
+from core.kernel.ports import JobState, JobStatus
+from core.training.jobs import check_job_name
 
 # Every AML job status (azure.ai.ml JobStatus / REST JobStatus), mapped onto the port's five states.
 # Non-terminal states that are not plainly "queued" count as running, so the orchestrator keeps

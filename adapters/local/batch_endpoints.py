@@ -43,7 +43,7 @@ from adapters.local.training_jobs import (
     _read_json,
     _write_json,
 )
-from core.ports import (
+from core.kernel.ports import (
     BatchDefaultError,
     BatchDeploymentInfo,
     BatchEndpointInfo,

@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from core.ports import DeploymentInfo, EndpointInfo, ModelVersion, TrafficRuleError
+from core.kernel.ports import DeploymentInfo, EndpointInfo, ModelVersion, TrafficRuleError
 
 _STATES = {"creating", "succeeded", "failed", "deleting"}
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord, merge_run_changes
+from core.kernel.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord, merge_run_changes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

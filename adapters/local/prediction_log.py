@@ -10,10 +10,10 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from core import prediction_table as t
-from core.ports import PredictionWindow
-from core.predictions import PredictionRecord
-from core.traffic_log import iso_ms
+from core.kernel.ports import PredictionWindow
+from core.kernel.records import PredictionRecord
+from core.rollout import prediction_table as t
+from core.rollout.traffic_log import iso_ms
 
 
 class SqlitePredictionLog:

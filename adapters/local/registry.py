@@ -28,7 +28,7 @@ from adapters.local.mlflow_uris import (
     download_model,
     ensure_store,
 )
-from core.ports import ModelVersion
+from core.kernel.ports import ModelVersion
 
 CHAMPION_ALIAS = "champion"
 _REMOTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")

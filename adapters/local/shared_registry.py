@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from adapters.local.registry import MlflowModelRegistry, _quote
-from core.ports import ModelRegistry, ModelVersion
+from core.kernel.ports import ModelRegistry, ModelVersion
 
 # champion markers belong to one environment; the registry copy never carries them
 _ENVIRONMENT_TAGS = ("champion", "champion_since")

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.kql import WindowQuery
-from core.ports import DeploymentStats, WindowStats
-from core.traffic_log import TABLE, WATERMARK_TABLE
+from core.kernel.ports import DeploymentStats, WindowStats
+from core.rollout.kql import WindowQuery
+from core.rollout.traffic_log import TABLE, WATERMARK_TABLE
 
 
 def _utc_now() -> datetime:

@@ -49,8 +49,8 @@ from adapters.local.mlflow_uris import (
     download_model,
     ensure_store,
 )
-from core.jobs import check_job_name
-from core.ports import JobStatus
+from core.kernel.ports import JobStatus
+from core.training.jobs import check_job_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _REF_RE = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from core.ports import TrafficRuleError
+from core.kernel.ports import TrafficRuleError
 from standins.endpoint.httpio import read_json, require_key
 from standins.endpoint.runtime import DEFAULT_REQUEST_TIMEOUT_MS, Faults, load_model
 from standins.endpoint.state import NAME_RULE, ApiError, Deployment, Endpoint, EndpointStore, valid_name

@@ -52,7 +52,7 @@ from typing import Any
 
 from aiohttp import web
 
-from core.ports import TrafficRuleError
+from core.kernel.ports import TrafficRuleError
 from standins.endpoint.control import ControlApi
 from standins.endpoint.scoring import Scoring
 from standins.endpoint.state import ApiError, EndpointStore

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.traffic_rules import validate_split
+from core.rollout.traffic_rules import validate_split
 from standins.endpoint.runtime import DEFAULT_REQUEST_TIMEOUT_MS, Faults, ModelRuntime, load_model
 
 log = logging.getLogger("standins.endpoint")

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core import prediction_table
-from core.traffic_log import COLUMNS, SCHEMA, TABLE, WATERMARK_TABLE, iso_ms
+from core.rollout import prediction_table
+from core.rollout.traffic_log import COLUMNS, SCHEMA, TABLE, WATERMARK_TABLE, iso_ms
 
 
 def iso_utc(ts: datetime | None = None) -> str:

@@ -10,24 +10,22 @@ import pytest
 
 import wiring as bootstrap
 from activities import lifecycle as act
-from core.facts import StepEntered, read_fact
-from core.payloads.lifecycle import (
-    BlobRef,
+from core.intake.payloads import LifecycleInput
+from core.kernel.payload import BlobRef
+from core.kernel.policy import PolicyDirectory
+from core.kernel.settings import Settings
+from core.run.facts import StepEntered, read_fact
+from core.run.payloads import RecordInput, StartInput, StartResult
+from core.training.payloads import (
     EvaluationInput,
     EvaluationResult,
     IngestInput,
     IngestResult,
     JobResult,
-    LifecycleInput,
-    RecordInput,
     RegisterInput,
     RegisterResult,
-    StartInput,
-    StartResult,
     SubmitJobInput,
 )
-from core.policy import PolicyDirectory
-from core.settings import Settings
 from samples.churn.data import generate, to_csv_bytes
 from tests.fakes import FakeAdapters, evaluation_metrics
 

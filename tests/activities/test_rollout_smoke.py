@@ -14,12 +14,14 @@ import pytest
 
 import wiring as bootstrap
 from activities import rollout as act
-from core.payloads.lifecycle import BlobRef, LifecycleInput, StartInput
-from core.payloads.rollout import SmokeInput, SmokeResult
-from core.policy import StaticPolicies, load_policy
-from core.runs import start_run
-from core.settings import Settings
-from core.smoke import read_model_inputs
+from core.intake.payloads import LifecycleInput
+from core.kernel.payload import BlobRef
+from core.kernel.policy import StaticPolicies, load_policy
+from core.kernel.settings import Settings
+from core.rollout.payloads import SmokeInput, SmokeResult
+from core.rollout.smoke import read_model_inputs
+from core.run.payloads import StartInput
+from core.run.runs import start_run
 from samples.churn.data import generate
 from samples.churn.features import to_features
 from tests.fakes import FakeAdapters

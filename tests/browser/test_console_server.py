@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from core import authz
+from core.kernel import authz
 from devstack.console import build_app
 
 SECRET = "console-secret"

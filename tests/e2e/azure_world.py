@@ -20,9 +20,9 @@ from adapters.azure.events import EventGridEventPublisher
 from adapters.azure.registry import AzureMLModelRegistry
 from adapters.azure.traffic_stats import LogAnalyticsTrafficStats
 from adapters.azure.training_jobs import AzureMLTrainingJobs
-from core.policy import MirrorPolicy, load_policy
-from core.ports import DataLake, RunLedger
-from core.settings import Settings
+from core.kernel.policy import MirrorPolicy, load_policy
+from core.kernel.ports import DataLake, RunLedger
+from core.kernel.settings import Settings
 from tests.fakes import FakeAdapters
 from tests.wire.armstandin import LA_WORKSPACE_ID, TOPIC_HOST, AzureStandIn, FakeCredential
 

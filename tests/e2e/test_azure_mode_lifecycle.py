@@ -34,8 +34,8 @@ from azure.durable_functions.models.utils import http_utils
 import wiring as bootstrap
 from adapters.azure.datalake import BlobDataLake
 from adapters.azure.ledger import CosmosRunLedger
-from core.jobs import job_name
-from core.payloads.triggers import coordinator_id
+from core.intake.payloads import coordinator_id
+from core.training.jobs import job_name
 from devhost import procs
 from devhost.durable.api import register_routes
 from devhost.durable.clock import TimeSkippingClock

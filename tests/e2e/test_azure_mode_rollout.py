@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 import wiring as bootstrap
-from core.payloads.lifecycle import BlobRef
-from core.payloads.rollout import RolloutInput
-from core.ports import RunRecord
-from core.runs import RunRules
+from core.kernel.payload import BlobRef
+from core.kernel.ports import RunRecord
+from core.rollout.payloads import RolloutInput
+from core.run.runs import RunRules
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import generate
 from tests.e2e.azure_world import EP, AzureWorld

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.batch_runs import route_scoring
-from core.events_in import route_blob
-from core.policy import load_policies
+from core.batch.runs import route_scoring
+from core.intake.events import route_blob
+from core.kernel.policy import load_policies
 from devhost import procs
 from devstack import demo
 from devstack.stack import running_stack

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
-from core.events_in import parse_alert, route_alert, route_blob
-from core.policy import load_policies, load_policy
-from core.ramp import RampPlan
+from core.intake.events import parse_alert, route_alert, route_blob
+from core.kernel.policy import load_policies, load_policy
+from core.rollout.ramp import RampPlan
 from devstack import REPO_ROOT, demo
 
 SAMPLE = REPO_ROOT / "samples" / "churn" / "policy.yaml"

@@ -148,7 +148,7 @@ def test_the_openapi_document_is_served(host):
 
 def test_storm_helpers_write_valid_policies(tmp_path: Path):
     from bench.events import write_policies
-    from core.policy import load_policies
+    from core.kernel.policy import load_policies
 
     policies = load_policies(write_policies(tmp_path, ["a1", "b2"], debounce_seconds=5))
     assert sorted(policies) == ["a1", "b2"] and policies["a1"].triggers.debounce_seconds == 5

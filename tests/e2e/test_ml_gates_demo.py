@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 from aiohttp import web
 
-from core.events_in import route_blob
-from core.policy import load_policies
+from core.intake.events import route_blob
+from core.kernel.policy import load_policies
 from devhost import procs
 from devstack import demo, loadgen
 from samples.churn.data import generate

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.policy import load_policy_set
-from core.registry_promotion import event_source
+from core.environments.release import event_source
+from core.kernel.policy import load_policy_set
 from devhost.topics import parse_subscriptions
 from devstack import demo
 from devstack.stack import EVENTS_TOPIC, promotion_env

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.ports import ConcurrencyConflict, RetrainRequest, RunLedger, RunRecord
+from core.kernel.ports import ConcurrencyConflict, RetrainRequest, RunLedger, RunRecord
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 

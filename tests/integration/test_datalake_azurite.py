@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from adapters.azure.datalake import BlobDataLake
-from core.blob_paths import BlobPathError
-from core.ports import BlobNotFound, DataLake
+from core.kernel.blob_paths import BlobPathError
+from core.kernel.ports import BlobNotFound, DataLake
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

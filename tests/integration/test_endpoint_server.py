@@ -190,7 +190,7 @@ def test_the_prediction_log_pairs_a_mirrored_answer_with_its_original_and_keeps_
     from datetime import UTC, datetime, timedelta
 
     from adapters.local.prediction_log import SqlitePredictionLog
-    from core.predictions import pair_by_request
+    from core.rollout.predictions import pair_by_request
 
     url = server["url"]
     r = requests.patch(

@@ -12,7 +12,7 @@ pytest.importorskip("duckdb")
 import pandas as pd  # noqa: E402
 
 from adapters.local.traffic_stats import SqliteTrafficStats  # noqa: E402
-from core.kql import window_query  # noqa: E402
+from core.rollout.kql import window_query  # noqa: E402
 from tests.integration.traffic_rows import COLUMNS, random_rows, write_rows  # noqa: E402
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapters.local.endpoints import EndpointError, LocalEndpoints, ScoringError
-from core.ports import DeploymentInfo, Endpoints, ModelVersion, TrafficRuleError
+from core.kernel.ports import DeploymentInfo, Endpoints, ModelVersion, TrafficRuleError
 from devhost import procs
 from devstack import loadgen
 from tests.integration.endpoint_support import KEY, base_url, start_server, train_churn_models

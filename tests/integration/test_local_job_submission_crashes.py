@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from adapters.local.training_jobs import LocalTrainingJobs
-from core.jobs import inside, stage_folder
+from core.kernel.datafiles import inside, stage_folder
 from tests.fakes import FakeDataLake
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

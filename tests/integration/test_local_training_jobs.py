@@ -14,7 +14,7 @@ import pytest
 
 from adapters.local.registry import MlflowModelRegistry
 from adapters.local.training_jobs import LocalTrainingJobs
-from core.ports import JobStatus, TrainingJobs
+from core.kernel.ports import JobStatus, TrainingJobs
 from samples.churn import data
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

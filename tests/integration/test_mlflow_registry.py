@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from adapters.local.registry import MlflowModelRegistry
-from core.ports import ModelRegistry
+from core.kernel.ports import ModelRegistry
 from samples.churn import data
 from samples.churn.features import labels, to_features
 

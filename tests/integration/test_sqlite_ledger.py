@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.local.ledger import SqliteRunLedger
-from core.ports import RetrainRequest, RunRecord
+from core.kernel.ports import RetrainRequest, RunRecord
 from tests.integration.ledger_contract import *  # noqa: F403
 
 pytestmark = pytest.mark.integration

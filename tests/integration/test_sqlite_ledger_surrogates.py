@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.local.ledger import SqliteRunLedger
-from core.ports import RetrainRequest, RunRecord
+from core.kernel.ports import RetrainRequest, RunRecord
 
 pytestmark = pytest.mark.integration
 

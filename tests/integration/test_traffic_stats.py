@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from adapters.local.traffic_stats import SqliteTrafficStats
-from core.kql import iso_ms
+from core.rollout.traffic_log import iso_ms
 from tests.integration.traffic_rows import write_rows
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.traffic_log import COLUMNS, TABLE_DDL, iso_ms
+from core.rollout.traffic_log import COLUMNS, TABLE_DDL, iso_ms
 
 __all__ = ["COLUMNS", "random_rows", "write_rows"]
 

@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 
 import wiring as bootstrap
-from core.facts import read_fact
-from core.payloads.batch import BatchDeployInput, BatchScoreInput, batch_index_id, batch_run_id
-from core.payloads.lifecycle import BlobRef
-from core.policy import BatchAbPolicy, BatchPolicy, load_policy
-from core.ports import RunRecord
-from core.runs import RunRules
-from core.settings import Settings
+from core.batch.payloads import BatchDeployInput, BatchScoreInput, batch_index_id, batch_run_id
+from core.kernel.payload import BlobRef
+from core.kernel.policy import BatchAbPolicy, BatchPolicy, load_policy
+from core.kernel.ports import RunRecord
+from core.kernel.settings import Settings
+from core.run.facts import read_fact
+from core.run.runs import RunRules
 from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import generate

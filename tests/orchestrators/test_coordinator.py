@@ -15,8 +15,8 @@ import pytest
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 import wiring as bootstrap
-from core.ports import RunRecord
-from core.settings import Settings
+from core.kernel.ports import RunRecord
+from core.kernel.settings import Settings
 from devhost.durable.engine import DurableEngine, InstanceExistsError
 from tests.conftest import app_functions
 from tests.fakes import FakeAdapters

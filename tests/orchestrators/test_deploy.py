@@ -15,11 +15,18 @@ from typing import Any
 import pytest
 
 import wiring as bootstrap
-from core.facts import DeployRequested, ModelShared, read_fact
-from core.payloads.deploy import DeployInput
-from core.policy import DeployOnlyPolicy, PromotionPolicy, StaticPolicies, load_policy, parse_any_policy
-from core.ports import DeploymentInfo
-from core.settings import Settings
+from core.environments.facts import DeployRequested, ModelShared
+from core.environments.payloads import DeployInput
+from core.kernel.policy import (
+    DeployOnlyPolicy,
+    PromotionPolicy,
+    StaticPolicies,
+    load_policy,
+    parse_any_policy,
+)
+from core.kernel.ports import DeploymentInfo
+from core.kernel.settings import Settings
+from core.run.facts import read_fact
 from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from tests.fakes import FakeAdapters, FakeModelRegistryShare
@@ -145,7 +152,7 @@ class Prod:
     def overrides(self) -> dict[str, Any]:
         workspace = self.fakes.registry
         fakes = {k: v for k, v in self.fakes.as_overrides().items() if k != "registry"}
-        from core.deploy import DeployOnlyModelRegistry
+        from core.environments.deploy import DeployOnlyModelRegistry
 
         registry = DeployOnlyModelRegistry(
             workspace, lambda: self.share, lambda: {"churn-prod": self.policy}, lambda: self.fakes.ledger
@@ -230,7 +237,7 @@ def test_the_first_prod_model_goes_live_behind_its_smoke_test(prod, tmp_path):
 
 
 def test_the_rollout_input_takes_a_deploy_only_policy_snapshot(prod):
-    from core.payloads.rollout import RolloutInput
+    from core.rollout.payloads import RolloutInput
 
     handed = RolloutInput(
         run_id=RUN,
@@ -246,7 +253,7 @@ def test_the_rollout_input_takes_a_deploy_only_policy_snapshot(prod):
 
 
 def test_a_lifecycle_policy_still_round_trips_as_one():
-    from core.payloads.rollout import RolloutInput
+    from core.rollout.payloads import RolloutInput
 
     policy = load_policy(ROOT / "samples" / "churn" / "policy.yaml")
     handed = RolloutInput(

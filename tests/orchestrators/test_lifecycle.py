@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 import wiring as bootstrap
-from core.facts import StepEntered, read_fact
-from core.payloads.lifecycle import BlobRef, LifecycleInput
-from core.policy import load_policy
-from core.settings import Settings
-from core.status import read_progress
+from core.intake.payloads import LifecycleInput
+from core.kernel.payload import BlobRef
+from core.kernel.policy import load_policy
+from core.kernel.settings import Settings
+from core.run.facts import StepEntered, read_fact
+from core.run.status import read_progress
 from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import corrupt, generate, to_csv_bytes

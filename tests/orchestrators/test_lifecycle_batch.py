@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import wiring as bootstrap
-from core.policy import BatchPolicy
+from core.kernel.policy import BatchPolicy
 from tests.orchestrators.test_lifecycle import World, _good, lifecycle, run
 
 BATCH = BatchPolicy(endpoint="churn-batch", scoring_prefix="churn-scoring/", smoke_rows=5, poll_seconds=1)

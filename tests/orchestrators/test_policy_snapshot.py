@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import wiring as bootstrap
-from core.payloads.lifecycle import BlobRef, LifecycleInput
-from core.policy import PolicyDirectory
-from core.settings import Settings
+from core.intake.payloads import LifecycleInput
+from core.kernel.payload import BlobRef
+from core.kernel.policy import PolicyDirectory
+from core.kernel.settings import Settings
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import generate, to_csv_bytes
 from tests.fakes import FakeAdapters, FakeJob, evaluation_metrics

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 
 import wiring as bootstrap
-from core.facts import StepEntered, read_fact
-from core.payloads.lifecycle import BlobRef
-from core.payloads.rollout import RolloutInput
-from core.policy import ApprovalPolicy, MirrorPolicy, load_policy
-from core.ports import DeploymentInfo, DeploymentStats, RunRecord
-from core.runs import RunRules
-from core.settings import Settings
-from core.status import read_progress
+from core.kernel.payload import BlobRef
+from core.kernel.policy import ApprovalPolicy, MirrorPolicy, load_policy
+from core.kernel.ports import DeploymentInfo, DeploymentStats, RunRecord
+from core.kernel.settings import Settings
+from core.rollout.payloads import RolloutInput
+from core.run.facts import StepEntered, read_fact
+from core.run.runs import RunRules
+from core.run.status import read_progress
 from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import generate

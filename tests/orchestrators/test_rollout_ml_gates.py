@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.facts import read_fact
-from core.policy import MirrorPolicy, OnlineAccuracyGate, ShadowGate
-from core.predictions import PredictionRecord
+from core.kernel.policy import MirrorPolicy, OnlineAccuracyGate, ShadowGate
+from core.kernel.records import PredictionRecord
+from core.run.facts import read_fact
 from tests.orchestrators.test_rollout import World, run_rollout, world  # noqa: F401  (fixture)
 
 N = 400

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import wiring as bootstrap
-from core.policy import Policy, parse_policy
+from core.kernel.policy import Policy, parse_policy
 from tests.fakes import FakeAdapters, FakeDataLake
 from tests.triggers.durable_fakes import FakeDurableClient
 

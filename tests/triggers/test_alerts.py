@@ -7,7 +7,7 @@ import json
 
 import azure.functions as func
 
-from core.events_in import MAX_PAYLOAD_BYTES
+from core.intake.events import MAX_PAYLOAD_BYTES
 from tests.triggers.durable_fakes import user_function
 from tests.unit.core.test_events_in import alert
 from triggers.alerts import alerts_webhook

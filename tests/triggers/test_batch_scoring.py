@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 
 import wiring as bootstrap
-from core.facts import BatchArm, BatchScored, BatchScoringStarted
-from core.payloads.batch import batch_index_id, batch_request_scope, batch_run_id
-from core.policy import BatchAbPolicy, BatchPolicy, Policy
+from core.batch.facts import BatchArm, BatchScored, BatchScoringStarted
+from core.batch.payloads import batch_index_id, batch_request_scope, batch_run_id
+from core.kernel.policy import BatchAbPolicy, BatchPolicy, Policy
 from tests.triggers.durable_fakes import Runtime
 from tests.triggers.test_blob_events import deliver
 from tests.triggers.test_operator_api import call

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.policy import OnlineAccuracyGate, Policy
+from core.kernel.policy import OnlineAccuracyGate, Policy
 from tests.triggers.conftest import make_policy
 from tests.triggers.test_blob_events import deliver
 from tests.unit.core.test_events_in import blob_event

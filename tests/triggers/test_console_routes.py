@@ -13,10 +13,10 @@ import azure.functions as func
 import pytest
 
 import wiring as bootstrap
-from core import authz
-from core.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
-from core.payloads.triggers import OPERATOR_EVENTS
-from core.settings import Settings
+from core.intake.payloads import OPERATOR_EVENTS
+from core.kernel import authz
+from core.kernel.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
+from core.kernel.settings import Settings
 from tests.triggers.durable_fakes import user_function
 from tests.triggers.test_operator_api import ROLLOUT, RUN, add_run, call
 from triggers import operator_api as api

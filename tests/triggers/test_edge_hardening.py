@@ -10,7 +10,7 @@ import pytest
 
 import wiring as bootstrap
 from adapters.local.ledger import SqliteRunLedger
-from core.contract import load_contract
+from core.kernel.contract import load_contract
 from tests.fakes import FakeDataLake
 from tests.triggers.test_alerts import post
 from tests.triggers.test_blob_events import deliver

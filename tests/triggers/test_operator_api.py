@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from core.facts import RunFailed, SplitView, StepEntered, TrafficChanged
-from core.ports import RunRecord
+from core.kernel.fact import SplitView
+from core.kernel.ports import RunRecord
+from core.rollout.facts import TrafficChanged
+from core.run.facts import RunFailed, StepEntered
 from tests.triggers.durable_fakes import Runtime, user_function
 from triggers import operator_api as api
 from triggers.openapi import document

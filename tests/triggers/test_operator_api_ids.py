@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from core.payloads.triggers import coordinator_id, lifecycle_id, lifecycle_model
-from core.ports import RunRecord
+from core.intake.payloads import coordinator_id, lifecycle_id, lifecycle_model
+from core.kernel.ports import RunRecord
 from tests.triggers.durable_fakes import FakeDurableClient
 from tests.triggers.test_operator_api import ROLLOUT, RUN, action, call
 from triggers import operator_api as api

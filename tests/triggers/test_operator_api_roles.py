@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import wiring as bootstrap
-from core import authz
-from core.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
-from core.facts import ApprovalAnswered, ApprovalAsked
-from core.settings import Settings
+from core.kernel import authz
+from core.kernel.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
+from core.kernel.settings import Settings
+from core.rollout.facts import ApprovalAnswered, ApprovalAsked
 from tests.triggers.test_operator_api import ROLLOUT, RUN, action, add_run, call, retrain
 from triggers import operator_api as api
 

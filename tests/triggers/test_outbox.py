@@ -8,8 +8,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.payloads.triggers import RETRAIN_REQUESTED, coordinator_id
-from core.status import CoordinatorStatus
+from core.intake.payloads import RETRAIN_REQUESTED, coordinator_id
+from core.run.status import CoordinatorStatus
 from tests.orchestrators.test_coordinator import lifecycles, phase, run, until  # noqa: F401 (run: fixture)
 from tests.triggers.durable_fakes import FakeDurableClient, FakeInstance, Runtime
 from triggers import outbox

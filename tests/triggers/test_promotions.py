@@ -15,10 +15,10 @@ import azure.functions as func
 import pytest
 
 import wiring as bootstrap
-from core.facts import DeployRequested, ModelShared
-from core.payloads.deploy import DeployInput
-from core.policy import DeployOnlyPolicy, PromotionPolicy, StaticPolicies, parse_any_policy
-from core.ports import RunRecord
+from core.environments.facts import DeployRequested, ModelShared
+from core.environments.payloads import DeployInput
+from core.kernel.policy import DeployOnlyPolicy, PromotionPolicy, StaticPolicies, parse_any_policy
+from core.kernel.ports import RunRecord
 from tests.fakes import FakeAdapters
 from tests.triggers.conftest import make_policy
 from tests.triggers.durable_fakes import FakeDurableClient, user_function

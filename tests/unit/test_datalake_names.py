@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.azure.datalake import BlobDataLake
-from core.blob_paths import BlobPathError
+from core.kernel.blob_paths import BlobPathError
 
 CLOSED = "http://127.0.0.1:9/devstoreaccount1"
 

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from core import settings as settings_module
+from core.kernel import settings as settings_module
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN_BICEP = ROOT / "infra" / "main.bicep"

@@ -17,11 +17,11 @@ from adapters.local.registry import MlflowModelRegistry
 from adapters.local.shared_registry import MlflowSharedRegistry
 from adapters.local.traffic_stats import SqliteTrafficStats
 from adapters.local.training_jobs import LocalTrainingJobs
-from core.deploy import DeployOnlyModelRegistry
-from core.payloads.lifecycle import ChampionInput
-from core.policy import PolicyDirectory
-from core.ports import LifecycleEvent
-from core.settings import Settings, SettingsError
+from core.environments.deploy import DeployOnlyModelRegistry
+from core.kernel.policy import PolicyDirectory
+from core.kernel.ports import LifecycleEvent
+from core.kernel.settings import Settings, SettingsError
+from core.training.payloads import ChampionInput
 from tests.fakes import FakeAdapters
 
 ROOT = Path(__file__).resolve().parents[2]

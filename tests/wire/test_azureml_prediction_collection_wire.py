@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from adapters.azure.endpoints import AzureMLEndpoints
-from core.ports import ModelVersion
+from core.kernel.ports import ModelVersion
 from tests.wire.armstandin import WS_PATH, AzureStandIn
 from tests.wire.restspec import problems
 

@@ -8,7 +8,7 @@ import requests
 
 from adapters.azure.endpoints import AzureMLEndpoints
 from adapters.azure.registry import AzureMLModelRegistry
-from core.ports import ModelVersion, TrafficRuleError
+from core.kernel.ports import ModelVersion, TrafficRuleError
 from tests.wire.armstandin import WS_PATH, AzureStandIn
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning")]

@@ -11,7 +11,7 @@ from azure.monitor.query import LogsQueryClient
 
 from adapters.azure.events import EventGridEventPublisher
 from adapters.azure.traffic_stats import LogAnalyticsTrafficStats
-from core.ports import LifecycleEvent
+from core.kernel.ports import LifecycleEvent
 from tests.wire.armstandin import LA_WORKSPACE_ID, TOPIC_HOST, AzureStandIn, FakeCredential
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ import pytest
 from adapters.azure.endpoints import AzureMLEndpoints
 from adapters.azure.registry import AzureMLModelRegistry
 from adapters.azure.training_jobs import AzureMLTrainingJobs
-from core.ports import ModelVersion
+from core.kernel.ports import ModelVersion
 from tests.wire.armstandin import AzureStandIn, Call
 from tests.wire.restspec import problems
 from tests.wire.test_azureml_training_jobs_wire import EVAL_URI, EVAL_YAML, TAGS, _submit

@@ -16,7 +16,7 @@ from adapters.azure.events import EventGridEventPublisher
 from adapters.azure.registry import AzureMLModelRegistry
 from adapters.azure.traffic_stats import LogAnalyticsTrafficStats
 from adapters.azure.training_jobs import AzureMLTrainingJobs
-from core.settings import Settings, SettingsError
+from core.kernel.settings import Settings, SettingsError
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning")]
 

@@ -13,7 +13,7 @@ import pytest
 from adapters.azure.endpoints import AzureMLEndpoints
 from adapters.azure.registry import AzureMLModelRegistry
 from adapters.azure.training_jobs import AML_STATES, AzureMLTrainingJobs, map_state
-from core.ports import ModelVersion, TrafficRuleError
+from core.kernel.ports import ModelVersion, TrafficRuleError
 
 from .fake_mlclient import FakeMLClient
 

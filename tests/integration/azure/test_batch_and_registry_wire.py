@@ -12,7 +12,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from adapters.azure.batch_endpoints import AzureMLBatchEndpoints
 from adapters.azure.shared_registry import AzureMLSharedRegistry
-from core.ports import BatchDefaultError, BatchEndpoints, ModelRegistryShare, ModelVersion
+from core.kernel.ports import BatchDefaultError, BatchEndpoints, ModelRegistryShare, ModelVersion
 from tests.wire.restspec import problems
 
 from .aml_transport import RG, SUB, WS, AmlStandIn

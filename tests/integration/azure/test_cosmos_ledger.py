@@ -9,7 +9,7 @@ import pytest
 from azure.cosmos import CosmosClient
 
 from adapters.azure.ledger import CosmosRunLedger
-from core.ports import RetrainRequest
+from core.kernel.ports import RetrainRequest
 from devhost import procs
 from devstack import NODE_BIN
 from tests.integration.ledger_contract import *  # noqa: F403

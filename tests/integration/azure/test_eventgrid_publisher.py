@@ -8,7 +8,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from adapters.azure.events import EventGridEventPublisher
-from core.ports import LifecycleEvent
+from core.kernel.ports import LifecycleEvent
 
 from .stub_http import serve
 

@@ -116,7 +116,7 @@ def test_infra_creates_the_endpoint_the_sample_policy_rolls_out_to_with_rollout_
 
 
 def test_the_shipped_sample_policy_loads_with_rollout_enabled():
-    from core.policy import load_policy
+    from core.kernel.policy import load_policy
 
     policy = load_policy(ROOT / "samples" / "churn" / "policy.yaml")
     assert policy.rollout.enabled and policy.rollout.endpoint == "churn-endpoint"

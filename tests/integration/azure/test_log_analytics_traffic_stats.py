@@ -140,7 +140,7 @@ def test_the_workspace_id_is_required_with_an_actionable_message():
 
 
 def test_by_default_it_sends_the_kql_that_lifecycle_kql_generates():
-    from core import kql
+    from core.rollout import kql
 
     with serve(_answer({"tables": [WINDOW_TABLE]})) as stub:
         stats = LogAnalyticsTrafficStats.connect(

@@ -12,9 +12,9 @@ from azure.storage.blob import BlobServiceClient
 
 from adapters.azure.datalake import LOCAL_API_VERSION
 from adapters.azure.prediction_log import AzureMLPredictionLog, collected_lines
-from core.ports import PredictionLog
-from core.predictions import pair_by_request
-from core.settings import Settings
+from core.kernel.ports import PredictionLog
+from core.kernel.settings import Settings
+from core.rollout.predictions import pair_by_request
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -182,7 +182,7 @@ def test_connect_reads_the_account_and_container_from_settings(azurite, containe
 
 
 def test_connect_names_the_missing_settings():
-    from core.settings import SettingsError
+    from core.kernel.settings import SettingsError
 
     with pytest.raises(SettingsError, match="PREDICTION_LOG_ACCOUNT_URL, PREDICTION_LOG_CONTAINER"):
         AzureMLPredictionLog.connect(object(), Settings.from_env({"LIFECYCLE_MODE": "azure"}))

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from core import authz
-from core.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
+from core.kernel import authz
+from core.kernel.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
 
 
 def swa(user: str, *roles: str) -> str:

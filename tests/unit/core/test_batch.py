@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.batch import (
+from core.batch.rules import (
     ab_arms,
     batch_deployment_name,
     choose_default,
@@ -17,7 +17,7 @@ from core.batch import (
     restore_default,
     split_rows,
 )
-from core.ports import BatchDeploymentInfo, BatchEndpointInfo
+from core.kernel.ports import BatchDeploymentInfo, BatchEndpointInfo
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from core.batch_runs import features_contract, load_transform, model_rows, route_scoring
-from core.contract import load_contract, validate
-from core.payloads.batch import BATCH_RUN_RE, batch_run_id
-from core.policy import BatchPolicy, load_policy
+from core.batch.payloads import BATCH_RUN_RE, batch_run_id
+from core.batch.runs import features_contract, load_transform, model_rows, route_scoring
+from core.kernel.contract import load_contract, validate
+from core.kernel.policy import BatchPolicy, load_policy
 from samples.churn.data import generate
 from samples.churn.features import FEATURES
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.coalesce import claim, counts_as_training, debounce_until, run_input, trainings_today
-from core.ports import RetrainRequest, RunRecord
+from core.intake.coalesce import claim, counts_as_training, debounce_until, run_input, trainings_today
+from core.kernel.ports import RetrainRequest, RunRecord
 
 NOW = datetime(2024, 5, 1, 15, 30, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.contract import MAX_FAILING_ROWS, ContractError, DataContract, load_contract, validate
+from core.kernel.contract import MAX_FAILING_ROWS, ContractError, DataContract, load_contract, validate
 from samples.churn.data import corrupt, generate
 
 CONTRACT = load_contract(Path(__file__).resolve().parents[3] / "samples" / "churn" / "contract.yaml")

@@ -14,8 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.blob_paths import BlobPathError, check_blob_path, within_prefix
-from core.events_in import (
+from core.intake.events import (
     AmlRunStatusChanged,
     BlobCreated,
     EventValidationError,
@@ -27,6 +26,7 @@ from core.events_in import (
     route_blob,
     same_blob_location,
 )
+from core.kernel.blob_paths import BlobPathError, check_blob_path, within_prefix
 
 # --------------------------------------------------------------------------- Microsoft's samples
 

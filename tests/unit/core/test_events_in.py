@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.events_in import (
+from core.intake.events import (
     COMMITTED_BLOB_APIS,
     MAX_PAYLOAD_BYTES,
     AmlRunStatusChanged,

@@ -7,26 +7,20 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from core.facts import (
+from core.intake.facts import EventIgnored, RequestIgnored
+from core.kernel.fact import SplitView
+from core.rollout.facts import (
     ApprovalAnswered,
-    DataRejected,
-    EvaluationDecided,
-    EventIgnored,
     GateEvaluated,
-    OperatorActed,
     Promoted,
-    RequestIgnored,
     RolledBack,
-    RunAborted,
-    RunFailed,
     SmokeTested,
-    SplitView,
-    StepEntered,
     TrafficChanged,
-    read_fact,
 )
-from core.gates import GateVerdict
-from core.promotion import decide_promotion
+from core.rollout.traffic_gate import GateVerdict
+from core.run.facts import OperatorActed, RunAborted, RunFailed, StepEntered, read_fact
+from core.training.facts import DataRejected, EvaluationDecided
+from core.training.verdict import decide_promotion
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DECISION = decide_promotion(metric="auc", direction="max", challenger=0.8, champion=None)

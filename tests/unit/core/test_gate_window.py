@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
-from core.gate_window import judge_window
-from core.gates import GateConfig
-from core.payloads.rollout import GateInput
-from core.ports import DeploymentStats
+from core.kernel.ports import DeploymentStats
+from core.rollout.payloads import GateInput
+from core.rollout.traffic_evidence import judge_window
+from core.rollout.traffic_gate import GateConfig
 from tests.fakes import FakeRunLedger, FakeTrafficStats
 
 T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from core.gates import (
+from core.kernel.ports import DeploymentStats, WindowStats
+from core.rollout.traffic_gate import (
     FixedThresholdConfig,
     FixedThresholdState,
     GateConfig,
@@ -17,7 +18,6 @@ from core.gates import (
     min_sample_size,
     msprt_one_sided,
 )
-from core.ports import DeploymentStats, WindowStats
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 END = T0 + timedelta(minutes=10)
@@ -148,7 +148,7 @@ def test_false_rollbacks_stay_under_alpha_when_evaluated_after_every_batch():
 
 
 def test_for_rollout_splits_the_policys_alpha_over_the_gated_steps():
-    from core.policy import RolloutPolicy
+    from core.kernel.policy import RolloutPolicy
 
     config = GateConfig.for_rollout(RolloutPolicy(min_samples=500), gated_steps=3)
     assert config.alpha == pytest.approx(0.05 / 3)
@@ -196,7 +196,7 @@ def test_one_early_error_on_a_handful_of_green_requests_is_not_a_rollback():
 
 def test_a_healthy_green_passes_near_walds_optimum_not_at_the_fixed_sample_size():
     # 1% errors on both, green at 10%: Wald's SPRT needs ~850 green requests on average
-    from core.gates import wald_asn
+    from core.rollout.traffic_gate import wald_asn
 
     optimum = wald_asn(0.01, 0.02, 0.05, 0.05)
     assert optimum == pytest.approx(849.5, abs=1)

@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.contract import load_contract
-from core.ingest import RawFile, data_version, prepare, run_ingest, to_parquet
-from core.payloads.lifecycle import BlobRef
-from core.policy import load_policy
+from core.kernel.contract import load_contract
+from core.kernel.datafiles import RawFile, to_parquet
+from core.kernel.payload import BlobRef
+from core.kernel.policy import load_policy
+from core.training.ingest import data_version, prepare, run_ingest
 from samples.churn.data import corrupt, generate, to_csv_bytes
 from tests.fakes import FakeDataLake
 
@@ -193,7 +194,7 @@ def test_a_named_blob_outside_the_policys_container_or_with_dot_segments_is_refu
 
 @pytest.mark.parametrize("name", ["churn/..", "churn/x/..", "churn/.", "churn/"])
 def test_quarantine_names_stay_inside_the_runs_folder(name):
-    from core.ingest import quarantine_name
+    from core.kernel.datafiles import quarantine_name
 
     for index in range(2):
         target = quarantine_name(name, index, "ab" * 32)

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from core.jobs import check_job_name, job_name, stage_job_input, submit_job
-from core.payloads.lifecycle import BlobRef, SubmitJobInput
-from core.policy import load_policy
+from core.kernel.datafiles import stage_job_input
+from core.kernel.payload import BlobRef
+from core.kernel.policy import load_policy
+from core.training.jobs import check_job_name, job_name, submit_job
+from core.training.payloads import SubmitJobInput
 from tests.fakes import FakeDataLake, FakeTrainingJobs
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import duckdb_kql
 import pytest
 
-from core.kql import WindowQuery, iso_ms, watermark_query, window_query
+from core.rollout.kql import WindowQuery, watermark_query, window_query
+from core.rollout.traffic_log import iso_ms
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 END = START + timedelta(minutes=5)

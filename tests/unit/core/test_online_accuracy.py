@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from core.online_accuracy import (
+from core.kernel.records import LabelRecord, PredictionRecord
+from core.rollout.accuracy_gate import (
     OnlineAccuracyConfig,
     auc_with_variance,
     evaluate_online_accuracy,
     label_deadline_action,
 )
-from core.predictions import LabelledScore, LabelRecord, PredictionRecord, join_labels
+from core.rollout.predictions import LabelledScore, join_labels
 
 
 def labelled(rng, n, skill, prefix):
@@ -116,7 +117,7 @@ def test_the_label_deadline_does_what_the_policy_says_and_only_after_it():
 
 
 def test_the_policy_needs_an_entity_id_for_online_accuracy_and_old_policies_stay_valid():
-    from core.policy import GatesPolicy, OnlineAccuracyGate
+    from core.kernel.policy import GatesPolicy, OnlineAccuracyGate
 
     with pytest.raises(ValueError, match="entity_id_column"):
         GatesPolicy(online_accuracy=OnlineAccuracyGate(labels_prefix="churn-labels/"))

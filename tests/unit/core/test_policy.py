@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.policy import PolicyError, load_policies, load_policy, parse_policy
+from core.kernel.policy import PolicyError, load_policies, load_policy, parse_policy
 
 SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "churn" / "policy.yaml"
 

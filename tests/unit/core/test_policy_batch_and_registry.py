@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.policy import (
+from core.kernel.policy import (
     DeployOnlyPolicy,
     Policy,
     PolicyError,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from core.promotion import EvaluationOutputError, decide_promotion, parse_evaluation_metrics
+from core.training.verdict import EvaluationOutputError, decide_promotion, parse_evaluation_metrics
 
 
 def test_the_first_model_promotes_when_there_is_no_champion():

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.policy import ApprovalPolicy, MirrorPolicy, RolloutPolicy
-from core.ports import TrafficRuleError
-from core.ramp import (
+from core.kernel.policy import ApprovalPolicy, MirrorPolicy, RolloutPolicy
+from core.kernel.ports import TrafficRuleError
+from core.rollout.ramp import (
     RampPlan,
     Split,
     challenger_name,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from core.policy import DeployOnlyPolicy, parse_any_policy
-from core.ports import ModelVersion
-from core.registry_promotion import plan_deploy, promoted_registry_data
+from core.environments.release import plan_deploy, promoted_registry_data
+from core.kernel.policy import DeployOnlyPolicy, parse_any_policy
+from core.kernel.ports import ModelVersion
 
 
 @pytest.fixture
@@ -110,8 +110,8 @@ def test_attribute_names_are_read_case_insensitively(policy):
 
 
 def test_the_demo_policies_are_a_dev_that_shares_and_a_prod_that_accepts_its_events():
-    from core.policy import load_policy_set
-    from core.registry_promotion import event_source
+    from core.environments.release import event_source
+    from core.kernel.policy import load_policy_set
 
     found = load_policy_set(Path(__file__).resolve().parents[3] / "samples" / "churn" / "demo")
     dev, prod = found.lifecycle["churn"], found.deploy_only["churn-prod"]

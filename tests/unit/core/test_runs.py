@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from core.payloads.lifecycle import LifecycleInput, StartInput
-from core.payloads.triggers import ClaimInput
-from core.policy import StaticPolicies, load_policy
-from core.ports import RetrainRequest
-from core.runs import claim_for_run, run_rules, start_run
+from core.intake.payloads import ClaimInput, LifecycleInput
+from core.kernel.policy import StaticPolicies, load_policy
+from core.kernel.ports import RetrainRequest
+from core.run.payloads import StartInput
+from core.run.runs import claim_for_run, run_rules, start_run
 from tests.fakes import FakeRunLedger
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -7,8 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from core.predictions import PredictionRecord, ScorePair, pair_by_request
-from core.shadow_gates import ShadowConfig, betting_e_value, evaluate_shadow, population_stability_index
+from core.kernel.records import PredictionRecord
+from core.rollout.predictions import ScorePair, pair_by_request
+from core.rollout.shadow_gate import (
+    ShadowConfig,
+    betting_e_value,
+    evaluate_shadow,
+    population_stability_index,
+)
 
 
 def paired(rng, n, shift=0.0, noise=0.2):
@@ -89,8 +95,8 @@ def test_mirrored_and_live_answers_to_one_request_are_paired_in_green_order():
 
 
 def test_for_rollout_gives_each_gate_kind_its_share_of_the_policy_alpha():
-    from core.gates import GateConfig
-    from core.policy import GatesPolicy, RolloutPolicy, ShadowGate
+    from core.kernel.policy import GatesPolicy, RolloutPolicy, ShadowGate
+    from core.rollout.traffic_gate import GateConfig
 
     rollout = RolloutPolicy(gates=GatesPolicy(shadow=ShadowGate(max_psi=None)))
     assert ShadowConfig.for_rollout(rollout, gated_steps=3).alpha == pytest.approx(0.05 / 3 / 2)

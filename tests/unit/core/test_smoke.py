@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.contract import DataContract, load_contract
-from core.payloads.lifecycle import BlobRef
-from core.payloads.rollout import SmokeInput
-from core.policy import load_policy
-from core.smoke import read_model_inputs, smoke_test
+from core.kernel.contract import DataContract, load_contract
+from core.kernel.payload import BlobRef
+from core.kernel.policy import load_policy
+from core.rollout.payloads import SmokeInput
+from core.rollout.smoke import read_model_inputs, smoke_test
 from tests.fakes import FakeAdapters
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -8,9 +8,9 @@ from typing import get_args
 import pytest
 from pydantic import ValidationError
 
-from core.gates import GateConfig
-from core.payloads.rollout import GateInput
-from core.status import RUN_STATUSES, CoordinatorStatus, GateView, RunProgress, RunStatus, read_progress
+from core.rollout.payloads import GateInput
+from core.rollout.traffic_gate import GateConfig
+from core.run.status import RUN_STATUSES, CoordinatorStatus, GateView, RunProgress, RunStatus, read_progress
 
 
 def test_run_statuses_are_the_run_status_type():

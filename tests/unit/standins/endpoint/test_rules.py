@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.ports import TrafficRuleError
-from core.traffic_rules import validate_split
+from core.kernel.ports import TrafficRuleError
+from core.rollout.traffic_rules import validate_split
 
 READY = {"blue": "succeeded", "green": "succeeded"}
 

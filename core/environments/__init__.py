@@ -1,0 +1,1 @@
+"""Environments: releasing a champion to the shared registry and deploying it in another environment."""

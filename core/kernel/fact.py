@@ -1,0 +1,27 @@
+"""The base of every ledger fact (the union of all kinds is assembled in core/run/facts.py)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger("core.facts")
+
+LedgerKind = Literal["step", "traffic", "gate", "decision", "error", "event", "request"]
+
+
+class Fact(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ledger_kind: ClassVar[LedgerKind]
+
+    def dump(self) -> dict[str, Any]:
+        # top level only: a null inside a value means something (no champion, no blue)
+        return {k: v for k, v in self.model_dump(mode="json").items() if v is not None}
+
+
+class SplitView(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    traffic: dict[str, int]
+    mirror: dict[str, int] = Field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Rollout: the ramp plan, every gate kind and its evidence, KQL, traffic rules, smoke, the next move."""

@@ -1,0 +1,60 @@
+"""Payloads of the ML-aware rollout gates (shadow agreement, online accuracy on delayed labels)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from core.kernel.payload import Payload
+from core.rollout.accuracy_gate import OnlineAccuracyConfig
+from core.rollout.shadow_gate import ShadowConfig
+
+__all__ = ["OnlineAccuracyInput", "OnlineAccuracyResult", "ShadowGateInput", "ShadowGateResult"]
+
+Verdict = Literal["pass", "fail", "need_more_data"]
+
+
+class ShadowGateInput(Payload):
+    run_id: str
+    endpoint: str
+    green: str
+    blue: str
+    phase: int
+    percent: int
+    start: datetime
+    end: datetime
+    shadow: ShadowConfig
+    blocking: bool = True
+
+
+class ShadowGateResult(Payload):
+    verdict: Verdict
+    reasons: list[str]
+    pairs: int
+    min_pairs: int
+
+
+class OnlineAccuracyInput(Payload):
+    run_id: str
+    endpoint: str
+    green: str
+    blue: str
+    phase: int
+    percent: int
+    since: datetime  # green's first live request: both deployments are judged over [since, end]
+    end: datetime
+    config: OnlineAccuracyConfig
+    entity_id_column: str
+    labels_container: str
+    labels_prefix: str
+    deadline: datetime
+    on_deadline: Literal["rollback", "promote", "hold"]
+
+
+class OnlineAccuracyResult(Payload):
+    verdict: Verdict
+    action: Literal["wait", "rollback", "promote", "hold"]
+    reasons: list[str]
+    green_labelled: int
+    blue_labelled: int
+    min_labels: int

@@ -1,0 +1,142 @@
+"""The ML-aware rollout gates over one window: read the prediction log (and the labels), judge,
+record the evaluation in the ledger. Use cases taking ports, like core/gate_window.py.
+
+* `judge_shadow`: green's answers vs blue's on the same requests (a mirrored copy carries the id of
+  the request it copies), over [start, min(end, ingested)]: the log is judged only where complete.
+* `judge_online_accuracy`: each deployment's live predictions since green first served live,
+  joined on the entity id to the label files under the policy's labels prefix; the verdict and
+  what the rollout does with it (core.online_accuracy.label_deadline_action) are recorded.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from core.kernel.ports import DataLake, PredictionLog, RunLedger
+from core.kernel.records import LabelRecord, PredictionRecord
+from core.rollout.accuracy_gate import OnlineAccuracyVerdict, evaluate_online_accuracy, label_deadline_action
+from core.rollout.evidence_payloads import (
+    OnlineAccuracyInput,
+    OnlineAccuracyResult,
+    ShadowGateInput,
+    ShadowGateResult,
+)
+from core.rollout.facts import OnlineAccuracyEvaluated, ShadowGateEvaluated
+from core.rollout.predictions import join_labels, pair_by_request
+from core.rollout.shadow_gate import evaluate_shadow
+from core.rollout.traffic_log import iso_ms
+
+log = logging.getLogger("core.prediction_gates")
+
+TIME_COLUMNS = ("label_time", "time")
+
+
+@dataclass(frozen=True)
+class Labels:
+    records: list[LabelRecord]
+    files: int
+    rows: int
+
+
+def _complete(records: Iterable[PredictionRecord], until: str) -> list[PredictionRecord]:
+    return [r for r in records if r.time <= until]
+
+
+def judge_shadow(predictions: PredictionLog, ledger: RunLedger, req: ShadowGateInput) -> ShadowGateResult:
+    window = predictions.window(req.endpoint, [req.green, req.blue], req.start, req.end)
+    end = min(req.end, window.ingested_until) if window.ingested_until else req.end
+    records = _complete(window.records, iso_ms(end)) if end > req.start else []
+    pairs = pair_by_request(records, req.blue, req.green)
+    verdict = evaluate_shadow(
+        pairs, req.green, req.blue, req.shadow, window_start=iso_ms(req.start), window_end=iso_ms(end)
+    )
+    until = iso_ms(window.ingested_until) if window.ingested_until else None
+    fact = ShadowGateEvaluated.of(req.phase, req.percent, req.endpoint, verdict, until, req.blocking)
+    ledger.append(req.run_id, fact.ledger_kind, fact.dump())
+    return ShadowGateResult(
+        verdict=verdict.verdict, reasons=verdict.reasons[:5], pairs=verdict.pairs, min_pairs=verdict.min_pairs
+    )
+
+
+def read_labels(lake: DataLake, container: str, prefix: str, entity_column: str, label_column: str) -> Labels:
+    """Every label file (CSV: entity id, label, optional label_time) under container/prefix. A file
+    without the two columns is skipped with a warning: one bad file must not hide the others."""
+    records: list[LabelRecord] = []
+    files = rows = 0
+    for blob in sorted(lake.list(container, prefix), key=lambda b: b.path):
+        if not blob.path.lower().endswith(".csv") or blob.size == 0:
+            continue
+        try:
+            frame = pd.read_csv(io.BytesIO(lake.read(container, blob.path)), dtype={entity_column: str})
+        except (ValueError, pd.errors.ParserError) as exc:
+            log.warning("label file %s/%s unreadable: %s", container, blob.path, exc)
+            continue
+        label = label_column if label_column in frame.columns else "label"
+        if entity_column not in frame.columns or label not in frame.columns:
+            log.warning(
+                "label file %s/%s needs columns %s and %s, has %s",
+                container,
+                blob.path,
+                entity_column,
+                label_column,
+                list(frame.columns),
+            )
+            continue
+        when = next((c for c in TIME_COLUMNS if c in frame.columns), None)
+        times = frame[when].astype(str).tolist() if when else [""] * len(frame)
+        files += 1
+        rows += len(frame)
+        for entity, value, at in zip(
+            frame[entity_column].tolist(), frame[label].tolist(), times, strict=True
+        ):
+            if pd.isna(entity) or pd.isna(value):
+                continue
+            records.append(LabelRecord(str(entity), int(value), at))
+    return Labels(records, files, rows)
+
+
+def judge_online_accuracy(
+    predictions: PredictionLog, lake: DataLake, ledger: RunLedger, req: OnlineAccuracyInput, label_column: str
+) -> OnlineAccuracyResult:
+    """`label_column`: the label's name in the run's data contract (label files may call it `label`)."""
+    window = predictions.window(req.endpoint, [req.green, req.blue], req.since, req.end)
+    end = min(req.end, window.ingested_until) if window.ingested_until else req.end
+    records = _complete(window.records, iso_ms(end))
+    labels = read_labels(lake, req.labels_container, req.labels_prefix, req.entity_id_column, label_column)
+    latest = max((r.time for r in labels.records if r.time), default=None)
+    verdict: OnlineAccuracyVerdict = evaluate_online_accuracy(
+        join_labels(records, labels.records, req.green),
+        join_labels(records, labels.records, req.blue),
+        req.green,
+        req.blue,
+        req.config,
+    )
+    if latest:
+        verdict = replace(verdict, labels_until=latest)
+    action = label_deadline_action(verdict, req.end, req.deadline, req.on_deadline)
+    fact = OnlineAccuracyEvaluated.of(
+        req.phase,
+        req.percent,
+        verdict,
+        endpoint=req.endpoint,
+        window_start=iso_ms(req.since),
+        window_end=iso_ms(end),
+        labels=f"{req.labels_container}/{req.labels_prefix}",
+        label_files=labels.files,
+        label_rows=labels.rows,
+        action=action,
+    )
+    ledger.append(req.run_id, fact.ledger_kind, fact.dump())
+    return OnlineAccuracyResult(
+        verdict=verdict.verdict,
+        action=action,
+        reasons=verdict.reasons[:5],
+        green_labelled=verdict.green_labelled,
+        blue_labelled=verdict.blue_labelled,
+        min_labels=verdict.min_labels,
+    )

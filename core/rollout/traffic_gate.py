@@ -1,0 +1,483 @@
+"""Rollout gates: may green take more traffic, must it be rolled back, or do we not know yet?
+
+Green is compared with blue over the SAME window, so both see the same traffic mix, hour and
+upstream load; a fixed threshold cannot tell "green is bad" from "the world is bad right now".
+
+The statistics (why each choice):
+
+* Error rate: share of requests answered 5xx, 408 or 424 (429 is capacity, not a model fault).
+  Latency: share of green requests slower than blue's p95 in the same window ("slow share"); if
+  both deployments have the same latency distribution it is a binomial proportion equal to blue's
+  (about 5%), whatever the shape of the distribution. Both metrics are therefore a comparison of two
+  binomial proportions, theta = p_green - p_blue.
+* Sequential test with a known false-rollback rate under continuous monitoring: the one-sided
+  mixture sequential probability ratio test (mSPRT) of Johari, Koomen, Pekelis & Walsh, "Always
+  Valid Inference: Continuous Monitoring of A/B Tests", Operations Research 70(3), 2022 (also
+  Robbins 1970 for the mixture martingale). Its statistic Lambda_n is a non-negative martingale
+  under H0 (theta <= 0), so by Ville's inequality P(sup_n Lambda_n >= 1/alpha) <= alpha: the gate
+  may be evaluated after every request and still rolls back a healthy green with probability at
+  most alpha. We use a half-normal mixture over theta > 0 (only "worse" matters) with scale tau set
+  to the effect size that matters, where the test is most powerful. The Gaussian likelihood of the
+  difference of proportions is the usual large-sample approximation; bench/canary.py measures the
+  realised false-rollback rate on simulated traffic.
+* Pass needs evidence, not the absence of a fail: a sequential non-inferiority test of
+  H0': theta >= margin against the point alternative theta = 0 (an equal green), Wald's sequential
+  probability ratio in information time on the same Gaussian approximation: with the estimate D,
+  its variance V at the null point and I = 1/V, Lambda'_n = exp(margin * I * (margin / 2 - D)) is
+  a martingale at theta = margin and a supermartingale for every theta >= margin, so by Ville's
+  inequality beta bounds the chance of EVER passing a green that is worse by the margin, however
+  often it is evaluated. A point alternative (not a mixture) puts all the power where it matters
+  for promotion, on the healthy green: on the 1% -> 2% error scenario it needs close to Wald's
+  optimum (bench/canary.py prints both). It replaced a rule that also demanded a fixed-sample
+  power calculation's minimum (Fleiss), which doubled the requests a healthy green needed while
+  adding nothing to the always-valid guarantee. A pass still needs the policy's floor of green
+  requests, and `min_samples` reports the sample the pass test expects to need for an equal green
+  (its average sample number), so the gate can say how many requests it needs.
+* Several tests share the alpha budget (Bonferroni): each metric gets alpha / (number of metrics).
+  The rollout splits the policy's alpha over its gated steps (see GateConfig.for_rollout), so the
+  whole rollout keeps its false-rollback rate at or below the policy's alpha.
+* Absolute SLOs (p99 <= SLA) are guardrails on green's own numbers, applied once
+  the minimum sample is in (a p99 of 20 requests is noise).
+* Missing or lagging telemetry (window not ingested yet, no green or no blue requests) is never a
+  pass: it is need_more_data, and the ramp decides what the deadline means (policy).
+
+`evaluate_fixed_threshold` is the baseline in the style of Argo Rollouts / Flagger (per-interval
+error rate and p95 against fixed thresholds, roll back after N failed checks) for bench/canary.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from scipy.stats import norm
+
+from core.kernel.policy import RolloutPolicy
+from core.kernel.ports import DeploymentStats, WindowStats
+
+Verdict = Literal["pass", "fail", "need_more_data"]
+
+# Blue's p95 splits blue's requests 95 / 5: the slow share of an equal green is about this.
+P95_SHARE = 0.05
+Z95 = float(norm.ppf(0.95))
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """One gate's rules. `alpha` is THIS gate's false-rollback budget (see for_rollout)."""
+
+    alpha: float = 0.05
+    beta: float = 0.05  # missed-regression rate at the margin: level of the sequential pass test
+    power: float = 0.8  # planning power of min_sample_size (the fixed-sample reference); no pass rule
+    error_rate_margin: float = 0.01  # absolute increase of green's error rate that matters
+    p95_rel_margin: float | None = 0.2  # relative p95 increase that matters; None: no latency test
+    p99_rel_margin: float | None = 0.3  # point-estimate guard once the minimum sample is in
+    slo_p99_ms: float | None = None
+    min_samples: int = 200  # policy floor on green requests before any pass
+    # prior guesses, used only while blue has too few requests to estimate them
+    prior_error_rate: float = 0.01
+    prior_latency_sigma: float = 0.5  # log-scale spread of latency (lognormal); 0.5 is typical
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1 or not 0 < self.beta < 1 or not 0 < self.power < 1:
+            raise ValueError(f"alpha={self.alpha}, beta={self.beta}, power={self.power} must be in (0, 1)")
+        if not 0 < self.error_rate_margin < 1:
+            raise ValueError(f"error_rate_margin={self.error_rate_margin} must be in (0, 1), e.g. 0.01")
+
+    @property
+    def metrics(self) -> int:
+        return 1 + (self.p95_rel_margin is not None)
+
+    @classmethod
+    def for_rollout(cls, rollout: RolloutPolicy, gated_steps: int) -> GateConfig:
+        """Build from the policy's `rollout` section; alpha is split evenly over the gated steps
+        (mirror phase included) and over the gate kinds the policy turns on (this one, shadow,
+        online accuracy) so the rollout as a whole keeps the policy's alpha. beta and power are the
+        test's design, not policy: they keep their defaults."""
+        gates = rollout.gates
+        return cls(
+            alpha=gates.alpha / max(1, gated_steps) / gates.gate_kinds,
+            error_rate_margin=gates.error_rate.max_abs_increase,
+            p95_rel_margin=gates.latency.p95_max_rel_increase,
+            p99_rel_margin=gates.latency.p99_max_rel_increase,
+            slo_p99_ms=gates.slo.p99_ms,
+            min_samples=rollout.min_samples,
+        )
+
+
+@dataclass(frozen=True)
+class MetricTest:
+    """One sequential comparison of green vs blue proportions, with every number that led to it."""
+
+    metric: str  # error_rate | slow_share
+    green_n: int
+    green_events: int
+    blue_n: int
+    blue_events: int
+    green_rate: float
+    blue_rate: float
+    difference: float
+    margin: float
+    alpha: float
+    beta: float
+    fail_e_value: float  # mSPRT statistic for "green is worse"; fail when >= fail_threshold
+    fail_threshold: float
+    pass_e_value: float  # SPRT statistic for "green is worse by less than the margin"
+    pass_threshold: float
+    min_samples: (
+        int  # green requests the pass test expects to need for an equal green (policy floor included)
+    )
+    outcome: Verdict
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    verdict: Verdict
+    reasons: list[str]
+    endpoint: str
+    green: str
+    blue: str | None
+    window_start: str
+    window_end: str
+    ingested_until: str | None
+    green_requests: int
+    blue_requests: int
+    min_samples: int
+    tests: list[MetricTest] = field(default_factory=list)
+    slo: dict[str, Any] = field(default_factory=dict)
+    alpha: float = 0.0
+    query: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything the ledger keeps about the evaluation (window, counts, statistics, query)."""
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def msprt_one_sided(estimate: float, variance: float, tau: float) -> float:
+    """Half-normal mixture likelihood ratio for H1: mean > 0 vs H0: mean <= 0, given an estimate
+    ~ N(mean, variance). Closed form of  int_0^inf N-likelihood ratio * 2 phi(m / tau) / tau dm:
+        Lambda = 2 sqrt(V / (V + tau^2)) exp(tau^2 x^2 / (2 V (V + tau^2))) Phi(x tau / sqrt(V (V + tau^2)))
+    computed in log space (it overflows for strong evidence)."""
+    if variance <= 0:
+        return math.inf if estimate > 0 else 0.0
+    s = variance + tau * tau
+    log_lambda = (
+        math.log(2.0)
+        + 0.5 * math.log(variance / s)
+        + tau * tau * estimate * estimate / (2.0 * variance * s)
+        + _log_normal_cdf(estimate * tau / math.sqrt(variance * s))
+    )
+    return math.exp(min(log_lambda, 700.0))
+
+
+def _log_normal_cdf(x: float) -> float:
+    # erfc is exact enough (and 50x faster than scipy) until it underflows far in the left tail
+    return math.log(0.5 * math.erfc(-x / math.sqrt(2.0))) if x > -30 else float(norm.logcdf(x))
+
+
+def sprt_non_inferiority(estimate: float, variance: float, margin: float) -> float:
+    """Wald's likelihood ratio of mean 0 against mean `margin` for an estimate ~ N(mean, variance):
+        Lambda' = exp(margin (margin - 2 estimate) / (2 variance)).
+    In information time (I = 1 / variance) it is exp(-margin S + margin^2 I / 2) with S = estimate * I
+    a Brownian motion with drift theta: a martingale at theta = margin and a supermartingale for any
+    theta >= margin, so Ville's inequality bounds P(ever >= 1/beta) by beta on all of H0'."""
+    if variance <= 0:
+        return math.inf if estimate < margin else 0.0
+    log_lambda = margin * (margin - 2.0 * estimate) / (2.0 * variance)
+    return math.exp(min(log_lambda, 700.0))
+
+
+def _arcsine(p: float) -> float:
+    return math.asin(math.sqrt(min(max(p, 0.0), 1.0)))
+
+
+def expected_pass_sample(p_blue: float, margin: float, beta: float, blue_per_green: float) -> int:
+    """Green requests the pass test expects to need for an equal green: the information at which
+    Lambda' reaches 1/beta on average, margin^2 I / 2 = log(1/beta), on the arcsine scale of
+    `compare_proportions` (Wald's approximation, overshoot ignored)."""
+    p0 = min(max(p_blue, 1e-6), 1 - 1e-6)
+    q = min(p0 + margin, 1 - 1e-9)
+    margin_a = _arcsine(q) - _arcsine(p0)
+    unit_variance = 0.25 * (1 + p0 * (1 - p0) / (q * (1 - q)) / max(blue_per_green, 1e-6))
+    return math.ceil(2.0 * math.log(1 / beta) * unit_variance / (margin_a * margin_a))
+
+
+def wald_asn(p0: float, p1: float, alpha: float, beta: float) -> float:
+    """Wald's average sample number under p = p0 of the one-sample Bernoulli SPRT of p0 against p1
+    (p0 known): the optimum no sequential test at these error rates can beat on average (Wald and
+    Wolfowitz 1948); bench/canary.py prints it beside our figure."""
+    a = math.log((1 - beta) / alpha)
+    b = math.log(beta / (1 - alpha))
+    drift = p0 * math.log(p1 / p0) + (1 - p0) * math.log((1 - p1) / (1 - p0))
+    return ((1 - alpha) * b + alpha * a) / drift
+
+
+@functools.lru_cache(maxsize=256)
+def _z(p: float) -> float:
+    return float(norm.ppf(p))
+
+
+def min_sample_size(p_blue: float, margin: float, alpha: float, beta: float, blue_per_green: float) -> int:
+    """Green requests a one-sided fixed-sample two-proportion z-test needs to detect
+    p_green = p_blue + margin with power 1 - beta, when blue gets `blue_per_green` requests for each
+    green one (Fleiss; variance p1 q1 / n + p0 q0 / (k n))."""
+    p0 = min(max(p_blue, 1e-6), 1 - 1e-6)
+    p1 = min(p0 + margin, 1 - 1e-6)
+    k = max(blue_per_green, 1e-6)
+    z = _z(1 - alpha) + _z(1 - beta)
+    return math.ceil(z * z * (p1 * (1 - p1) + p0 * (1 - p0) / k) / (margin * margin))
+
+
+def slow_share_margin(
+    p50_ms: float | None, p95_ms: float | None, rel_increase: float, sigma_prior: float
+) -> float:
+    """The increase of the slow share (above blue's p95) that a `rel_increase` slower p95 causes,
+    for a lognormal latency whose spread is read off blue's p50 and p95."""
+    sigma = sigma_prior
+    if p50_ms and p95_ms and p95_ms > p50_ms > 0:
+        sigma = min(max(math.log(p95_ms / p50_ms) / Z95, 0.05), 3.0)
+    share = float(norm.sf(Z95 - math.log1p(rel_increase) / sigma))
+    return max(share - P95_SHARE, 1e-3)
+
+
+MIN_FAIL_EVENTS = 5
+# The same holds on the pass side, at the null point: passing needs green to have had time to show
+# the events a green worse by the margin would make (np >= 10), else a lucky run of zero errors
+# on a few hundred requests looks like proof (it is, under a normal law; a binomial is not one).
+MIN_PASS_EVENTS = 10
+
+
+def compare_proportions(
+    metric: str,
+    green_n: int,
+    green_events: int,
+    blue_n: int,
+    blue_events: int,
+    *,
+    margin: float,
+    alpha: float,
+    beta: float,
+    power: float,
+    min_floor: int,
+    prior_rate: float,
+) -> MetricTest:
+    """Sequential comparison: fail when the mSPRT says green is worse (level alpha, always valid);
+    pass when the SPRT says green is worse by less than the margin (level beta, always valid) and
+    the policy's floor of green requests is in; otherwise need more data. `power` is kept for the
+    callers' signature; the pass rule no longer uses a fixed-sample size."""
+    pg = green_events / green_n
+    pb = blue_events / blue_n
+    diff = pg - pb
+    # H0 (equal): pooled variance, floored at half an event so zero counts stay honest.
+    pooled = max((green_events + blue_events) / (green_n + blue_n), 0.5 / (green_n + blue_n))
+    var0 = pooled * (1 - pooled) * (1 / green_n + 1 / blue_n)
+    fail_e = msprt_one_sided(diff, var0, margin)
+    # H0' (green worse by the margin, pg >= pb + margin), on the arcsine scale where a proportion's
+    # variance is 1 / (4 n) whatever the rate (Anscombe's 3/8 correction for the small counts):
+    # asin(sqrt(pg)) - asin(sqrt(pb + margin)) >= 0, against the point alternative pg = pb.
+    pb_f = max(pb, 0.5 / blue_n)
+    q = min(pb_f + margin, 1 - 1e-9)
+    margin_a = _arcsine(q) - _arcsine(pb_f)
+    green_a = _arcsine((green_events + 0.375) / (green_n + 0.75))
+    # blue enters through asin(sqrt(pb + margin)): its delta-method variance is scaled by h'(q)^2 / h'(pb)^2
+    var_a = 0.25 / green_n + 0.25 * (pb_f * (1 - pb_f)) / (q * (1 - q)) / blue_n
+    pass_e = sprt_non_inferiority(green_a - _arcsine(q) + margin_a, var_a, margin_a)
+    p_for_plan = pb if blue_events >= 5 else max(pb, prior_rate)
+    need = max(min_floor, expected_pass_sample(p_for_plan, margin, beta, blue_n / green_n))
+    # The mSPRT works on a normal approximation of the difference of two binomials, which is not
+    # valid with a handful of events: one error among two green requests against a clean blue
+    # would otherwise "prove" a regression. Fail only once green has MIN_FAIL_EVENTS events (np >= 5).
+    if fail_e >= 1 / alpha and green_events >= MIN_FAIL_EVENTS:
+        outcome: Verdict = "fail"
+    elif pass_e >= 1 / beta and green_n >= min_floor and green_n * (pb_f + margin) >= MIN_PASS_EVENTS:
+        outcome = "pass"
+    else:
+        outcome = "need_more_data"
+    return MetricTest(
+        metric=metric,
+        green_n=green_n,
+        green_events=green_events,
+        blue_n=blue_n,
+        blue_events=blue_events,
+        green_rate=pg,
+        blue_rate=pb,
+        difference=diff,
+        margin=margin,
+        alpha=alpha,
+        beta=beta,
+        fail_e_value=fail_e,
+        fail_threshold=1 / alpha,
+        pass_e_value=pass_e,
+        pass_threshold=1 / beta,
+        min_samples=need,
+        outcome=outcome,
+    )
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def evaluate_gate(window: WindowStats, green: str, blue: str, config: GateConfig) -> GateVerdict:
+    """Green vs blue over one window. The window's slow counts must use blue's p95 as threshold
+    (query once for blue's p95, then again with it) for the latency test to run."""
+    g = window.by_deployment.get(green)
+    b = window.by_deployment.get(blue)
+    base: dict[str, Any] = {
+        "endpoint": window.endpoint,
+        "green": green,
+        "blue": blue,
+        "window_start": window.start.isoformat(),
+        "window_end": window.end.isoformat(),
+        "ingested_until": _iso(window.ingested_until),
+        "green_requests": g.requests if g else 0,
+        "blue_requests": b.requests if b else 0,
+        "alpha": config.alpha,
+        "query": window.query,
+    }
+    if window.ingested_until is None or window.ingested_until < window.end:
+        return GateVerdict(
+            verdict="need_more_data",
+            reasons=[
+                f"telemetry lagging: ingested until {_iso(window.ingested_until)}, window ends {window.end.isoformat()}"
+            ],
+            min_samples=config.min_samples,
+            **base,
+        )
+    if g is None or g.requests == 0 or b is None or b.requests == 0:
+        who = [name for name, s in ((green, g), (blue, b)) if s is None or s.requests == 0]
+        return GateVerdict(
+            verdict="need_more_data",
+            reasons=[f"no requests in the window for {', '.join(who)}"],
+            min_samples=config.min_samples,
+            **base,
+        )
+    alpha_each = config.alpha / config.metrics
+    tests = [
+        compare_proportions(
+            "error_rate",
+            g.requests,
+            g.errors,
+            b.requests,
+            b.errors,
+            margin=config.error_rate_margin,
+            alpha=alpha_each,
+            beta=config.beta,
+            power=config.power,
+            min_floor=config.min_samples,
+            prior_rate=config.prior_error_rate,
+        )
+    ]
+    reasons: list[str] = []
+    latency_ready = True
+    if config.p95_rel_margin is not None:
+        if g.slow is None or b.slow is None or b.p95_ms is None:
+            latency_ready = False
+            reasons.append("latency test waiting: the window has no slow counts at blue's p95")
+        else:
+            margin = slow_share_margin(b.p50_ms, b.p95_ms, config.p95_rel_margin, config.prior_latency_sigma)
+            tests.append(
+                compare_proportions(
+                    "slow_share",
+                    g.requests,
+                    g.slow,
+                    b.requests,
+                    b.slow,
+                    margin=margin,
+                    alpha=alpha_each,
+                    beta=config.beta,
+                    power=config.power,
+                    min_floor=config.min_samples,
+                    prior_rate=P95_SHARE,
+                )
+            )
+    need = max(t.min_samples for t in tests)
+    # SLOs are point estimates: enforced once the expected sample is in, and always before a pass.
+    all_pass = latency_ready and all(t.outcome == "pass" for t in tests)
+    slo = _slo_checks(g, b, config, enforce=g.requests >= need or all_pass)
+    for t in tests:
+        if t.outcome == "fail":
+            reasons.append(
+                f"{t.metric}: green {t.green_rate:.4f} vs blue {t.blue_rate:.4f} "
+                f"(e-value {t.fail_e_value:.1f} >= {t.fail_threshold:.1f})"
+            )
+    slo_failures = [name for name, check in slo.items() if check.get("ok") is False]
+    reasons += [f"SLO {name}: {slo[name]['value']} > {slo[name]['limit']}" for name in slo_failures]
+    if any(t.outcome == "fail" for t in tests) or slo_failures:
+        verdict: Verdict = "fail"
+    elif all_pass:
+        verdict = "pass"
+        reasons.append(f"all tests pass with {g.requests} green requests (expected about {need})")
+    else:
+        verdict = "need_more_data"
+        reasons += [
+            f"{t.metric}: not decided (fail e {t.fail_e_value:.2f} < {t.fail_threshold:.0f}, pass e "
+            f"{t.pass_e_value:.2f} vs {t.pass_threshold:.0f}, n {t.green_n}/{t.min_samples})"
+            for t in tests
+            if t.outcome == "need_more_data"
+        ]
+    return GateVerdict(verdict=verdict, reasons=reasons, min_samples=need, tests=tests, slo=slo, **base)
+
+
+def _slo_checks(
+    g: DeploymentStats, b: DeploymentStats, config: GateConfig, *, enforce: bool
+) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    if config.slo_p99_ms is not None:
+        checks["p99_ms"] = {"value": g.p99_ms, "limit": config.slo_p99_ms}
+    if config.p99_rel_margin is not None and b.p99_ms:
+        checks["p99_vs_blue"] = {"value": g.p99_ms, "limit": b.p99_ms * (1 + config.p99_rel_margin)}
+    for check in checks.values():
+        check["enforced"] = enforce
+        check["ok"] = None if not enforce or check["value"] is None else check["value"] <= check["limit"]
+    return checks
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+@dataclass(frozen=True)
+class FixedThresholdConfig:
+    """Argo Rollouts AnalysisTemplate / Flagger canary analysis: every interval, the interval's
+    own error rate and p95 are checked against fixed limits; rollback after `failure_limit` failed
+    checks; pass after `count` checks. No minimum sample, no comparison with blue."""
+
+    max_error_rate: float = 0.01
+    max_p95_ms: float = 500.0
+    failure_limit: int = 3
+    count: int = 10
+
+
+@dataclass(frozen=True)
+class FixedThresholdState:
+    checks: int = 0
+    failures: int = 0
+
+
+def evaluate_fixed_threshold(
+    interval: DeploymentStats, config: FixedThresholdConfig, state: FixedThresholdState
+) -> tuple[Verdict, FixedThresholdState, dict[str, Any]]:
+    """One analysis run on one interval's stats of green; returns verdict, new state, numbers."""
+    if interval.requests == 0:
+        ok = False  # Flagger counts "no values found" as a failed check
+        rate = None
+    else:
+        rate = interval.errors / interval.requests
+        ok = rate <= config.max_error_rate and (interval.p95_ms or 0.0) <= config.max_p95_ms
+    state = replace(state, checks=state.checks + 1, failures=state.failures + (not ok))
+    verdict: Verdict = "need_more_data"
+    if state.failures >= config.failure_limit:
+        verdict = "fail"
+    elif state.checks >= config.count:
+        verdict = "pass"
+    numbers = {"error_rate": rate, "p95_ms": interval.p95_ms, "ok": ok, **asdict(state)}
+    return verdict, state, numbers

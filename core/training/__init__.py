@@ -1,0 +1,1 @@
+"""Training: ingest and the data version, training and evaluation jobs, the challenger's verdict."""
