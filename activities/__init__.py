@@ -1,8 +1,8 @@
 """Activities: one Durable Functions blueprint; each module below registers its functions on `bp`."""
 
-import azure.durable_functions as df
+from activities.blueprint import bp
 
-bp = df.Blueprint()
+__all__ = ["bp"]
 
 # Modules that register functions on bp are imported below (after bp exists).
-from activities import batch, coordinator, lifecycle, promotion, rollout  # noqa: E402,F401
+from activities import batch, coordinator, lifecycle, release, rollout  # noqa: F401

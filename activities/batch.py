@@ -4,8 +4,8 @@ registered functions below only parse and serialise."""
 
 from __future__ import annotations
 
-import wiring as bootstrap
-from activities import bp
+import wiring
+from activities.blueprint import bp
 from core.batch.payloads import (
     BatchBeginDeployInput,
     BatchCollectInput,
@@ -158,7 +158,7 @@ def _contract(policy: Policy):  # -> DataContract
 
 
 def _acts() -> BatchActivities:
-    return BatchActivities(bootstrap.ports())
+    return BatchActivities(wiring.ports())
 
 
 @bp.activity_trigger(input_name="payload")

@@ -3,8 +3,8 @@ how it ended. Built with their ports; the registered functions only parse and se
 
 from __future__ import annotations
 
-import wiring as bootstrap
-from activities import bp
+import wiring
+from activities.blueprint import bp
 from core.intake.payloads import ClaimInput, ClaimResult, RecordDryRunInput, RunFinishedInput
 from core.kernel.ports import RunRecord
 from core.run.runs import claim_for_run
@@ -43,7 +43,7 @@ class CoordinatorActivities:
 
 
 def _acts() -> CoordinatorActivities:
-    return CoordinatorActivities(bootstrap.ports())
+    return CoordinatorActivities(wiring.ports())
 
 
 @bp.activity_trigger(input_name="payload")

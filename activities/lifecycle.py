@@ -6,8 +6,8 @@ Retries come from the orchestrator's RetryOptions, never from loops here."""
 
 from __future__ import annotations
 
-import wiring as bootstrap
-from activities import bp
+import wiring
+from activities.blueprint import bp
 from core.kernel.ports import JobStatus, LifecycleEvent
 from core.run.payloads import PublishInput, RecordInput, StartInput, StartResult
 from core.run.runs import run_rules, start_run
@@ -113,7 +113,7 @@ class LifecycleActivities:
 
 
 def _acts() -> LifecycleActivities:
-    return LifecycleActivities(bootstrap.ports())
+    return LifecycleActivities(wiring.ports())
 
 
 @bp.activity_trigger(input_name="payload")

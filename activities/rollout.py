@@ -4,8 +4,8 @@ below only parse and serialise."""
 
 from __future__ import annotations
 
-import wiring as bootstrap
-from activities import bp
+import wiring
+from activities.blueprint import bp
 from core.rollout.evidence_payloads import (
     OnlineAccuracyInput,
     OnlineAccuracyResult,
@@ -13,13 +13,13 @@ from core.rollout.evidence_payloads import (
     ShadowGateResult,
 )
 from core.rollout.payloads import (
-    DeployInput,
     DeploymentInput,
     DeploymentResult,
     EndpointInput,
     EndpointResult,
     GateInput,
     GateResult,
+    GreenDeployInput,
     SetChampionInput,
     SmokeInput,
     SmokeResult,
@@ -39,7 +39,7 @@ class RolloutActivities:
     def ensure_endpoint(self, req: EndpointInput) -> EndpointResult:
         return EndpointResult.of(self.ports.endpoints.ensure_endpoint(req.endpoint))
 
-    def begin_deploy(self, req: DeployInput) -> DeploymentResult:
+    def begin_deploy(self, req: GreenDeployInput) -> DeploymentResult:
         """Create the challenger's deployment at 0% (returns at once; the orchestrator polls)."""
         model = self.ports.registry.get(req.model, req.version)
         info = self.ports.endpoints.begin_deploy(
@@ -99,7 +99,7 @@ class RolloutActivities:
 
 
 def _acts() -> RolloutActivities:
-    return RolloutActivities(bootstrap.ports())
+    return RolloutActivities(wiring.ports())
 
 
 @bp.activity_trigger(input_name="payload")
@@ -109,7 +109,7 @@ def rollout_ensure_endpoint(payload: dict) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def rollout_begin_deploy(payload: dict) -> dict:
-    return _acts().begin_deploy(DeployInput.model_validate(payload)).dump()
+    return _acts().begin_deploy(GreenDeployInput.model_validate(payload)).dump()
 
 
 @bp.activity_trigger(input_name="payload")

@@ -1,8 +1,8 @@
 """Orchestrators: one Durable Functions blueprint; each module below registers its functions on `bp`."""
 
-import azure.durable_functions as df
+from orchestrators.blueprint import bp
 
-bp = df.Blueprint()
+__all__ = ["bp"]
 
 # Modules that register functions on bp are imported below (after bp exists).
-from orchestrators import batch, coordinator, deploy, lifecycle, rollout  # noqa: E402,F401
+from orchestrators import batch, coordinator, deploy, lifecycle, rollout  # noqa: F401

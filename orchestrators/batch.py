@@ -64,7 +64,7 @@ from core.kernel.ports import BatchDeploymentInfo, BatchEndpointInfo
 from core.run.facts import AnyFact
 from core.run.payloads import RecordInput
 from core.run.status import BatchProgress
-from orchestrators import bp
+from orchestrators.blueprint import bp
 from orchestrators.run import OrchestrationRun
 
 DEPLOY_POLL_SECONDS = 5

@@ -31,7 +31,7 @@ from core.intake.payloads import (
     lifecycle_id,
 )
 from core.run.status import CoordinatorStatus
-from orchestrators import bp
+from orchestrators.blueprint import bp
 
 # An idle coordinator wakes up this often anyway and re-reads the ledger: a safety net for
 # a wake-up event that never arrived (the request itself is in the ledger).

@@ -5,7 +5,7 @@ No ingest, no training, no evaluation: start (snapshot the deploy-only policy, r
 event and registry version, check the registry holds it) -> the same `rollout` sub-orchestration
 a lifecycle hands over to, on this environment's endpoint, with its own smoke test (the model's
 input example), approval, gated ramp and rollback. The instance id is the run id, derived from the
-`promoted` event (core.registry_promotion.plan_deploy), so a redelivered event starts nothing new.
+`promoted` event (core.environments.release.plan_deploy), so a redelivered event starts nothing new.
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from core.environments.payloads import DeployInput, DeployStartInput, DeployStartResult
+from core.environments.payloads import DeployRunInput, DeployStartInput, DeployStartResult
 from core.intake.payloads import ROLLOUT_SUFFIX
 from core.rollout.payloads import RolloutInput
 from core.run.facts import RunFailed, StepEntered
 from core.run.payloads import LifecycleResult
-from orchestrators import bp
+from orchestrators.blueprint import bp
 from orchestrators.run import End, RunContext
 
 
 @bp.orchestration_trigger(context_name="context")
 def deploy(context: df.DurableOrchestrationContext):
-    run = Deploy(context, DeployInput.model_validate(context.get_input()))
+    run = Deploy(context, DeployRunInput.model_validate(context.get_input()))
     try:
         yield from run.start()
         return (yield from run.rollout())
@@ -42,7 +42,7 @@ class Deploy(RunContext):
 
     plan: DeployStartResult
 
-    def __init__(self, context: df.DurableOrchestrationContext, trigger: DeployInput) -> None:
+    def __init__(self, context: df.DurableOrchestrationContext, trigger: DeployRunInput) -> None:
         super().__init__(context, context.instance_id, trigger.model, status="running")
         self.trigger = trigger
         self.show(challenger_version=trigger.registry_version)

@@ -36,8 +36,8 @@ from core.training.payloads import (
     RegisterResult,
     SubmitJobInput,
 )
-from core.training.verdict import PromotionDecision
-from orchestrators import bp
+from core.training.verdict import ChallengerVerdict
+from orchestrators.blueprint import bp
 from orchestrators.run import End, RunContext
 
 ABORT_EVENT = "abort"
@@ -81,7 +81,7 @@ class Lifecycle(RunContext):
     trained: JobResult
     champion: ChampionResult
     evaluation: EvaluationResult
-    decision: PromotionDecision
+    decision: ChallengerVerdict
 
     def __init__(self, context: df.DurableOrchestrationContext, trigger: LifecycleInput) -> None:
         super().__init__(context, context.instance_id, trigger.model, status="running")

@@ -40,13 +40,13 @@ from core.rollout.facts import (
     TrafficChanged,
 )
 from core.rollout.payloads import (
-    DeployInput,
     DeploymentInput,
     DeploymentResult,
     EndpointInput,
     EndpointResult,
     GateInput,
     GateResult,
+    GreenDeployInput,
     RolloutInput,
     SetChampionInput,
     SmokeInput,
@@ -69,8 +69,8 @@ from core.rollout.traffic_gate import GateConfig, Verdict
 from core.run.facts import StepEntered
 from core.run.payloads import LifecycleResult
 from core.run.status import EvidenceView, GateView, RunStatus, Stage
-from orchestrators import bp
-from orchestrators.promotion import share_champion
+from orchestrators.blueprint import bp
+from orchestrators.release import share_champion
 from orchestrators.run import End, RunContext
 
 STOP_EVENTS = ("abort", "rollback")
@@ -170,7 +170,7 @@ class Rollout(RunContext):
     def deploy_green(self):
         """Create green at 0% and poll until it is ready (or failed, or past the step deadline)."""
         ro = self.policy
-        deploy = DeployInput(
+        deploy = GreenDeployInput(
             endpoint=self.endpoint,
             deployment=self.green,
             model=self.model,

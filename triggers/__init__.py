@@ -1,8 +1,8 @@
 """Triggers: one Durable Functions blueprint; each module below registers its functions on `bp`."""
 
-import azure.durable_functions as df
+from triggers.blueprint import bp
 
-bp = df.Blueprint()
+__all__ = ["bp"]
 
 # Modules that register functions on bp are imported below (after bp exists).
-from triggers import alerts, batch_api, blob_events, operator_api, outbox, promotions, schedule  # noqa: E402,F401
+from triggers import alerts, batch_api, blob_events, operator_api, outbox, releases, schedule  # noqa: F401

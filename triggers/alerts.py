@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import azure.functions as func
 
-import wiring as bootstrap
+import wiring
 from core.intake.events import EventValidationError, parse_alert, route_alert
 from core.intake.facts import EventIgnored
-from triggers import bp
+from triggers.blueprint import bp
 from triggers.intake import body_too_large, error, json_response, new_request, record_ignored, submit
 
 
@@ -25,7 +25,7 @@ async def alerts_webhook(req: func.HttpRequest, client) -> func.HttpResponse:
         alert = parse_alert(req.get_body())
     except EventValidationError as exc:
         return error(400, str(exc))
-    model = route_alert(bootstrap.policies().values(), alert)
+    model = route_alert(wiring.policies().values(), alert)
     info = {"alert_id": alert.alert_id, "alert_rule": alert.alert_rule, "condition": alert.monitor_condition}
     if model is None:
         record_ignored(None, EventIgnored(ignored="no policy claims this alert", **info))

@@ -9,12 +9,11 @@ from typing import Any
 
 import azure.functions as func
 
-import wiring as bootstrap
+import wiring
 from core.batch.facts import BatchScored, BatchScoringStarted
 from core.batch.payloads import BATCH_RUN_RE, batch_index_id
 from core.run.facts import read_fact
 from core.run.status import BatchProgress
-from triggers import bp
 from triggers.api_models import (
     BatchDeployment,
     BatchEndpoint,
@@ -25,6 +24,7 @@ from triggers.api_models import (
     Entry,
     Unavailable,
 )
+from triggers.blueprint import bp
 from triggers.intake import error, json_response
 from triggers.operator_api import KEYED, _caller, _guarded, _known_model, _status_failed, _unknown_model
 
@@ -35,7 +35,7 @@ def runs_of(model: str) -> list[BatchRunSummary]:
     """A model's scoring runs from its ledger index, newest first: the start fact opens a run,
     the end fact completes it (a run with only a start is still running, or crashed)."""
     runs: dict[str, BatchRunSummary] = {}
-    for entry in bootstrap.ledger().entries(batch_index_id(model)):
+    for entry in wiring.ledger().entries(batch_index_id(model)):
         fact = read_fact(entry.data)
         if isinstance(fact, BatchScoringStarted):
             runs[fact.run_id] = BatchRunSummary(
@@ -69,13 +69,13 @@ def operator_model_batch(req: func.HttpRequest) -> func.HttpResponse:
         return who
     if not _known_model(model):
         return _unknown_model(model)
-    batch = bootstrap.policy(model).batch
+    batch = wiring.policy(model).batch
     if batch is None:
         return error(404, f"the policy of {model} has no batch section: it has no batch endpoint")
 
     def endpoint() -> Any:
         try:
-            return bootstrap.batch_endpoints().get(batch.endpoint)
+            return wiring.batch_endpoints().get(batch.endpoint)
         except KeyError:
             return None  # not created yet: the first champion creates it
 
@@ -113,7 +113,7 @@ def operator_batch_runs(req: func.HttpRequest) -> func.HttpResponse:
         return _unknown_model(model)
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
         return error(400, f"limit={raw_limit[:20]!r} must be a whole number from 1 to 500")
-    policies = bootstrap.policies()
+    policies = wiring.policies()
     models = [model] if model else sorted(m for m, p in policies.items() if p.batch is not None)
     runs = sorted((r for m in models for r in runs_of(m)), key=lambda r: (r.started_at, r.id), reverse=True)
     return json_response(BatchRunList(runs=runs[: int(raw_limit)]).dump())
@@ -132,7 +132,7 @@ async def operator_batch_run(req: func.HttpRequest, client) -> func.HttpResponse
         )
     if isinstance(who := _caller(req, "read", KEYED), func.HttpResponse):
         return who
-    entries = bootstrap.ledger().entries(run_id)
+    entries = wiring.ledger().entries(run_id)
     durable = await _batch_durable(client, run_id)
     if not entries and isinstance(durable, Unavailable):
         return _status_failed(run_id, durable)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import wiring as bootstrap
+import wiring
 from core.batch.payloads import BatchScoreInput, batch_request_scope, batch_run_id
 from core.batch.runs import route_scoring
 from core.intake.events import BlobCreated, same_blob_location
@@ -28,17 +28,17 @@ log = logging.getLogger("triggers.batch_scoring")
 
 
 def scoring_model(event: BlobCreated) -> str | None:
-    return route_scoring(bootstrap.policies().values(), event.container, event.path)
+    return route_scoring(wiring.policies().values(), event.container, event.path)
 
 
 async def handle_scoring_blob(client: Any, model: str, event: BlobCreated) -> Intake | None:
     info = {"event_id": event.event_id, "container": event.container, "path": event.path, "api": event.api}
-    if not same_blob_location(event.url, bootstrap.data_lake().url(event.container, event.path)):
+    if not same_blob_location(event.url, wiring.data_lake().url(event.container, event.path)):
         why = "url outside the configured storage account or container"
         record_ignored(model, EventIgnored(ignored=why, url=event.url, **info))
         return None
     try:
-        why = bootstrap.contract(model).not_data(event.path, event.content_length)
+        why = wiring.contract(model).not_data(event.path, event.content_length)
     except Exception as exc:  # the scoring run reports a contract that cannot load
         log.warning("contract of %s unavailable at the edge (%s)", model, exc)
         why = None
@@ -56,7 +56,7 @@ async def submit_scoring(
     """Record the delivery, then make sure its run exists (also for a duplicate: the first
     delivery may have crashed between the two steps)."""
     request = new_request(batch_request_scope(model), source, dedupe_key, details)
-    accepted = bootstrap.ledger().add_request(request)
+    accepted = wiring.ledger().add_request(request)
     run_id = batch_run_id(model, dedupe_key)
     payload = BatchScoreInput(
         run_id=run_id,
@@ -97,8 +97,8 @@ def scoring_due(policies: Iterable[Policy], now: datetime) -> list[tuple[str, da
 async def request_scoring_due(client: Any, now: datetime) -> list[Intake]:
     """A scheduled run scores every data file under the model's scoring prefix."""
     intakes = []
-    for model, occurrence in scoring_due(bootstrap.policies().values(), now):
+    for model, occurrence in scoring_due(wiring.policies().values(), now):
         key = f"batch-schedule:{model}:{occurrence.isoformat()}"
-        details = {"schedule": bootstrap.policy(model).batch.schedule, "occurrence": occurrence.isoformat()}  # type: ignore[union-attr]
+        details = {"schedule": wiring.policy(model).batch.schedule, "occurrence": occurrence.isoformat()}  # type: ignore[union-attr]
         intakes.append(await submit_scoring(client, model, "schedule", key, details, []))
     return intakes

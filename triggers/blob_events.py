@@ -17,7 +17,7 @@ from typing import Any
 
 import azure.functions as func
 
-import wiring as bootstrap
+import wiring
 from core.intake.events import (
     AmlRunStatusChanged,
     BlobCreated,
@@ -32,8 +32,8 @@ from core.intake.facts import EventIgnored
 from core.intake.payloads import coordinator_id
 from core.kernel.policy import Policy
 from core.rollout.facts import LabelsArrived
-from triggers import bp
 from triggers.batch_scoring import handle_scoring_blob, scoring_model
+from triggers.blueprint import bp
 from triggers.intake import Intake, new_request, record_ignored, submit
 
 log = logging.getLogger("triggers.blob_events")
@@ -89,7 +89,7 @@ def labels_arrived(model: str, event: BlobCreated) -> None:
         url=event.url,
         content_length=event.content_length,
     )
-    bootstrap.ledger().append(coordinator_id(model), fact.ledger_kind, fact.dump())
+    wiring.ledger().append(coordinator_id(model), fact.ledger_kind, fact.dump())
     log.info("labels for %s arrived: %s/%s", model, event.container, event.path)
 
 
@@ -98,10 +98,10 @@ async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
     if not event.committed:
         log.info("ignored %s: api %s is not a committed write", event.event_id, event.api)
         return None
-    policies = bootstrap.policies().values()
+    policies = wiring.policies().values()
     labelled = route_labels(policies, event.container, event.path)
     if labelled is not None:
-        if not same_blob_location(event.url, bootstrap.data_lake().url(event.container, event.path)):
+        if not same_blob_location(event.url, wiring.data_lake().url(event.container, event.path)):
             why = "url outside the configured storage account or container"
             record_ignored(labelled, EventIgnored(ignored=why, url=event.url, **info))
         else:
@@ -113,7 +113,7 @@ async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
     if model is None:
         record_ignored(None, EventIgnored(ignored="no policy claims this blob", **info))
         return None
-    ours = bootstrap.data_lake().url(event.container, event.path)
+    ours = wiring.data_lake().url(event.container, event.path)
     if not same_blob_location(event.url, ours):
         log.warning(
             "refused %s: %s is outside the configured storage account", event.event_id, event.url[:300]
@@ -139,7 +139,7 @@ def _not_data(model: str, event: BlobCreated) -> str | None:
     """Folder placeholders, `_SUCCESS` markers and empty blobs are not data (the contract says
     which names are); a contract that cannot load is left for the lifecycle to report."""
     try:
-        contract = bootstrap.contract(model)
+        contract = wiring.contract(model)
     except Exception as exc:
         log.warning("contract of %s unavailable at the edge (%s); the lifecycle will report it", model, exc)
         return None
@@ -153,7 +153,7 @@ async def handle_aml(client: Any, event: AmlRunStatusChanged) -> Intake | None:
             None, EventIgnored(ignored="not a model monitor breach", experiment=event.experiment_name, **info)
         )
         return None
-    model = route_aml_run(bootstrap.policies().values(), event)
+    model = route_aml_run(wiring.policies().values(), event)
     if model is None:
         why = "no policy claims this model monitor"
         record_ignored(None, EventIgnored(ignored=why, experiment=event.experiment_name, **info))

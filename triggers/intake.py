@@ -19,7 +19,7 @@ from typing import Any
 
 import azure.functions as func
 
-import wiring as bootstrap
+import wiring
 from core.intake.events import MAX_PAYLOAD_BYTES
 from core.intake.facts import EventIgnored, RequestIgnored
 from core.intake.payloads import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
@@ -146,12 +146,12 @@ async def submit(client: Any, request: RetrainRequest) -> Intake:
     coordinator either way: if the first delivery crashed after recording, its retry is what
     makes sure the recorded request is claimed (a wake-up never starts a run by itself). If the
     host dies between the two steps, the outbox sweep (triggers/outbox.py) does the waking."""
-    ledger = bootstrap.ledger()
+    ledger = wiring.ledger()
     accepted = ledger.add_request(request)
     if not accepted:
         fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
         ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
-    if pause := bootstrap.settings().test_intake_pause_seconds:  # test only: a crash lands here
+    if pause := wiring.settings().test_intake_pause_seconds:  # test only: a crash lands here
         log.warning("LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS: pausing %ss before waking", pause)
         await asyncio.sleep(pause)
     action = await ensure_coordinator(client, request.model)
@@ -163,7 +163,7 @@ def record_ignored(model: str | None, fact: EventIgnored) -> None:
     in the ledger too, under the model's coordinator (or `unrouted`), so 'why did nothing
     happen?' has an answer."""
     run_id = coordinator_id(model) if model else "unrouted"
-    bootstrap.ledger().append(run_id, fact.ledger_kind, fact.dump())
+    wiring.ledger().append(run_id, fact.ledger_kind, fact.dump())
 
 
 # --------------------------------------------------------------------------- HTTP helpers

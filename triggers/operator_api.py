@@ -24,8 +24,8 @@ from urllib.parse import quote
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
-import wiring as bootstrap
-from core.environments.deploy import promotions, run_promotions
+import wiring
+from core.environments.deploy import releases, run_releases
 from core.intake.events import EventValidationError, load_json
 from core.intake.payloads import OPERATOR_EVENTS, ROLLOUT_SUFFIX, coordinator_id, lifecycle_model
 from core.kernel import authz
@@ -33,7 +33,6 @@ from core.kernel.blob_paths import has_lone_surrogate
 from core.kernel.ports import LedgerEntry, LifecycleEvent, RunRecord
 from core.run.facts import OperatorActed, read_fact
 from core.run.status import FINAL_STATUSES, RUN_STATUSES, CoordinatorStatus, read_progress
-from triggers import bp
 from triggers.api_models import (
     ActionAccepted,
     ActionBody,
@@ -54,9 +53,10 @@ from triggers.api_models import (
     RetrainBody,
     Unavailable,
 )
+from triggers.blueprint import bp
 from triggers.intake import body_too_large, error, json_response, new_request, submit
 from triggers.openapi import document
-from triggers.promotions import promotion_view
+from triggers.releases import release_view
 
 log = logging.getLogger("triggers.operator_api")
 
@@ -94,7 +94,7 @@ KEYED, CONSOLE = "key", "console"  # the door a request came through (see the mo
 def _caller(req: func.HttpRequest, action: str, door: str) -> authz.Caller | func.HttpResponse:
     """The caller if they may do `action`: 401 for a malformed principal (or none on the console
     door, which the host does not guard with a key), 403 for a missing role."""
-    settings = bootstrap.settings()
+    settings = wiring.settings()
     try:
         who = authz.caller(
             req.headers,
@@ -119,7 +119,7 @@ def _base_url(req: func.HttpRequest) -> str:
 
 def _model_names() -> list[str]:
     """Every model of this environment: those it trains and those it only deploys."""
-    return sorted({*bootstrap.policies(), *bootstrap.deploy_only()})
+    return sorted({*wiring.policies(), *wiring.deploy_only()})
 
 
 def _known_model(model: str) -> bool:
@@ -237,12 +237,12 @@ async def _model(req: func.HttpRequest, client: Any, door: str) -> func.HttpResp
         return who
     if not _known_model(model):
         return _unknown_model(model)
-    deploy_only = bootstrap.deploy_only().get(model)
-    policy = deploy_only or bootstrap.policy(model)
-    ledger = bootstrap.ledger()
+    deploy_only = wiring.deploy_only().get(model)
+    policy = deploy_only or wiring.policy(model)
+    ledger = wiring.ledger()
 
     def champion() -> Champion | None:
-        found = bootstrap.registry().champion(model)
+        found = wiring.registry().champion(model)
         if found is None:
             return None
         return Champion(
@@ -256,7 +256,7 @@ async def _model(req: func.HttpRequest, client: Any, door: str) -> func.HttpResp
         name = policy.rollout.endpoint
         if not name:
             return None
-        info = bootstrap.endpoints().get(name)
+        info = wiring.endpoints().get(name)
         return Endpoint(
             name=info.name,
             scoring_uri=info.scoring_uri,
@@ -278,7 +278,7 @@ async def _model(req: func.HttpRequest, client: Any, door: str) -> func.HttpResp
         last_hold=_entry(held[-1]) if held else None,
         recent_lifecycles=[LifecycleSummary.of(r) for r in ledger.list_runs(model=model, limit=10)],
         coordinator=await _durable(client, coordinator_id(model)),
-        **promotion_view(model, policy),
+        **release_view(model, policy),
     )
     return json_response(body.dump())
 
@@ -298,12 +298,12 @@ def _lifecycles(req: func.HttpRequest, door: str) -> func.HttpResponse:
         return error(400, f"status={status[:50]!r} is not one of {', '.join(RUN_STATUSES)}")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
         return error(400, f"limit={raw_limit[:20]!r} must be a whole number from 1 to 500")
-    runs = bootstrap.ledger().list_runs(model=model or None, status=status, limit=int(raw_limit))
+    runs = wiring.ledger().list_runs(model=model or None, status=status, limit=int(raw_limit))
     return json_response(LifecycleList(lifecycles=[LifecycleSummary.of(r) for r in runs]).dump())
 
 
 def _lifecycle(run: RunRecord | None, run_id: str, durable: Orchestration | Unavailable | None) -> Lifecycle:
-    ledger = bootstrap.ledger()
+    ledger = wiring.ledger()
     entries = ledger.entries(run_id)
 
     def of(kind: str) -> list[Entry]:
@@ -331,7 +331,7 @@ def _lifecycle(run: RunRecord | None, run_id: str, durable: Orchestration | Unav
         requests=[Request.of(r) for r in ledger.requests_for_run(run_id)],
         approval=_pending_approval(run, entries),
         orchestration=durable,
-        promotions=[Promotion.model_validate(dict(p)) for p in run_promotions(ledger, run)] if run else [],
+        promotions=[Promotion.model_validate(dict(p)) for p in run_releases(ledger, run)] if run else [],
     )
 
 
@@ -359,7 +359,7 @@ async def _lifecycle_view(req: func.HttpRequest, client: Any, door: str) -> func
         return refused
     if isinstance(who := _caller(req, "read", door), func.HttpResponse):
         return who
-    run = bootstrap.ledger().get_run(run_id)
+    run = wiring.ledger().get_run(run_id)
     durable = await _durable(client, run_id)
     if run is None and isinstance(durable, Unavailable):  # found or not: unknown
         return _status_failed(run_id, durable)
@@ -379,7 +379,7 @@ async def _lifecycle_action(req: func.HttpRequest, client: Any, door: str) -> fu
         return too_large
     if isinstance(who := _caller(req, action, door), func.HttpResponse):
         return who
-    ledger = bootstrap.ledger()
+    ledger = wiring.ledger()
     run = ledger.get_run(run_id)
     durable = await _durable(client, run_id)
     if isinstance(durable, Unavailable):  # running or not: unknown, so nothing is raised
@@ -426,7 +426,7 @@ def _publish_action(run: RunRecord | None, run_id: str, action: str, reason: str
         data={"action": action, "reason": reason, **who.record()},
     )
     try:
-        bootstrap.events().publish([event])
+        wiring.events().publish([event])
     except Exception as exc:
         log.warning("operator_action event for %s not published: %s", run_id, exc)
 
@@ -516,7 +516,7 @@ def operator_promotions(req: func.HttpRequest) -> func.HttpResponse:
         return _unknown_model(model)
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
         return error(400, f"limit={raw_limit[:20]!r} must be a whole number from 1 to 500")
-    found = promotions(bootstrap.ledger(), model or None, limit=int(raw_limit))
+    found = releases(wiring.ledger(), model or None, limit=int(raw_limit))
     body = PromotionList(promotions=[Promotion.model_validate(dict(p)) for p in found[: int(raw_limit)]])
     return json_response(body.dump())
 

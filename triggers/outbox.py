@@ -17,10 +17,10 @@ from typing import Any
 
 import azure.functions as func
 
-import wiring as bootstrap
+import wiring
 from core.intake.payloads import coordinator_id
 from core.run.status import CoordinatorStatus
-from triggers import bp
+from triggers.blueprint import bp
 from triggers.intake import wake_coordinator
 
 log = logging.getLogger("triggers.outbox")
@@ -74,9 +74,9 @@ async def nudge(client: Any, model: str, now: datetime) -> str:
 async def sweep(client: Any, now: datetime) -> dict[str, str]:
     """-> {model: what was done} for every model with pending requests. One model's failure
     (logged) does not keep the others from being woken."""
-    ledger = bootstrap.ledger()
+    ledger = wiring.ledger()
     done: dict[str, str] = {}
-    for model in sorted(bootstrap.policies()):
+    for model in sorted(wiring.policies()):
         if not ledger.pending_requests(model):
             continue
         try:

@@ -15,9 +15,9 @@ from typing import Any
 import azure.functions as func
 from croniter import croniter
 
-import wiring as bootstrap
+import wiring
 from core.kernel.policy import Policy
-from triggers import bp
+from triggers.blueprint import bp
 from triggers.intake import Intake, new_request, submit
 
 log = logging.getLogger("triggers.schedule")
@@ -48,9 +48,9 @@ def due(policies: Iterable[Policy], now: datetime) -> list[tuple[str, datetime]]
 
 async def request_due(client: Any, now: datetime) -> list[Intake]:
     intakes = []
-    for model, occurrence in due(bootstrap.policies().values(), now):
+    for model, occurrence in due(wiring.policies().values(), now):
         details = {
-            "schedule": bootstrap.policy(model).triggers.schedule,
+            "schedule": wiring.policy(model).triggers.schedule,
             "occurrence": occurrence.isoformat(),
         }
         key = f"schedule:{model}:{occurrence.isoformat()}"

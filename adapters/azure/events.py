@@ -22,7 +22,7 @@ MAX_BATCH = 100
 
 def to_cloud_event(event: LifecycleEvent, environment: str | None = None) -> CloudEvent:
     """Map a LifecycleEvent onto the CloudEvent subscribers filter on (type, source, subject);
-    the source names the environment when it has a name (core.registry_promotion.event_source)."""
+    the source names the environment when it has a name (core.environments.release.event_source)."""
     kind = event.type.removeprefix(EVENT_TYPE_PREFIX)
     return CloudEvent(
         source=event_source(event.model, environment),

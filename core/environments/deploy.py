@@ -19,23 +19,23 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from core.environments.facts import DeployRequested, ModelShared
 from core.environments.payloads import DeployStartInput, DeployStartResult, ShareInput, ShareResult
-from core.environments.release import promoted_registry_data
+from core.environments.release import released_registry_data
 from core.kernel.policy import DeployOnlyPolicy
 from core.kernel.ports import ModelRegistry, ModelRegistryShare, ModelVersion, RunLedger, RunRecord
 
 
-class PromotionSetupError(ValueError):
+class ReleaseSetupError(ValueError):
     """The policy names a registry this environment is not configured for."""
 
 
 def _check_share(share: ModelRegistryShare | None, registry: str) -> ModelRegistryShare:
     if share is None:
-        raise PromotionSetupError(
+        raise ReleaseSetupError(
             f"the policy names the shared registry {registry!r}, but this environment has none: "
             "set SHARED_REGISTRY_NAME (and locally SHARED_REGISTRY_TRACKING_URI)"
         )
     if share.registry != registry:
-        raise PromotionSetupError(
+        raise ReleaseSetupError(
             f"the policy names the shared registry {registry!r}, but SHARED_REGISTRY_NAME is "
             f"{share.registry!r}: make them the same"
         )
@@ -62,7 +62,7 @@ def share_champion(registry: ModelRegistry, share: ModelRegistryShare | None, re
         registry=req.registry,
         registry_model=found.name,
         registry_version=found.version,
-        data=promoted_registry_data(req.registry, found, dev),
+        data=released_registry_data(req.registry, found, dev),
     )
 
 
@@ -188,9 +188,7 @@ class DeployOnlyModelRegistry:
 
     def register(self, name: str, source_uri: str, tags: dict[str, str]) -> ModelVersion:
         if self._shared(name) is not None:
-            raise PromotionSetupError(
-                f"{name} is deploy-only here: its versions come from the shared registry"
-            )
+            raise ReleaseSetupError(f"{name} is deploy-only here: its versions come from the shared registry")
         return self.workspace.register(name, source_uri, tags)
 
     def get(self, name: str, version: str) -> ModelVersion:
@@ -227,7 +225,7 @@ class DeployOnlyModelRegistry:
 # --------------------------------------------------------------------------- both: read back
 
 
-class Promotion(BaseModel):
+class Release(BaseModel):
     """One promotion as the operator API shows it: `shared` out of this environment (dev) or
     `deployed` into it from the registry (prod), with the run that did it."""
 
@@ -258,14 +256,14 @@ def _release_fact(data: dict[str, Any]) -> ModelShared | DeployRequested | None:
         return None  # another kind of fact: not this slice's
 
 
-def run_promotions(ledger: RunLedger, run: RunRecord) -> list[Promotion]:
-    found: list[Promotion] = []
+def run_releases(ledger: RunLedger, run: RunRecord) -> list[Release]:
+    found: list[Release] = []
     base = {"model": run.model, "run_id": run.run_id, "status": run.status}
     for entry in ledger.entries(run.run_id):
         fact = _release_fact(entry.data)
         if isinstance(fact, ModelShared):
             found.append(
-                Promotion(
+                Release(
                     direction="shared",
                     at=entry.at,
                     registry=fact.registry,
@@ -278,7 +276,7 @@ def run_promotions(ledger: RunLedger, run: RunRecord) -> list[Promotion]:
             )
         elif isinstance(fact, DeployRequested):
             found.append(
-                Promotion(
+                Release(
                     direction="deployed",
                     at=entry.at,
                     registry=fact.registry,
@@ -292,8 +290,8 @@ def run_promotions(ledger: RunLedger, run: RunRecord) -> list[Promotion]:
     return found
 
 
-def promotions(ledger: RunLedger, model: str | None, limit: int = 50) -> list[Promotion]:
+def releases(ledger: RunLedger, model: str | None, limit: int = 50) -> list[Release]:
     """The promotions of the latest `limit` runs (of `model`), newest first."""
     runs = ledger.list_runs(model=model, limit=limit)
-    found = [p for run in runs for p in run_promotions(ledger, run)]
+    found = [p for run in runs for p in run_releases(ledger, run)]
     return sorted(found, key=lambda p: p.at, reverse=True)

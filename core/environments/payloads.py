@@ -11,7 +11,7 @@ from pydantic import Field
 from core.kernel.payload import Payload
 from core.kernel.policy import DeployOnlyPolicy
 
-__all__ = ["DeployInput", "DeployStartInput", "DeployStartResult", "ShareInput", "ShareResult"]
+__all__ = ["DeployRunInput", "DeployStartInput", "DeployStartResult", "ShareInput", "ShareResult"]
 
 
 class ShareInput(Payload):
@@ -32,7 +32,7 @@ class ShareResult(Payload):
     data: dict[str, Any] = Field(default_factory=dict)  # the `promoted` event's registry part
 
 
-class DeployInput(Payload):
+class DeployRunInput(Payload):
     """What starts a deploy lifecycle: the accepted `promoted` event and the version it names."""
 
     run_id: str
@@ -47,7 +47,7 @@ class DeployInput(Payload):
 
 class DeployStartInput(Payload):
     run_id: str
-    trigger: DeployInput
+    trigger: DeployRunInput
     started_at: datetime
     code_version: str = ""
 

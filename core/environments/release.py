@@ -2,7 +2,7 @@
 registry copy, and what a deploy-only (prod) environment does with such an event.
 
 Dev shares its new champion into the registry and publishes `promoted` with the registry
-coordinates (`promoted_registry_data`). Prod's Event Grid trigger hands the CloudEvent to
+coordinates (`released_registry_data`). Prod's Event Grid trigger hands the CloudEvent to
 `plan_deploy`, which accepts it only from the expected source, for the expected registry and
 model, and names the exact registry version to deploy; anything else is refused with reasons
 (recorded, never deployed).
@@ -30,7 +30,7 @@ def event_source(model: str, environment: str | None = None) -> str:
     return f"/mllifecycle/models/{model}"
 
 
-def promoted_registry_data(registry: str, shared: ModelVersion, dev: ModelVersion) -> dict[str, Any]:
+def released_registry_data(registry: str, shared: ModelVersion, dev: ModelVersion) -> dict[str, Any]:
     """The `data` of dev's `promoted` CloudEvent that lets prod find the exact artifact."""
     return {
         "registry": registry,

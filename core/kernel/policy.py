@@ -329,7 +329,7 @@ class BatchPolicy(_Strict):
         return self
 
 
-class PromotionPolicy(_Strict):
+class ReleasePolicy(_Strict):
     """Share each new champion into an Azure ML registry (locally: a second MLflow store), with its
     lineage, so that another environment (a deploy-only policy) can deploy the exact artifact."""
 
@@ -361,7 +361,7 @@ class Policy(_Strict):
     triggers: TriggersPolicy = TriggersPolicy()
     budget: BudgetPolicy = BudgetPolicy()
     batch: BatchPolicy | None = None  # optional batch scoring on a batch endpoint
-    promotion: PromotionPolicy | None = None  # optional: share champions into a registry
+    promotion: ReleasePolicy | None = None  # optional: share champions into a registry
     # where the file was loaded from; relative paths in it resolve against its directory
     base_dir: Path | None = Field(default=None, exclude=True)
 

@@ -13,13 +13,13 @@ from core.kernel.ports import DeploymentInfo, EndpointInfo
 from core.rollout.traffic_gate import GateConfig
 
 __all__ = [
-    "DeployInput",
     "DeploymentInput",
     "DeploymentResult",
     "EndpointInput",
     "EndpointResult",
     "GateInput",
     "GateResult",
+    "GreenDeployInput",
     "RolloutInput",
     "SetChampionInput",
     "SmokeInput",
@@ -81,7 +81,7 @@ class EndpointResult(Payload):
         )
 
 
-class DeployInput(Payload):
+class GreenDeployInput(Payload):
     endpoint: str
     deployment: str
     model: str

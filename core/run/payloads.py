@@ -12,7 +12,7 @@ from core.kernel.payload import Payload
 from core.kernel.policy import Policy
 from core.run.facts import AnyFact
 from core.run.status import RunStatus, Stage
-from core.training.verdict import PromotionDecision
+from core.training.verdict import ChallengerVerdict
 
 __all__ = ["EventSpec", "LifecycleResult", "PublishInput", "RecordInput", "StartInput", "StartResult"]
 
@@ -82,6 +82,6 @@ class LifecycleResult(Payload):
     stage: Stage
     data_version: str | None = None
     job_name: str | None = None
-    decision: PromotionDecision | None = None
+    decision: ChallengerVerdict | None = None
     challenger_version: str | None = None
     reasons: list[str] = Field(default_factory=list)

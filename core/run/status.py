@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.kernel.run_state import FINAL_STATUSES, RUN_STATUSES, RunStatus, Stage
-from core.training.verdict import PromotionDecision
+from core.training.verdict import ChallengerVerdict
 
 CoordinatorPhase = Literal["claiming", "debouncing", "running", "held", "idle"]
 
@@ -72,7 +72,7 @@ class RunProgress(Status):
     job_state: str | None = None
     evaluation_job: str | None = None
     champion_version: str | None = None
-    decision: PromotionDecision | None = None
+    decision: ChallengerVerdict | None = None
     challenger_version: str | None = None
     rollout: dict[str, Any] | None = None  # the rollout's LifecycleResult, once it ended
     batch: dict[str, Any] | None = None  # the batch_deploy outcome (BatchProgress), once it ended

@@ -6,7 +6,7 @@ import logging
 from typing import Any, ClassVar, Literal
 
 from core.kernel.fact import Fact, LedgerKind
-from core.training.verdict import PromotionDecision
+from core.training.verdict import ChallengerVerdict
 
 log = logging.getLogger("core.facts")
 
@@ -14,7 +14,7 @@ log = logging.getLogger("core.facts")
 # --------------------------------------------------------------------------- decisions
 
 
-class EvaluationDecided(Fact, PromotionDecision):
+class EvaluationDecided(Fact, ChallengerVerdict):
     """The promotion rule's verdict on the challenger, with its numbers."""
 
     ledger_kind: ClassVar[LedgerKind] = "decision"
@@ -22,7 +22,7 @@ class EvaluationDecided(Fact, PromotionDecision):
     stage: Literal["evaluate"] = "evaluate"
 
     @classmethod
-    def of(cls, decision: PromotionDecision) -> EvaluationDecided:
+    def of(cls, decision: ChallengerVerdict) -> EvaluationDecided:
         return cls.model_validate(decision.model_dump())
 
     def dump(self) -> dict[str, Any]:

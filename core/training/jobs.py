@@ -13,7 +13,7 @@ from core.kernel.datafiles import stage_job_input
 from core.kernel.policy import Policy
 from core.kernel.ports import DataLake, JobStatus, TrainingJobs
 from core.training.payloads import EvaluationInput, EvaluationResult, SubmitJobInput
-from core.training.verdict import decide_promotion, parse_evaluation_metrics
+from core.training.verdict import judge_challenger, parse_evaluation_metrics
 
 # Azure ML's job-name rule (local jobs obey it too, so a name that runs locally is valid on Azure)
 JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -68,7 +68,7 @@ def read_evaluation(jobs: TrainingJobs, policy: Policy, req: EvaluationInput) ->
     challenger, champion, rows = parse_evaluation_metrics(
         doc, rule.metric, expect_champion=req.champion_version is not None
     )
-    decision = decide_promotion(
+    decision = judge_challenger(
         metric=rule.metric,
         direction=rule.direction,
         challenger=challenger[rule.metric],

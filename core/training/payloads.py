@@ -8,7 +8,7 @@ from pydantic import Field
 
 from core.kernel.datafiles import IngestResult
 from core.kernel.payload import BlobRef, Payload
-from core.training.verdict import PromotionDecision
+from core.training.verdict import ChallengerVerdict
 
 # --------------------------------------------------------------------------- ingest
 
@@ -71,7 +71,7 @@ class EvaluationResult(Payload):
     challenger_metrics: dict[str, float]
     champion_metrics: dict[str, float] | None = None
     rows: int | None = None
-    decision: PromotionDecision
+    decision: ChallengerVerdict
 
 
 # --------------------------------------------------------------------------- register

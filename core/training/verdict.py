@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class PromotionDecision(BaseModel):
+class ChallengerVerdict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     verdict: Literal["promote", "keep"]
@@ -31,7 +31,7 @@ def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
 
-def decide_promotion(
+def judge_challenger(
     *,
     metric: str,
     direction: Literal["max", "min"],
@@ -39,7 +39,7 @@ def decide_promotion(
     champion: float | None,
     min_abs_gain: float = 0.0,
     min_rel_gain: float = 0.0,
-) -> PromotionDecision:
+) -> ChallengerVerdict:
     """Promote the challenger only if it beats the champion by BOTH minimum gains.
 
     Ties and gains below the thresholds keep the champion (a retrain that is merely as good is
@@ -54,20 +54,20 @@ def decide_promotion(
         min_rel_gain=min_rel_gain,
     )
     if not _finite(challenger):
-        return PromotionDecision(
+        return ChallengerVerdict(
             verdict="keep",
             **base,
             reasons=[f"the challenger has no finite {metric} (got {challenger}); nothing to promote"],
         )
     assert challenger is not None
     if champion is None:
-        return PromotionDecision(
+        return ChallengerVerdict(
             verdict="promote",
             **base,
             reasons=[f"no champion yet: the first model promotes ({metric}={challenger:.6g})"],
         )
     if not _finite(champion):
-        return PromotionDecision(
+        return ChallengerVerdict(
             verdict="promote",
             **base,
             reasons=[
@@ -96,7 +96,7 @@ def decide_promotion(
         reasons.append(f"relative gain {rel_gain:+.3%} is below the policy's min_rel_gain {min_rel_gain:.3%}")
     if ok:
         reasons.append("the gain meets both policy minimums")
-    return PromotionDecision(
+    return ChallengerVerdict(
         verdict="promote" if ok else "keep",
         **base,
         abs_gain=abs_gain,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import wiring as bootstrap
+import wiring
 from activities import lifecycle as act
 from core.intake.payloads import LifecycleInput
 from core.kernel.payload import BlobRef
@@ -49,7 +49,7 @@ def policy_file(tmp_path) -> Path:
 def fakes(tmp_path, policy_file):
     f = FakeAdapters()
     settings = Settings(local_state_dir=tmp_path / "state", policy_dir=policy_file.parent.parent)
-    with bootstrap.override(
+    with wiring.override(
         settings=settings,
         policies=PolicyDirectory(settings.policy_dir),
         code_version="c0ffee",

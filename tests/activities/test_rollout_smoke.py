@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import wiring as bootstrap
+import wiring
 from activities import rollout as act
 from core.intake.payloads import LifecycleInput
 from core.kernel.payload import BlobRef
@@ -68,7 +68,7 @@ def fakes(tmp_path):
         StartInput(run_id="r1", trigger=LifecycleInput(model="churn"), started_at=T0),
         "c0",
     )
-    with bootstrap.override(
+    with wiring.override(
         settings=Settings(local_state_dir=tmp_path / "state"), policies=policies, **f.as_overrides()
     ):
         yield f

@@ -31,7 +31,7 @@ from aiohttp import web
 from azure.cosmos import CosmosClient
 from azure.durable_functions.models.utils import http_utils
 
-import wiring as bootstrap
+import wiring
 from adapters.azure.datalake import BlobDataLake
 from adapters.azure.ledger import CosmosRunLedger
 from core.intake.payloads import coordinator_id
@@ -185,7 +185,7 @@ class Scenario:
                 await engine.stop()
                 await runner.cleanup()
 
-        with bootstrap.override(
+        with wiring.override(
             settings=self.world.settings,
             policies={"churn": self.policy},
             code_version="abc123",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.kernel.payload import BlobRef
 from core.kernel.ports import RunRecord
 from core.rollout.payloads import RolloutInput
@@ -76,7 +76,7 @@ def run_rollout(tmp_path: Path, world: AzureWorld, timeout: float = 90) -> dict:
         finally:
             await engine.stop()
 
-    with bootstrap.override(settings=world.settings, policies={"churn": world.policy}, **world.overrides()):
+    with wiring.override(settings=world.settings, policies={"churn": world.policy}, **world.overrides()):
         return asyncio.run(main())
 
 

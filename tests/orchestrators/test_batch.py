@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.batch.payloads import BatchDeployInput, BatchScoreInput, batch_index_id, batch_run_id
 from core.kernel.payload import BlobRef
 from core.kernel.policy import BatchAbPolicy, BatchPolicy, load_policy
@@ -82,14 +82,14 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     w = World(tmp_path)
-    with bootstrap.override(settings=w.settings, policies={"churn": w.policy}, **w.fakes.as_overrides()):
+    with wiring.override(settings=w.settings, policies={"churn": w.policy}, **w.fakes.as_overrides()):
         yield w
 
 
 @pytest.fixture
 def ab_world(world: World) -> Iterator[World]:
     world.use(ab=BatchAbPolicy(key="customer_id", percent=30))
-    with bootstrap.override(policies={"churn": world.policy}):
+    with wiring.override(policies={"churn": world.policy}):
         yield world
 
 

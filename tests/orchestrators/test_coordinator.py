@@ -14,7 +14,7 @@ import azure.durable_functions as df
 import pytest
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
-import wiring as bootstrap
+import wiring
 from core.kernel.ports import RunRecord
 from core.kernel.settings import Settings
 from devhost.durable.engine import DurableEngine, InstanceExistsError
@@ -92,7 +92,7 @@ def run(tmp_path: Path) -> Callable[..., Any]:
             finally:
                 await engine.stop()
 
-        with bootstrap.override(settings=settings, policies=policies, **fakes.as_overrides()):
+        with wiring.override(settings=settings, policies=policies, **fakes.as_overrides()):
             asyncio.run(main())
         return fakes
 

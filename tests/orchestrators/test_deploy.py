@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.environments.facts import DeployRequested, ModelShared
-from core.environments.payloads import DeployInput
+from core.environments.payloads import DeployRunInput
 from core.kernel.policy import (
     DeployOnlyPolicy,
-    PromotionPolicy,
+    ReleasePolicy,
     StaticPolicies,
     load_policy,
     parse_any_policy,
@@ -78,9 +78,9 @@ def run(tmp_path: Path, name: str, instance: str, payload: dict, timeout: float 
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[World]:
     w = World(tmp_path)
-    w.policy = w.policy.model_copy(update={"promotion": PromotionPolicy(registry="shared-ml")})
+    w.policy = w.policy.model_copy(update={"promotion": ReleasePolicy(registry="shared-ml")})
     w.fakes.model_share = FakeModelRegistryShare("shared-ml", w.fakes.registry, copy_polls=2)
-    with bootstrap.override(settings=w.settings, policies={"churn": w.policy}, **w.fakes.as_overrides()):
+    with wiring.override(settings=w.settings, policies={"churn": w.policy}, **w.fakes.as_overrides()):
         yield w
 
 
@@ -108,7 +108,7 @@ def test_dev_shares_its_new_champion_and_promoted_names_the_registry_version(dev
 
 def test_a_share_that_fails_is_recorded_and_the_champion_stays_promoted(dev, tmp_path):
     dev.fakes.model_share = None  # the policy names a registry this environment is not configured for
-    with bootstrap.override(model_share=None):
+    with wiring.override(model_share=None):
         status = run(tmp_path, "rollout", "run-1-rollout", dev.input())
     assert status["output"]["status"] == "promoted", status
     facts = [read_fact(e.data) for e in dev.fakes.ledger.entries("run-1")]
@@ -161,7 +161,7 @@ class Prod:
         return {**fakes, "settings": self.settings, "policies": policies, "registry": registry}
 
     def input(self, version: str, run_id: str = "churn-prod-20250101000000-abcdef") -> dict:
-        return DeployInput(
+        return DeployRunInput(
             run_id=run_id,
             model="churn-prod",
             event_id="evt-1",
@@ -176,7 +176,7 @@ class Prod:
 @pytest.fixture
 def prod(tmp_path: Path) -> Iterator[Prod]:
     p = Prod(tmp_path)
-    with bootstrap.override(**p.overrides()):
+    with wiring.override(**p.overrides()):
         yield p
 
 
@@ -216,7 +216,7 @@ def test_prod_deploys_the_exact_registry_version_through_its_own_smoke_test_and_
     assert record.lineage["source_event"]["source"] == "/mllifecycle/envs/dev/models/churn"
     facts = [read_fact(e.data) for e in prod.fakes.ledger.entries(RUN)]
     assert any(isinstance(f, DeployRequested) and f.registry_version == "2" for f in facts)
-    assert bootstrap.registry().champion("churn-prod").version == "2"  # type: ignore[union-attr]
+    assert wiring.registry().champion("churn-prod").version == "2"  # type: ignore[union-attr]
     assert prod.fakes.training_jobs.jobs == {}  # nothing trained in prod
     types = prod.fakes.events.types()
     assert types[0] == "mllifecycle.started" and "mllifecycle.promoted" in types

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.intake.payloads import LifecycleInput
 from core.kernel.payload import BlobRef
 from core.kernel.policy import load_policy
@@ -69,7 +69,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     w = World(tmp_path)
-    with bootstrap.override(
+    with wiring.override(
         settings=w.settings, policies={"churn": w.policy}, code_version="abc123", **w.fakes.as_overrides()
     ):
         yield w
@@ -234,7 +234,7 @@ def test_an_abort_during_training_cancels_the_job_and_ends_the_run_aborted(world
 def test_training_past_its_deadline_is_canceled_and_the_run_fails(tmp_path):
     w = World(tmp_path, deadline_seconds=2)
     w.fakes.training_jobs.polls_to_finish = 10_000
-    with bootstrap.override(
+    with wiring.override(
         settings=w.settings, policies={"churn": w.policy}, code_version="x", **w.fakes.as_overrides()
     ):
         status = run(tmp_path, lifecycle(_good(w)))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.kernel.policy import BatchPolicy
 from tests.orchestrators.test_lifecycle import World, _good, lifecycle, run
 
@@ -24,7 +24,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     )
     batch = BATCH.model_copy(update={"transform": "samples.churn.features:to_features"})
     w.policy = w.policy.model_copy(update={"rollout": rollout, "batch": batch})
-    with bootstrap.override(
+    with wiring.override(
         settings=w.settings, policies={"churn": w.policy}, code_version="abc", **w.fakes.as_overrides()
     ):
         yield w

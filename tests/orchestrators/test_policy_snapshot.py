@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import wiring as bootstrap
+import wiring
 from core.intake.payloads import LifecycleInput
 from core.kernel.payload import BlobRef
 from core.kernel.policy import PolicyDirectory
@@ -74,7 +74,7 @@ def test_a_policy_edited_while_a_run_trains_changes_the_next_run_not_this_one(tm
     trigger = LifecycleInput(model="churn", blobs=[BlobRef(container="raw", path="churn/2025/a.csv")])
 
     settings = Settings(local_state_dir=tmp_path / "state", policy_dir=folder.parent)
-    with bootstrap.override(settings=settings, policies=policies, code_version="c1", **fakes.as_overrides()):
+    with wiring.override(settings=settings, policies=policies, code_version="c1", **fakes.as_overrides()):
         first, second = _run_lifecycles(tmp_path, [("run-1", trigger), ("run-2", trigger)])
 
     assert first["runtimeStatus"] == second["runtimeStatus"] == "Completed", (first, second)

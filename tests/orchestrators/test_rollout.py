@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.kernel.payload import BlobRef
 from core.kernel.policy import ApprovalPolicy, MirrorPolicy, load_policy
 from core.kernel.ports import DeploymentInfo, DeploymentStats, RunRecord
@@ -97,7 +97,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     w = World(tmp_path)
-    with bootstrap.override(settings=w.settings, policies={"churn": w.policy}, **w.fakes.as_overrides()):
+    with wiring.override(settings=w.settings, policies={"churn": w.policy}, **w.fakes.as_overrides()):
         yield w
 
 

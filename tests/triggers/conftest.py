@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.kernel.policy import Policy, parse_policy
 from tests.fakes import FakeAdapters, FakeDataLake
 from tests.triggers.durable_fakes import FakeDurableClient
@@ -54,7 +54,7 @@ def policies() -> dict[str, Policy]:
 @pytest.fixture
 def fakes(policies) -> Iterator[FakeAdapters]:
     adapters = FakeAdapters(data_lake=FakeDataLake(ACCOUNT_URL))
-    with bootstrap.override(policies=policies, **adapters.as_overrides()):
+    with wiring.override(policies=policies, **adapters.as_overrides()):
         yield adapters
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.batch.facts import BatchArm, BatchScored, BatchScoringStarted
 from core.batch.payloads import batch_index_id, batch_request_scope, batch_run_id
 from core.kernel.policy import BatchAbPolicy, BatchPolicy, Policy
@@ -33,7 +33,7 @@ BATCH = BatchPolicy(
 @pytest.fixture
 def batch_policies(policies: dict[str, Policy], fakes) -> Iterator[dict[str, Policy]]:
     found = {**policies, "churn": policies["churn"].model_copy(update={"batch": BATCH})}
-    with bootstrap.override(policies=found):
+    with wiring.override(policies=found):
         yield found
 
 

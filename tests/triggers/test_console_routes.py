@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import azure.functions as func
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.intake.payloads import OPERATOR_EVENTS
 from core.kernel import authz
 from core.kernel.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
@@ -28,7 +28,7 @@ ANONYMOUS = func.AuthLevel.ANONYMOUS
 
 @pytest.fixture
 def local(fakes) -> Iterator[None]:
-    with bootstrap.override(settings=Settings(mode="local", console_principal_secret=SECRET)):
+    with wiring.override(settings=Settings(mode="local", console_principal_secret=SECRET)):
         yield
 
 
@@ -142,7 +142,7 @@ def test_on_azure_the_console_takes_app_service_authentications_principal_only_w
 ):
     add_run(fakes)
     running(client)
-    with bootstrap.override(settings=Settings(mode="azure", app_service_auth_enabled=True)):
+    with wiring.override(settings=Settings(mode="azure", app_service_auth_enabled=True)):
         assert act(client, "rollback", app_service("ana@contoso.com", "operator"))[0] == 202
         assert act(client, "approve", app_service("rita@contoso.com", "reader"))[0] == 403
         assert call(api.console_models, headers={})[0] == 401
@@ -152,7 +152,7 @@ def test_on_azure_the_console_takes_app_service_authentications_principal_only_w
     )
     # App Service Authentication off (WEBSITE_AUTH_ENABLED unset): nothing strips a client's header,
     # so on an anonymous route it would be anybody's word
-    with bootstrap.override(settings=Settings(mode="azure", app_service_auth_enabled=False)):
+    with wiring.override(settings=Settings(mode="azure", app_service_auth_enabled=False)):
         assert act(client, "rollback", app_service("mallory@evil.example", "operator"))[0] == 401
     assert len(fakes.ledger.entries(RUN, "decision")) == 1
 

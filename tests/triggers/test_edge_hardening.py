@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import wiring as bootstrap
+import wiring
 from adapters.local.ledger import SqliteRunLedger
 from core.kernel.contract import load_contract
 from tests.fakes import FakeDataLake
@@ -28,7 +28,7 @@ CONTRACT = load_contract(ROOT / "samples" / "churn" / "contract.yaml")
 
 @pytest.fixture
 def contracts(fakes):
-    with bootstrap.override(**{"contract:churn": CONTRACT, "contract:fraud": CONTRACT}):
+    with wiring.override(**{"contract:churn": CONTRACT, "contract:fraud": CONTRACT}):
         yield
 
 
@@ -64,7 +64,7 @@ def test_an_adls_gen2_flush_on_the_dfs_endpoint_is_accepted(fakes, client, contr
         contentLength=4096,
         url="https://my-storage-account.dfs.core.windows.net/raw/churn/2025/a.csv",
     )
-    with bootstrap.override(data_lake=lake):
+    with wiring.override(data_lake=lake):
         deliver(client, event)
     [request] = fakes.ledger.pending_requests("churn")
     assert request.details["path"] == "churn/2025/a.csv" and request.details["api"] == "FlushWithClose"
@@ -77,7 +77,7 @@ def test_an_sftp_commit_is_a_committed_write(fakes, client, contracts):
     event["data"].update(
         contentLength=2048, url="https://my-storage-account.blob.core.windows.net/raw/churn/upload.csv"
     )
-    with bootstrap.override(data_lake=lake):
+    with wiring.override(data_lake=lake):
         deliver(client, event)
     assert [r.details["api"] for r in fakes.ledger.pending_requests("churn")] == ["SftpCommit"]
 
@@ -111,7 +111,7 @@ def test_a_blob_name_that_escapes_the_prefix_never_becomes_a_request(fakes, clie
 
 
 def test_a_lone_surrogate_in_an_idempotency_key_is_a_400_with_a_reason(fakes, client, tmp_path):
-    with bootstrap.override(ledger=SqliteRunLedger(tmp_path / "ledger.db")):
+    with wiring.override(ledger=SqliteRunLedger(tmp_path / "ledger.db")):
         status, body = retrain(client, headers={"Idempotency-Key": "k-\ud800"})
     assert status == 400 and "Idempotency-Key" in body["error"]
     assert client.starts == []
@@ -122,6 +122,6 @@ def test_a_lone_surrogate_in_an_alert_id_is_a_400_with_a_reason(fakes, client, t
         b'{"schemaId":"azureMonitorCommonAlertSchema","data":{"essentials":'
         b'{"alertId":"a\\ud800","alertRule":"churn-feature-drift","monitorCondition":"Fired"}}}'
     )
-    with bootstrap.override(ledger=SqliteRunLedger(tmp_path / "ledger.db")):
+    with wiring.override(ledger=SqliteRunLedger(tmp_path / "ledger.db")):
         response = post(client, body)
     assert response.status_code == 400 and b"lone surrogate" in response.get_body()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.kernel import authz
 from core.kernel.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
 from core.kernel.settings import Settings
@@ -22,7 +22,7 @@ SECRET = "console-secret"
 
 @pytest.fixture(autouse=True)
 def emulated(fakes) -> Iterator[None]:
-    with bootstrap.override(settings=Settings(mode="local", console_principal_secret=SECRET)):
+    with wiring.override(settings=Settings(mode="local", console_principal_secret=SECRET)):
         yield
 
 

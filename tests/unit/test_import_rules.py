@@ -117,3 +117,93 @@ def test_the_environment_rule_sees_os_environ_and_getenv(tmp_path, monkeypatch):
     (tmp_path / "a.py").write_text("import os\nx = os.environ['A']\n")
     (tmp_path / "b.py").write_text("from os import getenv\n")
     assert _environ_reads(tmp_path / "a.py") and _environ_reads(tmp_path / "b.py")
+
+
+# --------------------------------------------------------------------------- the core's slices
+
+KERNEL = "core.kernel"
+SLICES = ("intake", "training", "rollout", "batch", "environments")
+RUN = "core.run"  # above the slices: status, the union of facts, run bookkeeping
+
+
+def _core_imports(path: Path) -> set[str]:
+    return {name for _, name in _imports(path) if name == "core" or name.startswith("core.")}
+
+
+def test_the_kernel_imports_no_slice_and_not_the_run_layer():
+    offences = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _files("core/kernel")
+        for name in _core_imports(path)
+        if not name.startswith(KERNEL)
+    ]
+    assert offences == []
+
+
+@pytest.mark.parametrize("slice_name", SLICES)
+def test_a_slice_imports_the_kernel_and_itself_but_no_sibling_and_not_the_run_layer(slice_name):
+    own = f"core.{slice_name}"
+    offences = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _files(f"core/{slice_name}")
+        for name in _core_imports(path)
+        if not (name.startswith(KERNEL) or name == own or name.startswith(own + "."))
+    ]
+    assert offences == []
+
+
+def test_every_module_of_the_core_lives_in_the_kernel_a_slice_or_the_run_layer():
+    loose = [p.name for p in (ROOT / "core").glob("*.py") if p.name != "__init__.py"]
+    assert loose == []
+
+
+APP = ("function_app.py", "wiring.py", "triggers", "orchestrators", "activities", "core", "adapters")
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def test_no_two_modules_of_the_app_import_each_other_in_a_circle():
+    """Module-level imports only (a function-local import runs after both modules are loaded)."""
+    paths = _files(*APP)
+    modules = {_module_name(p): p for p in paths}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        deps: set[str] = set()
+        for node in tree.body:
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            deps |= {t for t in targets if t in modules and t != name}
+        graph[name] = deps
+    circles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                circles.append([*stack[stack.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    # a package importing its own submodules to register them is not a circle of two modules
+    circles = [
+        c
+        for c in circles
+        if not (len(c) == 3 and (c[1].startswith(c[0] + ".") or c[0].startswith(c[1] + ".")))
+    ]
+    assert circles == [], "\n".join(" -> ".join(c) for c in circles)

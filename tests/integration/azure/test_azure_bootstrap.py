@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from azure.identity import DefaultAzureCredential
 
-import wiring as bootstrap
+import wiring
 from adapters.azure.endpoints import AzureMLEndpoints
 from adapters.azure.events import EventGridEventPublisher
 from adapters.azure.registry import AzureMLModelRegistry
@@ -35,25 +35,25 @@ AZURE_ENV = {
 
 @pytest.fixture
 def azure_mode() -> Iterator[None]:
-    bootstrap.reset()
-    with bootstrap.override(settings=Settings.from_env(AZURE_ENV)):
+    wiring.reset()
+    with wiring.override(settings=Settings.from_env(AZURE_ENV)):
         yield
-    bootstrap.reset()
+    wiring.reset()
 
 
 def test_azure_mode_builds_every_azure_adapter_with_the_managed_identity(azure_mode):
-    assert isinstance(bootstrap.training_jobs(), AzureMLTrainingJobs)
-    assert isinstance(bootstrap.workspace_registry(), AzureMLModelRegistry)
-    assert bootstrap.registry().workspace is bootstrap.workspace_registry()  # type: ignore[attr-defined]
-    assert isinstance(bootstrap.endpoints(), AzureMLEndpoints)
-    assert isinstance(bootstrap.traffic_stats(), LogAnalyticsTrafficStats)
-    publisher = bootstrap.events()
+    assert isinstance(wiring.training_jobs(), AzureMLTrainingJobs)
+    assert isinstance(wiring.workspace_registry(), AzureMLModelRegistry)
+    assert wiring.registry().workspace is wiring.workspace_registry()  # type: ignore[attr-defined]
+    assert isinstance(wiring.endpoints(), AzureMLEndpoints)
+    assert isinstance(wiring.traffic_stats(), LogAnalyticsTrafficStats)
+    publisher = wiring.events()
     assert isinstance(publisher, EventGridEventPublisher)
     assert publisher.endpoint == AZURE_ENV["EVENTS_TOPIC_ENDPOINT"]
-    assert bootstrap.model_share() is None  # SHARED_REGISTRY_NAME unset
-    credential = bootstrap._azure_credential()
+    assert wiring.model_share() is None  # SHARED_REGISTRY_NAME unset
+    credential = wiring._azure_credential()
     assert isinstance(credential, DefaultAzureCredential)
-    ml = bootstrap.training_jobs()._ml
+    ml = wiring.training_jobs()._ml
     assert (ml.subscription_id, ml.resource_group_name, ml.workspace_name) == (
         AZURE_ENV["AML_SUBSCRIPTION_ID"],
         AZURE_ENV["AML_RESOURCE_GROUP"],
@@ -62,17 +62,17 @@ def test_azure_mode_builds_every_azure_adapter_with_the_managed_identity(azure_m
 
 
 def test_a_missing_azure_setting_is_named_in_the_error():
-    bootstrap.reset()
+    wiring.reset()
     env = {k: v for k, v in AZURE_ENV.items() if k != "AML_WORKSPACE"}
     with (
-        bootstrap.override(settings=Settings.from_env(env)),
+        wiring.override(settings=Settings.from_env(env)),
         pytest.raises(SettingsError, match="AML_WORKSPACE"),
     ):
-        bootstrap.training_jobs()
-    bootstrap.reset()
+        wiring.training_jobs()
+    wiring.reset()
 
 
 def test_events_name_the_environment_they_come_from(azure_mode):
     env = {**AZURE_ENV, "LIFECYCLE_ENVIRONMENT": "prod"}
-    with bootstrap.override(settings=Settings.from_env(env)):
-        assert bootstrap.events().environment == "prod"  # type: ignore[attr-defined]
+    with wiring.override(settings=Settings.from_env(env)):
+        assert wiring.events().environment == "prod"  # type: ignore[attr-defined]

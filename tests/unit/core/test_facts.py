@@ -20,10 +20,10 @@ from core.rollout.facts import (
 from core.rollout.traffic_gate import GateVerdict
 from core.run.facts import OperatorActed, RunAborted, RunFailed, StepEntered, read_fact
 from core.training.facts import DataRejected, EvaluationDecided
-from core.training.verdict import decide_promotion
+from core.training.verdict import judge_challenger
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-DECISION = decide_promotion(metric="auc", direction="max", challenger=0.8, champion=None)
+DECISION = judge_challenger(metric="auc", direction="max", challenger=0.8, champion=None)
 FACTS = [
     (StepEntered(stage="train", job="j", data_version="dv-1", rows_in=10), "step"),
     (SmokeTested(ok=False, rows=0, error="boom"), "step"),

@@ -6,17 +6,17 @@ import math
 
 import pytest
 
-from core.training.verdict import EvaluationOutputError, decide_promotion, parse_evaluation_metrics
+from core.training.verdict import EvaluationOutputError, judge_challenger, parse_evaluation_metrics
 
 
 def test_the_first_model_promotes_when_there_is_no_champion():
-    d = decide_promotion(metric="auc", direction="max", challenger=0.81, champion=None)
+    d = judge_challenger(metric="auc", direction="max", challenger=0.81, champion=None)
     assert d.verdict == "promote"
     assert "no champion" in d.reasons[0]
 
 
 def test_a_challenger_that_beats_the_champion_by_the_minimum_gains_promotes():
-    d = decide_promotion(
+    d = judge_challenger(
         metric="auc", direction="max", challenger=0.86, champion=0.80, min_abs_gain=0.01, min_rel_gain=0.05
     )
     assert d.verdict == "promote"
@@ -26,13 +26,13 @@ def test_a_challenger_that_beats_the_champion_by_the_minimum_gains_promotes():
 
 
 def test_a_gain_below_the_absolute_minimum_keeps_the_champion_and_says_why():
-    d = decide_promotion(metric="auc", direction="max", challenger=0.803, champion=0.80, min_abs_gain=0.005)
+    d = judge_challenger(metric="auc", direction="max", challenger=0.803, champion=0.80, min_abs_gain=0.005)
     assert d.verdict == "keep"
     assert any("below the policy's min_abs_gain 0.005" in r for r in d.reasons)
 
 
 def test_a_gain_below_the_relative_minimum_keeps_the_champion():
-    d = decide_promotion(
+    d = judge_challenger(
         metric="auc", direction="max", challenger=0.81, champion=0.80, min_abs_gain=0.0, min_rel_gain=0.02
     )
     assert d.verdict == "keep"
@@ -40,23 +40,23 @@ def test_a_gain_below_the_relative_minimum_keeps_the_champion():
 
 
 def test_a_tie_keeps_the_champion_even_with_zero_minimums():
-    d = decide_promotion(metric="auc", direction="max", challenger=0.8, champion=0.8)
+    d = judge_challenger(metric="auc", direction="max", challenger=0.8, champion=0.8)
     assert d.verdict == "keep"
     assert "does not beat" in " ".join(d.reasons)
 
 
 def test_for_a_metric_to_minimise_lower_is_better():
-    better = decide_promotion(
+    better = judge_challenger(
         metric="logloss", direction="min", challenger=0.30, champion=0.40, min_abs_gain=0.05
     )
-    worse = decide_promotion(metric="logloss", direction="min", challenger=0.45, champion=0.40)
+    worse = judge_challenger(metric="logloss", direction="min", challenger=0.45, champion=0.40)
     assert better.verdict == "promote" and better.abs_gain == pytest.approx(0.10)
     assert worse.verdict == "keep" and worse.abs_gain == pytest.approx(-0.05)
 
 
 @pytest.mark.parametrize("bad", [None, math.nan, math.inf])
 def test_a_challenger_without_a_finite_score_never_promotes(bad):
-    assert decide_promotion(metric="auc", direction="max", challenger=bad, champion=None).verdict == "keep"
+    assert judge_challenger(metric="auc", direction="max", challenger=bad, champion=None).verdict == "keep"
 
 
 def test_the_evaluation_output_is_read_for_both_models():

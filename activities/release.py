@@ -3,14 +3,14 @@ registry; prod opens a deploy lifecycle's record. Thin: one core function each (
 
 from __future__ import annotations
 
-import wiring as bootstrap
-from activities import bp
+import wiring
+from activities.blueprint import bp
 from core.environments.deploy import share_champion, start_deploy
 from core.environments.payloads import DeployStartInput, DeployStartResult, ShareInput, ShareResult
 from wiring import Ports
 
 
-class PromotionActivities:
+class ReleaseActivities:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
@@ -23,12 +23,12 @@ class PromotionActivities:
         return start_deploy(p.ledger, p.policies.deploy_only(), p.model_share, req)
 
 
-def _acts() -> PromotionActivities:
-    return PromotionActivities(bootstrap.ports())
+def _acts() -> ReleaseActivities:
+    return ReleaseActivities(wiring.ports())
 
 
 @bp.activity_trigger(input_name="payload")
-def promotion_share(payload: dict) -> dict:
+def release_share(payload: dict) -> dict:
     return _acts().share(ShareInput.model_validate(payload)).dump()
 
 

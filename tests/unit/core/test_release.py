@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from core.environments.release import plan_deploy, promoted_registry_data
+from core.environments.release import plan_deploy, released_registry_data
 from core.kernel.policy import DeployOnlyPolicy, parse_any_policy
 from core.kernel.ports import ModelVersion
 
@@ -42,7 +42,7 @@ def _event(**changes: Any) -> dict[str, Any]:
         "source": "/mllifecycle/envs/dev/models/churn",
         "subject": "lifecycles/lc-7",
         "time": "2025-03-04T05:06:07.123Z",
-        "data": {"model": "churn", "run_id": "lc-7", **promoted_registry_data("shared-ml", shared, dev)},
+        "data": {"model": "churn", "run_id": "lc-7", **released_registry_data("shared-ml", shared, dev)},
     }
     event.update(changes)
     return event

@@ -32,7 +32,7 @@ def share_champion(run: RunContext, policy: Policy | DeployOnlyPolicy, version: 
     deadline = context.current_utc_datetime + timedelta(seconds=SHARE_DEADLINE_SECONDS)
     try:
         while True:
-            shared = ShareResult.model_validate((yield run.call("promotion_share", ask)))
+            shared = ShareResult.model_validate((yield run.call("release_share", ask)))
             if shared.state == "shared":
                 break
             now = context.current_utc_datetime

@@ -3,7 +3,7 @@ environment's `promoted` CloudEvent through Event Grid and starts a deploy lifec
 exact registry version it names.
 
 Delivery is at least once: the deploy lifecycle's instance id is derived from the event
-(core.registry_promotion.plan_deploy), so a redelivery finds it started and starts nothing. An
+(core.environments.release.plan_deploy), so a redelivery finds it started and starts nothing. An
 event no deploy-only policy accepts (another source, registry or model; a promotion that was not
 shared) is recorded with the reasons, never raised: Event Grid would redeliver it for a day.
 """
@@ -15,15 +15,15 @@ from typing import Any
 
 import azure.functions as func
 
-import wiring as bootstrap
-from core.environments.deploy import promotions
-from core.environments.payloads import DeployInput
+import wiring
+from core.environments.deploy import releases
+from core.environments.payloads import DeployRunInput
 from core.environments.release import DeployPlan, plan_deploy
 from core.intake.facts import EventIgnored
 from core.kernel.policy import DeployOnlyPolicy, Policy
-from triggers import bp
 from triggers.api_models import Promotion
 from triggers.blob_events import event_document
+from triggers.blueprint import bp
 from triggers.intake import _exists, record_ignored
 
 log = logging.getLogger("triggers.promotions")
@@ -46,7 +46,7 @@ async def start_deploy(client: Any, plan: DeployPlan, event: dict[str, Any]) -> 
     """-> started | duplicate."""
     if await client.get_status(plan.instance_id):
         return "duplicate"
-    deploy = DeployInput(
+    deploy = DeployRunInput(
         run_id=plan.instance_id,
         model=plan.model,
         event_id=plan.event_id,
@@ -70,7 +70,7 @@ async def start_deploy(client: Any, plan: DeployPlan, event: dict[str, Any]) -> 
 async def on_model_promoted(event: func.EventGridEvent, client) -> None:
     doc = event_document(event)
     event_id = str(doc.get("id", ""))[:200]
-    plan, reasons = choose(doc, bootstrap.deploy_only())
+    plan, reasons = choose(doc, wiring.deploy_only())
     if plan is None:
         log.info("promoted event %s starts nothing: %s", event_id, reasons)
         fact = EventIgnored(
@@ -85,13 +85,13 @@ async def on_model_promoted(event: func.EventGridEvent, client) -> None:
     log.info("promoted event %s -> deploy %s (%s)", event_id, plan.instance_id, outcome)
 
 
-def promotion_view(model: str, policy: Policy | DeployOnlyPolicy) -> dict[str, Any]:
+def release_view(model: str, policy: Policy | DeployOnlyPolicy) -> dict[str, Any]:
     """The operator API's view of a model's shared registry and its latest promotions."""
     if isinstance(policy, DeployOnlyPolicy):
         kind, registry = "deploy_only", policy.source.registry
     else:
         kind, registry = "lifecycle", policy.promotion.registry if policy.promotion else None
-    found = promotions(bootstrap.ledger(), model, limit=20) if registry else []
+    found = releases(wiring.ledger(), model, limit=20) if registry else []
     return {
         "kind": kind,
         "registry": registry,

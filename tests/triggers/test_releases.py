@@ -1,6 +1,6 @@
 """Prod's edge for promotions: dev's `promoted` CloudEvent starts one deploy lifecycle of the
 exact registry version, a redelivery starts nothing, a foreign event is recorded with reasons;
-the operator API shows deploy-only models, their deploy lifecycles and the promotions."""
+the operator API shows deploy-only models, their deploy lifecycles and the releases."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-import wiring as bootstrap
+import wiring
 from core.environments.facts import DeployRequested, ModelShared
-from core.environments.payloads import DeployInput
-from core.kernel.policy import DeployOnlyPolicy, PromotionPolicy, StaticPolicies, parse_any_policy
+from core.environments.payloads import DeployRunInput
+from core.kernel.policy import DeployOnlyPolicy, ReleasePolicy, StaticPolicies, parse_any_policy
 from core.kernel.ports import RunRecord
 from tests.fakes import FakeAdapters
 from tests.triggers.conftest import make_policy
 from tests.triggers.durable_fakes import FakeDurableClient, user_function
 from tests.triggers.test_operator_api import call
 from triggers import operator_api as api
-from triggers import promotions
+from triggers import releases
 from triggers.openapi import document
 
 PROD = parse_any_policy(
@@ -72,12 +72,12 @@ def promoted(**changes: Any) -> func.EventGridEvent:
 def prod() -> Iterator[FakeAdapters]:
     adapters = FakeAdapters()
     policies = StaticPolicies({}, deploy_only={"churn-prod": PROD})
-    with bootstrap.override(policies=policies, **adapters.as_overrides()):
+    with wiring.override(policies=policies, **adapters.as_overrides()):
         yield adapters
 
 
 def deliver(client: FakeDurableClient, event: func.EventGridEvent) -> None:
-    asyncio.run(user_function(promotions.on_model_promoted)(event=event, client=client))
+    asyncio.run(user_function(releases.on_model_promoted)(event=event, client=client))
 
 
 def test_a_promoted_event_from_dev_starts_a_deploy_of_the_exact_registry_version(prod):
@@ -85,7 +85,7 @@ def test_a_promoted_event_from_dev_starts_a_deploy_of_the_exact_registry_version
     deliver(client, promoted())
     [(name, instance, payload)] = client.starts
     assert name == "deploy" and instance.startswith("churn-prod-20250304050607-")
-    deploy = DeployInput.model_validate(payload)
+    deploy = DeployRunInput.model_validate(payload)
     assert (deploy.registry, deploy.registry_model, deploy.registry_version) == ("shared-ml", "churn", "3")
     assert deploy.event_source == "/mllifecycle/envs/dev/models/churn" and deploy.event_id == "evt-1"
 
@@ -167,9 +167,9 @@ def test_a_deploy_only_model_is_listed_and_shows_its_registry(prod):
 
 def test_promotions_lists_what_dev_shared_newest_first(fakes, policies):
     policy = make_policy("churn", "churn/").model_copy(
-        update={"promotion": PromotionPolicy(registry="shared-ml")}
+        update={"promotion": ReleasePolicy(registry="shared-ml")}
     )
-    with bootstrap.override(policies={**policies, "churn": policy}):
+    with wiring.override(policies={**policies, "churn": policy}):
         for run, version, registry_version in (
             ("churn-20250101000000-aaaaaa", "1", "1"),
             ("churn-20250102000000-bbbbbb", "2", "2"),

@@ -1,0 +1,5 @@
+"""The orchestrators blueprint: each module of the package registers its functions on `bp`."""
+
+import azure.durable_functions as df
+
+bp = df.Blueprint()
