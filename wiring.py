@@ -178,7 +178,7 @@ def workspace_registry() -> ModelRegistry:
 
 def registry() -> ModelRegistry:
     """The ModelRegistry port: the workspace registry, except that deploy-only models read their
-    versions from the shared registry (core.deploy.DeployOnlyModelRegistry)."""
+    versions from the shared registry (core.environments.deploy.DeployOnlyModelRegistry)."""
 
     def build() -> ModelRegistry:
         from core.environments.deploy import DeployOnlyModelRegistry

@@ -1,5 +1,5 @@
 """Activities of batch scoring (orchestrators/batch.py). `BatchActivities` is built with its ports
-and each method is one port call or one core function (core.batch, core.batch_runs); the
+and each method is one port call or one core function (core.batch.rules, core.batch.runs); the
 registered functions below only parse and serialise."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Activities of the per-model coordinator: claim pending requests for a run (core.runs), record
+"""Activities of the per-model coordinator: claim pending requests for a run (core.run.runs), record
 how it ended. Built with their ports; the registered functions only parse and serialise."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Activities of the lifecycle orchestration. `LifecycleActivities` is built with its ports
 (wiring.ports(); tests pass fakes) and each method is one step: typed payload in, a core function
 or one port call, typed payload out. The registered functions below only parse and serialise.
-Every step after `start` follows the run's policy snapshot (core.runs), not the live files.
+Every step after `start` follows the run's policy snapshot (core.run.runs), not the live files.
 Retries come from the orchestrator's RetryOptions, never from loops here."""
 
 from __future__ import annotations

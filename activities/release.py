@@ -1,5 +1,5 @@
 """Activities of promotion across environments: dev shares its champion into the shared
-registry; prod opens a deploy lifecycle's record. Thin: one core function each (core/deploy.py)."""
+registry; prod opens a deploy lifecycle's record. Thin: one core function each (core/environments/deploy.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 // The operator console: plain ES module, no build step. Reads the operator API's console door
 // (/api/console/*: people only, a principal required), knows the user and polls while a run moves.
-// The service decides what a user may do (core/authz.py); the page only hides what would be refused.
+// The service decides what a user may do (core/kernel/authz.py); the page only hides what would be refused.
 //
 // Two ways to be somebody (console/config.json decides):
 // - locally (no clientId): devstack/console.py plays Static Web Apps; /.auth/me names the user and the

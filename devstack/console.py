@@ -8,7 +8,7 @@ Static Web Apps serves the console's files, signs people in at `/.auth/login/<pr
 server does the same offline: the sign-in page lets you pick a user name and a role (`reader` or
 `operator`), and the proxy forwards the people's door of the operator API, `/api/console/*`
 (anonymous at the host, a principal required by the app, as on Azure), with the principal and the
-shared secret that makes the app trust it (core/authz.py). It holds no function key: the keyed
+shared secret that makes the app trust it (core/kernel/authz.py). It holds no function key: the keyed
 `/api/*` routes are automation's and are not forwarded. Whatever a client sends in the identity
 headers itself is dropped, as Static Web Apps and App Service Authentication do.
 

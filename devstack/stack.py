@@ -59,7 +59,7 @@ def stack_env(
     endpoint_port: int,
     endpoint_key: str,
 ) -> dict[str, str]:
-    """The settings core/settings.py reads, pointing every adapter at the local stand-ins."""
+    """The settings core/kernel/settings.py reads, pointing every adapter at the local stand-ins."""
     connection = procs.azurite_connection_string(azurite_port)
     return {
         "LIFECYCLE_MODE": "local",
@@ -152,7 +152,9 @@ def running_stack(
         endpoint_port=endpoint_port,
         endpoint_key=endpoint_key,
     )
-    env["CONSOLE_PRINCIPAL_SECRET"] = secrets.token_urlsafe(24)  # the console server's proof (core/authz.py)
+    env["CONSOLE_PRINCIPAL_SECRET"] = secrets.token_urlsafe(
+        24
+    )  # the console server's proof (core/kernel/authz.py)
     env.update(extra_env or {})  # e.g. LIFECYCLE_POLICY_DIR for the demo's compressed policy
     stack = Stack(
         state_dir=state_dir,

@@ -2,7 +2,7 @@
 
 `batch_deploy` (a sub-orchestration of the lifecycle, started once its rollout ended): put the
 new champion on the model's batch endpoint -> score the policy's smoke rows with it -> make it
-the default only if that passed (core.batch.choose_default) -> prune old deployments. After an
+the default only if that passed (core.batch.rules.choose_default) -> prune old deployments. After an
 online rollback it runs in `restore` mode: the default goes back to the champion's deployment if
 it moved. Its failures are recorded and published, never raised: the online outcome stands.
 
@@ -11,7 +11,7 @@ input against the contract (features only) -> run the batch job(s) on the defaul
 or on two deployments for an A/B -> wait with durable timers -> write predictions with the model
 version and run id -> record it (under the run and the model's batch index) and publish it.
 
-Every judgement is in core.batch, every I/O an activity; `BatchRun` keeps status, facts and
+Every judgement is in core.batch.rules, every I/O an activity; `BatchRun` keeps status, facts and
 events out of the flow, as RunContext does for the lifecycle.
 """
 
@@ -276,7 +276,7 @@ class BatchDeploy(BatchRun):
 
     def restore(self):  # generator -> outcome
         """The online rollout rolled back: the champion stays, so its deployment should be the
-        batch default; put it back if the default moved (core.batch.restore_default)."""
+        batch default; put it back if the default moved (core.batch.rules.restore_default)."""
         back = restore_default(_info(self.endpoint), self.deployment)
         current = self.endpoint.default
         serving = self.endpoint.deployments.get(current or "")

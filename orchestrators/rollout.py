@@ -4,7 +4,7 @@ traffic -> promote it, or roll back to the exact split that was live before.
 
 `rollout()` is the process; each step is a method of `Rollout`, which keeps the endpoint, blue,
 green and the split before, and (through `RunContext`) the custom status, ledger facts and
-events. Any step may raise `RollBack`, caught once. Every decision is core.ramp / core.gates,
+events. Any step may raise `RollBack`, caught once. Every decision is core.rollout.ramp / core.rollout.traffic_gate,
 every I/O an activity. Operators may raise `abort` or `rollback` at any time (-> roll back), and
 `approve` / `reject` when the policy asks for approval (a timeout is a reject).
 

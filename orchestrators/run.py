@@ -50,7 +50,7 @@ class End(Exception):
 
 class OrchestrationRun:
     """What every orchestration of ours keeps beside its flow: the context, the run id and model, a typed
-    custom status (a core.status model with `evolve` and `dump`), activity calls and lifecycle events."""
+    custom status (a core.run.status model with `evolve` and `dump`), activity calls and lifecycle events."""
 
     event_error_key = "last_event_error"  # the status field a lost event is shown in
 

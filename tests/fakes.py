@@ -1,4 +1,4 @@
-"""Hand-written fakes of every port in core/ports.py, with state tests can inspect and steer.
+"""Hand-written fakes of every port in core/kernel/ports.py, with state tests can inspect and steer.
 
 They keep the ports' promises (idempotent submit and register, conditional ledger writes, request
 dedupe, Azure ML's traffic rules) so code that passes against them is not leaning on shortcuts.

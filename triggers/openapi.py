@@ -41,7 +41,7 @@ ERRORS = {
 }
 NOT_FOUND = {"404": _json(_ref("Error"), "No such model or lifecycle.")}
 UNAVAILABLE = {"503": _json(_ref("Error"), "The lifecycle's durable status could not be read; try again.")}
-# {model}-{claim time}-{6 hex}[-rollout]: the ids the coordinators make (core.payloads.triggers)
+# {model}-{claim time}-{6 hex}[-rollout]: the ids the coordinators make (core.intake.payloads)
 RUN_ID = {
     "type": "string",
     "pattern": "^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]-[0-9]{14}-[0-9a-f]{6}(-rollout)?$",

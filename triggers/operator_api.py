@@ -4,7 +4,7 @@ Two doors to the same handlers. `/api/...` is function-level: automation with a 
 principal next to the key is still attributed). `/api/console/...` is anonymous at the host, so a
 browser with an Entra token can reach it on Flex Consumption, and *requires* a trusted principal
 (App Service Authentication's on Azure, the local emulator's with its secret): 401 without one. Roles
-come from the principal (core/authz.py: `reader` reads, `operator` also acts; every action is
+come from the principal (core/kernel/authz.py: `reader` reads, `operator` also acts; every action is
 attributed). Reads come from the ports (ledger, registry,
 endpoints) and the durable status; writes are retrain requests (through the same intake as
 every trigger) and external events raised on a running lifecycle. Every refusal is a 4xx with

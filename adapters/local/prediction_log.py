@@ -1,4 +1,4 @@
-"""PredictionLog over the local endpoint server's prediction table (core/prediction_table.py).
+"""PredictionLog over the local endpoint server's prediction table (core/rollout/prediction_table.py).
 
 Read-only, like SqliteTrafficStats: the endpoint server owns the file. The window is judged only
 up to the writer's watermark (`ingested_until`); a missing file or table is an empty log.

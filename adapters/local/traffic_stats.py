@@ -1,6 +1,6 @@
 """TrafficStats over the local endpoint server's SQLite copy of AmlOnlineEndpointTrafficLog.
 
-Runs the SQL that core/kql.py generates next to the KQL the Azure adapter sends, so the local
+Runs the SQL that core/rollout/kql.py generates next to the KQL the Azure adapter sends, so the local
 gate sees the numbers Log Analytics would. Ingestion lag is honest: the endpoint server publishes
 a watermark (AmlOnlineEndpointTrafficLogWatermark.IngestedUntil) after each flush, and
 `lag_seconds` can add a Log-Analytics-like delay on top (rows newer than now - lag are invisible),

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.kernel.fact import Fact, LedgerKind
 
-log = logging.getLogger("core.facts")
+log = logging.getLogger("core.run.facts")
 
 
 # --------------------------------------------------------------------------- batch scoring
@@ -40,7 +40,7 @@ class BatchSmokeTested(Fact):
 
 
 class BatchDefaultDecided(Fact):
-    """core.batch.choose_default's verdict (or restore_default's, after an online rollback)."""
+    """core.batch.rules.choose_default's verdict (or restore_default's, after an online rollback)."""
 
     ledger_kind: ClassVar[LedgerKind] = "decision"
     kind: Literal["batch_default_decided"] = "batch_default_decided"

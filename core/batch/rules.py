@@ -1,7 +1,7 @@
 """Pure decisions of batch scoring: which deployment becomes the batch endpoint's default, which
 deployments to prune, how an A/B run splits its rows, and where a run's predictions go.
 
-Like core/promotion.py these return their verdict with the reasons, so the ledger can say why a
+Like core/training/verdict.py these return their verdict with the reasons, so the ledger can say why a
 batch default did (or did not) move without re-running anything.
 """
 

@@ -1,4 +1,4 @@
-"""Batch scoring use cases: the I/O around core/batch.py's pure decisions, through the ports.
+"""Batch scoring use cases: the I/O around core/batch/rules.py's pure decisions, through the ports.
 
 A scoring run reads its input from the lake, checks it against the model's data contract with
 the label left out (scoring data has no label yet), quarantines it with a report when it breaks

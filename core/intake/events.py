@@ -512,7 +512,7 @@ class _DataView(Protocol):
 
 
 class PolicyView(Protocol):
-    """What routing needs from a lifecycle Policy (core.policy.Policy satisfies it)."""
+    """What routing needs from a lifecycle Policy (core.kernel.policy.Policy satisfies it)."""
 
     @property
     def model(self) -> str: ...

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 from core.kernel.fact import Fact, LedgerKind
 
-log = logging.getLogger("core.facts")
+log = logging.getLogger("core.run.facts")
 
 
 # --------------------------------------------------------------------------- inputs that start nothing

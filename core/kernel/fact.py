@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-log = logging.getLogger("core.facts")
+log = logging.getLogger("core.run.facts")
 
 LedgerKind = Literal["step", "traffic", "gate", "decision", "error", "event", "request"]
 

@@ -104,7 +104,7 @@ class SloGate(_Strict):
 
 
 class ShadowGate(_Strict):
-    """Green's answers vs blue's on the SAME requests (mirror phase and ramp steps): core/shadow_gates.py."""
+    """Green's answers vs blue's on the SAME requests (mirror phase and ramp steps): core/rollout/shadow_gate.py."""
 
     max_disagreement: Annotated[float, Field(gt=0, lt=1)] | None = Field(
         default=0.05,
@@ -130,7 +130,7 @@ class ShadowGate(_Strict):
 
 
 class OnlineAccuracyGate(_Strict):
-    """Green's live metric on delayed labels vs blue's on the same period: core/online_accuracy.py."""
+    """Green's live metric on delayed labels vs blue's on the same period: core/rollout/accuracy_gate.py."""
 
     metric: Literal["auc", "accuracy"] = Field(
         default="auc", description="live metric compared (the evaluation's, if it is one of these)"
@@ -645,7 +645,7 @@ def load_policies(policy_dir: Path) -> dict[str, Policy]:
 
 @runtime_checkable
 class Policies(Protocol):
-    """The policies as they are now (a run follows its snapshot instead, see core.runs)."""
+    """The policies as they are now (a run follows its snapshot instead, see core.run.runs)."""
 
     def all(self) -> dict[str, Policy]: ...
 
@@ -693,7 +693,7 @@ class StaticPolicies:
 class PolicyDirectory:
     """The policy files under a directory, read again when one of them changes: an edited policy
     applies to the next run without a restart, and a running run keeps the snapshot it started
-    with (core.runs)."""
+    with (core.run.runs)."""
 
     def __init__(self, policy_dir: Path) -> None:
         self.policy_dir = Path(policy_dir)

@@ -401,15 +401,15 @@ class TrafficStats(Protocol):
 
 @dataclass(frozen=True)
 class PredictionWindow:
-    records: list[PredictionRecord]  # core.predictions.PredictionRecord
+    records: list[PredictionRecord]  # core.rollout.predictions.PredictionRecord
     ingested_until: datetime | None  # the log is complete up to here
 
 
 @runtime_checkable
 class PredictionLog(Protocol):
     """What each deployment answered, per request (mirrored copies included, carrying the id of the
-    request they copy): the shadow and online accuracy gates read it (core/prediction_gates.py).
-    Locally the endpoint stand-in's table (core/prediction_table.py); on Azure, model data
+    request they copy): the shadow and online accuracy gates read it (core/rollout/prediction_evidence.py).
+    Locally the endpoint stand-in's table (core/rollout/prediction_table.py); on Azure, model data
     collection."""
 
     def window(

@@ -70,7 +70,7 @@ class Settings(BaseModel):
     shared_registry_name: str | None = None
     shared_registry_tracking_uri: str = ""  # local: default sqlite:///{state}/shared-registry.db
 
-    # the local console server's shared secret: a principal header counts only next to it (core/authz.py)
+    # the local console server's shared secret: a principal header counts only next to it (core/kernel/authz.py)
     console_principal_secret: str | None = None
     # set by the platform (App Service Authentication on): only then is an x-ms-client-principal on
     # Azure the platform's, never the client's (it strips client-sent x-ms-client-* headers)

@@ -1,10 +1,10 @@
 """Online accuracy gate: is green's live metric, on labels that arrived later, not worse than blue's?
 
-Each deployment's live predictions are joined to ground truth on the entity id (core/predictions.py)
+Each deployment's live predictions are joined to ground truth on the entity id (core/rollout/predictions.py)
 over the same period; the gate compares green's metric (the policy's: AUC or accuracy) with blue's.
 
 * accuracy: the share of wrong predictions is a binomial proportion per deployment, so the test is
-  exactly core.gates.compare_proportions on misclassifications (fail: green worse, mSPRT at alpha;
+  exactly core.rollout.traffic_gate.compare_proportions on misclassifications (fail: green worse, mSPRT at alpha;
   pass: worse by less than the margin, SPRT at beta; both always valid).
 * AUC: the Mann-Whitney estimate per deployment with DeLong's variance; the difference
   blue - green is asymptotically normal, and the same two statistics (mSPRT for "worse", SPRT for

@@ -14,7 +14,7 @@ from core.rollout.accuracy_gate import OnlineAccuracyVerdict
 from core.rollout.shadow_gate import ShadowTest, ShadowVerdict
 from core.rollout.traffic_gate import GateVerdict, MetricTest
 
-log = logging.getLogger("core.facts")
+log = logging.getLogger("core.run.facts")
 
 
 class SmokeTested(Fact):
@@ -52,7 +52,7 @@ class GateFact(Fact):
 
 
 class GateEvaluated(GateFact):
-    """Every number of one gate evaluation (core.gates.GateVerdict) and the phase it judged."""
+    """Every number of one gate evaluation (core.rollout.traffic_gate.GateVerdict) and the phase it judged."""
 
     kind: Literal["gate_evaluated"] = "gate_evaluated"
     ingested_until: str | None = None
@@ -73,7 +73,7 @@ class GateEvaluated(GateFact):
 
 
 class ShadowGateEvaluated(GateFact):
-    """One shadow gate evaluation (core.shadow_gates.ShadowVerdict): green's answers vs blue's on
+    """One shadow gate evaluation (core.rollout.shadow_gate.ShadowVerdict): green's answers vs blue's on
     the same requests of the phase's window; each test has n, statistic, threshold and outcome."""
 
     kind: Literal["shadow_gate_evaluated"] = "shadow_gate_evaluated"
@@ -113,7 +113,7 @@ class ShadowGateEvaluated(GateFact):
 
 
 class OnlineAccuracyEvaluated(GateFact):
-    """One online accuracy evaluation (core.online_accuracy.OnlineAccuracyVerdict): green's live
+    """One online accuracy evaluation (core.rollout.accuracy_gate.OnlineAccuracyVerdict): green's live
     metric on delayed labels vs blue's over the same period, with the labels read."""
 
     kind: Literal["online_accuracy_evaluated"] = "online_accuracy_evaluated"

@@ -1,7 +1,7 @@
 """The gate's telemetry queries, generated from one definition: KQL for Log Analytics (Azure) and the
 equivalent SQL for the local SQLite copy of `AmlOnlineEndpointTrafficLog`.
 
-Both count the same things the gate reasons about (core/gates.py): requests, errors (5xx, 408,
+Both count the same things the gate reasons about (core/rollout/traffic_gate.py): requests, errors (5xx, 408,
 424; AML logs ResponseCode as a string, hence `toint`), throttled (429, capacity), nearest-rank
 percentiles of TotalDurationMs and the number of requests slower than a threshold, per deployment,
 over the half-open window [start, end). tests/integration/test_kql_matches_sql.py runs the KQL with

@@ -1,11 +1,11 @@
 """The ML-aware rollout gates over one window: read the prediction log (and the labels), judge,
-record the evaluation in the ledger. Use cases taking ports, like core/gate_window.py.
+record the evaluation in the ledger. Use cases taking ports, like core/rollout/traffic_evidence.py.
 
 * `judge_shadow`: green's answers vs blue's on the same requests (a mirrored copy carries the id of
   the request it copies), over [start, min(end, ingested)]: the log is judged only where complete.
 * `judge_online_accuracy`: each deployment's live predictions since green first served live,
   joined on the entity id to the label files under the policy's labels prefix; the verdict and
-  what the rollout does with it (core.online_accuracy.label_deadline_action) are recorded.
+  what the rollout does with it (core.rollout.accuracy_gate.label_deadline_action) are recorded.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from core.rollout.predictions import join_labels, pair_by_request
 from core.rollout.shadow_gate import evaluate_shadow
 from core.rollout.traffic_log import iso_ms
 
-log = logging.getLogger("core.prediction_gates")
+log = logging.getLogger("core.rollout.prediction_evidence")
 
 TIME_COLUMNS = ("label_time", "time")
 

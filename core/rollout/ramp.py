@@ -90,7 +90,7 @@ class RampDecision:
 
 
 def validate_split(traffic: dict[str, int], mirror: dict[str, int] | None = None) -> None:
-    """The rules Azure ML enforces on an endpoint's traffic and mirror_traffic (core.traffic_rules,
+    """The rules Azure ML enforces on an endpoint's traffic and mirror_traffic (core.rollout.traffic_rules,
     their one home), for a split the ramp plans: every deployment it names is taken as ready."""
     mirror = mirror or {}
     ready = dict.fromkeys([*traffic, *mirror], "succeeded")

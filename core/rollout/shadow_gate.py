@@ -11,7 +11,7 @@ answers) the gate compares green's predictions with blue's:
 * `psi`: population stability index of green's scores against blue's, on blue's deciles: the
   familiar drift figure, against `max_psi`.
 
-The first two are sequential tests with the always-valid guarantee of core/gates.py, but exact
+The first two are sequential tests with the always-valid guarantee of core/rollout/traffic_gate.py, but exact
 rather than asymptotic: each is a test of a bounded mean by betting (Waudby-Smith & Ramdas,
 "Estimating means of bounded random variables by betting", JRSS-B 86(1), 2024). For H0: E x <= m
 with x >= lower, the wealth K_n = prod (1 + lambda_i (x_i - m)) with a predictable bet
@@ -22,7 +22,7 @@ mean and variance seen so far, halved). A fail needs evidence that the metric ex
 threshold (level alpha, split over the metrics and, for the two-sided shift, over both sides); a
 pass needs evidence that it is below (level beta) and the policy's minimum of pairs.
 
-PSI has no such test here: it is a point-estimate guardrail like the SLOs of core/gates.py,
+PSI has no such test here: it is a point-estimate guardrail like the SLOs of core/rollout/traffic_gate.py,
 enforced once the minimum of pairs is in (its bias on n pairs is about (bins - 1) / n, far below the
 usual 0.1-0.25 thresholds at a few hundred pairs); it can fail or hold a gate, never pass one alone.
 

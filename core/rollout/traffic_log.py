@@ -2,7 +2,7 @@
 
 Log Analytics holds the real table on Azure; the local endpoint stand-in writes the same columns
 to SQLite (standins/endpoint/telemetry.py), the local TrafficStats adapter and the gate queries
-(core/kql.py) read them, and the telemetry tests write rows of it. The local copy adds
+(core/rollout/kql.py) read them, and the telemetry tests write rows of it. The local copy adds
 `IsMirrored` and a watermark table that says how far the log is ingested.
 """
 

@@ -39,7 +39,7 @@ from core.rollout.facts import (
 from core.run.status import Stage
 from core.training.facts import DataRejected, EvaluationDecided
 
-log = logging.getLogger("core.facts")
+log = logging.getLogger("core.run.facts")
 
 
 # --------------------------------------------------------------------------- steps
@@ -89,7 +89,7 @@ class OperatorActed(Fact):
     reason: str = ""
     by: str = ""
     to: list[str]
-    # who acted (core.authz.Caller.record): a signed-in person or "function-key" automation
+    # who acted (core.kernel.authz.Caller.record): a signed-in person or "function-key" automation
     actor: str = ""
     via: str = ""
     roles: list[str] = []

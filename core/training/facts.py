@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from core.kernel.fact import Fact, LedgerKind
 from core.training.verdict import ChallengerVerdict
 
-log = logging.getLogger("core.facts")
+log = logging.getLogger("core.run.facts")
 
 
 # --------------------------------------------------------------------------- decisions

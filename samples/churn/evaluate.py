@@ -1,7 +1,7 @@
 """Score the challenger and the current champion on the SAME evaluation split: an Azure ML
 command-job script (jobs/evaluate.yml) that runs on the training compute.
 
-It only measures; the promotion decision is a pure function in the Function App (core/promotion.py),
+It only measures; the promotion decision is a pure function in the Function App (core/training/verdict.py),
 which reads this job's metrics JSON:
 
     {"challenger": {"auc", "accuracy", "logloss", "n"}, "champion": {...} | null, "eval_rows": n}

@@ -1,7 +1,7 @@
 """The control API: endpoints, deployments, traffic, faults (JSON shaped like azure-ai-ml's entities).
 
 Deployments load their model in the background (state `creating` until it serves); the traffic
-rules are Azure ML's (core.traffic_rules). See standins/endpoint/server.py for the routes.
+rules are Azure ML's (core.rollout.traffic_rules). See standins/endpoint/server.py for the routes.
 """
 
 from __future__ import annotations

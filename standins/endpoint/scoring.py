@@ -1,7 +1,7 @@
 """The scoring path: route a request (AML's rules), mirror a copy, run the model, log it.
 
-Every request gets a traffic log row (core/traffic_log.py) and every answered input row a
-prediction log row (core/prediction_table.py). A mirrored copy is logged with the request id of
+Every request gets a traffic log row (core/rollout/traffic_log.py) and every answered input row a
+prediction log row (core/rollout/prediction_table.py). A mirrored copy is logged with the request id of
 the request it copies, so the prediction log pairs blue's and green's answers to the same input
 (the traffic log gives the copy its own XRequestId, as AML does).
 """

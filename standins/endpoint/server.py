@@ -31,7 +31,7 @@ Codes as AML: 401 bad key, 404 endpoint/deployment missing or no deployment with
 Control-plane rule violations answer 400 with `{"error": {"code": "TrafficRuleViolation", "message"}}`.
 
 Telemetry: the traffic log (AmlOnlineEndpointTrafficLog's columns) and the prediction log
-(core/prediction_table.py: one row per answered input row, with the value of the endpoint's
+(core/rollout/prediction_table.py: one row per answered input row, with the value of the endpoint's
 `entity_id_column` in that row, or the server's `--entity-id-column` default; none: no entity id).
 
 Modules: state.py (endpoints, deployments, persistence), control.py (the control API),

@@ -1,5 +1,5 @@
 """The local AmlOnlineEndpointTrafficLog: one row per request, mirrored ones included; and the
-prediction log (core/prediction_table.py): one row per scored input row, written in the same
+prediction log (core/rollout/prediction_table.py): one row per scored input row, written in the same
 transaction with the same watermark.
 
 Rows are buffered and written by one thread every `flush_interval` seconds in one transaction
@@ -66,7 +66,7 @@ class TrafficLogWriter:
             self._rows.append((iso_utc(), *row[1:]) if row[0] is None else tuple(row))
 
     def append_predictions(self, rows: Sequence[Sequence[object]]) -> None:
-        """Queue prediction rows (core.prediction_table.COLUMNS), stamped like `append`."""
+        """Queue prediction rows (core.rollout.prediction_table.COLUMNS), stamped like `append`."""
         width = len(prediction_table.COLUMNS)
         if any(len(row) != width for row in rows):
             raise ValueError(f"a prediction log row has {width} columns")

@@ -8,7 +8,7 @@ returning an EMPTY ledger:
     @pytest.fixture
     def ledger(...): return SqliteRunLedger(tmp_path / "ledger.db")
 
-Only behaviour the port promises is asserted here (core/ports.py); adapter quirks belong in
+Only behaviour the port promises is asserted here (core/kernel/ports.py); adapter quirks belong in
 the adapter's own module.
 """
 

@@ -1,7 +1,7 @@
 """The settings contract: every app setting the code reads is set by infra/ on the Function App and
 documented in local.settings.sample.json, and nothing else is.
 
-It parses the real files: core/settings.py (ENV_KEYS, the one place the app reads the
+It parses the real files: core/kernel/settings.py (ENV_KEYS, the one place the app reads the
 environment), the app-settings block of infra/main.bicep, the host settings of infra/app/api.bicep,
 and the sample's Values. A new setting therefore fails here until all three agree."""
 

@@ -43,7 +43,7 @@ def _watermark_query(endpoint):
     return f"WATERMARK {endpoint}"
 
 
-WINDOW_TABLE = {  # the columns core/kql.py summarizes into
+WINDOW_TABLE = {  # the columns core/rollout/kql.py summarizes into
     "name": "PrimaryResult",
     "columns": [
         {"name": "DeploymentName", "type": "string"},

@@ -403,7 +403,7 @@ def test_a_mutated_alert_parses_or_is_refused_with_a_validation_error(doc):
         assert str(exc)
 
 
-# a valid blob name: no control characters, backslashes or dot segments (core.blob_paths)
+# a valid blob name: no control characters, backslashes or dot segments (core.kernel.blob_paths)
 safe_segment = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cc",), exclude_characters="/?#%\\"),
     min_size=1,
