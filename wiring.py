@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.kernel.contract import DataContract, load_contract
 from core.kernel.datafiles import Containers
@@ -37,6 +37,9 @@ from core.kernel.ports import (
     TrainingJobs,
 )
 from core.kernel.settings import Settings, SettingsError, get_settings
+
+if TYPE_CHECKING:
+    from triggers.edge import Edge
 
 
 @dataclass(frozen=True)
@@ -357,11 +360,44 @@ def deploy_only() -> dict[str, DeployOnlyPolicy]:
 
 
 def contract(model: str) -> DataContract:
-    """The data contract of a model's live policy (the edge skips non-data objects with it)."""
+    """The data contract of a model's live policy (the edge skips non-data objects with it);
+    ContractError when it cannot load. Kept per policy object, failures too: the policy store
+    hands out the same object until a file changes, so a contract is read once per edit."""
     if f"contract:{model}" in _overrides:
         return _overrides[f"contract:{model}"]
     p = policy(model)
-    return _cached(f"contract:{model}:{p.hash}", lambda: load_contract(p.path(p.data.contract)))
+    with _lock:
+        found = _contracts.get(model)
+    if found is None or found[0] is not p:
+        try:
+            loaded: DataContract | Exception = load_contract(p.path(p.data.contract))
+        except Exception as exc:
+            loaded = exc
+        found = (p, loaded)
+        with _lock:
+            _contracts[model] = found
+    if isinstance(found[1], Exception):
+        raise found[1]
+    return found[1]
+
+
+_contracts: dict[str, tuple[Policy, DataContract | Exception]] = {}
+
+
+def edge() -> Edge:
+    """The trigger side's handlers over this root's ports (the triggers parse, then call them)."""
+    if "edge" in _overrides:
+        return _overrides["edge"]
+    from triggers.edge import Edge
+
+    s = settings()
+    return Edge(
+        ledger=ledger(),
+        policies=policy_store(),
+        lake_url=lambda container, path: data_lake().url(container, path),
+        contract=contract,
+        intake_pause_seconds=s.test_intake_pause_seconds,
+    )
 
 
 # --------------------------------------------------------------------------- tests
@@ -391,4 +427,5 @@ def reset() -> None:
     """Forget every built adapter and the settings (the next call rebuilds from the environment)."""
     with _lock:
         _cache.clear()
+        _contracts.clear()
         get_settings.cache_clear()

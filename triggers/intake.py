@@ -1,5 +1,6 @@
-"""What every trigger does once it knows which model an input is for: record a retrain request
-in the ledger (the dedupe point) and make sure the model's coordinator will see it.
+"""What every trigger does once it knows which model an input is for: a retrain request with a
+deterministic id, and making sure the model's coordinator will see it (recording it is
+`triggers.edge.Edge.submit`, over the ledger the composition root injects).
 
 Shared by the Event Grid, alert, schedule and operator triggers; registers no functions. The
 ledger is the truth: the `retrain_requested` event only wakes the coordinator, which claims
@@ -19,9 +20,7 @@ from typing import Any
 
 import azure.functions as func
 
-import wiring
 from core.intake.events import MAX_PAYLOAD_BYTES
-from core.intake.facts import EventIgnored, RequestIgnored
 from core.intake.payloads import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
 from core.kernel.ports import RetrainRequest
 from core.run.status import CoordinatorStatus
@@ -78,7 +77,7 @@ def _missing(exc: Exception) -> bool:
     )
 
 
-def _exists(exc: Exception) -> bool:
+def exists_error(exc: Exception) -> bool:
     text = str(exc).lower()
     return any(s in text for s in ("already exists", "409", "conflict", "already running"))
 
@@ -135,35 +134,10 @@ async def wake_coordinator(client: Any, model: str) -> str:
             )
             return "started"
         except Exception as exc:
-            if not _exists(exc):
+            if not exists_error(exc):
                 raise
         await client.raise_event(instance, RETRAIN_REQUESTED, {"model": model})
         return "signalled"
-
-
-async def submit(client: Any, request: RetrainRequest) -> Intake:
-    """Record the request (False from the ledger = a delivery seen before) and wake the
-    coordinator either way: if the first delivery crashed after recording, its retry is what
-    makes sure the recorded request is claimed (a wake-up never starts a run by itself). If the
-    host dies between the two steps, the outbox sweep (triggers/outbox.py) does the waking."""
-    ledger = wiring.ledger()
-    accepted = ledger.add_request(request)
-    if not accepted:
-        fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
-        ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
-    if pause := wiring.settings().test_intake_pause_seconds:  # test only: a crash lands here
-        log.warning("LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS: pausing %ss before waking", pause)
-        await asyncio.sleep(pause)
-    action = await ensure_coordinator(client, request.model)
-    return Intake(request, not accepted, coordinator_id(request.model), action)
-
-
-def record_ignored(model: str | None, fact: EventIgnored) -> None:
-    """Inputs that start nothing (resolved alerts, unmapped events, uncommitted writes) are kept
-    in the ledger too, under the model's coordinator (or `unrouted`), so 'why did nothing
-    happen?' has an answer."""
-    run_id = coordinator_id(model) if model else "unrouted"
-    wiring.ledger().append(run_id, fact.ledger_kind, fact.dump())
 
 
 # --------------------------------------------------------------------------- HTTP helpers

@@ -14,6 +14,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -699,26 +700,56 @@ class PolicyDirectory:
         self.policy_dir = Path(policy_dir)
         self._lock = threading.Lock()
         self._seen: str | None = None
+        self._stats_seen: tuple[tuple[str, int, int, int], ...] | None = None
         self._policies: dict[str, Policy] = {}
         self._deploy_only: dict[str, DeployOnlyPolicy] = {}
 
-    def _signature(self) -> str:
+    def _files(self) -> list[Path]:
+        if not self.policy_dir.is_dir():
+            return []
+        return sorted([self.policy_dir / "policy.yaml", *self.policy_dir.glob(POLICY_GLOB)])
+
+    def _signature(self, files: list[Path]) -> str:
         """A digest of the policy files' names and content (an edit within the file system's
         timestamp resolution still counts)."""
         digest = hashlib.sha256()
-        if self.policy_dir.is_dir():
-            for file in sorted([self.policy_dir / "policy.yaml", *self.policy_dir.glob(POLICY_GLOB)]):
-                with contextlib.suppress(OSError):
-                    digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+        for file in files:
+            with contextlib.suppress(OSError):
+                digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
         return digest.hexdigest()
+
+    # Every event routes with the live policies: reading every file on each call cost the edge
+    # most of its time (issue 17); unchanged files at rest are recognised by their stat.
+    RECENT_SECONDS = 2.0
+
+    def _stats(self, files: list[Path]) -> tuple[tuple[str, int, int, int], ...] | None:
+        """The files' (name, mtime, size, inode), or None while any was written in the last
+        RECENT_SECONDS: a second edit within the file system's timestamp resolution could keep
+        all of them, so only files at rest are trusted by their stat; the rest are read."""
+        out = []
+        now = time.time_ns()
+        for file in files:
+            try:
+                st = file.stat()
+            except OSError:
+                continue
+            if now - max(st.st_mtime_ns, st.st_ctime_ns) < self.RECENT_SECONDS * 1e9:
+                return None
+            out.append((str(file), st.st_mtime_ns, st.st_size, st.st_ino))
+        return tuple(out)
 
     def _load(self) -> None:
         with self._lock:
-            signature = self._signature()
+            files = self._files()
+            stats = self._stats(files)
+            if stats is not None and stats == self._stats_seen:
+                return
+            signature = self._signature(files)
             if signature != self._seen:
                 found = load_policy_set(self.policy_dir)
                 self._policies, self._deploy_only = found.lifecycle, found.deploy_only
                 self._seen = signature
+            self._stats_seen = stats
 
     def all(self) -> dict[str, Policy]:
         self._load()
