@@ -361,21 +361,27 @@ def deploy_only() -> dict[str, DeployOnlyPolicy]:
 
 def contract(model: str) -> DataContract:
     """The data contract of a model's live policy (the edge skips non-data objects with it);
-    ContractError when it cannot load. Kept per policy object, failures too: the policy store
-    hands out the same object until a file changes, so a contract is read once per edit."""
+    ContractError when it cannot load."""
     if f"contract:{model}" in _overrides:
         return _overrides[f"contract:{model}"]
-    p = policy(model)
+    return contract_of(policy(model))
+
+
+def contract_of(p: Policy) -> DataContract:
+    """The data contract a policy names, kept per policy object, failures too: the policy store
+    hands out the same object until a file changes, so a contract is read once per edit."""
+    if f"contract:{p.model}" in _overrides:
+        return _overrides[f"contract:{p.model}"]
     with _lock:
-        found = _contracts.get(model)
+        found = _contracts.get(p.model)
     if found is None or found[0] is not p:
         try:
             loaded: DataContract | Exception = load_contract(p.path(p.data.contract))
-        except Exception as exc:
+        except Exception as exc:  # kept, and raised again for every event under this policy
             loaded = exc
         found = (p, loaded)
         with _lock:
-            _contracts[model] = found
+            _contracts[p.model] = found
     if isinstance(found[1], Exception):
         raise found[1]
     return found[1]
@@ -395,7 +401,7 @@ def edge() -> Edge:
         ledger=ledger(),
         policies=policy_store(),
         lake_url=lambda container, path: data_lake().url(container, path),
-        contract=contract,
+        contract=contract_of,
         intake_pause_seconds=s.test_intake_pause_seconds,
     )
 

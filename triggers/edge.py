@@ -65,7 +65,7 @@ class Edge:
     ledger: RunLedger
     policies: Policies
     lake_url: Callable[[str, str], str]  # our data lake's URL of container/path
-    contract: Callable[[str], DataContract]  # a model's live contract; raises when it cannot load
+    contract: Callable[[Policy], DataContract]  # the contract a policy names; raises when it cannot load
     intake_pause_seconds: int = 0  # test only: a crash between recording and waking lands here
 
     # ----------------------------------------------------------------------- recording
@@ -108,7 +108,8 @@ class Edge:
         if not event.committed:
             log.info("ignored %s: api %s is not a committed write", event.event_id, event.api)
             return None
-        policies = list(self.policies.all().values())
+        live = self.policies.all()  # one snapshot per delivery
+        policies = list(live.values())
         if (labelled := route_labels(policies, event.container, event.path)) is not None:
             if self._outside(labelled, event):
                 return None
@@ -123,7 +124,7 @@ class Edge:
             log.info("labels for %s arrived: %s/%s", labelled, event.container, event.path)
             return None
         if (scoring := route_scoring(policies, event.container, event.path)) is not None:
-            if self._outside(scoring, event) or self._not_data(scoring, event):
+            if self._outside(scoring, event) or self._not_data(live[scoring], event):
                 return None
             details = {**info, "url": event.url, "etag": event.etag, "content_length": event.content_length}
             blob = BlobRef(container=event.container, path=event.path, etag=event.etag)
@@ -132,7 +133,7 @@ class Edge:
         if model is None:
             self.record_ignored(None, EventIgnored(ignored="no policy claims this blob", **info))
             return None
-        if self._outside(model, event) or self._not_data(model, event):
+        if self._outside(model, event) or self._not_data(live[model], event):
             return None
         details = {
             **info,
@@ -164,20 +165,22 @@ class Edge:
         self.record_ignored(model, EventIgnored(ignored=OUTSIDE, url=event.url, **self._blob_info(event)))
         return True
 
-    def _not_data(self, model: str, event: BlobCreated) -> bool:
+    def _not_data(self, policy: Policy, event: BlobCreated) -> bool:
         """Folder placeholders, `_SUCCESS` markers and empty blobs are not data (the contract says
         which names are; recorded); a contract that cannot load is left for the run to report."""
         try:
-            why = self.contract(model).not_data(event.path, event.content_length)
+            why = self.contract(policy).not_data(event.path, event.content_length)
         except Exception as exc:
-            if (model, str(exc)) not in _warned:  # once per failure, not once per event
-                _warned.add((model, str(exc)))
-                log.warning("contract of %s unavailable at the edge (%s); the run will report it", model, exc)
+            if (policy.model, str(exc)) not in _warned:  # once per failure, not once per event
+                _warned.add((policy.model, str(exc)))
+                log.warning(
+                    "contract of %s unavailable at the edge (%s); the run will report it", policy.model, exc
+                )
             return False
         if why is None:
             return False
         fact = EventIgnored(ignored=f"not a data file: {why}", url=event.url, **self._blob_info(event))
-        self.record_ignored(model, fact)
+        self.record_ignored(policy.model, fact)
         return True
 
     async def aml_run(self, client: Any, event: AmlRunStatusChanged) -> Intake | None:

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import os
 import re
 import threading
 import time
@@ -705,9 +706,15 @@ class PolicyDirectory:
         self._deploy_only: dict[str, DeployOnlyPolicy] = {}
 
     def _files(self) -> list[Path]:
-        if not self.policy_dir.is_dir():
+        """policy.yaml and */policy.yaml (POLICY_GLOB), listed with os.scandir: pathlib's glob
+        cost more than everything else an event does."""
+        try:
+            with os.scandir(self.policy_dir) as entries:
+                names = sorted(e.name for e in entries if e.is_dir())
+        except OSError:
             return []
-        return sorted([self.policy_dir / "policy.yaml", *self.policy_dir.glob(POLICY_GLOB)])
+        candidates = [self.policy_dir / "policy.yaml", *(self.policy_dir / n / "policy.yaml" for n in names)]
+        return sorted(p for p in candidates if p.is_file())
 
     def _signature(self, files: list[Path]) -> str:
         """A digest of the policy files' names and content (an edit within the file system's
