@@ -11,7 +11,6 @@ from activities.blueprint import bp
 from core.kernel.ports import JobStatus, LifecycleEvent
 from core.run.payloads import PublishInput, RecordInput, StartInput, StartResult
 from core.run.runs import run_rules, start_run
-from core.training.ingest import run_ingest
 from core.training.jobs import read_evaluation, submit_job
 from core.training.payloads import (
     ChampionInput,
@@ -53,6 +52,8 @@ class LifecycleActivities:
     def ingest(self, req: IngestInput) -> IngestResult:
         p = self.ports
         rules = run_rules(p.ledger, req.run_id)
+        from core.training.ingest import run_ingest  # pandas/scipy load when the activity runs
+
         return run_ingest(p.data_lake, rules.policy, rules.contract, req.run_id, req.blobs, p.containers)
 
     def submit_job(self, req: SubmitJobInput) -> JobResult:

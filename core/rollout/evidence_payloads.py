@@ -6,8 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from core.kernel.payload import Payload
-from core.rollout.accuracy_gate import OnlineAccuracyConfig
-from core.rollout.shadow_gate import ShadowConfig
+from core.rollout.verdicts import OnlineAccuracyConfig, ShadowConfig
 
 __all__ = ["OnlineAccuracyInput", "OnlineAccuracyResult", "ShadowGateInput", "ShadowGateResult"]
 

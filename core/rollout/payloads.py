@@ -10,7 +10,7 @@ from pydantic import Field
 from core.kernel.payload import BlobRef, Payload
 from core.kernel.policy import DeployOnlyPolicy, Policy
 from core.kernel.ports import DeploymentInfo, EndpointInfo
-from core.rollout.traffic_gate import GateConfig
+from core.rollout.verdicts import GateConfig
 
 __all__ = [
     "DeploymentInput",
