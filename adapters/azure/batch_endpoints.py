@@ -267,7 +267,9 @@ class AzureMLBatchEndpoints:
             raise RuntimeError(f"batch job {job_name!r} is {current.state}, not completed: no predictions")
         children = list(self._ml.jobs.list(parent_job_name=job_name))
         if not children:
-            raise FileNotFoundError(f"batch job {job_name} has no child scoring job to download {OUTPUT_NAME} from")
+            raise FileNotFoundError(
+                f"batch job {job_name} has no child scoring job to download {OUTPUT_NAME} from"
+            )
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         self._ml.jobs.download(name=children[0].name, download_path=str(dest), output_name=OUTPUT_NAME)

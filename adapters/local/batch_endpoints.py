@@ -364,7 +364,9 @@ def _score(spec: dict[str, Any]) -> int:
         predictions = np.asarray(model.predict(frame))
         if predictions.ndim > 1:
             predictions = predictions[:, -1] if predictions.shape[1] > 1 else predictions[:, 0]
-        frames.append(pd.DataFrame({"row": np.arange(len(frame)), "prediction": predictions, "file": file.name}))
+        frames.append(
+            pd.DataFrame({"row": np.arange(len(frame)), "prediction": predictions, "file": file.name})
+        )
     scored = pd.concat(frames, ignore_index=True)
     tmp = out / f".{PREDICTIONS_FILE}.{os.getpid()}.tmp"
     scored.to_csv(tmp, index=False, header=False)

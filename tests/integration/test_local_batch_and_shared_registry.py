@@ -21,8 +21,8 @@ import pytest
 from adapters.local.batch_endpoints import LocalBatchEndpoints
 from adapters.local.registry import MlflowModelRegistry
 from adapters.local.shared_registry import MlflowSharedRegistry
-from core.batch.runs import parse_predictions
 from core.batch.rules import batch_deployment_name, choose_default, deployments_to_prune, judge_smoke
+from core.batch.runs import parse_predictions
 from core.kernel.ports import BatchDefaultError, BatchEndpoints, BatchJobStatus, ModelRegistryShare
 from samples.churn import data
 from samples.churn.features import to_features

@@ -71,7 +71,9 @@ def test_the_gate_query_log_analytics_receives_is_the_generated_kql_over_the_win
     assert "datetime(2026-03-01T12:00:00.000Z)" in body["query"]
     assert body["timespan"] == "2026-03-01T12:00:00.000Z/2026-03-01T12:10:00.000Z"
     assert window_call.headers["prefer"] == "wait=60"
-    assert watermark_call.json()["query"].startswith(f"union isfuzzy=true {EMPTY_LEG}, AmlOnlineEndpointTrafficLog\n")
+    assert watermark_call.json()["query"].startswith(
+        f"union isfuzzy=true {EMPTY_LEG}, AmlOnlineEndpointTrafficLog\n"
+    )
 
     assert (window.by_deployment["green"].requests, window.by_deployment["green"].errors) == (100, 1)
     assert window.ingested_until == datetime(2026, 3, 1, 12, 11, tzinfo=UTC)

@@ -199,6 +199,6 @@ def test_a_partial_result_with_an_error_detail_among_warnings_is_still_an_error(
             "innererror": {"code": "-2133196792", "message": "limit", "severity": 2, "severityName": "Error"},
         }
     )
-    with serve(_answer({"tables": [WINDOW_TABLE], "error": error})) as stub:
-        with pytest.raises(TrafficQueryError, match="partial result"):
-            _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)
+    answer = {"tables": [WINDOW_TABLE], "error": error}
+    with serve(_answer(answer)) as stub, pytest.raises(TrafficQueryError, match="partial result"):
+        _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)

@@ -73,7 +73,9 @@ def test_a_workspace_without_the_traffic_table_still_answers_the_gate_query_with
         ", AmlOnlineEndpointTrafficLog\n", "\n"
     )  # what Kusto evaluates when the fuzzy leg does not resolve
     assert duckdb_kql.query(con, kql).fetchall() == []
-    assert watermark_query("churn").startswith(f"union isfuzzy=true {EMPTY_LEG}, ")  # (duckdb-kql lacks ingestion_time)
+    assert watermark_query("churn").startswith(
+        f"union isfuzzy=true {EMPTY_LEG}, "
+    )  # (duckdb-kql lacks ingestion_time)
 
 
 def test_the_empty_leg_declares_every_column_the_queries_read_with_the_types_azure_monitor_documents():
