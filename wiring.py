@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from core.kernel.authz import TokenVerifier
 from core.kernel.contract import DataContract, load_contract
 from core.kernel.datafiles import Containers
 from core.kernel.policy import DeployOnlyPolicy, Policies, Policy, PolicyDirectory, StaticPolicies
@@ -382,6 +383,20 @@ def ports() -> Ports:
 # --------------------------------------------------------------------------- for the triggers
 
 
+def console_tokens() -> TokenVerifier | None:
+    """The console's bearer-token check (Azure): None when no Entra registration is configured."""
+
+    def build() -> TokenVerifier | None:
+        s = settings()
+        if s.mode != "azure" or not (s.console_entra_client_id and s.console_entra_tenant_id):
+            return None
+        from adapters.azure.entra_tokens import EntraTokenVerifier
+
+        return EntraTokenVerifier(s.console_entra_tenant_id, s.console_entra_client_id)
+
+    return _cached("console_tokens", build)
+
+
 def policies() -> dict[str, Policy]:
     """The live policies by model (triggers route events with them; runs follow their snapshot)."""
     return policy_store().all()
@@ -412,7 +427,7 @@ def override(**replacements: Any) -> Iterator[None]:
     """Use the given objects instead of building them: `ports=Ports(...)` swaps them all, or
     single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
     data_lake, training_jobs, registry, workspace_registry, model_share, endpoints, traffic_stats,
-    prediction_log, ledger, events, code_version, batch_endpoints)."""
+    prediction_log, ledger, events, code_version, batch_endpoints, console_tokens)."""
     found = replacements.get("policies")
     if isinstance(found, Mapping):
         replacements["policies"] = StaticPolicies(found)

@@ -273,6 +273,9 @@ module api 'app/api.bicep' = {
       PREDICTION_LOG_PREFIX: 'modelDataCollector'
       PREDICTION_LOG_DELAY_SECONDS: '600'
       PREDICTION_ENTITY_COLUMN: 'customer_id'
+      // the console's Entra registration: the app validates its bearer tokens itself (core/kernel/authz.py)
+      CONSOLE_ENTRA_CLIENT_ID: consoleEntraClientId
+      CONSOLE_ENTRA_TENANT_ID: tenant().tenantId
     }
     // app settings: end
   }
