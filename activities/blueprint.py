@@ -36,7 +36,7 @@ def implements(ref: Activity[InT, OutT]) -> Callable[[Method[S, InT, OutT]], Met
     return mark
 
 
-def serve(cls: Callable[[Ports], S]) -> dict[str, Any]:
+def serve(cls: Callable[[Ports], S], on: df.Blueprint = bp) -> dict[str, Any]:
     """Register every `@implements` method of `cls` on the blueprint; -> {activity name: function}.
 
     The instance is built per call with `wiring.ports()` (built once and cached there), so a test's
@@ -44,12 +44,15 @@ def serve(cls: Callable[[Ports], S]) -> dict[str, Any]:
     marked = [(getattr(m, _MARK), m) for m in vars(cls).values() if hasattr(m, _MARK)]
     if not marked:
         raise TypeError(f"{getattr(cls, '__name__', cls)} has no @implements method to serve")
-    return {ref.name: _register(ref, cls, method) for ref, method in marked}
+    return {ref.name: _register(on, ref, cls, method) for ref, method in marked}
 
 
-def _register(ref: Activity[Any, Any], cls: Callable[[Ports], S], method: Method[S, Any, Any]) -> Any:
+def _register(
+    on: df.Blueprint, ref: Activity[Any, Any], cls: Callable[[Ports], S], method: Method[S, Any, Any]
+) -> Any:
     def activity(payload: dict) -> dict:
-        result = method(cls(wiring.ports()), ref.input.model_validate(payload))
+        req = ref.input.model_validate(payload)  # a bad payload fails before any port is built
+        result = method(cls(wiring.ports()), req)
         if not isinstance(result, ref.output):
             raise TypeError(
                 f"activity {ref.name} must return {ref.output.__name__}, not {type(result).__name__}"
@@ -59,4 +62,4 @@ def _register(ref: Activity[Any, Any], cls: Callable[[Ports], S], method: Method
     # the Functions host names a function after its Python name: the reference's name, as called
     activity.__name__ = activity.__qualname__ = ref.name
     activity.__doc__ = method.__doc__
-    return bp.activity_trigger(input_name="payload")(activity)
+    return on.activity_trigger(input_name="payload")(activity)
