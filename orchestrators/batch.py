@@ -265,7 +265,7 @@ class BatchDeploy(BatchRun):
             reasons=decision.reasons,
         )
 
-    def prune(self):  # generator -> outcome
+    def prune(self) -> Step[dict[str, Any]]:
         d, b = self.decision, self.req.batch
         self.show(phase="prune")
         ask = BatchPruneInput(
@@ -286,7 +286,7 @@ class BatchDeploy(BatchRun):
         yield from self.publish(kind, {**fact.dump(), "version": self.req.version})
         return self.finish()
 
-    def restore(self):  # generator -> outcome
+    def restore(self) -> Step[dict[str, Any]]:
         """The online rollout rolled back: the champion stays, so its deployment should be the
         batch default; put it back if the default moved (core.batch.rules.restore_default)."""
         back = restore_default(_info(self.endpoint), self.deployment)
@@ -314,7 +314,7 @@ class BatchDeploy(BatchRun):
         self.show(default=back, previous_default=current, status="restored", reasons=[why])
         return self.finish()
 
-    def failed(self, exc: Exception):  # generator -> outcome
+    def failed(self, exc: Exception) -> Step[dict[str, Any]]:
         error = f"{type(exc).__name__}: {str(exc)[:1000]}"
         self.show(status="failed", error=error)
         try:
@@ -412,7 +412,7 @@ class BatchScore(BatchRun):
             ask = BatchCollectInput(run_id=self.run_id, model=self.model, arm=arm, job_name=job.name)
             self.collected.append((yield from self.call(BATCH_COLLECT, ask)))
 
-    def end(self, status: str, reasons: list[str] | None = None):  # generator -> outcome
+    def end(self, status: str, reasons: list[str] | None = None) -> Step[dict[str, Any]]:
         collected = {c.arm: c for c in self.collected}
         arms = [
             BatchArm(

@@ -21,7 +21,7 @@ from core.rollout.payloads import RolloutInput
 from core.run.facts import RunFailed, StepEntered
 from core.run.payloads import LifecycleResult
 from orchestrators.blueprint import bp
-from orchestrators.run import End, RunContext
+from orchestrators.run import End, RunContext, Step
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -90,7 +90,7 @@ class Deploy(RunContext):
         self.show(stage="done", rollout=rolled)
         return rolled
 
-    def fail(self, exc: Exception):  # generator
+    def fail(self, exc: Exception) -> Step[None]:
         """An unexpected error: show and record it, publish `failed`; the caller re-raises."""
         reason = f"{type(exc).__name__}: {str(exc)[:1000]}"
         self.show(status="failed", error=reason)

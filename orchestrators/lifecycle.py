@@ -236,7 +236,7 @@ class Lifecycle(RunContext):
             yield from self.batch_deploy(rolled)
         return rolled
 
-    def batch_deploy(self, rolled: dict[str, Any]):  # generator
+    def batch_deploy(self, rolled: dict[str, Any]) -> Step[None]:
         """After the online outcome is recorded and published: a new champion goes to the batch
         endpoint (default only after its smoke), a rollback restores the batch default if it
         moved. `batch_deploy` records its own failures; a crash of it is shown, never raised."""
@@ -320,14 +320,14 @@ class Lifecycle(RunContext):
         fact = StepEntered(stage="done", status="registered")
         return End("registered", "register", self.decision.reasons, fact, publish=False)
 
-    def end(self, end: End):  # generator -> outcome
+    def end(self, end: End) -> Step[dict[str, Any]]:
         try:
             return (yield from super().end(end))
         except Exception as exc:
             yield from self.fail(exc)
             raise
 
-    def fail(self, exc: Exception):  # generator
+    def fail(self, exc: Exception) -> Step[None]:
         """An unexpected error: show and record it, publish `failed`; the caller re-raises."""
         reason = f"{type(exc).__name__}: {str(exc)[:1000]}"
         self.show(status="failed", error=reason)

@@ -405,7 +405,7 @@ class Rollout(RunContext):
 
     # ------------------------------------------------------------------ traffic, stops
 
-    def apply(self, split: Split, reason: str):  # generator
+    def apply(self, split: Split, reason: str) -> Step[None]:
         change = TrafficInput(endpoint=self.endpoint, traffic=split.traffic, mirror=split.mirror)
         ep = yield from self.call(SET_TRAFFIC, change)
         self.show(split=ep.traffic, mirror=ep.mirror_traffic)
@@ -424,7 +424,7 @@ class Rollout(RunContext):
         if self.stopped():
             raise RollBack(f"operator: {self.stopped()}")
 
-    def pause(self, seconds: float):  # generator; an operator's stop event raises RollBack
+    def pause(self, seconds: float) -> Step[None]:  # an operator's stop event raises RollBack
         timer = self.context.create_timer(self.context.current_utc_datetime + timedelta(seconds=seconds))
         winner = yield self.context.task_any([timer, *self.stops])
         if winner is not timer:
@@ -438,7 +438,7 @@ class Rollout(RunContext):
         split = promoted_split(self.before, self.green, None)
         return RampDecision("promote", "first model of the endpoint: smoke test passed", 0, split)
 
-    def promote(self, decision: RampDecision):  # generator -> outcome
+    def promote(self, decision: RampDecision) -> Step[dict[str, Any]]:
         """Green takes 100%, becomes the champion, and the retired deployment is deleted."""
         assert decision.split is not None
         split, version = decision.split, self.req.challenger_version
@@ -461,7 +461,7 @@ class Rollout(RunContext):
         end = End("promoted", "promote", [decision.reason], fact, event, record={"champion_version": version})
         return (yield from self.end(end))
 
-    def roll_back(self, back: RollBack):  # generator -> outcome
+    def roll_back(self, back: RollBack) -> Step[dict[str, Any]]:
         """Back to the exact pre-rollout split at once, then retire green."""
         self.show(stage="rollback", reason=back.reason)
         yield from self.apply(rollback_split(self.before, self.green), f"rollback: {back.reason}")

@@ -129,7 +129,8 @@ class OrchestrationRun:
         `first` is a value already in hand (e.g. what a submit returned): it is judged before the
         first check. `wake` are tasks (external events) that end the wait early: one that has
         completed ends the poll `woken` before another timer is made, one that completes during a
-        sleep cancels the timer. The last sleep is cut at the deadline, so it is kept to the second."""
+        sleep cancels the timer. The last sleep ends at the deadline, so the last check is made then,
+        not up to `every` seconds later."""
         context = self.context
         deadline = context.current_utc_datetime + timedelta(seconds=within)
         value = (yield from check()) if first is None else first
