@@ -62,7 +62,9 @@ async def on_blob_created(event: func.EventGridEvent, client) -> None:
     except EventValidationError as exc:
         log.warning("refused event %s: %s", getattr(event, "id", "?"), exc)
         event_id = str(getattr(event, "id", ""))[:200]
-        edge.record_ignored(None, EventIgnored(ignored="invalid event", event_id=event_id, error=str(exc)))
+        await edge.record_ignored(
+            None, EventIgnored(ignored="invalid event", event_id=event_id, error=str(exc))
+        )
         return
     outcome = await edge.event(client, parsed)
     if outcome is not None:

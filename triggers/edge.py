@@ -39,7 +39,7 @@ from core.kernel.payload import BlobRef
 from core.kernel.policy import Policies, Policy
 from core.kernel.ports import RetrainRequest, RunLedger
 from core.rollout.facts import LabelsArrived
-from triggers.intake import Intake, ensure_coordinator, exists_error, new_request
+from triggers.intake import Intake, ensure_coordinator, exists_error, new_request, off_loop
 
 log = logging.getLogger("triggers.edge")
 
@@ -75,22 +75,26 @@ class Edge:
         coordinator either way: if the first delivery crashed after recording, its retry is what
         makes sure the recorded request is claimed (a wake-up never starts a run by itself). If the
         host dies between the two steps, the outbox sweep (triggers/outbox.py) does the waking."""
-        accepted = self.ledger.add_request(request)
-        if not accepted:
-            fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
-            self.ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
+        accepted = await off_loop(self._record, request)
         if pause := self.intake_pause_seconds:
             log.warning("LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS: pausing %ss before waking", pause)
             await asyncio.sleep(pause)
         action = await ensure_coordinator(client, request.model)
         return Intake(request, not accepted, coordinator_id(request.model), action)
 
-    def record_ignored(self, model: str | None, fact: EventIgnored) -> None:
+    def _record(self, request: RetrainRequest) -> bool:
+        accepted = self.ledger.add_request(request)
+        if not accepted:
+            fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
+            self.ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
+        return accepted
+
+    async def record_ignored(self, model: str | None, fact: EventIgnored) -> None:
         """Inputs that start nothing (resolved alerts, unmapped events, uncommitted writes) are kept
         in the ledger too, under the model's coordinator (or `unrouted`), so 'why did nothing
         happen?' has an answer."""
         run_id = coordinator_id(model) if model else "unrouted"
-        self.ledger.append(run_id, fact.ledger_kind, fact.dump())
+        await off_loop(self.ledger.append, run_id, fact.ledger_kind, fact.dump())
 
     # ----------------------------------------------------------------------- Event Grid
 
@@ -111,7 +115,7 @@ class Edge:
         live = self.policies.all()  # one snapshot per delivery
         policies = list(live.values())
         if (labelled := route_labels(policies, event.container, event.path)) is not None:
-            if self._outside(labelled, event):
+            if await self._outside(labelled, event):
                 return None
             fact = LabelsArrived(
                 event_id=event.event_id,
@@ -120,20 +124,20 @@ class Edge:
                 url=event.url,
                 content_length=event.content_length,
             )
-            self.ledger.append(coordinator_id(labelled), fact.ledger_kind, fact.dump())
+            await off_loop(self.ledger.append, coordinator_id(labelled), fact.ledger_kind, fact.dump())
             log.info("labels for %s arrived: %s/%s", labelled, event.container, event.path)
             return None
         if (scoring := route_scoring(policies, event.container, event.path)) is not None:
-            if self._outside(scoring, event) or self._not_data(live[scoring], event):
+            if await self._outside(scoring, event) or await self._not_data(live[scoring], event):
                 return None
             details = {**info, "url": event.url, "etag": event.etag, "content_length": event.content_length}
             blob = BlobRef(container=event.container, path=event.path, etag=event.etag)
             return await self.submit_scoring(client, scoring, "blob", event.dedupe_keys[0], details, [blob])
         model = route_blob(policies, event.container, event.path)
         if model is None:
-            self.record_ignored(None, EventIgnored(ignored="no policy claims this blob", **info))
+            await self.record_ignored(None, EventIgnored(ignored="no policy claims this blob", **info))
             return None
-        if self._outside(model, event) or self._not_data(live[model], event):
+        if await self._outside(model, event) or await self._not_data(live[model], event):
             return None
         details = {
             **info,
@@ -154,7 +158,7 @@ class Edge:
             "api": event.api,
         }
 
-    def _outside(self, model: str, event: BlobCreated) -> bool:
+    async def _outside(self, model: str, event: BlobCreated) -> bool:
         """The one location check: an event whose URL is not our account's blob at container/path
         is refused (recorded) and never fetched."""
         if same_blob_location(event.url, self.lake_url(event.container, event.path)):
@@ -162,10 +166,12 @@ class Edge:
         log.warning(
             "refused %s: %s is outside the configured storage account", event.event_id, event.url[:300]
         )
-        self.record_ignored(model, EventIgnored(ignored=OUTSIDE, url=event.url, **self._blob_info(event)))
+        await self.record_ignored(
+            model, EventIgnored(ignored=OUTSIDE, url=event.url, **self._blob_info(event))
+        )
         return True
 
-    def _not_data(self, policy: Policy, event: BlobCreated) -> bool:
+    async def _not_data(self, policy: Policy, event: BlobCreated) -> bool:
         """Folder placeholders, `_SUCCESS` markers and empty blobs are not data (the contract says
         which names are; recorded); a contract that cannot load is left for the run to report."""
         try:
@@ -180,7 +186,7 @@ class Edge:
         if why is None:
             return False
         fact = EventIgnored(ignored=f"not a data file: {why}", url=event.url, **self._blob_info(event))
-        self.record_ignored(policy.model, fact)
+        await self.record_ignored(policy.model, fact)
         return True
 
     async def aml_run(self, client: Any, event: AmlRunStatusChanged) -> Intake | None:
@@ -191,12 +197,16 @@ class Edge:
         }
         if not event.monitor_breach:
             why = "not a model monitor breach"
-            self.record_ignored(None, EventIgnored(ignored=why, experiment=event.experiment_name, **info))
+            await self.record_ignored(
+                None, EventIgnored(ignored=why, experiment=event.experiment_name, **info)
+            )
             return None
         model = route_aml_run(self.policies.all().values(), event)
         if model is None:
             why = "no policy claims this model monitor"
-            self.record_ignored(None, EventIgnored(ignored=why, experiment=event.experiment_name, **info))
+            await self.record_ignored(
+                None, EventIgnored(ignored=why, experiment=event.experiment_name, **info)
+            )
             return None
         details = {**info, "experiment": event.experiment_name, "tags": event.run_tags}
         return await self.submit(client, new_request(model, "aml_monitor", event.dedupe_key, details))
@@ -212,10 +222,10 @@ class Edge:
             "condition": alert.monitor_condition,
         }
         if model is None:
-            self.record_ignored(None, EventIgnored(ignored="no policy claims this alert", **info))
+            await self.record_ignored(None, EventIgnored(ignored="no policy claims this alert", **info))
             return "ignored", None, None
         if not alert.fired:
-            self.record_ignored(model, EventIgnored(ignored="alert resolved", **info))
+            await self.record_ignored(model, EventIgnored(ignored="alert resolved", **info))
             return "recorded", model, None
         details = {
             **info,
@@ -271,7 +281,7 @@ class Edge:
         its run exists, also for a duplicate: the first delivery may have crashed between the two.
         Scoring runs never wait for (or hold up) a retrain."""
         request = new_request(batch_request_scope(model), source, dedupe_key, details)
-        accepted = self.ledger.add_request(request)
+        accepted = await off_loop(self.ledger.add_request, request)
         run_id = batch_run_id(model, dedupe_key)
         payload = BatchScoreInput(
             run_id=run_id,

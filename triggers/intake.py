@@ -3,7 +3,9 @@ deterministic id, and making sure the model's coordinator will see it (recording
 `triggers.edge.Edge.submit`, over the ledger the composition root injects).
 
 Shared by the Event Grid, alert, schedule and operator triggers; registers no functions. The
-ledger is the truth: the `retrain_requested` event only wakes the coordinator, which claims
+ledger calls block (azure-cosmos's sync client, SQLite locally), and an `async def` trigger runs on
+the worker's event loop, so they run on a thread (`off_loop`): concurrent invocations on one
+instance keep overlapping instead of queueing behind each other's I/O. The ledger is the truth: the `retrain_requested` event only wakes the coordinator, which claims
 from the ledger, so a duplicate, a lost event or a crash between the two steps loses nothing.
 """
 
@@ -14,9 +16,10 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import azure.functions as func
 
@@ -27,11 +30,17 @@ from core.run.status import CoordinatorStatus
 from triggers.api_models import Accepted, Error
 
 log = logging.getLogger("triggers")
+T = TypeVar("T")
 
 # One coordinator start at a time per model in this worker: two first requests arriving
 # together must not both call start_new (the second would replace a coordinator that is
 # already claiming).
 _start_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+async def off_loop(call: Callable[..., T], *args: Any) -> T:
+    """A blocking call (ledger, blob, registry) from an `async def` trigger, run on a worker thread."""
+    return await asyncio.to_thread(call, *args)
 
 
 @dataclass(frozen=True)
