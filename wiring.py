@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from core.kernel.authz import TokenVerifier
 from core.kernel.contract import DataContract, load_contract
 from core.kernel.datafiles import Containers
-from core.kernel.policy import DeployOnlyPolicy, Policies, Policy, PolicyDirectory, StaticPolicies
+from core.kernel.policy import (
+    DeployOnlyPolicy,
+    Policies,
+    Policy,
+    PolicyDirectory,
+    RecentPolicies,
+    StaticPolicies,
+)
 from core.kernel.ports import (
     BatchEndpoints,
     DataLake,
@@ -445,6 +452,19 @@ def contract_of(p: Policy) -> DataContract:
 _contracts: dict[str, tuple[Policy, DataContract | Exception]] = {}
 
 
+def _edge_policies() -> Policies:
+    """The live policies as the trigger side routes with them: read at most once a second
+    (RecentPolicies). Given policies (tests) are used as they are."""
+    store = policy_store()
+    if "policies" in _overrides:
+        return store
+    with _lock:
+        recent = _cache.get("edge_policies")
+        if not isinstance(recent, RecentPolicies) or recent.store is not store:
+            recent = _cache["edge_policies"] = RecentPolicies(store)
+        return recent
+
+
 def edge() -> Edge:
     """The trigger side's handlers over this root's ports (the triggers parse, then call them)."""
     if "edge" in _overrides:
@@ -454,7 +474,7 @@ def edge() -> Edge:
     s = settings()
     return Edge(
         ledger=ledger(),
-        policies=policy_store(),
+        policies=_edge_policies(),
         lake_url=lambda container, path: data_lake().url(container, path),
         contract=contract_of,
         intake_pause_seconds=s.test_intake_pause_seconds,

@@ -16,7 +16,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
@@ -770,4 +770,43 @@ class PolicyDirectory:
         found = self.all()
         if model not in found:
             raise _unknown(model, self.policy_dir, found)
+        return found[model]
+
+
+class RecentPolicies:
+    """A policy store read at most once per `seconds`: the trigger side routes every delivery with
+    the live policies, and even a stat of every file per event cost the edge more than the rest of
+    its work (issue 17). An edit reaches routing within `seconds`; runs are unaffected (they read
+    the store itself and keep their snapshot, core.run.runs)."""
+
+    def __init__(
+        self, store: Policies, seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.store = store
+        self.seconds = seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._read_at: float | None = None
+        self._all: dict[str, Policy] = {}
+        self._deploy_only: dict[str, DeployOnlyPolicy] = {}
+
+    def _fresh(self) -> None:
+        now = self._clock()
+        with self._lock:
+            if self._read_at is None or now - self._read_at >= self.seconds:
+                self._all, self._deploy_only = self.store.all(), self.store.deploy_only()
+                self._read_at = now
+
+    def all(self) -> dict[str, Policy]:
+        self._fresh()
+        return dict(self._all)
+
+    def deploy_only(self) -> dict[str, DeployOnlyPolicy]:
+        self._fresh()
+        return dict(self._deploy_only)
+
+    def get(self, model: str) -> Policy:
+        found = self.all()
+        if model not in found:
+            return self.store.get(model)  # a policy added since the last read, or the store's error
         return found[model]
