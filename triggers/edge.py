@@ -39,7 +39,7 @@ from core.kernel.payload import BlobRef
 from core.kernel.policy import Policies, Policy
 from core.kernel.ports import RetrainRequest, RunLedger
 from core.rollout.facts import LabelsArrived
-from triggers.intake import Intake, ensure_coordinator, exists_error, new_request, off_loop
+from triggers.intake import Intake, claim_due_seen, ensure_coordinator, exists_error, new_request, off_loop
 
 log = logging.getLogger("triggers.edge")
 
@@ -71,23 +71,36 @@ class Edge:
     # ----------------------------------------------------------------------- recording
 
     async def submit(self, client: Any, request: RetrainRequest) -> Intake:
-        """Record the request (False from the ledger = a delivery seen before) and wake the
-        coordinator either way: if the first delivery crashed after recording, its retry is what
-        makes sure the recorded request is claimed (a wake-up never starts a run by itself). If the
-        host dies between the two steps, the outbox sweep (triggers/outbox.py) does the waking."""
-        accepted = await off_loop(self._record, request)
+        """Record the request (False from the ledger = a delivery seen before), then make sure a
+        claim will see it. If the host dies between the two steps, the outbox sweep
+        (triggers/outbox.py) does the waking.
+
+        When another request of the model still waits unconsumed and this worker saw the
+        coordinator alive with a claim due within the last second (`claim_due_seen`), a claim is
+        already due that will see this one too, so the coordinator is not asked (`busy`): that
+        request's own submit made sure of a claim after it was recorded; a claim that has not
+        consumed it has not run yet, or ran before this one was recorded and started a run or a
+        debounce wait, each of which ends in another claim (orchestrators/coordinator.py). In a
+        storm this spares the durable status call that cost the edge most of its time (issue 17).
+        Otherwise the coordinator is woken either way: if a first delivery crashed after
+        recording, its retry is what makes sure the recorded request is claimed."""
+        accepted, claim_due = await off_loop(self._record, request)
         if pause := self.intake_pause_seconds:
             log.warning("LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS: pausing %ss before waking", pause)
             await asyncio.sleep(pause)
-        action = await ensure_coordinator(client, request.model)
+        if claim_due and claim_due_seen(request.model):
+            action = "busy"
+        else:
+            action = await ensure_coordinator(client, request.model)
         return Intake(request, not accepted, coordinator_id(request.model), action)
 
-    def _record(self, request: RetrainRequest) -> bool:
+    def _record(self, request: RetrainRequest) -> tuple[bool, bool]:
+        """-> (accepted, a claim is already due for another pending request of the model)."""
         accepted = self.ledger.add_request(request)
         if not accepted:
             fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
             self.ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
-        return accepted
+        return accepted, self.ledger.pending_besides(request.model, request.request_id)
 
     async def record_ignored(self, model: str | None, fact: EventIgnored) -> None:
         """Inputs that start nothing (resolved alerts, unmapped events, uncommitted writes) are kept

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,6 +98,19 @@ def exists_error(exc: Exception) -> bool:
 _CLAIM_PENDING_PHASES = {"debouncing", "running"}
 _ACTIVE = {"Running", "Pending"}
 
+# When this worker last read a model's coordinator in one of those phases. Edge.submit skips the
+# status read while another request of the model waits unconsumed and the coordinator was seen
+# alive with a claim due within the last CLAIM_DUE_FRESH_SECONDS (a coordinator that fails in
+# that second is restarted by the next read or the outbox sweep, as one failing just after a read).
+CLAIM_DUE_FRESH_SECONDS = 1.0
+_claim_due_seen: dict[str, float] = {}
+
+
+def claim_due_seen(model: str) -> bool:
+    """This worker saw the model's coordinator with a claim due within CLAIM_DUE_FRESH_SECONDS."""
+    seen = _claim_due_seen.get(model)
+    return seen is not None and time.monotonic() - seen < CLAIM_DUE_FRESH_SECONDS
+
 
 def _phase(status: Any) -> str | None:
     if not status:
@@ -114,6 +128,7 @@ async def ensure_coordinator(client: Any, model: str) -> str:
     instance = coordinator_id(model)
     try:
         if _phase(await client.get_status(instance)) in _CLAIM_PENDING_PHASES:
+            _claim_due_seen[model] = time.monotonic()
             return "busy"
     except Exception as exc:  # status unknown: waking it is always safe
         log.warning("status of %s unavailable (%s); raising the event", instance, exc)

@@ -281,6 +281,14 @@ class SqliteRunLedger:
             ).fetchall()
         return [self._request(r) for r in rows]
 
+    def pending_besides(self, model: str, request_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT 1 FROM requests WHERE model = ? AND consumed_by IS NULL AND request_id != ? LIMIT 1",
+                (model, request_id),
+            ).fetchone()
+        return row is not None
+
     def consume_requests(self, model: str, request_ids: list[str], run_id: str) -> None:
         with self._write() as db:
             db.executemany(
