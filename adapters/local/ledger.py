@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -102,11 +103,22 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+_write_locks: dict[Path, threading.RLock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.RLock:
+    """One lock per ledger file in this process (several SqliteRunLedger objects may share one)."""
+    with _write_locks_guard:
+        return _write_locks.setdefault(path.resolve(), threading.RLock())
+
+
 class SqliteRunLedger:
     def __init__(self, path: Path | str, *, timeout: float = 30.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
+        self._write_lock = _write_lock(self.path)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -129,7 +141,11 @@ class SqliteRunLedger:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
+        # Writers of this process take turns on a lock before SQLite's: the triggers record off
+        # the event loop on several threads, and SQLite's busy handler makes a waiting writer
+        # sleep 1-100 ms per retry, which cost a storm of events most of its latency (issue 17).
+        # Other processes still wait on SQLite's lock (busy timeout).
+        with self._write_lock, self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
