@@ -1,7 +1,7 @@
 """SqliteRunLedger: the RunLedger port on SQLite (the local stand-in for Cosmos DB).
 
-Several processes share the file (devhost's worker threads, the CLI, tests), so every operation
-opens its own connection, writes inside BEGIN IMMEDIATE, and WAL lets readers run alongside.
+Several processes share the file (devhost's worker threads, the CLI, tests), so each thread keeps
+its own connection, writes inside BEGIN IMMEDIATE, and WAL lets readers run alongside.
 Runs carry an etag that changes on every write; a conditional put with a stale etag raises
 ConcurrencyConflict exactly as Cosmos's if-match would.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -119,6 +120,7 @@ class SqliteRunLedger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
         self._write_lock = _write_lock(self.path)
+        self._local = threading.local()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -127,17 +129,24 @@ class SqliteRunLedger:
         self._keeper = sqlite3.connect(self.path, timeout=self._timeout, check_same_thread=False)
         self._keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()  # opens the WAL index
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection to the file, opened on first use and kept: opening one per call
+        cost a storm of events more than its writes (issue 17). Kept per process too (a forked
+        child opens its own)."""
+        held = getattr(self._local, "db", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
         db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, factory=_Connection)
         # WAL + NORMAL (as devhost's task hub and the traffic log): a commit survives the process
         # being killed; without it every write waits for an fsync (~30 ms on a VM disk).
         db.execute("PRAGMA synchronous=NORMAL")
         db.row_factory = _row
-        try:
-            yield db
-        finally:
-            db.close()
+        self._local.db = (os.getpid(), db)
+        return db
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        yield self._connection()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -149,10 +158,11 @@ class SqliteRunLedger:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
 
     # ------------------------------------------------------------------ runs
 
