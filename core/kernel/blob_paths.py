@@ -10,6 +10,7 @@ name enters (the edge, the data-lake adapter, local staging): pure string rules,
 from __future__ import annotations
 
 import functools
+import re
 from urllib.parse import unquote
 
 MAX_BLOB_NAME = 1024  # Azure's limit, in characters
@@ -48,7 +49,7 @@ def check_blob_path(name: str, *, what: str = "blob name", prefix: bool = False)
     if has_lone_surrogate(name):
         raise BlobPathError(f"{what} {name!r} contains a lone surrogate (not valid Unicode)")
     for form in _decoded_forms(name):
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in form):
+        if _CONTROL.search(form):
             raise BlobPathError(f"{what} {name[:200]!r} contains a control character")
         if "\\" in form:
             raise BlobPathError(
@@ -99,4 +100,8 @@ def _plain_name(name: str) -> bool:
 def has_lone_surrogate(text: str) -> bool:
     """A str holding U+D800..U+DFFF cannot be encoded as UTF-8 (JSON allows `\\ud800`;
     SQLite, HTTP headers and Azure do not)."""
-    return any("\ud800" <= c <= "\udfff" for c in text)
+    return _SURROGATE.search(text) is not None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
