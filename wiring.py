@@ -16,7 +16,7 @@ import contextlib
 import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,17 +26,39 @@ from core.kernel.policy import DeployOnlyPolicy, Policies, Policy, PolicyDirecto
 from core.kernel.ports import (
     BatchEndpoints,
     DataLake,
+    DataPipelines,
     Endpoints,
     EventPublisher,
     LifecycleEvent,
     ModelRegistry,
     ModelRegistryShare,
+    PipelineRun,
     PredictionLog,
     RunLedger,
     TrafficStats,
     TrainingJobs,
 )
 from core.kernel.settings import Settings, SettingsError, get_settings
+
+
+class UnconfiguredDataPipelines:
+    """Stands in for Data Factory where none is configured: a policy that names a pipeline fails its
+    ingest with the message that says what is missing, every other policy never calls it."""
+
+    def __init__(self, error: SettingsError) -> None:
+        self.error = error
+
+    def start(self, pipeline: str, parameters: dict[str, Any], *, reference: str) -> PipelineRun:
+        raise SettingsError(f"ingesting with Data Factory pipeline {pipeline!r}: {self.error}")
+
+    def status(self, run_id: str) -> PipelineRun:
+        raise SettingsError(f"reading Data Factory run {run_id!r}: {self.error}")
+
+    def cancel(self, run_id: str) -> PipelineRun:
+        raise SettingsError(f"cancelling Data Factory run {run_id!r}: {self.error}")
+
+
+_NO_FACTORY = SettingsError("no Data Factory is configured (DATA_FACTORY_NAME, LIFECYCLE_MODE=azure)")
 
 
 @dataclass(frozen=True)
@@ -57,6 +79,8 @@ class Ports:
     batch_endpoints: BatchEndpoints
     # the registry shared between environments; None when SHARED_REGISTRY_NAME is unset
     model_share: ModelRegistryShare | None = None
+    # ingestion by Data Factory pipelines (policies with data.data_factory)
+    data_pipelines: DataPipelines = field(default_factory=lambda: UnconfiguredDataPipelines(_NO_FACTORY))
 
     @property
     def containers(self) -> Containers:
@@ -318,6 +342,25 @@ def events() -> EventPublisher:
     return _cached("events", build)
 
 
+def data_pipelines() -> DataPipelines:
+    """Azure Data Factory (DATA_FACTORY_NAME, in the AML workspace's subscription and resource group).
+    Data Factory has no local emulator: locally a policy that names a pipeline fails with why."""
+
+    def build() -> DataPipelines:
+        s = settings()
+        if s.mode == "local" or not s.data_factory_name:
+            why = "LIFECYCLE_MODE=azure" if s.mode == "local" else "DATA_FACTORY_NAME"
+            return UnconfiguredDataPipelines(SettingsError(f"Data Factory ingestion needs {why}"))
+        from adapters.azure.data_factory import DataFactoryPipelines
+
+        subscription, resource_group, _ = _aml_workspace(s)
+        return DataFactoryPipelines.connect(
+            _azure_credential(), subscription, resource_group, s.data_factory_name
+        )
+
+    return _cached("data_pipelines", build)
+
+
 def ports() -> Ports:
     """The one ports object (each adapter built once, on the first call that needs it)."""
     if "ports" in _overrides:
@@ -336,6 +379,7 @@ def ports() -> Ports:
         code_version=code_version(),
         batch_endpoints=batch_endpoints(),
         model_share=model_share(),
+        data_pipelines=data_pipelines(),
     )
 
 
@@ -372,7 +416,7 @@ def override(**replacements: Any) -> Iterator[None]:
     """Use the given objects instead of building them: `ports=Ports(...)` swaps them all, or
     single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
     data_lake, training_jobs, registry, workspace_registry, model_share, endpoints, traffic_stats,
-    prediction_log, ledger, events, code_version, batch_endpoints)."""
+    prediction_log, ledger, events, code_version, batch_endpoints, data_pipelines)."""
     found = replacements.get("policies")
     if isinstance(found, Mapping):
         replacements["policies"] = StaticPolicies(found)

@@ -38,6 +38,7 @@ from core.training.payloads import (
 )
 from core.training.verdict import ChallengerVerdict
 from orchestrators.blueprint import bp
+from orchestrators.ingest_pipeline import ingest_with_pipeline
 from orchestrators.run import End, RunContext
 
 ABORT_EVENT = "abort"
@@ -110,7 +111,10 @@ class Lifecycle(RunContext):
         """Validate the landed data against the contract; bad data ends the run, quarantined."""
         yield self.step(StepEntered(stage="ingest", blobs=len(self.trigger.blobs)))
         ingest = IngestInput(run_id=self.run_id, model=self.model, blobs=self.trigger.blobs)
-        self.data = data = IngestResult.model_validate((yield self.call("lifecycle_ingest", ingest)))
+        if self.policy.data.data_factory is not None:  # a Data Factory pipeline prepares the data
+            self.data = data = yield from ingest_with_pipeline(self, ingest)
+        else:
+            self.data = data = IngestResult.model_validate((yield self.call("lifecycle_ingest", ingest)))
         rows = self.rows
         if data.status == "rejected":
             raise End(

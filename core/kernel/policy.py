@@ -62,11 +62,26 @@ class SplitPolicy(_Strict):
     seed: int = 42
 
 
+class DataFactoryIngestion(_Strict):
+    """Ingest with an Azure Data Factory pipeline instead of in the app (infra/app/datafactory.bicep).
+
+    The lifecycle starts a run of `pipeline` with the batch's blobs and the data version as parameters
+    (plus `parameters`), waits on durable timers, and checks what the pipeline wrote to
+    features/{model}/{data version}/ against the data contract before anything is trained on it."""
+
+    pipeline: Annotated[str, Field(min_length=1, max_length=260, pattern=r"^[A-Za-z0-9_][^<>*#.%&:\\+?/]*$")]
+    parameters: dict[str, str] = Field(default_factory=dict)  # more pipeline parameters, passed as given
+    poll_seconds: Annotated[int, Field(gt=0)] = 30
+    deadline_seconds: Annotated[int, Field(gt=0)] = 3600
+
+
 class DataPolicy(_Strict):
     container: str = "raw"
     prefix: str  # blobs under raw/{prefix} belong to this model
     contract: Path  # data contract YAML, relative to the policy file
     split: SplitPolicy = SplitPolicy()
+    # None: the app ingests (core/training/ingest.py); set: a Data Factory pipeline does
+    data_factory: DataFactoryIngestion | None = None
 
 
 class TrainingPolicy(_Strict):
@@ -455,6 +470,8 @@ def policy_hash(policy: Policy | DeployOnlyPolicy) -> str:
     for key in _OPTIONAL_SECTIONS:
         if dumped.get(key, 0) is None:
             del dumped[key]
+    if dumped.get("data", {}).get("data_factory", 0) is None:  # added later, like the sections above
+        del dumped["data"]["data_factory"]
     normalised = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(normalised.encode()).hexdigest()
 

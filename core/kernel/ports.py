@@ -113,6 +113,40 @@ class TrainingJobs(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- data pipelines
+
+PipelineRunState = Literal["queued", "running", "succeeded", "failed", "canceled"]
+TERMINAL_PIPELINE_STATES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    run_id: str
+    pipeline: str
+    state: PipelineRunState
+    message: str = ""  # the service's own text (Data Factory's error message on a failed run)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL_PIPELINE_STATES
+
+
+@runtime_checkable
+class DataPipelines(Protocol):
+    """Data-preparation pipelines run outside the app (Azure Data Factory): the other ingestion.
+
+    `start` is idempotent on `reference` (the lifecycle run id, sent as the pipeline parameter
+    `runId`): starting a pipeline whose run for that reference exists returns that run, so a replayed
+    activity does not prepare the data twice."""
+
+    def start(self, pipeline: str, parameters: dict[str, Any], *, reference: str) -> PipelineRun: ...
+
+    def status(self, run_id: str) -> PipelineRun: ...
+
+    def cancel(self, run_id: str) -> PipelineRun: ...
+
+
 # --------------------------------------------------------------------------- model registry
 
 

@@ -83,6 +83,9 @@ class Settings(BaseModel):
     cosmos_endpoint: str | None = None
     cosmos_database: str = "mllifecycle"
     log_analytics_workspace_id: str | None = None
+    # Azure Data Factory of the policies that ingest with a pipeline (data.data_factory); it lives in
+    # the AML workspace's subscription and resource group
+    data_factory_name: str | None = None
     # the prediction log on Azure: what AML model data collection writes to the workspace's default
     # datastore (workspaceblobstore: the workspace storage account, container azureml-blobstore-<id>)
     prediction_log_account_url: str | None = None
@@ -192,6 +195,7 @@ ENV_KEYS: dict[str, str] = {
     "cosmos_endpoint": "COSMOS_ENDPOINT",
     "cosmos_database": "COSMOS_DATABASE",
     "log_analytics_workspace_id": "LOG_ANALYTICS_WORKSPACE_ID",
+    "data_factory_name": "DATA_FACTORY_NAME",
     "prediction_log_account_url": "PREDICTION_LOG_ACCOUNT_URL",
     "prediction_log_container": "PREDICTION_LOG_CONTAINER",
     "prediction_log_prefix": "PREDICTION_LOG_PREFIX",

@@ -70,6 +70,8 @@ class RunProgress(Status):
     failures: list[str] | None = None
     job: str | None = None
     job_state: str | None = None
+    pipeline_run: str | None = None  # ingestion by a Data Factory pipeline: its run id and state
+    pipeline_state: str | None = None
     evaluation_job: str | None = None
     champion_version: str | None = None
     decision: ChallengerVerdict | None = None

@@ -1,0 +1,85 @@
+"""Activities of ingestion by a Data Factory pipeline: start a run, read its status, cancel it, and
+check what it wrote against the data contract. Waiting happens in the orchestrator, on durable timers."""
+
+from __future__ import annotations
+
+import wiring
+from activities.blueprint import bp
+from core.kernel.datafiles import IngestResult
+from core.run.runs import run_rules
+from core.training.payloads import IngestInput
+from core.training.pipeline_ingest import check_pipeline_output, plan_pipeline_run
+from core.training.pipeline_payloads import (
+    PipelineOutputInput,
+    PipelineRunInput,
+    PipelineRunResult,
+    PipelineStartResult,
+)
+from wiring import Ports
+
+
+class PipelineIngestActivities:
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+
+    def start(self, req: IngestInput) -> PipelineStartResult:
+        """Plan the run from the run's policy snapshot and start it (idempotent on the run id)."""
+        p = self.ports
+        rules = run_rules(p.ledger, req.run_id)
+        plan = plan_pipeline_run(
+            p.data_lake, rules.policy, rules.contract, req.run_id, req.blobs, p.containers
+        )
+        if isinstance(plan, IngestResult):
+            return PipelineStartResult(status="rejected", rejected=plan)
+        run = p.data_pipelines.start(plan.pipeline, plan.parameters, reference=req.run_id)
+        return PipelineStartResult(
+            status="started",
+            run=PipelineRunResult.of(run),
+            data_version=plan.data_version,
+            sources=plan.sources,
+        )
+
+    def status(self, req: PipelineRunInput) -> PipelineRunResult:
+        return PipelineRunResult.of(self.ports.data_pipelines.status(req.pipeline_run_id))
+
+    def cancel(self, req: PipelineRunInput) -> PipelineRunResult:
+        return PipelineRunResult.of(self.ports.data_pipelines.cancel(req.pipeline_run_id))
+
+    def check_output(self, req: PipelineOutputInput) -> IngestResult:
+        p = self.ports
+        rules = run_rules(p.ledger, req.run_id)
+        run = req.run.port_value()
+        return check_pipeline_output(
+            p.data_lake,
+            rules.policy,
+            rules.contract,
+            req.run_id,
+            run,
+            req.data_version,
+            req.sources,
+            p.containers,
+        )
+
+
+def _acts() -> PipelineIngestActivities:
+    return PipelineIngestActivities(wiring.ports())
+
+
+@bp.activity_trigger(input_name="payload")
+def ingest_pipeline_start(payload: dict) -> dict:
+    return _acts().start(IngestInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def ingest_pipeline_status(payload: dict) -> dict:
+    return _acts().status(PipelineRunInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def ingest_pipeline_cancel(payload: dict) -> dict:
+    return _acts().cancel(PipelineRunInput.model_validate(payload)).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def ingest_pipeline_output(payload: dict) -> dict:
+    return _acts().check_output(PipelineOutputInput.model_validate(payload)).dump()
