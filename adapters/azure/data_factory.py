@@ -90,7 +90,8 @@ class DataFactoryPipelines:
         query = RunFilterParameters(
             last_updated_after=now - self.lookback,
             last_updated_before=now + timedelta(hours=1),
-            filters=[RunQueryFilter(operand="PipelineName", operator="Equals", values=[pipeline])],
+            # the SDK names the REST field `values` values_property (a mapping `values=` would not reach Azure)
+            filters=[RunQueryFilter(operand="PipelineName", operator="Equals", values_property=[pipeline])],
             order_by=[RunQueryOrderBy(order_by="RunStart", order="DESC")],
         )
         while True:
