@@ -16,7 +16,7 @@ from core.kernel.policy import DataFactoryIngestion
 from core.run.facts import read_fact
 from tests.orchestrators.test_lifecycle import World, _good, lifecycle, run
 
-PIPELINE = "raw-to-training"
+PIPELINE = "raw-to-features"
 
 
 @pytest.fixture

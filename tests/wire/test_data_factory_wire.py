@@ -79,7 +79,7 @@ def pipelines(standin: DataFactoryStandIn) -> DataFactoryPipelines:
 
 def _parameters(run_id: str = "churn-20260301120000-abc123") -> dict[str, Any]:
     policy = load_policy(__import__("pathlib").Path("samples/churn/policy.yaml"))
-    adf = DataFactoryIngestion(pipeline="raw-to-training", parameters={"env": "dev"})
+    adf = DataFactoryIngestion(pipeline="raw-to-features", parameters={"env": "dev"})
     policy = policy.model_copy(update={"data": policy.data.model_copy(update={"data_factory": adf})})
     sources = [BlobRef(container="raw", path="churn/2026/a.csv", etag='"0x1"')]
     return pipeline_parameters(policy, run_id, "dv-0123456789abcdef01234567", sources, Containers())
@@ -97,19 +97,19 @@ def test_starting_a_pipeline_asks_for_an_earlier_run_of_the_lifecycle_then_creat
     standin, pipelines
 ):
     params = _parameters()
-    run = pipelines.start("raw-to-training", params, reference=params["runId"])
+    run = pipelines.start("raw-to-features", params, reference=params["runId"])
     assert (run.run_id, run.state) == ("0000-run-1", "queued")
 
     query, create = standin.writes()
     assert _assert_follows_the_spec(query) == "PipelineRuns_QueryByFactory"
     assert problems(query.json(), "RunFilterParameters", SPEC) == []
     assert query.json()["filters"] == [
-        {"operand": "PipelineName", "operator": "Equals", "values": ["raw-to-training"]}
+        {"operand": "PipelineName", "operator": "Equals", "values": ["raw-to-features"]}
     ]
     assert query.json()["lastUpdatedAfter"].startswith("2026-02-27T12:00:00")
 
     assert _assert_follows_the_spec(create) == "Pipelines_CreateRun"
-    assert create.path.endswith("/pipelines/raw-to-training/createRun")
+    assert create.path.endswith("/pipelines/raw-to-features/createRun")
     body = create.json()
     assert problems(body, "ParameterValueSpecification", SPEC) == []
     assert body["sourcePaths"] == ["churn/2026/a.csv"]  # an Array parameter stays an array
@@ -119,19 +119,19 @@ def test_starting_a_pipeline_asks_for_an_earlier_run_of_the_lifecycle_then_creat
 
 def test_a_replayed_start_finds_the_run_it_started_and_creates_no_second_one(standin, pipelines):
     params = _parameters()
-    first = pipelines.start("raw-to-training", params, reference=params["runId"])
-    again = pipelines.start("raw-to-training", params, reference=params["runId"])
+    first = pipelines.start("raw-to-features", params, reference=params["runId"])
+    again = pipelines.start("raw-to-features", params, reference=params["runId"])
     assert again.run_id == first.run_id
     assert len(standin.sent("POST", r"/createRun$")) == 1
 
 
 def test_a_failed_run_reads_back_with_data_factorys_own_error_text(standin, pipelines):
     params = _parameters()
-    run = pipelines.start("raw-to-training", params, reference=params["runId"])
+    run = pipelines.start("raw-to-features", params, reference=params["runId"])
     text = "Operation on target CopyRawToFeatures failed: ErrorCode=UserErrorSourceBlobNotExists"
     standin.finish(run.run_id, "Failed", text)
     status = pipelines.status(run.run_id)
-    assert (status.state, status.message, status.pipeline) == ("failed", text, "raw-to-training")
+    assert (status.state, status.message, status.pipeline) == ("failed", text, "raw-to-features")
     get = standin.sent("GET", r"/pipelineruns/")[-1]
     assert _assert_follows_the_spec(get) == "PipelineRuns_Get"
 
@@ -148,14 +148,14 @@ def test_a_failed_run_reads_back_with_data_factorys_own_error_text(standin, pipe
 )
 def test_each_pipeline_run_status_maps_to_one_state(standin, pipelines, status, state):
     params = _parameters()
-    run = pipelines.start("raw-to-training", params, reference=params["runId"])
+    run = pipelines.start("raw-to-features", params, reference=params["runId"])
     standin.finish(run.run_id, status)
     assert pipelines.status(run.run_id).state == state
 
 
 def test_cancelling_cancels_the_run_and_its_child_pipelines(standin, pipelines):
     params = _parameters()
-    run = pipelines.start("raw-to-training", params, reference=params["runId"])
+    run = pipelines.start("raw-to-features", params, reference=params["runId"])
     assert pipelines.cancel(run.run_id).state == "canceled"
     cancel = standin.sent("POST", r"/cancel$")[0]
     assert _assert_follows_the_spec(cancel) == "PipelineRuns_Cancel"
@@ -171,7 +171,7 @@ def test_the_spec_check_catches_a_bad_pipeline_name_and_an_unknown_query_paramet
 
 def test_a_start_whose_parameters_do_not_carry_the_reference_is_refused(pipelines):
     with pytest.raises(ValueError, match="runId"):
-        pipelines.start("raw-to-training", {"runId": "other"}, reference="mine")
+        pipelines.start("raw-to-features", {"runId": "other"}, reference="mine")
 
 
 def test_an_http_error_from_data_factory_surfaces_with_its_message(standin, pipelines):
