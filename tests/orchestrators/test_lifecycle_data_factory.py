@@ -3,6 +3,7 @@ engine with fakes behind every port (tests/fakes.py FakeDataPipelines plays Data
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import wiring
 from core.kernel.datafiles import to_parquet
 from core.kernel.policy import DataFactoryIngestion
 from core.run.facts import read_fact
+from devhost.durable.engine import DurableEngine
 from tests.orchestrators.test_lifecycle import World, _good, lifecycle, run
 
 PIPELINE = "raw-to-features"
@@ -125,3 +127,22 @@ def test_a_pipeline_past_its_deadline_is_cancelled_and_the_run_rejected(world, t
     assert out["status"] == "rejected"
     assert "did not finish within data.data_factory.deadline_seconds=300" in out["reasons"][0]
     assert world.fakes.data_pipelines.cancelled == ["adf-0001"]
+
+
+@pytest.mark.parametrize("world", [86_400], indirect=True)  # a day: the deadline cannot beat the abort
+def test_an_abort_while_the_pipeline_runs_cancels_the_pipeline_run_and_ends_the_run_aborted(world, tmp_path):
+    world.fakes.data_pipelines.polls_to_finish = 10_000
+
+    async def scenario(engine: DurableEngine) -> dict:
+        await engine.start_new("lifecycle", instance_id="run-1", input=_good(world).dump())
+        for _ in range(200):
+            if world.fakes.data_pipelines.runs:
+                break
+            await asyncio.sleep(0.05)
+        await engine.raise_event("run-1", "abort", {"by": "operator", "reason": "wrong files"})
+        return await engine.wait_for("run-1", 20)
+
+    status = run(tmp_path, scenario)
+    assert (status["output"]["status"], status["output"]["stage"]) == ("aborted", "ingest")
+    assert world.fakes.data_pipelines.cancelled == ["adf-0001"]
+    assert world.fakes.training_jobs.jobs == {}

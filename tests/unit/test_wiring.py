@@ -84,3 +84,8 @@ def test_a_named_shared_registry_is_a_second_mlflow_store_fed_by_the_workspace_r
             assert share.tracking_uri.endswith("shared-registry.db")
     finally:
         wiring.reset()
+
+
+def test_locally_a_policy_that_names_a_data_factory_pipeline_fails_saying_it_needs_azure(local):
+    with pytest.raises(SettingsError, match="raw-to-features.*LIFECYCLE_MODE=azure"):
+        wiring.ports().data_pipelines.start("raw-to-features", {"runId": "r1"}, reference="r1")
