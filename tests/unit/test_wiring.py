@@ -87,5 +87,5 @@ def test_a_named_shared_registry_is_a_second_mlflow_store_fed_by_the_workspace_r
 
 
 def test_locally_a_policy_that_names_a_data_factory_pipeline_fails_saying_it_needs_azure(local):
-    with pytest.raises(SettingsError, match="raw-to-features.*LIFECYCLE_MODE=azure"):
+    with pytest.raises(SettingsError, match=r"raw-to-features.*LIFECYCLE_MODE=azure"):
         wiring.ports().data_pipelines.start("raw-to-features", {"runId": "r1"}, reference="r1")
