@@ -29,9 +29,11 @@ from core.kernel.ports import (
     DataPipelines,
     Endpoints,
     EventPublisher,
+    FeatureSetVersion,
     LifecycleEvent,
     ModelRegistry,
     ModelRegistryShare,
+    OnlineFeatureStore,
     PipelineRun,
     PredictionLog,
     RunLedger,
@@ -58,6 +60,30 @@ class UnconfiguredDataPipelines:
         raise SettingsError(f"cancelling Data Factory run {run_id!r}: {self.error}")
 
 
+class UnconfiguredOnlineFeatureStore:
+    """Stands in for the online feature store where none is configured: a policy with `online_features`
+    fails its materialization saying which setting is missing; nothing else calls it."""
+
+    def __init__(self, error: SettingsError) -> None:
+        self.error = error
+
+    def materialize(
+        self, feature_set: str, version: str, vectors: dict[str, dict[str, Any]], **_: Any
+    ) -> FeatureSetVersion:
+        raise SettingsError(f"materializing feature set {feature_set!r}: {self.error}")
+
+    def lookup(
+        self, feature_set: str, version: str, entity_ids: list[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        raise SettingsError(f"looking up feature set {feature_set!r}: {self.error}")
+
+    def versions(self, feature_set: str) -> list[FeatureSetVersion]:
+        return []
+
+
+_NO_STORE = SettingsError(
+    "no online feature store is configured (FEATURE_STORE_ENDPOINT, or COSMOS_ENDPOINT on Azure)"
+)
 _NO_FACTORY = SettingsError("no Data Factory is configured (DATA_FACTORY_NAME, LIFECYCLE_MODE=azure)")
 
 
@@ -81,6 +107,10 @@ class Ports:
     model_share: ModelRegistryShare | None = None
     # ingestion by Data Factory pipelines (policies with data.data_factory)
     data_pipelines: DataPipelines = field(default_factory=lambda: UnconfiguredDataPipelines(_NO_FACTORY))
+    # the online feature store (policies with online_features)
+    online_features: OnlineFeatureStore = field(
+        default_factory=lambda: UnconfiguredOnlineFeatureStore(_NO_STORE)
+    )
 
     @property
     def containers(self) -> Containers:
@@ -361,6 +391,32 @@ def data_pipelines() -> DataPipelines:
     return _cached("data_pipelines", build)
 
 
+def online_features() -> OnlineFeatureStore:
+    """Cosmos DB container `features` (partition key /entityId): on Azure the ledger's account with the
+    managed identity, locally the Cosmos stand-in named by FEATURE_STORE_ENDPOINT with its key."""
+
+    def build() -> OnlineFeatureStore:
+        s = settings()
+        endpoint = s.feature_store_endpoint or (s.cosmos_endpoint if s.mode == "azure" else None)
+        if not endpoint:
+            return UnconfiguredOnlineFeatureStore(_NO_STORE)
+        from adapters.azure.feature_store import CosmosOnlineFeatureStore
+
+        if s.feature_store_key:  # the local Cosmos stand-in: a key, and its self-signed certificate
+            return CosmosOnlineFeatureStore.connect(
+                endpoint,
+                s.feature_store_key,
+                s.cosmos_database,
+                s.feature_store_container,
+                connection_verify=False,
+            )
+        return CosmosOnlineFeatureStore.connect(
+            endpoint, _azure_credential(), s.cosmos_database, s.feature_store_container
+        )
+
+    return _cached("online_features", build)
+
+
 def ports() -> Ports:
     """The one ports object (each adapter built once, on the first call that needs it)."""
     if "ports" in _overrides:
@@ -380,6 +436,7 @@ def ports() -> Ports:
         batch_endpoints=batch_endpoints(),
         model_share=model_share(),
         data_pipelines=data_pipelines(),
+        online_features=online_features(),
     )
 
 
@@ -416,7 +473,7 @@ def override(**replacements: Any) -> Iterator[None]:
     """Use the given objects instead of building them: `ports=Ports(...)` swaps them all, or
     single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
     data_lake, training_jobs, registry, workspace_registry, model_share, endpoints, traffic_stats,
-    prediction_log, ledger, events, code_version, batch_endpoints, data_pipelines)."""
+    prediction_log, ledger, events, code_version, batch_endpoints, data_pipelines, online_features)."""
     found = replacements.get("policies")
     if isinstance(found, Mapping):
         replacements["policies"] = StaticPolicies(found)

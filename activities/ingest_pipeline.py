@@ -1,5 +1,6 @@
-"""Activities of ingestion by a Data Factory pipeline: start a run, read its status, cancel it, and
-check what it wrote against the data contract. Waiting happens in the orchestrator, on durable timers."""
+"""Activities of the data platform: ingestion by a Data Factory pipeline (start a run, read its status,
+cancel it, check what it wrote against the data contract; waiting happens in the orchestrator, on durable
+timers) and materialization of a data version into the online feature store."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import wiring
 from activities.blueprint import bp
 from core.kernel.datafiles import IngestResult
 from core.run.runs import run_rules
+from core.training.online_features import materialize
 from core.training.payloads import IngestInput
 from core.training.pipeline_ingest import check_pipeline_output, plan_pipeline_run
 from core.training.pipeline_payloads import (
+    FeatureSetResult,
+    MaterializeInput,
     PipelineOutputInput,
     PipelineRunInput,
     PipelineRunResult,
@@ -83,3 +87,30 @@ def ingest_pipeline_cancel(payload: dict) -> dict:
 @bp.activity_trigger(input_name="payload")
 def ingest_pipeline_output(payload: dict) -> dict:
     return _acts().check_output(PipelineOutputInput.model_validate(payload)).dump()
+
+
+# --------------------------------------------------------------------------- online features
+
+
+class OnlineFeatureActivities:
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+
+    def materialize(self, req: MaterializeInput) -> FeatureSetResult:
+        """The latest vector per entity of the run's data version into the online store (upserts)."""
+        p = self.ports
+        rules = run_rules(p.ledger, req.run_id)
+        version = materialize(p.data_lake, p.online_features, rules.policy, rules.contract, req.data, req.at)
+        return FeatureSetResult(
+            feature_set=version.feature_set,
+            version=version.version,
+            entities=version.entities,
+            materialized_at=version.materialized_at,
+        )
+
+
+@bp.activity_trigger(input_name="payload")
+def features_materialize(payload: dict) -> dict:
+    return (
+        OnlineFeatureActivities(wiring.ports()).materialize(MaterializeInput.model_validate(payload)).dump()
+    )

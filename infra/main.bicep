@@ -216,6 +216,16 @@ module dataFactory 'app/datafactory.bicep' = {
   }
 }
 
+// The online feature store: container `features` (partition /entityId, per-item TTL) in the ledger's account.
+module featureStore 'app/featurestore.bicep' = {
+  name: 'featurestore'
+  scope: rg
+  params: {
+    accountName: cosmos.outputs.name
+    databaseName: cosmosDatabaseName
+  }
+}
+
 module lifecycleTopic 'app/topic.bicep' = {
   name: 'lifecycletopic'
   scope: rg
@@ -262,6 +272,7 @@ module api 'app/api.bicep' = {
       COSMOS_DATABASE: cosmosDatabaseName
       LOG_ANALYTICS_WORKSPACE_ID: logAnalytics.outputs.logAnalyticsWorkspaceId
       DATA_FACTORY_NAME: dataFactory.outputs.name
+      FEATURE_STORE_CONTAINER: featureStore.outputs.containerName
       // model data collection writes to the workspace's default datastore (workspaceblobstore)
       PREDICTION_LOG_ACCOUNT_URL: 'https://${ml.outputs.storageAccountName}.blob.${environment().suffixes.storage}'
       PREDICTION_LOG_CONTAINER: 'azureml-blobstore-${ml.outputs.workspaceId}'

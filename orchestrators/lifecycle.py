@@ -36,6 +36,7 @@ from core.training.payloads import (
     RegisterResult,
     SubmitJobInput,
 )
+from core.training.pipeline_payloads import FeatureSetResult, MaterializeInput
 from core.training.verdict import ChallengerVerdict
 from orchestrators.blueprint import bp
 from orchestrators.ingest_pipeline import ingest_with_pipeline
@@ -53,6 +54,7 @@ def lifecycle(context: df.DurableOrchestrationContext):
     try:
         yield from run.start()
         yield from run.ingest()
+        yield from run.materialize_features()
         yield from run.train()
         yield from run.evaluate()
         if run.decision.verdict == "keep":
@@ -91,6 +93,7 @@ class Lifecycle(RunContext):
         self.train_job: str | None = None
         self.model_uri = ""
         self.challenger_version: str | None = None
+        self.features: FeatureSetResult | None = None
         self.show()
 
     # ------------------------------------------------------------------ steps
@@ -135,6 +138,17 @@ class Lifecycle(RunContext):
                 [f"{why} before training"],
                 RunAborted(stage="ingest", reason=why, abort=self.abort.result),
             )
+
+    def materialize_features(self):
+        """With `online_features` in the policy: the data version becomes the feature set's version in
+        the online store, so the model trained on it can be served by entity id."""
+        if self.policy.online_features is None:
+            return
+        ask = MaterializeInput(
+            run_id=self.run_id, model=self.model, data=self.data, at=self.context.current_utc_datetime
+        )
+        self.features = FeatureSetResult.model_validate((yield self.call("features_materialize", ask)))
+        self.show(feature_set=self.features.feature_set, feature_set_version=self.features.version)
 
     def train(self):
         assert self.data.data_version and self.data.train_ref and self.data.eval_ref
@@ -384,4 +398,11 @@ class Lifecycle(RunContext):
             "evaluation_abs_gain": _tag(d.abs_gain),
             "evaluation_rel_gain": _tag(d.rel_gain),
             "evaluation_verdict": d.verdict,
+            **self.feature_tags(),
         }
+
+    def feature_tags(self) -> dict[str, str]:
+        """Lineage of the online features the model must be served with (the version it was trained on)."""
+        if self.features is None:
+            return {}
+        return {"feature_set": self.features.feature_set, "feature_set_version": self.features.version}

@@ -29,6 +29,7 @@ from core.kernel.ports import (
     DeploymentInfo,
     DeploymentStats,
     EndpointInfo,
+    FeatureSetVersion,
     JobStatus,
     LedgerEntry,
     LifecycleEvent,
@@ -262,6 +263,37 @@ class FakeDataPipelines:
         if not run.done:
             self.runs[run_id] = run = dataclasses.replace(run, state="canceled", message="Cancelled by user")
         return run
+
+
+# --------------------------------------------------------------------------- online feature store
+
+
+class FakeOnlineFeatureStore:
+    """Vectors in a dict keyed by (feature set, version, entity id); `versions` newest first."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.ttl: dict[tuple[str, str, str], int] = {}
+        self.recorded: list[FeatureSetVersion] = []
+        self.lookups: list[list[str]] = []
+
+    def materialize(self, feature_set, version, vectors, *, entity_column, ttl_seconds, materialized_at):
+        for entity, features in vectors.items():
+            self.vectors[(feature_set, version, entity)] = dict(features)
+            self.ttl[(feature_set, version, entity)] = ttl_seconds
+        names = sorted({k for v in vectors.values() for k in v})
+        record = FeatureSetVersion(feature_set, version, len(vectors), materialized_at, entity_column, names)
+        self.recorded = [r for r in self.recorded if (r.feature_set, r.version) != (feature_set, version)]
+        self.recorded.append(record)
+        return record
+
+    def lookup(self, feature_set, version, entity_ids):
+        self.lookups.append(list(entity_ids))
+        return {e: self.vectors.get((feature_set, version, e)) for e in entity_ids}
+
+    def versions(self, feature_set):
+        mine = [r for r in self.recorded if r.feature_set == feature_set]
+        return sorted(mine, key=lambda r: r.materialized_at, reverse=True)
 
 
 def evaluation_metrics(
@@ -785,6 +817,7 @@ class FakeAdapters:
     batch_endpoints: FakeBatchEndpoints = dataclasses.field(default_factory=FakeBatchEndpoints)
     model_share: FakeModelRegistryShare | None = None
     data_pipelines: FakeDataPipelines = dataclasses.field(init=False)
+    online_features: FakeOnlineFeatureStore = dataclasses.field(default_factory=FakeOnlineFeatureStore)
 
     def __post_init__(self) -> None:
         self.data_pipelines = FakeDataPipelines(self.data_lake)

@@ -366,6 +366,21 @@ class BudgetPolicy(_Strict):
     max_trainings_per_day: Annotated[int, Field(ge=0)] = 4
 
 
+class OnlineFeaturesPolicy(_Strict):
+    """Serve by entity id (issue 22): after each ingest the latest feature vector of every entity (the
+    contract's id_column) is materialized into the online feature store (Cosmos DB), as feature set
+    `feature_set` at version = the data version; a request may then carry only the entity id and the
+    deployment fills in the features of the version its model was trained on."""
+
+    feature_set: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")] | None = (
+        None  # default: the model
+    )
+    ttl_seconds: Annotated[int, Field(gt=0)] = 30 * 86400  # an entity not refreshed for this long expires
+
+    def name(self, model: str) -> str:
+        return self.feature_set or model
+
+
 class Policy(_Strict):
     model: str
     description: str = ""
@@ -377,6 +392,9 @@ class Policy(_Strict):
     budget: BudgetPolicy = BudgetPolicy()
     batch: BatchPolicy | None = None  # optional batch scoring on a batch endpoint
     promotion: ReleasePolicy | None = None  # optional: share champions into a registry
+    online_features: OnlineFeaturesPolicy | None = (
+        None  # optional: an online feature store keyed by entity id
+    )
     # where the file was loaded from; relative paths in it resolve against its directory
     base_dir: Path | None = Field(default=None, exclude=True)
 
@@ -420,7 +438,7 @@ def _check_model_name(value: str) -> str:
 
 # Optional sections added after policies were first hashed: left out of the hash while unset, so
 # the hash of a policy that does not use them is unchanged (run lineage stays comparable).
-_OPTIONAL_SECTIONS = ("batch", "promotion")
+_OPTIONAL_SECTIONS = ("batch", "promotion", "online_features")
 
 
 class DeployOnlyPolicy(_Strict):

@@ -1,7 +1,9 @@
-"""Payloads of ingestion by a Data Factory pipeline (core/training/pipeline_ingest.py)."""
+"""Payloads of the data platform steps: ingestion by a Data Factory pipeline (core/training/pipeline_ingest.py)
+and materialization into the online feature store (core/training/online_features.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -53,3 +55,20 @@ class PipelineOutputInput(Payload):
     run: PipelineRunResult
     data_version: str
     sources: list[BlobRef] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- online features
+
+
+class MaterializeInput(Payload):
+    run_id: str
+    model: str
+    data: IngestResult
+    at: datetime  # the orchestration's clock: when the version became servable
+
+
+class FeatureSetResult(Payload):
+    feature_set: str
+    version: str
+    entities: int
+    materialized_at: datetime
