@@ -104,6 +104,7 @@ class OnlineFeatureActivities:
         return FeatureSetResult(
             feature_set=version.feature_set,
             version=version.version,
+            entity_column=version.entity_column,
             entities=version.entities,
             materialized_at=version.materialized_at,
         )

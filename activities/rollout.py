@@ -12,6 +12,7 @@ from core.rollout.evidence_payloads import (
     ShadowGateInput,
     ShadowGateResult,
 )
+from core.rollout.online_features import feature_environment
 from core.rollout.payloads import (
     DeploymentInput,
     DeploymentResult,
@@ -48,6 +49,9 @@ class RolloutActivities:
             model,
             instance_type=req.instance_type,
             instance_count=req.instance_count,
+            environment_variables=feature_environment(
+                model.tags
+            ),  # the feature set version it was trained on
         )
         return DeploymentResult.of(info)
 

@@ -405,4 +405,9 @@ class Lifecycle(RunContext):
         """Lineage of the online features the model must be served with (the version it was trained on)."""
         if self.features is None:
             return {}
-        return {"feature_set": self.features.feature_set, "feature_set_version": self.features.version}
+        f = self.features
+        return {
+            "feature_set": f.feature_set,
+            "feature_set_version": f.version,
+            "feature_entity_column": f.entity_column,
+        }

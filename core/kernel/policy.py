@@ -376,6 +376,17 @@ class OnlineFeaturesPolicy(_Strict):
         None  # default: the model
     )
     ttl_seconds: Annotated[int, Field(gt=0)] = 30 * 86400  # an entity not refreshed for this long expires
+    # "package.module:function" turning contract rows (label and id dropped) into what the model's
+    # signature takes, as batch.transform does (the churn sample: samples.churn.features:to_features);
+    # none: the rows as they are
+    transform: str | None = None
+
+    @field_validator("transform")
+    @classmethod
+    def _transform(cls, value: str | None) -> str | None:
+        if value is not None and not TRANSFORM_RE.match(value):
+            raise ValueError(f"{value!r} must name a function as 'package.module:function'")
+        return value
 
     def name(self, model: str) -> str:
         return self.feature_set or model

@@ -8,8 +8,10 @@ latest. Values are made JSON-native (numpy scalars and NaN do not survive a Cosm
 
 from __future__ import annotations
 
+import importlib
 import io
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -46,18 +48,38 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def latest_vectors(frame: pd.DataFrame, contract: DataContract) -> dict[str, dict[str, Any]]:
-    """entity id -> its last row's features, in the frame's order."""
+Transform = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def load_transform(spec: str | None) -> Transform | None:
+    """The policy's `online_features.transform` ('package.module:function'), imported from the app."""
+    if spec is None:
+        return None
+    module, _, name = spec.partition(":")
+    found = getattr(importlib.import_module(module), name, None)
+    if not callable(found):
+        raise FeatureStoreError(f"online_features.transform {spec!r}: {module} has no function {name!r}")
+    return found
+
+
+def latest_vectors(
+    frame: pd.DataFrame, contract: DataContract, transform: Transform | None = None
+) -> dict[str, dict[str, Any]]:
+    """entity id -> its last row's features (through `transform`: what the model takes), in the frame's order."""
     if contract.id_column is None:
         raise FeatureStoreError(
             f"contract {contract.name!r} has no id_column: online features are keyed by entity id"
         )
-    columns = feature_columns(contract)
-    latest = frame.drop_duplicates(subset=[contract.id_column], keep="last")
-    out: dict[str, dict[str, Any]] = {}
-    for row in latest[[contract.id_column, *columns]].itertuples(index=False, name=None):
-        out[str(row[0])] = {c: _plain(v) for c, v in zip(columns, row[1:], strict=True)}
-    return out
+    latest = frame.drop_duplicates(subset=[contract.id_column], keep="last").reset_index(drop=True)
+    features = latest[feature_columns(contract)]
+    if transform is not None:
+        features = transform(features).reset_index(drop=True)
+    columns = [str(c) for c in features.columns]
+    ids = latest[contract.id_column].astype(str).tolist()
+    return {
+        entity: {c: _plain(v) for c, v in zip(columns, row, strict=True)}
+        for entity, row in zip(ids, features.itertuples(index=False, name=None), strict=True)
+    }
 
 
 def _read_folder(lake: DataLake, container: str, prefix: str) -> list[pd.DataFrame]:
@@ -83,7 +105,7 @@ def materialize(
     ]
     if not frames:
         raise FeatureStoreError(f"no training data under {data.train_ref.path} to materialize")
-    vectors = latest_vectors(pd.concat(frames, ignore_index=True), contract)
+    vectors = latest_vectors(pd.concat(frames, ignore_index=True), contract, load_transform(config.transform))
     assert contract.id_column is not None
     return store.materialize(
         config.name(policy.model),

@@ -70,5 +70,6 @@ class MaterializeInput(Payload):
 class FeatureSetResult(Payload):
     feature_set: str
     version: str
+    entity_column: str
     entities: int
     materialized_at: datetime
