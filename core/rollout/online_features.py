@@ -61,5 +61,10 @@ def fill_features(
     ]
     if errors:
         return frame, errors
-    vectors = [dict(found[entity] or {}) for entity in ids]
-    return pd.DataFrame(vectors), []
+    filled = pd.DataFrame([dict(found[entity] or {}) for entity in ids])
+    # JSON (Cosmos) keeps no int/float distinction: 20.0 comes back as 20. Numeric features go back to
+    # float64, what the vectors held (a model whose signature wants integer columns is not served this way)
+    for column in filled.columns:
+        if pd.api.types.is_numeric_dtype(filled[column]) and not pd.api.types.is_bool_dtype(filled[column]):
+            filled[column] = filled[column].astype("float64")
+    return filled, []

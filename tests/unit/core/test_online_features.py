@@ -56,7 +56,7 @@ def test_a_deployment_is_told_the_feature_set_version_its_model_was_trained_with
 
 
 def test_an_id_only_request_is_filled_from_the_deployments_version():
-    store = {("churn", "dv-2", "c1"): {"a": 1.0, "b": 2.0}, ("churn", "dv-2", "c2"): {"a": 3.0, "b": 4.0}}
+    store = {("churn", "dv-2", "c1"): {"a": 1, "b": 2.0}, ("churn", "dv-2", "c2"): {"a": 3, "b": 4.0}}
     asked: list[tuple[str, str, list[str]]] = []
 
     def lookup(fs, v, ids):
@@ -66,6 +66,7 @@ def test_an_id_only_request_is_filled_from_the_deployments_version():
     frame, errors = fill_features(pd.DataFrame({"customer_id": ["c2", "c1", "c2"]}), ENV, lookup)
     assert errors == [] and asked == [("churn", "dv-2", ["c1", "c2"])]
     assert frame.to_dict("records") == [{"a": 3.0, "b": 4.0}, {"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}]
+    assert frame["a"].dtype == "float64"  # Cosmos's JSON gave back 3 for 3.0
 
 
 def test_an_unknown_entity_is_a_per_row_error_and_nothing_is_scored():
