@@ -129,6 +129,8 @@ def online_feature_store(env: Any) -> OnlineFeatureStore | None:
         return None
     from adapters.azure.feature_store import CosmosOnlineFeatureStore
 
+    logging.getLogger("azure").setLevel(logging.WARNING)  # azure-cosmos logs every response at INFO
+
     database = env.get("COSMOS_DATABASE") or "mllifecycle"
     container = env.get("FEATURE_STORE_CONTAINER") or "features"
     return CosmosOnlineFeatureStore.connect(endpoint, key, database, container, connection_verify=False)
