@@ -1,17 +1,22 @@
 """Activities of the data platform: ingestion by a Data Factory pipeline (start a run, read its status,
 cancel it, check what it wrote against the data contract; waiting happens in the orchestrator, on durable
-timers) and materialization of a data version into the online feature store."""
+timers) and materialization of a data version into the online feature store. `serve` registers each
+method under the activity reference it implements (activities/blueprint.py)."""
 
 from __future__ import annotations
 
-import wiring
-from activities.blueprint import bp
+from activities.blueprint import implements, serve
 from core.kernel.datafiles import IngestResult
 from core.run.runs import run_rules
 from core.training.online_features import materialize
 from core.training.payloads import IngestInput
 from core.training.pipeline_ingest import check_pipeline_output, plan_pipeline_run
 from core.training.pipeline_payloads import (
+    MATERIALIZE,
+    PIPELINE_CANCEL,
+    PIPELINE_OUTPUT,
+    PIPELINE_START,
+    PIPELINE_STATUS,
     FeatureSetResult,
     MaterializeInput,
     PipelineOutputInput,
@@ -26,6 +31,7 @@ class PipelineIngestActivities:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
+    @implements(PIPELINE_START)
     def start(self, req: IngestInput) -> PipelineStartResult:
         """Plan the run from the run's policy snapshot and start it (idempotent on the run id)."""
         p = self.ports
@@ -43,12 +49,15 @@ class PipelineIngestActivities:
             sources=plan.sources,
         )
 
+    @implements(PIPELINE_STATUS)
     def status(self, req: PipelineRunInput) -> PipelineRunResult:
         return PipelineRunResult.of(self.ports.data_pipelines.status(req.pipeline_run_id))
 
+    @implements(PIPELINE_CANCEL)
     def cancel(self, req: PipelineRunInput) -> PipelineRunResult:
         return PipelineRunResult.of(self.ports.data_pipelines.cancel(req.pipeline_run_id))
 
+    @implements(PIPELINE_OUTPUT)
     def check_output(self, req: PipelineOutputInput) -> IngestResult:
         p = self.ports
         rules = run_rules(p.ledger, req.run_id)
@@ -65,37 +74,11 @@ class PipelineIngestActivities:
         )
 
 
-def _acts() -> PipelineIngestActivities:
-    return PipelineIngestActivities(wiring.ports())
-
-
-@bp.activity_trigger(input_name="payload")
-def ingest_pipeline_start(payload: dict) -> dict:
-    return _acts().start(IngestInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def ingest_pipeline_status(payload: dict) -> dict:
-    return _acts().status(PipelineRunInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def ingest_pipeline_cancel(payload: dict) -> dict:
-    return _acts().cancel(PipelineRunInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def ingest_pipeline_output(payload: dict) -> dict:
-    return _acts().check_output(PipelineOutputInput.model_validate(payload)).dump()
-
-
-# --------------------------------------------------------------------------- online features
-
-
 class OnlineFeatureActivities:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
+    @implements(MATERIALIZE)
     def materialize(self, req: MaterializeInput) -> FeatureSetResult:
         """The latest vector per entity of the run's data version into the online store (upserts)."""
         p = self.ports
@@ -110,8 +93,4 @@ class OnlineFeatureActivities:
         )
 
 
-@bp.activity_trigger(input_name="payload")
-def features_materialize(payload: dict) -> dict:
-    return (
-        OnlineFeatureActivities(wiring.ports()).materialize(MaterializeInput.model_validate(payload)).dump()
-    )
+FUNCTIONS = {**serve(PipelineIngestActivities), **serve(OnlineFeatureActivities)}

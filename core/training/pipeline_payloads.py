@@ -8,9 +8,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from core.kernel.activity import Activity
 from core.kernel.datafiles import IngestResult
 from core.kernel.payload import BlobRef, Payload
 from core.kernel.ports import PipelineRun
+from core.training.payloads import IngestInput
 
 
 class PipelineRunResult(Payload):
@@ -73,3 +75,12 @@ class FeatureSetResult(Payload):
     entity_column: str
     entities: int
     materialized_at: datetime
+
+
+# --------------------------------------------------------------------------- activities
+
+PIPELINE_START = Activity("ingest_pipeline_start", IngestInput, PipelineStartResult)
+PIPELINE_STATUS = Activity("ingest_pipeline_status", PipelineRunInput, PipelineRunResult)
+PIPELINE_CANCEL = Activity("ingest_pipeline_cancel", PipelineRunInput, PipelineRunResult)
+PIPELINE_OUTPUT = Activity("ingest_pipeline_output", PipelineOutputInput, IngestResult)
+MATERIALIZE = Activity("features_materialize", MaterializeInput, FeatureSetResult)

@@ -13,6 +13,7 @@ import pytest
 from core.kernel.contract import load_contract
 from core.kernel.datafiles import IngestResult, read_csv, to_parquet, typed_frame
 from core.kernel.payload import BlobRef
+from core.kernel.policy import _OPTIONAL_SECTIONS as OPTIONAL_SECTIONS
 from core.kernel.policy import DataFactoryIngestion, PolicyError, load_policy, policy_hash
 from core.kernel.ports import PipelineRun
 from core.training.ingest import run_ingest
@@ -145,7 +146,7 @@ def test_a_policy_names_a_valid_pipeline_and_one_without_the_section_hashes_as_b
         load_policy_text("data:\n  data_factory: {pipeline: 'bad/name'}\n")
     dumped = IN_APP.model_dump(mode="json")
     del dumped["data"]["data_factory"]
-    dumped = {k: v for k, v in dumped.items() if not (k in ("batch", "promotion") and v is None)}
+    dumped = {k: v for k, v in dumped.items() if not (k in OPTIONAL_SECTIONS and v is None)}
     import hashlib
 
     expected = (
