@@ -102,3 +102,11 @@ def test_the_app_may_start_read_and_cancel_runs_and_not_edit_the_factory():
 def test_the_function_app_is_told_the_factorys_name():
     assert "DATA_FACTORY_NAME: dataFactory.outputs.name" in MAIN
     assert "output DATA_FACTORY_NAME string = dataFactory.outputs.name" in MAIN
+
+
+def test_the_online_feature_store_is_a_container_keyed_by_entity_with_per_item_ttl():
+    store = (INFRA / "app" / "featurestore.bicep").read_text()
+    container = _resource(store, "container")
+    assert "paths: ['/entityId']" in container and "defaultTtl: -1" in container
+    assert "FEATURE_STORE_CONTAINER: featureStore.outputs.containerName" in MAIN
+    assert "accountName: cosmos.outputs.name" in MAIN[MAIN.index("module featureStore ") :]
