@@ -208,6 +208,7 @@ class FakeDataPipelines:
     def __init__(self, lake: FakeDataLake, polls_to_finish: int = 2) -> None:
         self.lake = lake
         self.runs: dict[str, PipelineRun] = {}
+        self.parameters: dict[str, dict[str, Any]] = {}  # run id -> the parameters it was started with
         self.polls: dict[str, int] = {}
         self.starts: list[tuple[str, dict[str, Any]]] = []  # every start call, duplicates included
         self.cancelled: list[str] = []
@@ -241,7 +242,7 @@ class FakeDataPipelines:
         params = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in parameters.items()}
         self.runs[run_id] = PipelineRun(run_id, pipeline, "queued", parameters=params)
         self.polls[run_id] = 0
-        self._params = {**getattr(self, "_params", {}), run_id: dict(parameters)}
+        self.parameters[run_id] = dict(parameters)
         return self.runs[run_id]
 
     def status(self, run_id: str) -> PipelineRun:
@@ -250,7 +251,7 @@ class FakeDataPipelines:
         if not run.done:
             if self.polls[run_id] >= self.polls_to_finish:
                 if self.final_state == "succeeded":
-                    self.body(self._params[run_id])
+                    self.body(self.parameters[run_id])
                 run = dataclasses.replace(run, state=self.final_state, message=self.message)  # type: ignore[arg-type]
             else:
                 run = dataclasses.replace(run, state="running")
