@@ -62,9 +62,8 @@ class RolloutActivities:
             model,
             instance_type=req.instance_type,
             instance_count=req.instance_count,
-            environment_variables=feature_environment(
-                model.tags
-            ),  # the feature set version it was trained on
+            # the feature set version the model was trained on (serving by entity id)
+            environment_variables=feature_environment(model.tags),
         )
         return DeploymentResult.of(info)
 
