@@ -18,12 +18,19 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.kernel.authz import TokenVerifier
 from core.kernel.contract import DataContract, load_contract
 from core.kernel.datafiles import Containers
-from core.kernel.policy import DeployOnlyPolicy, Policies, Policy, PolicyDirectory, StaticPolicies
+from core.kernel.policy import (
+    DeployOnlyPolicy,
+    Policies,
+    Policy,
+    PolicyDirectory,
+    RecentPolicies,
+    StaticPolicies,
+)
 from core.kernel.ports import (
     BatchEndpoints,
     DataLake,
@@ -43,6 +50,9 @@ from core.kernel.ports import (
     TrainingJobs,
 )
 from core.kernel.settings import Settings, SettingsError, get_settings
+
+if TYPE_CHECKING:
+    from triggers.edge import Edge
 
 
 class UnconfiguredDataPipelines:
@@ -513,11 +523,63 @@ def deploy_only() -> dict[str, DeployOnlyPolicy]:
 
 
 def contract(model: str) -> DataContract:
-    """The data contract of a model's live policy (the edge skips non-data objects with it)."""
+    """The data contract of a model's live policy (the edge skips non-data objects with it);
+    ContractError when it cannot load."""
     if f"contract:{model}" in _overrides:
         return _overrides[f"contract:{model}"]
-    p = policy(model)
-    return _cached(f"contract:{model}:{p.hash}", lambda: load_contract(p.path(p.data.contract)))
+    return contract_of(policy(model))
+
+
+def contract_of(p: Policy) -> DataContract:
+    """The data contract a policy names, kept per policy object, failures too: the policy store
+    hands out the same object until a file changes, so a contract is read once per edit."""
+    if f"contract:{p.model}" in _overrides:
+        return _overrides[f"contract:{p.model}"]
+    with _lock:
+        found = _contracts.get(p.model)
+    if found is None or found[0] is not p:
+        try:
+            loaded: DataContract | Exception = load_contract(p.path(p.data.contract))
+        except Exception as exc:  # kept, and raised again for every event under this policy
+            loaded = exc
+        found = (p, loaded)
+        with _lock:
+            _contracts[p.model] = found
+    if isinstance(found[1], Exception):
+        raise found[1]
+    return found[1]
+
+
+_contracts: dict[str, tuple[Policy, DataContract | Exception]] = {}
+
+
+def _edge_policies() -> Policies:
+    """The live policies as the trigger side routes with them: read at most once a second
+    (RecentPolicies). Given policies (tests) are used as they are."""
+    store = policy_store()
+    if "policies" in _overrides:
+        return store
+    with _lock:
+        recent = _cache.get("edge_policies")
+        if not isinstance(recent, RecentPolicies) or recent.store is not store:
+            recent = _cache["edge_policies"] = RecentPolicies(store)
+        return recent
+
+
+def edge() -> Edge:
+    """The trigger side's handlers over this root's ports (the triggers parse, then call them)."""
+    if "edge" in _overrides:
+        return _overrides["edge"]
+    from triggers.edge import Edge
+
+    s = settings()
+    return Edge(
+        ledger=ledger(),
+        policies=_edge_policies(),
+        lake_url=lambda container, path: data_lake().url(container, path),
+        contract=contract_of,
+        intake_pause_seconds=s.test_intake_pause_seconds,
+    )
 
 
 # --------------------------------------------------------------------------- tests
@@ -548,4 +610,5 @@ def reset() -> None:
     """Forget every built adapter and the settings (the next call rebuilds from the environment)."""
     with _lock:
         _cache.clear()
+        _contracts.clear()
         get_settings.cache_clear()

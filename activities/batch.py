@@ -45,7 +45,6 @@ from core.batch.payloads import (
     batch_request_scope,
 )
 from core.batch.rules import ab_arms, deployments_to_prune
-from core.batch.runs import collect, judge_smoke_job, prepare_scoring, stage_smoke
 from core.kernel.contract import load_contract
 from core.kernel.policy import Policy
 from core.run.runs import run_rules
@@ -109,6 +108,8 @@ class BatchActivities:
         """The smoke rows (the lifecycle run's evaluation split, features only) as a job input."""
         p = self.ports
         contract = run_rules(p.ledger, req.run_id).contract
+        from core.batch.runs import stage_smoke  # pandas/scipy load when the activity runs
+
         return stage_smoke(p.data_lake, contract, req, p.containers, p.job_input_root)
 
     @implements(BATCH_OUTPUT)
@@ -138,6 +139,8 @@ class BatchActivities:
 
     @implements(BATCH_JUDGE_SMOKE)
     def judge_smoke(self, req: BatchJudgeSmokeInput) -> BatchJudgeSmokeResult:
+        from core.batch.runs import judge_smoke_job  # pandas/scipy load when the activity runs
+
         return judge_smoke_job(
             self.ports.batch_endpoints, req.job_name, req.expected_rows, req.job_state, req.message
         )
@@ -169,12 +172,16 @@ class BatchActivities:
     def prepare(self, req: BatchPrepareInput) -> BatchPrepareResult:
         p = self.ports
         policy = p.policies.get(req.model)
+        from core.batch.runs import prepare_scoring  # pandas/scipy load when the activity runs
+
         return prepare_scoring(p.data_lake, policy, _contract(policy), req, p.containers, p.job_input_root)
 
     @implements(BATCH_COLLECT)
     def collect(self, req: BatchCollectInput) -> BatchCollectResult:
         p = self.ports
         policy = p.policies.get(req.model)
+        from core.batch.runs import collect  # pandas/scipy load when the activity runs
+
         return collect(p.batch_endpoints, p.data_lake, policy, _contract(policy), req, p.containers)
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 from activities.blueprint import implements, serve
 from core.kernel.datafiles import IngestResult
 from core.run.runs import run_rules
-from core.training.online_features import materialize
 from core.training.payloads import IngestInput
-from core.training.pipeline_ingest import check_pipeline_output, plan_pipeline_run
 from core.training.pipeline_payloads import (
     MATERIALIZE,
     PIPELINE_CANCEL,
@@ -36,6 +34,8 @@ class PipelineIngestActivities:
         """Plan the run from the run's policy snapshot and start it (idempotent on the run id)."""
         p = self.ports
         rules = run_rules(p.ledger, req.run_id)
+        from core.training.pipeline_ingest import plan_pipeline_run  # pandas loads when the activity runs
+
         plan = plan_pipeline_run(
             p.data_lake, rules.policy, rules.contract, req.run_id, req.blobs, p.containers
         )
@@ -62,6 +62,8 @@ class PipelineIngestActivities:
         p = self.ports
         rules = run_rules(p.ledger, req.run_id)
         run = req.run.port_value()
+        from core.training.pipeline_ingest import check_pipeline_output  # pandas loads when the activity runs
+
         return check_pipeline_output(
             p.data_lake,
             rules.policy,
@@ -83,6 +85,8 @@ class OnlineFeatureActivities:
         """The latest vector per entity of the run's data version into the online store (upserts)."""
         p = self.ports
         rules = run_rules(p.ledger, req.run_id)
+        from core.training.online_features import materialize  # pandas loads when the activity runs
+
         version = materialize(p.data_lake, p.online_features, rules.policy, rules.contract, req.data, req.at)
         return FeatureSetResult(
             feature_set=version.feature_set,

@@ -21,7 +21,6 @@ from core.run.payloads import (
     StartResult,
 )
 from core.run.runs import run_rules, start_run
-from core.training.ingest import run_ingest
 from core.training.jobs import read_evaluation, submit_job
 from core.training.payloads import (
     CANCEL_JOB,
@@ -72,6 +71,8 @@ class LifecycleActivities:
     def ingest(self, req: IngestInput) -> IngestResult:
         p = self.ports
         rules = run_rules(p.ledger, req.run_id)
+        from core.training.ingest import run_ingest  # pandas/scipy load when the activity runs
+
         return run_ingest(p.data_lake, rules.policy, rules.contract, req.run_id, req.blobs, p.containers)
 
     @implements(SUBMIT_JOB)

@@ -37,9 +37,6 @@ from core.rollout.payloads import (
     SmokeResult,
     TrafficInput,
 )
-from core.rollout.prediction_evidence import judge_online_accuracy, judge_shadow
-from core.rollout.smoke import smoke_test
-from core.rollout.traffic_evidence import judge_window
 from core.run.runs import run_rules
 from wiring import Ports
 
@@ -78,6 +75,8 @@ class RolloutActivities:
         p = self.ports
         # a deploy-only run has no evaluation split (nor contract): it smokes the model's input example
         contract = run_rules(p.ledger, req.run_id).contract if req.eval_ref is not None else None
+        from core.rollout.smoke import smoke_test  # pandas/scipy load when the activity runs
+
         return smoke_test(p.data_lake, p.registry, p.endpoints, contract, req)
 
     @implements(SET_TRAFFIC)
@@ -87,6 +86,8 @@ class RolloutActivities:
     @implements(GATE)
     def gate(self, req: GateInput) -> GateResult:
         """Judge green vs blue over the ingested part of the window; the ledger records it."""
+        from core.rollout.traffic_evidence import judge_window  # pandas/scipy load when the activity runs
+
         verdict = judge_window(self.ports.traffic_stats, self.ports.ledger, req)
         return GateResult(
             verdict=verdict.verdict,
@@ -99,6 +100,8 @@ class RolloutActivities:
     @implements(SHADOW_GATE)
     def shadow_gate(self, req: ShadowGateInput) -> ShadowGateResult:
         """Green's answers vs blue's on the same requests of the window; the ledger records it."""
+        from core.rollout.prediction_evidence import judge_shadow  # pandas/scipy load when the activity runs
+
         return judge_shadow(self.ports.prediction_log, self.ports.ledger, req)
 
     @implements(ONLINE_ACCURACY)
@@ -106,6 +109,10 @@ class RolloutActivities:
         """Live predictions joined to the labels landed so far (the run's contract names the label)."""
         p = self.ports
         label = run_rules(p.ledger, req.run_id).contract.label
+        from core.rollout.prediction_evidence import (
+            judge_online_accuracy,  # pandas/scipy load when the activity runs
+        )
+
         return judge_online_accuracy(p.prediction_log, p.data_lake, p.ledger, req, label)
 
     @implements(DELETE_DEPLOYMENT)

@@ -2,6 +2,7 @@
 Event Grid webhook of a real devhost running this app, as fast as it takes them.
 
     python -m bench.events [--events 10000] [--models 20] [--duplicates 0.1] [--concurrency 32]
+                           [--baseline COMMIT | --no-baseline]
 
 Prints events/s, p50/p99 response time, and the lifecycles started, which must equal the number
 of models: the storm falls inside each model's debounce window, so every model's requests are
@@ -10,6 +11,11 @@ coalesced into one run. The lifecycle is a dry run (LIFECYCLE_DRY_RUN=true: the 
 are those of the event edge: webhook, parsing, dedupe, ledger, coordinators. Then it checks that
 no request was lost: every distinct blob write is one request, consumed by its model's run.
 Writes bench/results/events.json.
+
+Beside ours it runs the previous release (PREVIOUS_RELEASE, the landing before the hardening round
+of issue 11) on the same machine, just before ours: that commit's tree is exported with
+`git archive` into a temporary directory and its own `bench.events` runs there, on its own
+devhost (PYTHONPATH), so both figures come from the same hour and load. `--no-baseline` skips it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import statistics
 import sys
@@ -35,6 +42,9 @@ from devhost import procs
 from devstack import REPO_ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results" / "events.json"
+# The previous release: 1d28f35 "Merge branch 'batch-registry'", the landing before issue 11's
+# hardening merge (1520249); 683 events/s, p99 106 ms on the machine where issue 17 was filed.
+PREVIOUS_RELEASE = "1d28f3585901e01159ca7a1f067f01497167571e"
 MASTER_KEY = "bench-events-master-key"
 STORAGE_PORT = 10000  # only used to form blob URLs (nothing is fetched)
 
@@ -246,6 +256,39 @@ def settle(host: EdgeHost, models: list[str], timeout: float) -> dict[str, Any]:
     return {"runs": {m: len(r) for m, r in runs.items()}, "consumed": consumed, "pending": pending}
 
 
+def run_release(commit: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any] | None:
+    """bench.events of another commit, from an exported tree (no checkout of ours is touched);
+    -> its result, or None (with the reason printed) when it cannot run."""
+    import subprocess
+
+    tree = workdir / "tree"
+    tree.mkdir()
+    try:
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"previous release {commit[:10]}: cannot export its tree ({exc}); run without it")
+        return None
+    out = workdir / "events.json"
+    argv = [
+        sys.executable, "-m", "bench.events", "--events", str(args.events), "--models", str(args.models),
+        "--duplicates", str(args.duplicates), "--concurrency", str(args.concurrency),
+        "--debounce", str(args.debounce), "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "devhost" / "src")])}
+    done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
+    if not out.exists():
+        print(f"previous release {commit[:10]} did not run:\n{(done.stdout + done.stderr)[-2000:]}")
+        return None
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000)
@@ -256,7 +299,15 @@ def main(argv: list[str] | None = None) -> int:
         "--debounce", type=int, default=30, help="policy debounce_seconds (the storm must fit in 10 windows)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--baseline", default=PREVIOUS_RELEASE, help="commit whose bench.events runs first")
+    parser.add_argument("--no-baseline", action="store_true", help="run ours only")
     args = parser.parse_args(argv)
+
+    baseline = None
+    if not args.no_baseline:
+        with tempfile.TemporaryDirectory(prefix="bench-events-release-") as tmp:
+            print(f"previous release {args.baseline[:10]} first, on the same machine ...")
+            baseline = run_release(args.baseline, args, Path(tmp))
 
     models = [f"model-{i:02d}" for i in range(args.models)]
     deliveries, distinct = storm(args.events, models, args.duplicates)
@@ -296,6 +347,12 @@ def main(argv: list[str] | None = None) -> int:
         "requests_pending": sum(account["pending"].values()),
         "lifecycle": "dry run (LIFECYCLE_DRY_RUN=true: lifecycle_dry_run records the run; nothing trains)",
     }
+    if baseline is not None:
+        result["previous_release"] = {
+            "commit": args.baseline,
+            **{k: baseline.get(k) for k in ("events_per_second", "p50_ms", "p99_ms", "max_ms", "ok")},
+        }
+        result["speedup"] = round(result["events_per_second"] / baseline["events_per_second"], 2)
     result["ok"] = (
         result["lifecycles_started"] == len(models)
         and consumed_total == distinct
@@ -310,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         f"requests consumed {consumed_total} of {distinct} distinct writes; "
         f"status codes {result['status_codes']}; {'OK' if result['ok'] else 'NOT OK'} -> {args.out}"
     )
+    if baseline is not None:
+        print(
+            f"previous release {args.baseline[:10]}: {baseline['events_per_second']:.0f} events/s, "
+            f"p50 {baseline['p50_ms']:.1f} ms, p99 {baseline['p99_ms']:.1f} ms -> ours x{result['speedup']} throughput"
+        )
     return 0 if result["ok"] else 1
 
 

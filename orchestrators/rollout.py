@@ -24,7 +24,6 @@ from typing import Any
 import azure.durable_functions as df
 
 from core.kernel.fact import SplitView
-from core.rollout.accuracy_gate import OnlineAccuracyConfig
 from core.rollout.evidence_payloads import (
     ONLINE_ACCURACY,
     SHADOW_GATE,
@@ -70,8 +69,7 @@ from core.rollout.ramp import (
     promoted_split,
     rollback_split,
 )
-from core.rollout.shadow_gate import ShadowConfig
-from core.rollout.traffic_gate import GateConfig, Verdict
+from core.rollout.verdicts import GateConfig, OnlineAccuracyConfig, ShadowConfig, Verdict
 from core.run.facts import StepEntered
 from core.run.payloads import LifecycleResult
 from core.run.status import EvidenceView, GateView, RunStatus, Stage

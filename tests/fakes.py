@@ -767,6 +767,12 @@ class FakeRunLedger:
         pending = [r for r in self.requests.values() if r.model == model and r.consumed_by is None]
         return sorted(pending, key=lambda r: (r.received_at, r.request_id))
 
+    def pending_besides(self, model: str, request_id: str) -> bool:
+        return any(
+            r.model == model and r.consumed_by is None and r.request_id != request_id
+            for r in list(self.requests.values())
+        )
+
     def consume_requests(self, model: str, request_ids: list[str], run_id: str) -> None:
         with self._lock:
             for rid in request_ids:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import azure.functions as func
 
 import wiring
-from core.intake.events import EventValidationError, parse_alert, route_alert
-from core.intake.facts import EventIgnored
+from core.intake.events import EventValidationError, parse_alert
 from triggers.blueprint import bp
-from triggers.intake import body_too_large, error, json_response, new_request, record_ignored, submit
+from triggers.intake import body_too_large, error, json_response
 
 
 @bp.route(route="alerts", methods=["POST"])
@@ -25,23 +24,13 @@ async def alerts_webhook(req: func.HttpRequest, client) -> func.HttpResponse:
         alert = parse_alert(req.get_body())
     except EventValidationError as exc:
         return error(400, str(exc))
-    model = route_alert(wiring.policies().values(), alert)
+    status, model, intake = await wiring.edge().alert(client, alert)
     info = {"alert_id": alert.alert_id, "alert_rule": alert.alert_rule, "condition": alert.monitor_condition}
-    if model is None:
-        await record_ignored(None, EventIgnored(ignored="no policy claims this alert", **info))
+    if intake is not None:
+        return json_response(intake.body(), 200 if intake.duplicate else 202)
+    if status == "ignored":
         reason = f"no policy lists alert rule {alert.alert_rule!r} (or names it in a `model` custom property)"
         return json_response({"status": "ignored", "reason": reason, **info})
-    if not alert.fired:
-        await record_ignored(model, EventIgnored(ignored="alert resolved", **info))
-        return json_response(
-            {"status": "recorded", "model": model, "reason": "a resolved alert starts nothing", **info}
-        )
-    details = {
-        **info,
-        "severity": alert.severity,
-        "signal_type": alert.signal_type,
-        "fired_at": alert.fired_at.isoformat() if alert.fired_at else None,
-        "configuration_items": list(alert.configuration_items),
-    }
-    intake = await submit(client, new_request(model, "alert", alert.dedupe_key, details))
-    return json_response(intake.body(), 200 if intake.duplicate else 202)
+    return json_response(
+        {"status": "recorded", "model": model, "reason": "a resolved alert starts nothing", **info}
+    )

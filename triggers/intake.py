@@ -1,5 +1,6 @@
-"""What every trigger does once it knows which model an input is for: record a retrain request
-in the ledger (the dedupe point) and make sure the model's coordinator will see it.
+"""What every trigger does once it knows which model an input is for: a retrain request with a
+deterministic id, and making sure the model's coordinator will see it (recording it is
+`triggers.edge.Edge.submit`, over the ledger the composition root injects).
 
 Shared by the Event Grid, alert, schedule and operator triggers; registers no functions. The
 ledger calls block (azure-cosmos's sync client, SQLite locally), and an `async def` trigger runs on
@@ -14,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +24,7 @@ from typing import Any, TypeVar
 
 import azure.functions as func
 
-import wiring
 from core.intake.events import MAX_PAYLOAD_BYTES
-from core.intake.facts import EventIgnored, RequestIgnored
 from core.intake.payloads import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
 from core.kernel.ports import RetrainRequest
 from core.run.status import CoordinatorStatus
@@ -42,15 +42,6 @@ _start_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 async def off_loop(call: Callable[..., T], *args: Any) -> T:
     """A blocking call (ledger, blob, registry) from an `async def` trigger, run on a worker thread."""
     return await asyncio.to_thread(call, *args)
-
-
-def _record(request: RetrainRequest) -> bool:
-    ledger = wiring.ledger()
-    accepted = ledger.add_request(request)
-    if not accepted:
-        fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
-        ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
-    return accepted
 
 
 @dataclass(frozen=True)
@@ -96,7 +87,7 @@ def _missing(exc: Exception) -> bool:
     )
 
 
-def _exists(exc: Exception) -> bool:
+def exists_error(exc: Exception) -> bool:
     text = str(exc).lower()
     return any(s in text for s in ("already exists", "409", "conflict", "already running"))
 
@@ -106,6 +97,19 @@ def _exists(exc: Exception) -> bool:
 # raising events then keeps a storm from flooding the coordinator's history with wake-ups.
 _CLAIM_PENDING_PHASES = {"debouncing", "running"}
 _ACTIVE = {"Running", "Pending"}
+
+# When this worker last read a model's coordinator in one of those phases. Edge.submit skips the
+# status read while another request of the model waits unconsumed and the coordinator was seen
+# alive with a claim due within the last CLAIM_DUE_FRESH_SECONDS (a coordinator that fails in
+# that second is restarted by the next read or the outbox sweep, as one failing just after a read).
+CLAIM_DUE_FRESH_SECONDS = 1.0
+_claim_due_seen: dict[str, float] = {}
+
+
+def claim_due_seen(model: str) -> bool:
+    """This worker saw the model's coordinator with a claim due within CLAIM_DUE_FRESH_SECONDS."""
+    seen = _claim_due_seen.get(model)
+    return seen is not None and time.monotonic() - seen < CLAIM_DUE_FRESH_SECONDS
 
 
 def _phase(status: Any) -> str | None:
@@ -124,6 +128,7 @@ async def ensure_coordinator(client: Any, model: str) -> str:
     instance = coordinator_id(model)
     try:
         if _phase(await client.get_status(instance)) in _CLAIM_PENDING_PHASES:
+            _claim_due_seen[model] = time.monotonic()
             return "busy"
     except Exception as exc:  # status unknown: waking it is always safe
         log.warning("status of %s unavailable (%s); raising the event", instance, exc)
@@ -153,31 +158,10 @@ async def wake_coordinator(client: Any, model: str) -> str:
             )
             return "started"
         except Exception as exc:
-            if not _exists(exc):
+            if not exists_error(exc):
                 raise
         await client.raise_event(instance, RETRAIN_REQUESTED, {"model": model})
         return "signalled"
-
-
-async def submit(client: Any, request: RetrainRequest) -> Intake:
-    """Record the request (False from the ledger = a delivery seen before) and wake the
-    coordinator either way: if the first delivery crashed after recording, its retry is what
-    makes sure the recorded request is claimed (a wake-up never starts a run by itself). If the
-    host dies between the two steps, the outbox sweep (triggers/outbox.py) does the waking."""
-    accepted = await off_loop(_record, request)
-    if pause := wiring.settings().test_intake_pause_seconds:  # test only: a crash lands here
-        log.warning("LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS: pausing %ss before waking", pause)
-        await asyncio.sleep(pause)
-    action = await ensure_coordinator(client, request.model)
-    return Intake(request, not accepted, coordinator_id(request.model), action)
-
-
-async def record_ignored(model: str | None, fact: EventIgnored) -> None:
-    """Inputs that start nothing (resolved alerts, unmapped events, uncommitted writes) are kept
-    in the ledger too, under the model's coordinator (or `unrouted`), so 'why did nothing
-    happen?' has an answer."""
-    run_id = coordinator_id(model) if model else "unrouted"
-    await off_loop(wiring.ledger().append, run_id, fact.ledger_kind, fact.dump())
 
 
 # --------------------------------------------------------------------------- HTTP helpers

@@ -24,7 +24,7 @@ from core.kernel.policy import DeployOnlyPolicy, Policy
 from triggers.api_models import Promotion
 from triggers.blob_events import event_document
 from triggers.blueprint import bp
-from triggers.intake import _exists, record_ignored
+from triggers.intake import exists_error
 
 log = logging.getLogger("triggers.promotions")
 
@@ -59,7 +59,7 @@ async def start_deploy(client: Any, plan: DeployPlan, event: dict[str, Any]) -> 
     try:
         await client.start_new("deploy", instance_id=plan.instance_id, client_input=deploy.dump())
     except Exception as exc:
-        if not _exists(exc):
+        if not exists_error(exc):
             raise  # a retry can fix it: Event Grid redelivers
         return "duplicate"
     return "started"
@@ -76,12 +76,12 @@ async def on_model_promoted(event: func.EventGridEvent, client) -> None:
         fact = EventIgnored(
             ignored="promoted event not accepted", event_id=event_id, error="; ".join(reasons)[:2000]
         )
-        await record_ignored(None, fact)
+        await wiring.edge().record_ignored(None, fact)
         return
     outcome = await start_deploy(client, plan, doc)
     if outcome == "duplicate":
         why = "duplicate delivery: its deploy lifecycle exists"
-        await record_ignored(
+        await wiring.edge().record_ignored(
             plan.model, EventIgnored(ignored=why, event_id=event_id, run_id=plan.instance_id)
         )
     log.info("promoted event %s -> deploy %s (%s)", event_id, plan.instance_id, outcome)
@@ -89,6 +89,7 @@ async def on_model_promoted(event: func.EventGridEvent, client) -> None:
 
 def release_view(model: str, policy: Policy | DeployOnlyPolicy) -> dict[str, Any]:
     """The operator API's view of a model's shared registry and its latest promotions."""
+    registry: str | None
     if isinstance(policy, DeployOnlyPolicy):
         kind, registry = "deploy_only", policy.source.registry
     else:

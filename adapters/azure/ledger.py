@@ -285,6 +285,15 @@ class CosmosRunLedger:
         )
         return [self._doc_to_request(d) for d in rows]
 
+    def pending_besides(self, model: str, request_id: str) -> bool:
+        rows = self._query(
+            "SELECT TOP 1 c.id FROM c WHERE c.model = @model AND c.type = 'request' "
+            "AND IS_NULL(c.consumed_by) AND c.request_id != @request_id",
+            {"@model": model, "@request_id": request_id},
+            model,
+        )
+        return bool(rows)
+
     def consume_requests(self, model: str, request_ids: list[str], run_id: str) -> None:
         if not request_ids:
             return

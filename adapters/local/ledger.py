@@ -1,7 +1,7 @@
 """SqliteRunLedger: the RunLedger port on SQLite (the local stand-in for Cosmos DB).
 
-Several processes share the file (devhost's worker threads, the CLI, tests), so every operation
-opens its own connection, writes inside BEGIN IMMEDIATE, and WAL lets readers run alongside.
+Several processes share the file (devhost's worker threads, the CLI, tests), so each thread keeps
+its own connection, writes inside BEGIN IMMEDIATE, and WAL lets readers run alongside.
 Runs carry an etag that changes on every write; a conditional put with a stale etag raises
 ConcurrencyConflict exactly as Cosmos's if-match would.
 """
@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -102,11 +104,23 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+_write_locks: dict[Path, threading.RLock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.RLock:
+    """One lock per ledger file in this process (several SqliteRunLedger objects may share one)."""
+    with _write_locks_guard:
+        return _write_locks.setdefault(path.resolve(), threading.RLock())
+
+
 class SqliteRunLedger:
     def __init__(self, path: Path | str, *, timeout: float = 30.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
+        self._write_lock = _write_lock(self.path)
+        self._local = threading.local()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -115,28 +129,40 @@ class SqliteRunLedger:
         self._keeper = sqlite3.connect(self.path, timeout=self._timeout, check_same_thread=False)
         self._keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()  # opens the WAL index
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection to the file, opened on first use and kept: opening one per call
+        cost a storm of events more than its writes (issue 17). Kept per process too (a forked
+        child opens its own)."""
+        held = getattr(self._local, "db", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
         db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, factory=_Connection)
         # WAL + NORMAL (as devhost's task hub and the traffic log): a commit survives the process
         # being killed; without it every write waits for an fsync (~30 ms on a VM disk).
         db.execute("PRAGMA synchronous=NORMAL")
         db.row_factory = _row
-        try:
-            yield db
-        finally:
-            db.close()
+        self._local.db = (os.getpid(), db)
+        return db
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        yield self._connection()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
+        # Writers of this process take turns on a lock before SQLite's: the triggers record off
+        # the event loop on several threads, and SQLite's busy handler makes a waiting writer
+        # sleep 1-100 ms per retry, which cost a storm of events most of its latency (issue 17).
+        # Other processes still wait on SQLite's lock (busy timeout).
+        with self._write_lock, self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
 
     # ------------------------------------------------------------------ runs
 
@@ -280,6 +306,14 @@ class SqliteRunLedger:
                 (model,),
             ).fetchall()
         return [self._request(r) for r in rows]
+
+    def pending_besides(self, model: str, request_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT 1 FROM requests WHERE model = ? AND consumed_by IS NULL AND request_id != ? LIMIT 1",
+                (model, request_id),
+            ).fetchone()
+        return row is not None
 
     def consume_requests(self, model: str, request_ids: list[str], run_id: str) -> None:
         with self._write() as db:

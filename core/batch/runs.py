@@ -18,7 +18,7 @@ import importlib
 import io
 import json
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -323,20 +323,3 @@ def collect(
         rows=len(frame),
         uri=lake.url(container, path),
     )
-
-
-# --------------------------------------------------------------------------- routing (pure)
-
-
-def route_scoring(policies: Iterable[Policy], container: str, path: str) -> str | None:
-    """The model whose batch.scoring_prefix claims container/path (the longest prefix wins).
-    Policies refuse a scoring prefix that overlaps a training prefix, so a blob is either scored
-    or trained on, never both."""
-    best: tuple[int, str] | None = None
-    for policy in policies:
-        prefix = policy.batch.scoring_prefix if policy.batch is not None else None
-        if prefix is None or policy.data.container != container or not within_prefix(path, prefix):
-            continue
-        if best is None or (len(prefix), policy.model) > best:
-            best = (len(prefix), policy.model)
-    return best[1] if best else None

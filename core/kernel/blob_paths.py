@@ -9,6 +9,8 @@ name enters (the edge, the data-lake adapter, local staging): pure string rules,
 
 from __future__ import annotations
 
+import functools
+import re
 from urllib.parse import unquote
 
 MAX_BLOB_NAME = 1024  # Azure's limit, in characters
@@ -47,7 +49,7 @@ def check_blob_path(name: str, *, what: str = "blob name", prefix: bool = False)
     if has_lone_surrogate(name):
         raise BlobPathError(f"{what} {name!r} contains a lone surrogate (not valid Unicode)")
     for form in _decoded_forms(name):
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in form):
+        if _CONTROL.search(form):
             raise BlobPathError(f"{what} {name[:200]!r} contains a control character")
         if "\\" in form:
             raise BlobPathError(
@@ -70,15 +72,36 @@ def check_blob_path(name: str, *, what: str = "blob name", prefix: bool = False)
 def within_prefix(name: str, prefix: str) -> bool:
     """True when the (checked) name lies under `prefix`, compared segment-wise after the
     checks above, so `raw/churn-eu/x` is not under `raw/churn` unless the prefix says so."""
+    if not isinstance(name, str) or not isinstance(prefix, str):
+        return False
+    return name.startswith(prefix) and _plain_prefix(prefix) and _plain_name(name)
+
+
+# Routing asks within_prefix of every policy's prefix for every event: the string test runs first
+# and the checks are memoised (pure functions of the string), so an event costs one name check.
+@functools.lru_cache(maxsize=1024)
+def _plain_prefix(prefix: str) -> bool:
     try:
-        check_blob_path(name)
         check_blob_path(prefix, what="prefix", prefix=True)
     except BlobPathError:
         return False
-    return name.startswith(prefix)
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_name(name: str) -> bool:
+    try:
+        check_blob_path(name)
+    except BlobPathError:
+        return False
+    return True
 
 
 def has_lone_surrogate(text: str) -> bool:
     """A str holding U+D800..U+DFFF cannot be encoded as UTF-8 (JSON allows `\\ud800`;
     SQLite, HTTP headers and Azure do not)."""
-    return any("\ud800" <= c <= "\udfff" for c in text)
+    return _SURROGATE.search(text) is not None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")

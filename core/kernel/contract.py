@@ -11,11 +11,13 @@ import json
 import posixpath
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+if TYPE_CHECKING:  # pandas loads with validation, not with the contract (the trigger side reads it)
+    import pandas as pd
 
 MAX_FAILING_ROWS = 20
 
@@ -155,6 +157,8 @@ def _result(rule: str, column: str | None, bad: pd.Series | None, message: str) 
 
 def _typed(series: pd.Series, dtype: DType) -> tuple[pd.Series, pd.Series]:
     """Coerce to the contract's type; returns (typed values, mask of present-but-uncoercible)."""
+    import pandas as pd
+
     present = series.notna() & (series.astype("string").str.strip() != "")
     if dtype in ("int", "float"):
         values = pd.to_numeric(series, errors="coerce")
@@ -176,6 +180,8 @@ def _typed(series: pd.Series, dtype: DType) -> tuple[pd.Series, pd.Series]:
 
 def validate(df: pd.DataFrame, contract: DataContract) -> ValidationReport:
     """Check every rule of the contract; the data is valid only if all pass."""
+    import pandas as pd
+
     df = df.reset_index(drop=True)
     results: list[RuleResult] = []
     missing = [c for c in contract.column_names if c not in df.columns]

@@ -12,11 +12,8 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from core.kernel.blob_paths import BlobPathError, check_blob_path, within_prefix
@@ -24,6 +21,9 @@ from core.kernel.contract import DataContract, ValidationReport, report_json
 from core.kernel.payload import BlobRef, Payload
 from core.kernel.policy import Policy
 from core.kernel.ports import DataLake
+
+if TYPE_CHECKING:  # pandas and pyarrow load when data is read, not with the module (cold start)
+    import pandas as pd
 
 # Training data is laid out as one folder per split (training/{model}/{version}/train/, .../eval/)
 # because Azure ML job inputs of type uri_folder mount a folder: a shared folder would leak the
@@ -65,11 +65,15 @@ class RawFile:
 
 def read_csv(data: bytes) -> pd.DataFrame:
     """Every cell as text, so validation sees exactly what the producer wrote."""
+    import pandas as pd
+
     return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=True, skipinitialspace=True)
 
 
 def typed_frame(df: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
     """Cast validated text to the contract's types, in the contract's column order."""
+    import pandas as pd
+
     out: dict[str, pd.Series] = {}
     for col in contract.columns:
         text = df[col.name].astype("string").str.strip()
@@ -94,6 +98,9 @@ def typed_frame(df: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
 
 def to_parquet(df: pd.DataFrame) -> bytes:
     """Byte-stable Parquet for byte-stable input (no write timestamps, no index)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pandas(df, preserve_index=False)
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="snappy", write_statistics=True)

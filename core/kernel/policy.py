@@ -12,9 +12,11 @@ import contextlib
 import hashlib
 import itertools
 import json
+import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
@@ -745,26 +747,62 @@ class PolicyDirectory:
         self.policy_dir = Path(policy_dir)
         self._lock = threading.Lock()
         self._seen: str | None = None
+        self._stats_seen: tuple[tuple[str, int, int, int], ...] | None = None
         self._policies: dict[str, Policy] = {}
         self._deploy_only: dict[str, DeployOnlyPolicy] = {}
 
-    def _signature(self) -> str:
+    def _files(self) -> list[Path]:
+        """policy.yaml and */policy.yaml (POLICY_GLOB), listed with os.scandir: pathlib's glob
+        cost more than everything else an event does."""
+        try:
+            with os.scandir(self.policy_dir) as entries:
+                names = sorted(e.name for e in entries if e.is_dir())
+        except OSError:
+            return []
+        candidates = [self.policy_dir / "policy.yaml", *(self.policy_dir / n / "policy.yaml" for n in names)]
+        return sorted(p for p in candidates if p.is_file())
+
+    def _signature(self, files: list[Path]) -> str:
         """A digest of the policy files' names and content (an edit within the file system's
         timestamp resolution still counts)."""
         digest = hashlib.sha256()
-        if self.policy_dir.is_dir():
-            for file in sorted([self.policy_dir / "policy.yaml", *self.policy_dir.glob(POLICY_GLOB)]):
-                with contextlib.suppress(OSError):
-                    digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+        for file in files:
+            with contextlib.suppress(OSError):
+                digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
         return digest.hexdigest()
+
+    # Every event routes with the live policies: reading every file on each call cost the edge
+    # most of its time (issue 17); unchanged files at rest are recognised by their stat.
+    RECENT_SECONDS = 2.0
+
+    def _stats(self, files: list[Path]) -> tuple[tuple[str, int, int, int], ...] | None:
+        """The files' (name, mtime, size, inode), or None while any was written in the last
+        RECENT_SECONDS: a second edit within the file system's timestamp resolution could keep
+        all of them, so only files at rest are trusted by their stat; the rest are read."""
+        out = []
+        now = time.time_ns()
+        for file in files:
+            try:
+                st = file.stat()
+            except OSError:
+                continue
+            if now - max(st.st_mtime_ns, st.st_ctime_ns) < self.RECENT_SECONDS * 1e9:
+                return None
+            out.append((str(file), st.st_mtime_ns, st.st_size, st.st_ino))
+        return tuple(out)
 
     def _load(self) -> None:
         with self._lock:
-            signature = self._signature()
+            files = self._files()
+            stats = self._stats(files)
+            if stats is not None and stats == self._stats_seen:
+                return
+            signature = self._signature(files)
             if signature != self._seen:
                 found = load_policy_set(self.policy_dir)
                 self._policies, self._deploy_only = found.lifecycle, found.deploy_only
                 self._seen = signature
+            self._stats_seen = stats
 
     def all(self) -> dict[str, Policy]:
         self._load()
@@ -778,4 +816,43 @@ class PolicyDirectory:
         found = self.all()
         if model not in found:
             raise _unknown(model, self.policy_dir, found)
+        return found[model]
+
+
+class RecentPolicies:
+    """A policy store read at most once per `seconds`: the trigger side routes every delivery with
+    the live policies, and even a stat of every file per event cost the edge more than the rest of
+    its work (issue 17). An edit reaches routing within `seconds`; runs are unaffected (they read
+    the store itself and keep their snapshot, core.run.runs)."""
+
+    def __init__(
+        self, store: Policies, seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.store = store
+        self.seconds = seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._read_at: float | None = None
+        self._all: dict[str, Policy] = {}
+        self._deploy_only: dict[str, DeployOnlyPolicy] = {}
+
+    def _fresh(self) -> None:
+        now = self._clock()
+        with self._lock:
+            if self._read_at is None or now - self._read_at >= self.seconds:
+                self._all, self._deploy_only = self.store.all(), self.store.deploy_only()
+                self._read_at = now
+
+    def all(self) -> dict[str, Policy]:
+        self._fresh()
+        return dict(self._all)
+
+    def deploy_only(self) -> dict[str, DeployOnlyPolicy]:
+        self._fresh()
+        return dict(self._deploy_only)
+
+    def get(self, model: str) -> Policy:
+        found = self.all()
+        if model not in found:
+            return self.store.get(model)  # a policy added since the last read, or the store's error
         return found[model]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,72 +27,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 from core.rollout.predictions import LabelledScore
-from core.rollout.traffic_gate import Verdict, compare_proportions, msprt_one_sided, sprt_non_inferiority
-
-Metric = Literal["auc", "accuracy"]
-DeadlineAction = Literal["wait", "rollback", "promote", "hold"]
-
-
-@dataclass(frozen=True)
-class OnlineAccuracyConfig:
-    metric: Metric = "auc"
-    margin: float = 0.02  # green may be worse than blue by less than this (absolute)
-    alpha: float = 0.05  # this gate's false-rollback budget
-    beta: float = 0.05
-    min_labels: int = 200  # labelled predictions per deployment before any pass
-    min_per_class: int = 20  # AUC: positives and negatives per deployment
-    decision_threshold: float = 0.5  # accuracy: score >= this predicts the positive class
-
-    @classmethod
-    def for_rollout(cls, rollout: Any) -> OnlineAccuracyConfig:
-        """From the policy's `rollout` section (gates.online_accuracy must be set). The gate is judged
-        once per rollout (before the last step), so its alpha is split over gate kinds only."""
-        gates = rollout.gates
-        online = gates.online_accuracy
-        if online is None:
-            raise ValueError(
-                "rollout.gates.online_accuracy is not set: the policy has no online accuracy gate"
-            )
-        return cls(
-            metric=online.metric,
-            margin=online.margin,
-            alpha=gates.alpha / gates.gate_kinds,
-            min_labels=online.min_labels,
-        )
-
-    def __post_init__(self) -> None:
-        if not 0 < self.margin < 1:
-            raise ValueError(f"margin={self.margin} must be in (0, 1), e.g. 0.02")
-        if not 0 < self.alpha < 1 or not 0 < self.beta < 1:
-            raise ValueError(f"alpha={self.alpha} and beta={self.beta} must be in (0, 1)")
-
-
-@dataclass(frozen=True)
-class OnlineAccuracyVerdict:
-    verdict: Verdict
-    reasons: list[str]
-    metric: str
-    green: str
-    blue: str
-    green_labelled: int
-    blue_labelled: int
-    green_value: float | None
-    blue_value: float | None
-    difference: float | None  # blue - green: > 0 means green is worse
-    variance: float | None
-    margin: float
-    alpha: float
-    beta: float
-    fail_e_value: float | None
-    fail_threshold: float
-    pass_e_value: float | None
-    pass_threshold: float
-    min_labels: int
-    labels_until: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+from core.rollout.traffic_gate import compare_proportions, msprt_one_sided, sprt_non_inferiority
+from core.rollout.verdicts import DeadlineAction, OnlineAccuracyConfig, OnlineAccuracyVerdict, Verdict
 
 
 def auc_with_variance(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

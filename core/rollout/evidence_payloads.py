@@ -7,8 +7,7 @@ from typing import Literal
 
 from core.kernel.activity import Activity
 from core.kernel.payload import Payload
-from core.rollout.accuracy_gate import OnlineAccuracyConfig
-from core.rollout.shadow_gate import ShadowConfig
+from core.rollout.verdicts import OnlineAccuracyConfig, ShadowConfig
 
 __all__ = [
     "ONLINE_ACCURACY",

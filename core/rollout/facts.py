@@ -10,9 +10,7 @@ from pydantic import Field
 
 from core.kernel.fact import Fact, LedgerKind, SplitView
 from core.kernel.run_state import Stage
-from core.rollout.accuracy_gate import OnlineAccuracyVerdict
-from core.rollout.shadow_gate import ShadowTest, ShadowVerdict
-from core.rollout.traffic_gate import GateVerdict, MetricTest
+from core.rollout.verdicts import GateVerdict, MetricTest, OnlineAccuracyVerdict, ShadowTest, ShadowVerdict
 
 log = logging.getLogger("core.run.facts")
 

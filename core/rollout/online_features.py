@@ -10,9 +10,10 @@ per-row errors out): the local endpoint stand-in uses it, and a scoring wrapper 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads when features are filled, not when the app is indexed
+    import pandas as pd
 
 FEATURE_SET_ENV = "FEATURE_SET"
 FEATURE_SET_VERSION_ENV = "FEATURE_SET_VERSION"
@@ -43,6 +44,8 @@ def fill_features(
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """(the frame to score, per-row errors). Errors name each row whose entity the deployment's feature
     set version does not know; then nothing is scored (a partial answer would hide the miss)."""
+    import pandas as pd
+
     feature_set, version = environment.get(FEATURE_SET_ENV), environment.get(FEATURE_SET_VERSION_ENV)
     entity_column = environment.get(ENTITY_COLUMN_ENV, "")
     if not (feature_set and version and entity_column) or not needs_features(frame, entity_column):

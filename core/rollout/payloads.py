@@ -11,7 +11,7 @@ from core.kernel.activity import Activity
 from core.kernel.payload import BlobRef, Payload
 from core.kernel.policy import DeployOnlyPolicy, Policy
 from core.kernel.ports import DeploymentInfo, EndpointInfo
-from core.rollout.traffic_gate import GateConfig
+from core.rollout.verdicts import GateConfig
 
 __all__ = [
     "BEGIN_DEPLOY",

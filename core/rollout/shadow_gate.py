@@ -34,96 +34,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from core.rollout.predictions import ScorePair
-from core.rollout.traffic_gate import Verdict
-
-
-@dataclass(frozen=True)
-class ShadowConfig:
-    """One shadow gate's rules; `alpha` is THIS gate's false-rollback budget."""
-
-    alpha: float = 0.05
-    beta: float = 0.05
-    max_disagreement: float | None = 0.05  # share of pairs whose predicted class differs
-    decision_threshold: float = 0.5  # score >= this is the positive class
-    max_mean_shift: float | None = 0.05  # |mean(green score - blue score)|
-    max_psi: float | None = 0.2
-    psi_bins: int = 10
-    min_pairs: int = 200
-
-    def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1 or not 0 < self.beta < 1:
-            raise ValueError(f"alpha={self.alpha} and beta={self.beta} must be in (0, 1)")
-        if self.max_disagreement is not None and not 0 < self.max_disagreement < 1:
-            raise ValueError(f"max_disagreement={self.max_disagreement} must be in (0, 1), e.g. 0.05")
-        if self.max_mean_shift is not None and not 0 < self.max_mean_shift < 1:
-            raise ValueError(f"max_mean_shift={self.max_mean_shift} must be in (0, 1), e.g. 0.05")
-        if self.psi_bins < 2:
-            raise ValueError(f"psi_bins={self.psi_bins} must be at least 2")
-
-    @classmethod
-    def for_rollout(cls, rollout: Any, gated_steps: int) -> ShadowConfig:
-        """From the policy's `rollout` section (gates.shadow must be set): this gate kind's share
-        of the policy's alpha, split over the gated steps as GateConfig.for_rollout does."""
-        gates = rollout.gates
-        shadow = gates.shadow
-        if shadow is None:
-            raise ValueError("rollout.gates.shadow is not set: the policy has no shadow gate")
-        return cls(
-            alpha=gates.alpha / max(1, gated_steps) / gates.gate_kinds,
-            max_disagreement=shadow.max_disagreement,
-            decision_threshold=shadow.decision_threshold,
-            max_mean_shift=shadow.max_mean_shift,
-            max_psi=shadow.max_psi,
-            psi_bins=shadow.psi_bins,
-            min_pairs=shadow.min_pairs,
-        )
-
-    @property
-    def sequential_metrics(self) -> int:
-        return (self.max_disagreement is not None) + (self.max_mean_shift is not None)
-
-
-@dataclass(frozen=True)
-class ShadowTest:
-    """One metric's evaluation, with every number that led to it."""
-
-    metric: str  # disagreement_rate | score_shift | psi
-    n: int
-    statistic: float
-    threshold: float
-    alpha: float  # this metric's share of the gate's alpha (0 for a guardrail)
-    beta: float
-    fail_e_value: float | None  # betting wealth for "worse than the threshold"; None for PSI
-    fail_threshold: float | None
-    pass_e_value: float | None  # betting wealth for "within the threshold"
-    pass_threshold: float | None
-    outcome: Verdict
-
-
-@dataclass(frozen=True)
-class ShadowVerdict:
-    verdict: Verdict
-    reasons: list[str]
-    green: str
-    blue: str
-    pairs: int
-    min_pairs: int
-    alpha: float
-    beta: float
-    tests: list[ShadowTest] = field(default_factory=list)
-    window_start: str | None = None
-    window_end: str | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        """Everything the ledger keeps about the evaluation (JSON-able)."""
-        return asdict(self)
-
+from core.rollout.verdicts import ShadowConfig, ShadowTest, ShadowVerdict, Verdict
 
 # --------------------------------------------------------------------------- statistics
 

@@ -49,111 +49,18 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from scipy.stats import norm
 
-from core.kernel.policy import RolloutPolicy
 from core.kernel.ports import DeploymentStats, WindowStats
-
-Verdict = Literal["pass", "fail", "need_more_data"]
+from core.rollout.verdicts import GateConfig, GateVerdict, MetricTest, Verdict
 
 # Blue's p95 splits blue's requests 95 / 5: the slow share of an equal green is about this.
 P95_SHARE = 0.05
 Z95 = float(norm.ppf(0.95))
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    """One gate's rules. `alpha` is THIS gate's false-rollback budget (see for_rollout)."""
-
-    alpha: float = 0.05
-    beta: float = 0.05  # missed-regression rate at the margin: level of the sequential pass test
-    power: float = 0.8  # planning power of min_sample_size (the fixed-sample reference); no pass rule
-    error_rate_margin: float = 0.01  # absolute increase of green's error rate that matters
-    p95_rel_margin: float | None = 0.2  # relative p95 increase that matters; None: no latency test
-    p99_rel_margin: float | None = 0.3  # point-estimate guard once the minimum sample is in
-    slo_p99_ms: float | None = None
-    min_samples: int = 200  # policy floor on green requests before any pass
-    # prior guesses, used only while blue has too few requests to estimate them
-    prior_error_rate: float = 0.01
-    prior_latency_sigma: float = 0.5  # log-scale spread of latency (lognormal); 0.5 is typical
-
-    def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1 or not 0 < self.beta < 1 or not 0 < self.power < 1:
-            raise ValueError(f"alpha={self.alpha}, beta={self.beta}, power={self.power} must be in (0, 1)")
-        if not 0 < self.error_rate_margin < 1:
-            raise ValueError(f"error_rate_margin={self.error_rate_margin} must be in (0, 1), e.g. 0.01")
-
-    @property
-    def metrics(self) -> int:
-        return 1 + (self.p95_rel_margin is not None)
-
-    @classmethod
-    def for_rollout(cls, rollout: RolloutPolicy, gated_steps: int) -> GateConfig:
-        """Build from the policy's `rollout` section; alpha is split evenly over the gated steps
-        (mirror phase included) and over the gate kinds the policy turns on (this one, shadow,
-        online accuracy) so the rollout as a whole keeps the policy's alpha. beta and power are the
-        test's design, not policy: they keep their defaults."""
-        gates = rollout.gates
-        return cls(
-            alpha=gates.alpha / max(1, gated_steps) / gates.gate_kinds,
-            error_rate_margin=gates.error_rate.max_abs_increase,
-            p95_rel_margin=gates.latency.p95_max_rel_increase,
-            p99_rel_margin=gates.latency.p99_max_rel_increase,
-            slo_p99_ms=gates.slo.p99_ms,
-            min_samples=rollout.min_samples,
-        )
-
-
-@dataclass(frozen=True)
-class MetricTest:
-    """One sequential comparison of green vs blue proportions, with every number that led to it."""
-
-    metric: str  # error_rate | slow_share
-    green_n: int
-    green_events: int
-    blue_n: int
-    blue_events: int
-    green_rate: float
-    blue_rate: float
-    difference: float
-    margin: float
-    alpha: float
-    beta: float
-    fail_e_value: float  # mSPRT statistic for "green is worse"; fail when >= fail_threshold
-    fail_threshold: float
-    pass_e_value: float  # SPRT statistic for "green is worse by less than the margin"
-    pass_threshold: float
-    min_samples: (
-        int  # green requests the pass test expects to need for an equal green (policy floor included)
-    )
-    outcome: Verdict
-
-
-@dataclass(frozen=True)
-class GateVerdict:
-    verdict: Verdict
-    reasons: list[str]
-    endpoint: str
-    green: str
-    blue: str | None
-    window_start: str
-    window_end: str
-    ingested_until: str | None
-    green_requests: int
-    blue_requests: int
-    min_samples: int
-    tests: list[MetricTest] = field(default_factory=list)
-    slo: dict[str, Any] = field(default_factory=dict)
-    alpha: float = 0.0
-    query: str = ""
-
-    def to_record(self) -> dict[str, Any]:
-        """Everything the ledger keeps about the evaluation (window, counts, statistics, query)."""
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------- statistics

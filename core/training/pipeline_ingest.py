@@ -21,18 +21,16 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:  # pandas/pyarrow load when output is checked, not when the app is indexed
+    import pandas as pd
 
 from core.kernel.contract import DataContract, validate
 from core.kernel.datafiles import PART, Containers, IngestResult, quarantine_files, to_parquet, typed_frame
 from core.kernel.payload import BlobRef
 from core.kernel.policy import DataFactoryIngestion, Policy
 from core.kernel.ports import BlobNotFound, DataLake, PipelineRun
-from core.training.ingest import _find_inputs, split
 
 # Bump when what the pipeline is asked to produce changes: it is part of every data version.
 PIPELINE_TRANSFORM_VERSION = "adf-typed-v1"
@@ -97,6 +95,8 @@ def plan_pipeline_run(
 ) -> PipelinePlan | IngestResult:
     """The run to start for these blobs (or every data blob under the policy's prefix), or a
     rejected ingest when there is nothing acceptable to hand the pipeline."""
+    from core.training.ingest import _find_inputs  # numpy/pandas load when ingestion runs
+
     inputs = _find_inputs(lake, policy, contract, blobs)
     problems = list(inputs.refused)
     sources: list[BlobRef] = []
@@ -140,6 +140,8 @@ def _output_parts(lake: DataLake, container: str, folder: str) -> list[str]:
 
 
 def _read_parquet(data: bytes) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
     return pq.read_table(io.BytesIO(data)).to_pandas()
 
 
@@ -155,6 +157,9 @@ def check_pipeline_output(
 ) -> IngestResult:
     """Validate the pipeline's Parquet against the contract; accepted data is split and written where
     in-app ingestion writes it, rejected data leaves a report in quarantine and nothing for training."""
+    import pandas as pd
+    import pyarrow as pa
+
     c = containers
     base = f"{policy.model}/{data_version}"
     problems: list[str] = []
@@ -181,6 +186,8 @@ def check_pipeline_output(
 
     features = typed_frame(frame, contract)
     split_policy = policy.data.split
+    from core.training.ingest import split
+
     train, evaluation = split(features, contract, split_policy.eval_fraction, split_policy.seed)
     parquet = "application/vnd.apache.parquet"
     lake.write(c.training, f"{base}/train/{PART}", to_parquet(train), content_type=parquet)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.batch.runs import route_scoring
+from core.batch.routing import route_scoring
 from core.intake.events import route_blob
 from core.kernel.policy import load_policies
 from devhost import procs

@@ -28,7 +28,7 @@ from core.kernel.policy import load_policies
 from devhost import procs
 from devstack import demo, loadgen
 from samples.churn.data import generate
-from triggers.blob_events import route_labels
+from triggers.edge import route_labels
 
 # --------------------------------------------------------------------------- fast: the pieces
 

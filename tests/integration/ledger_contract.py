@@ -159,6 +159,17 @@ def test_pending_requests_are_per_model_and_oldest_first(ledger):
     assert pending[0].received_at == T0 + timedelta(seconds=1)
 
 
+def test_pending_besides_says_whether_another_request_of_the_model_waits(ledger):
+    ledger.put_run(_run("run-9"))
+    ledger.add_request(_request(1))
+    ledger.add_request(_request(2, model="fraud"))
+    assert ledger.pending_besides("churn", "req-churn-1") is False  # itself and other models do not count
+    ledger.add_request(_request(3))
+    assert ledger.pending_besides("churn", "req-churn-1") is True
+    ledger.consume_requests("churn", ["req-churn-3"], "run-9")
+    assert ledger.pending_besides("churn", "req-churn-1") is False  # consumed ones do not count
+
+
 def test_consumed_requests_leave_the_pending_list_and_belong_to_the_run(ledger):
     ledger.put_run(_run("run-9"))
     for n in (1, 2, 3):

@@ -12,6 +12,7 @@ import wiring
 from core.kernel.policy import Policy, parse_policy
 from tests.fakes import FakeAdapters, FakeDataLake
 from tests.triggers.durable_fakes import FakeDurableClient
+from triggers import intake
 
 ACCOUNT_URL = "http://127.0.0.1:10000/devstoreaccount1"
 
@@ -59,5 +60,7 @@ def fakes(policies) -> Iterator[FakeAdapters]:
 
 
 @pytest.fixture
-def client() -> FakeDurableClient:
-    return FakeDurableClient()
+def client() -> Iterator[FakeDurableClient]:
+    intake._claim_due_seen.clear()  # what this worker saw of coordinators belongs to one test
+    yield FakeDurableClient()
+    intake._claim_due_seen.clear()

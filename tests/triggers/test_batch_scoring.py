@@ -13,13 +13,13 @@ import pytest
 import wiring
 from core.batch.facts import BatchArm, BatchScored, BatchScoringStarted
 from core.batch.payloads import batch_index_id, batch_request_scope, batch_run_id
+from core.batch.routing import scoring_due
 from core.kernel.policy import BatchAbPolicy, BatchPolicy, Policy
 from tests.triggers.durable_fakes import Runtime
 from tests.triggers.test_blob_events import deliver
 from tests.triggers.test_operator_api import call
 from tests.unit.core.test_events_in import as_cloud_event, blob_event
 from triggers import batch_api
-from triggers.batch_scoring import request_scoring_due, scoring_due
 from triggers.openapi import document
 
 BATCH = BatchPolicy(
@@ -74,7 +74,7 @@ def test_the_batch_schedule_starts_one_run_per_occurrence(batch_policies, fakes,
     now = datetime(2026, 5, 5, 4, 1, tzinfo=UTC)
     assert scoring_due(batch_policies.values(), now) == [("churn", datetime(2026, 5, 5, 4, 0, tzinfo=UTC))]
     for minute in (0, 1, 2):
-        asyncio.run(request_scoring_due(client, datetime(2026, 5, 5, 4, minute, 5, tzinfo=UTC)))
+        asyncio.run(wiring.edge().request_scoring_due(client, datetime(2026, 5, 5, 4, minute, 5, tzinfo=UTC)))
     [run_id] = client.started("batch_score")
     assert client.instances[run_id].input["source"] == "schedule"
     assert client.instances[run_id].input["blobs"] == []  # the whole scoring prefix

@@ -9,8 +9,10 @@ import azure.functions as func
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
-from tests.triggers.durable_fakes import Runtime, user_function
+from core.run.status import CoordinatorStatus
+from tests.triggers.durable_fakes import FakeDurableClient, Runtime, user_function
 from tests.unit.core.test_events_in import aml_event, as_cloud_event, blob_event
+from triggers import intake
 from triggers.blob_events import on_blob_created
 
 deliver_fn = user_function(on_blob_created)
@@ -104,3 +106,54 @@ def test_events_for_two_models_start_two_coordinators(fakes, client):
     deliver(client, blob_event("fraud/a.csv", event_id="f"))
     assert sorted(client.started("coordinator")) == ["coordinator-churn", "coordinator-fraud"]
     assert client.instances["coordinator-fraud"].input == {"model": "fraud", "generation": 0, "runs": 0}
+
+
+class CountingClient(FakeDurableClient):
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_reads = 0
+
+    async def get_status(self, instance_id: str):
+        self.status_reads += 1
+        return await super().get_status(instance_id)
+
+
+def _debouncing(client: FakeDurableClient) -> None:
+    status = CoordinatorStatus(model="churn", generation=0, phase="debouncing")
+    client.instances["coordinator-churn"].custom_status = status.dump()
+
+
+def test_a_storm_asks_the_coordinator_once_while_it_was_just_seen_with_a_claim_due(fakes):
+    client = CountingClient()
+    deliver(client, blob_event(event_id="a", etag="0x1"))  # starts the coordinator
+    _debouncing(client)
+    deliver(client, blob_event(event_id="b", etag="0x2"))  # reads its status: a claim is due
+    reads = client.status_reads
+    for n in range(3, 10):
+        deliver(client, blob_event(event_id=f"e{n}", etag=f"0x{n}"))
+    assert client.status_reads == reads  # the pending requests and the fresh sighting suffice
+    assert len(fakes.ledger.pending_requests("churn")) == 9
+    assert client.started("coordinator") == ["coordinator-churn"]
+
+
+def test_a_coordinator_seen_more_than_a_second_ago_is_asked_again(fakes, monkeypatch):
+    client = CountingClient()
+    deliver(client, blob_event(event_id="a", etag="0x1"))
+    _debouncing(client)
+    deliver(client, blob_event(event_id="b", etag="0x2"))
+    reads = client.status_reads
+    seen = intake._claim_due_seen["churn"]
+    monkeypatch.setattr(intake.time, "monotonic", lambda: seen + intake.CLAIM_DUE_FRESH_SECONDS + 0.01)
+    deliver(client, blob_event(event_id="c", etag="0x3"))
+    assert client.status_reads == reads + 1
+
+
+def test_a_failed_coordinator_is_restarted_even_with_requests_pending(fakes):
+    client = CountingClient()
+    deliver(client, blob_event(event_id="a", etag="0x1"))
+    _debouncing(client)
+    deliver(client, blob_event(event_id="b", etag="0x2"))  # seen with a claim due
+    client.instances["coordinator-churn"].runtime = Runtime.Failed
+    intake._claim_due_seen.clear()  # the sighting aged out
+    deliver(client, blob_event(event_id="c", etag="0x3"))
+    assert client.started("coordinator") == ["coordinator-churn", "coordinator-churn"]

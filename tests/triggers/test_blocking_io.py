@@ -8,9 +8,9 @@ import asyncio
 import itertools
 import time
 
+import wiring
 from tests.triggers.durable_fakes import FakeDurableClient
-from triggers import intake
-from triggers.intake import new_request, submit
+from triggers.intake import new_request
 
 ROUND_TRIP_S = 0.3
 
@@ -33,8 +33,7 @@ class SlowLedger:
         return getattr(self._ledger, name)
 
 
-def test_two_requests_arriving_together_record_at_the_same_time_and_the_loop_stays_free(fakes, monkeypatch):
-    monkeypatch.setattr(intake.wiring, "ledger", lambda: SlowLedger(fakes.ledger))
+def test_two_requests_arriving_together_record_at_the_same_time_and_the_loop_stays_free(fakes):
     client = FakeDurableClient()
     ticks: list[float] = []
 
@@ -47,9 +46,11 @@ def test_two_requests_arriving_together_record_at_the_same_time_and_the_loop_sta
         stop = asyncio.Event()
         beat = asyncio.create_task(heartbeat(stop))
         start = time.monotonic()
+        with wiring.override(ledger=SlowLedger(fakes.ledger)):
+            edge = wiring.edge()
         await asyncio.gather(
-            submit(client, new_request("churn", "operator", "operator:a", {})),
-            submit(client, new_request("fraud", "operator", "operator:b", {})),
+            edge.submit(client, new_request("churn", "operator", "operator:a", {})),
+            edge.submit(client, new_request("fraud", "operator", "operator:b", {})),
         )
         elapsed = time.monotonic() - start
         stop.set()

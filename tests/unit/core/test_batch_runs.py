@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from core.batch.payloads import BATCH_RUN_RE, batch_run_id
-from core.batch.runs import features_contract, load_transform, model_rows, route_scoring
+from core.batch.routing import route_scoring
+from core.batch.runs import features_contract, load_transform, model_rows
 from core.kernel.contract import load_contract, validate
 from core.kernel.policy import BatchPolicy, load_policy
 from samples.churn.data import generate
