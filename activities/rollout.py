@@ -25,7 +25,7 @@ from core.rollout.payloads import (
     SmokeResult,
     TrafficInput,
 )
-from core.rollout.prediction_evidence import judge_online_accuracy, judge_shadow
+from core.rollout.prediction_evidence import judge_online_accuracy, judge_shadow, label_domain
 from core.rollout.smoke import smoke_test
 from core.rollout.traffic_evidence import judge_window
 from core.run.runs import run_rules
@@ -83,8 +83,10 @@ class RolloutActivities:
     def online_accuracy(self, req: OnlineAccuracyInput) -> OnlineAccuracyResult:
         """Live predictions joined to the labels landed so far (the run's contract names the label)."""
         p = self.ports
-        label = run_rules(p.ledger, req.run_id).contract.label
-        return judge_online_accuracy(p.prediction_log, p.data_lake, p.ledger, req, label)
+        contract = run_rules(p.ledger, req.run_id).contract
+        rule = next((c for c in contract.columns if c.name == contract.label), None)
+        domain = label_domain(rule.allowed if rule else None)
+        return judge_online_accuracy(p.prediction_log, p.data_lake, p.ledger, req, contract.label, domain)
 
     def delete_deployment(self, req: DeploymentInput) -> dict:
         """Delete a retired deployment; the port refuses one that still has live traffic."""

@@ -137,10 +137,16 @@ def trusts_principal(
 ) -> bool:
     """Whether the principal header on this request was set by something that authenticated the user:
     the local emulator (proved by its secret), or on Azure App Service Authentication, and only when
-    the platform says it is on (WEBSITE_AUTH_ENABLED): without it nothing strips a forged header."""
+    the platform says it is on (WEBSITE_AUTH_ENABLED): without it nothing strips a forged header.
+
+    Raises PrincipalError for a secret header that is not text (a 401, never a 500)."""
     if emulator_secret:
         given = headers.get(EMULATOR_SECRET_HEADER) or ""
-        return hmac.compare_digest(given.encode(), emulator_secret.encode())
+        try:
+            given_bytes = given.encode("utf-8")
+        except UnicodeEncodeError as exc:  # the host kept non-UTF-8 bytes as surrogate escapes
+            raise PrincipalError(f"{EMULATOR_SECRET_HEADER} is not UTF-8 text") from exc
+        return hmac.compare_digest(given_bytes, emulator_secret.encode())
     return mode == "azure" and platform_auth
 
 
