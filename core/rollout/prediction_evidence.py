@@ -125,7 +125,9 @@ def read_labels(
         label = label_column if label_column in frame.columns else "label"
         if entity_column not in frame.columns or label not in frame.columns:
             files_skipped += 1
-            problem(f"{blob.path}: needs columns {entity_column} and {label_column}, has {list(frame.columns)[:20]}")
+            problem(
+                f"{blob.path}: needs columns {entity_column} and {label_column}, has {list(frame.columns)[:20]}"
+            )
             continue
         when = next((c for c in TIME_COLUMNS if c in frame.columns), None)
         times = frame[when].astype(str).tolist() if when else [""] * len(frame)

@@ -13,9 +13,7 @@ from core.rollout.prediction_evidence import judge_online_accuracy, label_domain
 from tests.fakes import FakeDataLake, FakePredictionLog, FakeRunLedger
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-GOOD = "customer_id,churned,label_time\n" + "".join(
-    f"c{i},{i % 2},2026-12-01T13:00:00Z\n" for i in range(10)
-)
+GOOD = "customer_id,churned,label_time\n" + "".join(f"c{i},{i % 2},2026-12-01T13:00:00Z\n" for i in range(10))
 
 
 def _lake(*files: tuple[str, str]) -> FakeDataLake:
@@ -34,7 +32,9 @@ def test_a_formula_or_a_word_in_the_label_column_skips_that_row_and_names_it():
     labels = _read(lake)
     assert sorted(r.entity_id for r in labels.records) == [*sorted(f"c{i}" for i in range(10)), "x3"]
     assert labels.rows_skipped == 2
-    assert labels.problems == ("churn/b-hostile.csv: 2 row(s) with a label outside [0, 1] skipped (lines 2, 3)",)
+    assert labels.problems == (
+        "churn/b-hostile.csv: 2 row(s) with a label outside [0, 1] skipped (lines 2, 3)",
+    )
 
 
 def test_labels_outside_the_domain_are_not_joined_and_cannot_win_as_the_first_label():
@@ -79,6 +79,10 @@ def test_a_hostile_label_file_does_not_stop_the_gate_and_is_in_the_rollouts_evid
     )  # fmt: skip
     result = judge_online_accuracy(predictions, lake, ledger, req, "churned", frozenset({0, 1}))
     assert result.green_labelled == result.blue_labelled == 10
-    (fact,) = [e.data for e in ledger.entries(req.run_id) if e.data.get("kind") == "online_accuracy_evaluated"]
+    (fact,) = [
+        e.data for e in ledger.entries(req.run_id) if e.data.get("kind") == "online_accuracy_evaluated"
+    ]
     assert fact["label_rows_skipped"] == 2 and fact["label_files"] == 2
-    assert fact["label_problems"] == ["churn/b-hostile.csv: 2 row(s) with a label outside [0, 1] skipped (lines 2, 3)"]
+    assert fact["label_problems"] == [
+        "churn/b-hostile.csv: 2 row(s) with a label outside [0, 1] skipped (lines 2, 3)"
+    ]
