@@ -23,6 +23,7 @@ import wiring
 from core.intake.events import MAX_PAYLOAD_BYTES
 from core.intake.facts import EventIgnored, RequestIgnored
 from core.intake.payloads import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
+from core.kernel.failures import scrub_tracebacks
 from core.kernel.ports import RetrainRequest
 from core.run.status import CoordinatorStatus
 from triggers.api_models import Accepted, Error
@@ -170,8 +171,12 @@ def record_ignored(model: str | None, fact: EventIgnored) -> None:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """No answer carries a stack trace (core.kernel.failures), whatever a status or fact recorded."""
     return func.HttpResponse(
-        json.dumps(body, default=str), status_code=status, mimetype="application/json", headers=headers
+        json.dumps(scrub_tracebacks(body), default=str),
+        status_code=status,
+        mimetype="application/json",
+        headers=headers,
     )
 
 

@@ -215,3 +215,43 @@ def test_a_deploy_only_models_batch_view_is_a_clear_404_not_a_500(stack):
     )
     assert answer.status_code == 404, answer.text
     assert "churn-prod has no batch section" in answer.json()["error"]
+
+
+# --------------------------------------------------------------------------- 6. crafted promotion events
+
+
+def promoted_event(version: object, event_id: str) -> dict:
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "type": "mllifecycle.promoted",
+        "source": "/mllifecycle/envs/dev/models/churn-prod",
+        "time": "2026-12-04T12:00:00Z",
+        "datacontenttype": "application/json",
+        "data": {"registry": "shared", "registry_model": "churn-prod", "registry_version": version},
+    }
+
+
+@pytest.mark.parametrize("version", ["1/../../../churn-prod/versions/1", "..", "3?x=1", "a" * 65])
+def test_a_promotion_event_with_a_crafted_version_starts_nothing_and_is_recorded_with_its_reason(
+    stack, version
+):
+    event_id = f"evt-crafted-{secrets.token_hex(4)}"
+    delivered = requests.post(
+        f"{stack.host.base_url}/runtime/webhooks/eventgrid?functionName=on_model_promoted&code={stack.host.key}",
+        json=[promoted_event(version, event_id)],
+        headers={"aeg-event-type": "Notification", "content-type": "application/cloudevents-batch+json"},
+        timeout=30,
+    )
+    assert delivered.status_code in (200, 202), delivered.text  # refused for good: no redelivery
+    [refused] = [
+        e for e in stack.host.ledger().entries("unrouted", "event") if e.data.get("event_id") == event_id
+    ]
+    assert refused.data["ignored"] == "promoted event not accepted"
+    assert "is not a registry version" in refused.data["error"]
+    listed = requests.get(
+        f"{stack.host.base_url}/api/lifecycles?model=churn-prod",
+        headers={"x-functions-key": stack.host.key},
+        timeout=30,
+    )
+    assert listed.status_code == 200 and listed.json()["lifecycles"] == []
