@@ -126,15 +126,15 @@ def test_a_status_poll_alone_starts_a_scoring_runner_that_never_started(
     scoring_input: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    batch = LocalBatchEndpoints(tmp_path / "state", dev, launch_grace_s=0.5)
-    _deployed(batch, dev)
+    endpoints = LocalBatchEndpoints(tmp_path / "state", dev, launch_grace_s=0.5)
+    _deployed(endpoints, dev)
     output = tmp_path / "predictions"
-    _submit_and_die(batch.root.parent, scoring_input, output, "before-popen")
+    _submit_and_die(endpoints.root.parent, scoring_input, output, "before-popen")
     try:
-        assert batch.status("upload-1").state == "queued"
-        assert _wait(batch, "upload-1").state == "completed"
+        assert endpoints.status("upload-1").state == "queued"
+        assert _wait(endpoints, "upload-1").state == "completed"
     finally:
-        for child in batch._children.values():
+        for child in endpoints._children.values():
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait(10)
