@@ -26,7 +26,10 @@ CHECKS = ",".join(
 
 
 def test_the_operator_api_survives_schemathesis_and_refusals_change_nothing(tmp_path: Path):
-    with edge_devhost(tmp_path / "edge", ["churn", "fraud"], debounce_seconds=1) as host:
+    # with a deploy-only model too: its routes answer like the others (issue 20, item 7)
+    with edge_devhost(
+        tmp_path / "edge", ["churn", "fraud"], debounce_seconds=1, deploy_only=("churn-prod",)
+    ) as host:
         har = tmp_path / "schemathesis.har"
         argv = [
             sys.executable, "-m", "schemathesis.cli", "run", f"{host.base_url}/api/openapi.json",
