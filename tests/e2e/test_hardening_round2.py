@@ -86,11 +86,13 @@ def attacker_site(root: Path, page: str) -> Iterator[str]:
         thread.join(5)
 
 
-def raw_get(port: int, path: str, headers: list[tuple[str, bytes]]) -> int:
-    """A GET whose header values are raw bytes (not valid UTF-8), as a hostile client sends them."""
+def raw_get(port: int, path: str, headers: list[tuple[str, bytes]], method: str = "GET") -> int:
+    """A request whose header values are raw bytes (not valid UTF-8), as a hostile client sends them."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.putrequest("GET", path)
+        conn.putrequest(method, path)
+        if method == "POST":
+            conn.putheader("Content-Length", "0")
         for name, value in headers:
             conn.putheader(name, value)
         conn.endheaders()
@@ -184,6 +186,11 @@ def test_a_header_that_is_not_utf8_is_a_401_on_both_doors_not_a_500(stack):
     bad = ("x-console-principal-secret", b"\xff\xfe")
     assert raw_get(host_port, "/api/console/models", [bad]) == 401
     assert raw_get(host_port, "/api/models", [("x-functions-key", stack.host.key.encode()), bad]) == 401
+    key = ("x-functions-key", stack.host.key.encode())
+    for name in ("x-ms-client-principal", "Idempotency-Key", "Authorization"):
+        for method, path in (("GET", "/api/models"), ("POST", "/api/models/churn/retrain")):
+            status = raw_get(host_port, path, [key, (name, b"\xff\xfe")], method)
+            assert status < 500, (name, method, path, status)
     cookie = stack.operator().cookies.get("StaticWebAppsAuthCookie")
     through_console = [("Cookie", f"StaticWebAppsAuthCookie={cookie}".encode()), bad]
     assert raw_get(stack.console_port, "/api/console/models", through_console) == 200  # the proxy drops it
