@@ -10,6 +10,7 @@ import http.client
 import http.server
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,3 +263,43 @@ def test_a_promotion_event_with_a_crafted_version_starts_nothing_and_is_recorded
         timeout=30,
     )
     assert listed.status_code == 200 and listed.json()["lifecycles"] == []
+
+
+# --------------------------------------------------------------------------- 8. a promotion across a crash
+
+
+def test_a_promotion_published_just_before_a_crash_still_starts_prods_deploy_after_the_restart(tmp_path):
+    """dev publishes `promoted` on the lifecycle topic and the host dies at once (SIGKILL): the
+    subscription's delivery to prod's `on_model_promoted` was stored with the event, so the restarted
+    host delivers it and prod's deploy starts (once: the deploy id comes from the event)."""
+    env = {
+        "CONSOLE_PRINCIPAL_SECRET": SECRET,
+        "DEVHOST_TOPIC_SUBSCRIPTIONS": "lifecycle:on_model_promoted:mllifecycle.promoted",
+    }
+    work = tmp_path / "crash"
+    event = promoted_event("3", "evt-promoted-before-crash")
+    with edge_devhost(
+        work, ["churn"], debounce_seconds=600, deploy_only=("churn-prod",), extra_env=env
+    ) as host:
+        published = requests.post(
+            f"{host.base_url}/runtime/topics/lifecycle?api-version=2018-01-01",
+            json=event,
+            headers={"aeg-sas-key": host.key, "content-type": "application/cloudevents+json; charset=utf-8"},
+            timeout=30,
+        )
+        host.proc.kill()  # a crash right after the topic accepted the event
+        assert published.status_code == 200, published.text
+    with edge_devhost(
+        work, ["churn"], debounce_seconds=600, deploy_only=("churn-prod",), extra_env=env
+    ) as host:
+        deadline = time.monotonic() + 60
+        deploys: list[dict] = []
+        while not deploys and time.monotonic() < deadline:
+            instances = requests.get(
+                f"{host.base_url}/runtime/webhooks/durabletask/instances",
+                params={"code": host.durable_key, "top": 1000},
+                timeout=30,
+            ).json()
+            deploys = [i for i in instances if i.get("name") == "deploy"]
+            time.sleep(0.5)
+        assert [d["instanceId"].startswith("churn-prod-20261204120000-") for d in deploys] == [True]
