@@ -116,7 +116,7 @@ def test_an_upload_whose_submitter_was_killed_is_scored_exactly_once_with_comple
     assert done.state == "completed", done.message
     batch.submit("churn-batch", job_name="upload-1", input_uri=str(scoring_input), output_uri=str(output))
     assert (job_dir / "std.log").read_text().count("scoring upload-1") == 1
-    predictions = pd.read_csv(output / PREDICTIONS_FILE)
+    predictions = pd.read_csv(output / PREDICTIONS_FILE, header=None)
     assert done.rows == len(predictions) == 50
     assert not list((batch.root / "jobs").glob(".upload-1.*.build"))  # no build left behind
 
@@ -138,4 +138,4 @@ def test_a_status_poll_alone_starts_a_scoring_runner_that_never_started(
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait(10)
-    assert len(pd.read_csv(output / PREDICTIONS_FILE)) == 50
+    assert len(pd.read_csv(output / PREDICTIONS_FILE, header=None)) == 50
