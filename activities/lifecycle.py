@@ -20,7 +20,7 @@ from core.run.payloads import (
     StartInput,
     StartResult,
 )
-from core.run.runs import run_rules, start_run
+from core.run.runs import append_fact_once, run_rules, start_run
 from core.training.jobs import read_evaluation, submit_job
 from core.training.payloads import (
     CANCEL_JOB,
@@ -116,7 +116,7 @@ class LifecycleActivities:
         changes = req.changes()
         record = ledger.update_run(req.run_id, **changes) if changes else ledger.get_run(req.run_id)
         if req.fact is not None:
-            ledger.append(req.run_id, req.fact.ledger_kind, req.fact.dump())
+            append_fact_once(ledger, req.run_id, req.fact)
         return RecordResult(
             run_id=req.run_id,
             status=record.status if record else None,

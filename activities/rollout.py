@@ -108,12 +108,15 @@ class RolloutActivities:
     def online_accuracy(self, req: OnlineAccuracyInput) -> OnlineAccuracyResult:
         """Live predictions joined to the labels landed so far (the run's contract names the label)."""
         p = self.ports
-        label = run_rules(p.ledger, req.run_id).contract.label
-        from core.rollout.prediction_evidence import (
-            judge_online_accuracy,  # pandas/scipy load when the activity runs
+        contract = run_rules(p.ledger, req.run_id).contract
+        from core.rollout.prediction_evidence import (  # pandas/scipy load when the activity runs
+            judge_online_accuracy,
+            label_domain,
         )
 
-        return judge_online_accuracy(p.prediction_log, p.data_lake, p.ledger, req, label)
+        rule = next((c for c in contract.columns if c.name == contract.label), None)
+        domain = label_domain(rule.allowed if rule else None)
+        return judge_online_accuracy(p.prediction_log, p.data_lake, p.ledger, req, contract.label, domain)
 
     @implements(DELETE_DEPLOYMENT)
     def delete_deployment(self, req: DeploymentInput) -> DeletedResult:

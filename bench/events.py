@@ -52,8 +52,25 @@ STORAGE_PORT = 10000  # only used to form blob URLs (nothing is fetched)
 # --------------------------------------------------------------------------- the stack
 
 
-def write_policies(root: Path, models: list[str], *, debounce_seconds: int, budget: int = 100) -> Path:
-    """One minimal, valid policy per model (the files it names exist; a dry run never reads them)."""
+def write_policies(
+    root: Path,
+    models: list[str],
+    *,
+    debounce_seconds: int,
+    budget: int = 100,
+    deploy_only: tuple[str, ...] = (),
+) -> Path:
+    """One minimal, valid policy per model (the files it names exist; a dry run never reads them),
+    and a deploy-only policy per name in `deploy_only` (deploying `{name}` from the registry `shared`)."""
+    for name in deploy_only:
+        d = root / name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "policy.yaml").write_text(
+            f"model: {name}\n"
+            f"source: {{registry: shared, registry_model: {name}, accept_sources: [/mllifecycle/envs/dev/models/{name}]}}\n"
+            f"rollout: {{enabled: true, endpoint: {name}-endpoint}}\n",
+            encoding="utf-8",
+        )
     for model in models:
         d = root / model
         (d / "jobs").mkdir(parents=True, exist_ok=True)
@@ -109,10 +126,18 @@ def edge_devhost(
     budget: int = 100,
     storage_connection_string: str | None = None,
     watch_blobs: bool = False,
+    deploy_only: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[EdgeHost]:
     """devhost on a free loopback port, running this app with generated policies and a dry-run
     lifecycle; stopped by its PID on exit."""
-    policies = write_policies(workdir / "policies", models, debounce_seconds=debounce_seconds, budget=budget)
+    policies = write_policies(
+        workdir / "policies",
+        models,
+        debounce_seconds=debounce_seconds,
+        budget=budget,
+        deploy_only=deploy_only,
+    )
     state = workdir / "state"
     state.mkdir(parents=True, exist_ok=True)
     port = procs.free_port()
@@ -136,6 +161,7 @@ def edge_devhost(
         "--state-dir", str(state / "devhost"),
     )  # fmt: skip
     env["FUNCTIONS_MASTER_KEY"] = MASTER_KEY
+    env.update(extra_env or {})
     log_path = workdir / "devhost.log"
     proc = procs.start("devhost", argv, port, log_path=log_path, env=env, cwd=REPO_ROOT, timeout=90)
     host = EdgeHost(proc, f"http://127.0.0.1:{port}", MASTER_KEY, state, state / "ledger.db", log_path)

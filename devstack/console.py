@@ -70,6 +70,13 @@ DROP_REQUEST = {
 DROP_RESPONSE = {"content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding"}
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 IDENTITY_PREFIXES = ("x-ms-client-", "x-functions-key", EMULATOR_SECRET_HEADER)
+# The names this server answers to (it listens on loopback only): anything else in `Host` is a DNS
+# rebinding, a foreign name resolving to 127.0.0.1 so that a web site reads the console's API.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Sec-Fetch-Site values of a request the console's own pages made (or the person typed); `same-site`
+# is any port of the same host, which is another origin (a page uploaded to Azurite, say).
+OWN_FETCH_SITES = frozenset({"same-origin", "none"})
 
 LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in (local)</title>
 <link rel="stylesheet" href="/console.css"></head><body class="login">
@@ -133,9 +140,49 @@ def _local_redirect(target: str | None) -> str:
     return target or "/"
 
 
+def _host_name(host: str) -> str:
+    """`Host` without its port: `[::1]:4280` is `::1`, `Localhost.:4280` is `localhost`."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else name
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    return name.rstrip(".")
+
+
+def refusal(method: str, headers: Any) -> tuple[int, str] | None:
+    """Why the console server refuses a request (status, reason), or None when it serves it.
+
+    Only its own origin may change state: the session cookie is SameSite=Lax, and browsers send it
+    with requests from every port of the same host (same-site), so a page on another loopback port
+    could otherwise post a `text/plain` retrain or approve as the signed-in operator. A client that
+    is not a browser sends neither Origin nor Sec-Fetch-Site and is judged by its cookie alone."""
+    host = headers.get("Host", "")
+    name = _host_name(host)
+    if name not in LOOPBACK_HOSTS and not name.endswith(".localhost"):
+        return 421, "Host header not allowed: the console server answers loopback names only"
+    if method.upper() in SAFE_METHODS:
+        return None
+    origin = headers.get("Origin")
+    if origin is not None and origin.lower() != f"http://{host.strip().lower()}":
+        return 403, f"cross-origin request refused: only http://{host} may change state"
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site.lower() not in OWN_FETCH_SITES:
+        return 403, f"cross-origin request refused (Sec-Fetch-Site: {site})"
+    return None
+
+
+@web.middleware
+async def own_origin_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    refused = refusal(request.method, request.headers)
+    if refused is not None:
+        return web.json_response({"error": refused[1]}, status=refused[0])
+    return await handler(request)
+
+
 def build_app(static_dir: Path, devhost_url: str, secret: str) -> web.Application:
     session = Session(secret)
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[own_origin_only])
 
     def principal_of(request: web.Request) -> Principal | None:
         try:

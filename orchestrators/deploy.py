@@ -17,6 +17,7 @@ import azure.durable_functions as df
 
 from core.environments.payloads import DEPLOY_START, DeployRunInput, DeployStartInput, DeployStartResult
 from core.intake.payloads import ROLLOUT_SUFFIX
+from core.kernel.failures import without_traceback
 from core.rollout.payloads import RolloutInput
 from core.run.facts import RunFailed, StepEntered
 from core.run.payloads import LifecycleResult
@@ -92,7 +93,7 @@ class Deploy(RunContext):
 
     def fail(self, exc: Exception) -> Step[None]:
         """An unexpected error: show and record it, publish `failed`; the caller re-raises."""
-        reason = f"{type(exc).__name__}: {str(exc)[:1000]}"
+        reason = f"{type(exc).__name__}: {without_traceback(str(exc))[:1000]}"
         self.show(status="failed", error=reason)
         stage = self.status.stage
         with contextlib.suppress(Exception):  # the ledger may be what failed

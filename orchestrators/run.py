@@ -175,11 +175,16 @@ class RunContext(OrchestrationRun):
 
     def __init__(self, context: df.DurableOrchestrationContext, run_id: str, model: str, **status: Any):
         super().__init__(context, run_id, model, RunProgress(run_id=run_id, model=model, **status))
+        self.recorded = 0  # facts recorded so far in this replay: numbers them the same on every replay
 
     # ------------------------------------------------------------------ bookkeeping
 
     def record(self, fact: AnyFact | None = None, **changes: Any) -> Step[RecordResult]:
-        """Change the run's ledger record and append `fact` to its ledger."""
+        """Change the run's ledger record and append `fact` to its ledger, once: the fact's id is
+        the same on every replay, so an activity re-run after a crash does not append it again."""
+        if fact is not None and fact.fact_id is None:
+            self.recorded += 1
+            fact = fact.model_copy(update={"fact_id": f"{self.context.instance_id}:{self.recorded}"})
         return self.call(RECORD, RecordInput(run_id=self.run_id, fact=fact, **changes))
 
     def step(self, fact: Any, show: dict[str, Any] | None = None, **changes: Any) -> Step[RecordResult]:

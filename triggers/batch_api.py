@@ -69,7 +69,8 @@ def operator_model_batch(req: func.HttpRequest) -> func.HttpResponse:
         return who
     if not _known_model(model):
         return _unknown_model(model)
-    batch = wiring.policy(model).batch
+    policy = wiring.deploy_only().get(model) or wiring.policy(model)
+    batch = policy.batch
     if batch is None:
         return error(404, f"the policy of {model} has no batch section: it has no batch endpoint")
 

@@ -26,6 +26,7 @@ import azure.functions as func
 
 from core.intake.events import MAX_PAYLOAD_BYTES
 from core.intake.payloads import RETRAIN_REQUESTED, CoordinatorInput, coordinator_id
+from core.kernel.failures import scrub_tracebacks
 from core.kernel.ports import RetrainRequest
 from core.run.status import CoordinatorStatus
 from triggers.api_models import Accepted, Error
@@ -168,8 +169,12 @@ async def wake_coordinator(client: Any, model: str) -> str:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """No answer carries a stack trace (core.kernel.failures), whatever a status or fact recorded."""
     return func.HttpResponse(
-        json.dumps(body, default=str), status_code=status, mimetype="application/json", headers=headers
+        json.dumps(scrub_tracebacks(body), default=str),
+        status_code=status,
+        mimetype="application/json",
+        headers=headers,
     )
 
 

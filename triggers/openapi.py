@@ -85,6 +85,9 @@ def document(server_url: str = "") -> dict[str, Any]:
                     "responses": {
                         "202": _json(_ref("Accepted"), "Recorded; the coordinator will run it."),
                         "200": _json(_ref("Accepted"), "Seen before (same Idempotency-Key); nothing new."),
+                        "409": _json(
+                            _ref("Error"), "The model is deploy-only here: it is trained elsewhere."
+                        ),
                         **ERRORS,
                         **NOT_FOUND,
                     },

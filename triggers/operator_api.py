@@ -128,6 +128,13 @@ def _known_model(model: str) -> bool:
     return model in _model_names()
 
 
+def _deploys_only(model: str, registry: str) -> str:
+    return (
+        f"{model} is deploy-only in this environment: it trains nothing here and deploys the versions "
+        f"another environment promotes into the registry {registry!r}; retrain it there"
+    )
+
+
 def _unknown_model(model: str) -> func.HttpResponse:
     known = ", ".join(_model_names()) or "none"
     return error(404, f"unknown model {model[:100]!r}: no lifecycle policy names it (known: {known})")
@@ -204,6 +211,8 @@ async def _retrain(req: func.HttpRequest, client: Any, door: str) -> func.HttpRe
         return who
     if not _known_model(model):
         return _unknown_model(model)
+    if (deploy_only := wiring.deploy_only().get(model)) is not None:
+        return error(409, _deploys_only(model, deploy_only.source.registry))
     body = _body(req, RetrainBody)
     if isinstance(body, func.HttpResponse):
         return body

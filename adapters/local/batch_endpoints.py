@@ -11,8 +11,9 @@ answers `status`:
 
     batch/endpoints.json            endpoints, deployments, defaults
     batch/models/{endpoint}/{dep}/  the deployment's MLflow model folder
-    batch/jobs/{job}/spec.json      what to score (written before the runner starts)
-    batch/jobs/{job}/job.json       runner pid and its start time
+    batch/jobs/{job}/spec.json      what to score (the folder appears whole, by one rename)
+    batch/jobs/{job}/job.json       when a runner was last launched
+    batch/jobs/{job}/runner.json    the runner that took the job's lock: pid and its start time
     batch/jobs/{job}/result.json    final state, rows scored (written by the runner)
     batch/jobs/{job}/std.log        the runner's output
     {output_uri}/predictions.csv    row, prediction, file (no header, as Azure ML writes it)
@@ -21,6 +22,7 @@ answers `status`:
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -30,14 +32,17 @@ import subprocess
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from adapters.local.training_jobs import (
+    _LAUNCH_GRACE_S,
     REPO_ROOT,
     _alive,
+    _hold_job_lock,
     _local_path,
     _log_tail,
     _proc_start_ticks,
@@ -79,13 +84,17 @@ class LocalBatchEndpoints:
         *,
         python: str = sys.executable,
         fetch: Callable[[str, Path], Path] | None = None,
+        launch_grace_s: float = _LAUNCH_GRACE_S,
     ) -> None:
         """`fetch(uri, folder) -> path` materialises a remote input (e.g. an Azurite blob prefix);
-        without it inputs must be local paths or file:// URIs."""
+        without it inputs must be local paths or file:// URIs. `launch_grace_s`: how long a launched
+        runner may take to start before a status poll launches another (which then does nothing
+        if the first one did start)."""
         self.root = Path(state_dir).resolve() / "batch"
         self.models = models
         self.python = python
         self.fetch = fetch
+        self.launch_grace_s = launch_grace_s
         self._children: dict[str, subprocess.Popen] = {}
 
     # ------------------------------------------------------------------ endpoints and deployments
@@ -191,8 +200,9 @@ class LocalBatchEndpoints:
         if not _JOB_RE.match(job_name):
             raise ValueError(f"job name {job_name!r} must be 1-255 letters, digits, '_', '-' or '.'")
         job_dir = self.root / "jobs" / job_name
-        if job_dir.exists():
-            return self.status(job_name)  # idempotent: a replayed submit never scores twice
+        if job_dir.exists():  # idempotent: a replayed submit never scores twice...
+            self._ensure_runner(job_name, grace_s=0.0)  # ...but starts a runner that never started
+            return self.status(job_name)
         info = self.get(endpoint)
         chosen = deployment or info.default_deployment
         if chosen is None:
@@ -219,11 +229,41 @@ class LocalBatchEndpoints:
             "submitted_at": datetime.now(UTC).isoformat(),
         }
         job_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_builds(job_name)
+        # Build the job folder under a temporary name, then claim the name with one rename (as
+        # LocalTrainingJobs does): a crash before it leaves no job, a crash after it a complete one
+        # whose runner the retried submit (or a status poll) starts.
+        build = job_dir.parent / f".{job_name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.build"
+        build.mkdir()
+        _write_json(build / "spec.json", spec)
+        _write_json(build / "job.json", {"name": job_name, "submitted_at": spec["submitted_at"]})
         try:
-            job_dir.mkdir()  # atomic claim of the name, also against a concurrent submit
-        except FileExistsError:
+            os.rename(build, job_dir)  # fails on an existing, non-empty folder: someone else won
+        except OSError as exc:
+            shutil.rmtree(build, ignore_errors=True)
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            self._ensure_runner(job_name, grace_s=0.0)
             return self.status(job_name)
-        _write_json(job_dir / "spec.json", spec)
+        self._launch(job_name)
+        return self.status(job_name)
+
+    def _remove_stale_builds(self, job_name: str) -> None:
+        """Builds left by submitters that died before their rename."""
+        for stale in (self.root / "jobs").glob(f".{job_name}.*.build"):
+            pid = stale.name[len(job_name) + 2 :].split(".", 1)[0]
+            if pid.isdigit() and not _alive(int(pid), None):
+                shutil.rmtree(stale, ignore_errors=True)
+
+    def _launch(self, job_name: str) -> None:
+        """Start a runner. Safe to repeat: a runner that finds the job's lock held, or the job
+        started once already (runner.json), exits without scoring."""
+        job_dir = self.root / "jobs" / job_name
+        job = _read_json(job_dir / "job.json") or {"name": job_name}
+        _write_json(
+            job_dir / "job.json",
+            {**job, "launched_at": time.time(), "launches": int(job.get("launches", 0)) + 1},
+        )
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
         with (job_dir / "std.log").open("ab") as log:
             proc = subprocess.Popen(
@@ -235,9 +275,22 @@ class LocalBatchEndpoints:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        if (old := self._children.get(job_name)) is not None:
+            old.poll()
         self._children[job_name] = proc
-        _write_json(job_dir / "job.json", {"pid": proc.pid, "pid_start_ticks": _proc_start_ticks(proc.pid)})
-        return self.status(job_name)
+
+    def _ensure_runner(self, job_name: str, *, grace_s: float) -> None:
+        """Launch a runner if none ever started and the last launch is older than grace_s."""
+        job_dir = self.root / "jobs" / job_name
+        job = _read_json(job_dir / "job.json")
+        if job is None or _read_json(job_dir / "spec.json") is None:
+            return
+        if (job_dir / "runner.json").exists() or "pid" in job or (job_dir / "result.json").exists():
+            return
+        launched = job.get("launched_at")
+        if isinstance(launched, int | float) and time.time() - launched < grace_s:
+            return
+        self._launch(job_name)
 
     def status(self, job_name: str) -> BatchJobStatus:
         job_dir = self.root / "jobs" / job_name
@@ -254,10 +307,13 @@ class LocalBatchEndpoints:
             child.poll()  # reap our own child so its pid does not linger as a zombie
         result = _read_json(job_dir / "result.json")
         if result is None:
-            job = _read_json(job_dir / "job.json")
-            if job is None:
+            job = _read_json(job_dir / "job.json") or {}
+            # the runner's own record; `pid` in job.json: a job submitted before runners wrote one
+            runner = _read_json(job_dir / "runner.json") or (job if "pid" in job else None)
+            if runner is None:
+                self._ensure_runner(job_name, grace_s=self.launch_grace_s)
                 return self._status(spec, "queued", message="waiting for the runner to start")
-            if _alive(int(job["pid"]), job.get("pid_start_ticks")):
+            if _alive(int(runner["pid"]), runner.get("pid_start_ticks")):
                 return self._status(spec, "running")
             result = _read_json(job_dir / "result.json")  # it may have finished just now
             if result is None:
@@ -375,7 +431,22 @@ def _score(spec: dict[str, Any]) -> int:
 
 
 def _run(job_dir: Path) -> int:
+    """Score once and write result.json. At most once per job: a runner that cannot take the job's
+    lock, or finds that a runner already started it (runner.json), exits and changes nothing."""
+    if _hold_job_lock(job_dir) is None:
+        return 0
+    if (job_dir / "runner.json").exists() or (job_dir / "result.json").exists():
+        return 0
+    _write_json(
+        job_dir / "runner.json",
+        {
+            "pid": os.getpid(),
+            "pid_start_ticks": _proc_start_ticks(os.getpid()),
+            "started_at": datetime.now(UTC).isoformat(),
+        },
+    )
     spec = json.loads((job_dir / "spec.json").read_text())
+    print(f"scoring {spec['name']} with {spec['model_name']}:{spec['model_version']}", flush=True)
     result: dict[str, Any] = {"state": "failed", "message": "", "rows": None}
     try:
         result.update(state="completed", rows=_score(spec))

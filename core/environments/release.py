@@ -11,6 +11,7 @@ model, and names the exact registry version to deploy; anything else is refused 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -79,6 +80,21 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+# A model version in an Azure ML registry or workspace, or an MLflow registry: a single name (MLflow
+# numbers them; Azure ML also takes names such as `2024.05.1`). It is put into registry paths and
+# URLs (.../models/{name}/versions/{version}), so a `/` or `..` could address another asset.
+REGISTRY_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def is_registry_version(value: object) -> bool:
+    return (
+        isinstance(value, str | int)
+        and not isinstance(value, bool)
+        and REGISTRY_VERSION_RE.fullmatch(str(value)) is not None
+        and ".." not in str(value)
+    )
+
+
 def plan_deploy(event: dict[str, Any], policy: DeployOnlyPolicy) -> DeployPlan:
     """Accept a `promoted` CloudEvent (as a JSON dict) for a deploy-only policy, or refuse it.
 
@@ -106,6 +122,11 @@ def plan_deploy(event: dict[str, Any], policy: DeployOnlyPolicy) -> DeployPlan:
         refuse.append(f"registry model {model!r} is not {policy.registry_model!r}")
     if not version:
         refuse.append("the event names no registry_version")
+    elif not is_registry_version(version):
+        refuse.append(
+            f"registry_version {str(version)[:80]!r} is not a registry version (1-64 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit, no '..': one name, never a path)"
+        )
     promoted_at = _time(_get(event, "time"))
     if promoted_at is None:
         refuse.append("the event has no valid `time` (ISO 8601): the deploy run id is made from it")

@@ -165,11 +165,17 @@ def encode_principal(principal: Principal) -> str:
 
 def trusts_principal(headers: Mapping[str, str], *, emulator_secret: str | None) -> bool:
     """Whether the principal header on this request was set by the local console emulator (proved
-    by its secret). On Azure no header is trusted: the caller brings a token (`caller(tokens=...)`)."""
+    by its secret). On Azure no header is trusted: the caller brings a token (`caller(tokens=...)`).
+
+    Raises PrincipalError for a secret header that is not text (a 401, never a 500)."""
     if not emulator_secret:
         return False
     given = headers.get(EMULATOR_SECRET_HEADER) or ""
-    return hmac.compare_digest(given.encode(), emulator_secret.encode())
+    try:
+        given_bytes = given.encode("utf-8")
+    except UnicodeEncodeError as exc:  # the host kept non-UTF-8 bytes as surrogate escapes
+        raise PrincipalError(f"{EMULATOR_SECRET_HEADER} is not UTF-8 text") from exc
+    return hmac.compare_digest(given_bytes, emulator_secret.encode())
 
 
 def _as_caller(p: Principal) -> Caller:
@@ -201,7 +207,8 @@ def caller(
             return KEY_CALLER
         return _as_caller(tokens.principal(token))
     raw = headers.get(PRINCIPAL_HEADER)
-    if not raw or not trusts_principal(headers, emulator_secret=emulator_secret):
+    trusted = trusts_principal(headers, emulator_secret=emulator_secret)  # a garbled secret: 401
+    if not raw or not trusted:
         return KEY_CALLER
     return _as_caller(parse_principal(raw))
 

@@ -15,6 +15,10 @@ LedgerKind = Literal["step", "traffic", "gate", "decision", "error", "event", "r
 class Fact(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     ledger_kind: ClassVar[LedgerKind]
+    # Which recording this is, the same on every replay of the orchestration that records it
+    # (`{instance id}:{n}`): an activity that runs again after a crash (activities run at least
+    # once) finds the fact recorded and appends nothing. None: not deduplicated.
+    fact_id: str | None = None
 
     def dump(self) -> dict[str, Any]:
         # top level only: a null inside a value means something (no champion, no blue)

@@ -119,6 +119,10 @@ class OnlineAccuracyEvaluated(GateFact):
     labels: str  # container/prefix read
     label_files: int
     label_rows: int
+    # what a hostile or broken label file cost: skipped, counted and named, never fatal to the gate
+    label_files_skipped: int = 0
+    label_rows_skipped: int = 0
+    label_problems: list[str] = Field(default_factory=list)
     metric: str
     green_labelled: int
     blue_labelled: int

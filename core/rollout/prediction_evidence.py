@@ -36,11 +36,39 @@ log = logging.getLogger("core.rollout.prediction_evidence")
 TIME_COLUMNS = ("label_time", "time")
 
 
+BINARY_LABELS = frozenset({0, 1})  # the online gate's metric (AUC) is over a binary outcome
+MAX_LABEL_PROBLEMS = 10  # reasons kept in the evidence; the counts cover every skipped row and file
+
+
 @dataclass(frozen=True)
 class Labels:
     records: list[LabelRecord]
     files: int
     rows: int
+    files_skipped: int = 0
+    rows_skipped: int = 0
+    problems: tuple[str, ...] = ()
+
+
+def label_domain(allowed: Iterable[object] | None) -> frozenset[int]:
+    """The labels a label file may give: the contract's `allowed` values of the label column when they
+    are integers, else the binary outcome the gate's metric is defined on."""
+    values = {v for v in allowed or () if isinstance(v, int) and not isinstance(v, bool)}
+    return frozenset(values) if values else BINARY_LABELS
+
+
+def label_value(value: object, domain: frozenset[int]) -> int | None:
+    """The label a cell holds when it is one of `domain` (`1`, `1.0`, `" 1 "`), else None: text such
+    as `yes` or `=1+1`, fractions and out-of-domain integers (5, -1, 2) are not labels of this model."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+    except ValueError:
+        return None
+    if not number.is_integer() or int(number) not in domain:
+        return None
+    return int(number)
 
 
 def _complete(records: Iterable[PredictionRecord], until: str) -> list[PredictionRecord]:
@@ -63,51 +91,84 @@ def judge_shadow(predictions: PredictionLog, ledger: RunLedger, req: ShadowGateI
     )
 
 
-def read_labels(lake: DataLake, container: str, prefix: str, entity_column: str, label_column: str) -> Labels:
-    """Every label file (CSV: entity id, label, optional label_time) under container/prefix. A file
-    without the two columns is skipped with a warning: one bad file must not hide the others."""
+def read_labels(
+    lake: DataLake,
+    container: str,
+    prefix: str,
+    entity_column: str,
+    label_column: str,
+    domain: frozenset[int] = BINARY_LABELS,
+) -> Labels:
+    """Every label file (CSV: entity id, label, optional label_time) under container/prefix.
+
+    Anyone who may write under the prefix can put anything there, so nothing in a file is fatal to
+    the gate: an unreadable file, one without the two columns, and a row whose label is not in the
+    model's label domain are skipped and counted, with the first reasons kept for the evidence."""
     records: list[LabelRecord] = []
-    files = rows = 0
+    files = rows = files_skipped = rows_skipped = 0
+    problems: list[str] = []
+
+    def problem(text: str) -> None:
+        log.warning("labels %s/%s", container, text)
+        if len(problems) < MAX_LABEL_PROBLEMS:
+            problems.append(text)
+
     for blob in sorted(lake.list(container, prefix), key=lambda b: b.path):
         if not blob.path.lower().endswith(".csv") or blob.size == 0:
             continue
         try:
-            frame = pd.read_csv(io.BytesIO(lake.read(container, blob.path)), dtype={entity_column: str})
-        except (ValueError, pd.errors.ParserError) as exc:
-            log.warning("label file %s/%s unreadable: %s", container, blob.path, exc)
+            frame = pd.read_csv(io.BytesIO(lake.read(container, blob.path)), dtype=str)
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            files_skipped += 1
+            problem(f"{blob.path}: unreadable as CSV ({str(exc)[:200]})")
             continue
         label = label_column if label_column in frame.columns else "label"
         if entity_column not in frame.columns or label not in frame.columns:
-            log.warning(
-                "label file %s/%s needs columns %s and %s, has %s",
-                container,
-                blob.path,
-                entity_column,
-                label_column,
-                list(frame.columns),
+            files_skipped += 1
+            problem(
+                f"{blob.path}: needs columns {entity_column} and {label_column}, has {list(frame.columns)[:20]}"
             )
             continue
         when = next((c for c in TIME_COLUMNS if c in frame.columns), None)
         times = frame[when].astype(str).tolist() if when else [""] * len(frame)
         files += 1
         rows += len(frame)
-        for entity, value, at in zip(
-            frame[entity_column].tolist(), frame[label].tolist(), times, strict=True
+        bad: list[int] = []
+        for line, (entity, value, at) in enumerate(
+            zip(frame[entity_column].tolist(), frame[label].tolist(), times, strict=True), start=2
         ):
             if pd.isna(entity) or pd.isna(value):
+                continue  # no label yet
+            known = label_value(value, domain)
+            if known is None:
+                bad.append(line)
                 continue
-            records.append(LabelRecord(str(entity), int(value), at))
-    return Labels(records, files, rows)
+            records.append(LabelRecord(str(entity), known, str(at)))
+        if bad:
+            rows_skipped += len(bad)
+            problem(
+                f"{blob.path}: {len(bad)} row(s) with a label outside {sorted(domain)} skipped "
+                f"(lines {', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''})"
+            )
+    return Labels(records, files, rows, files_skipped, rows_skipped, tuple(problems))
 
 
 def judge_online_accuracy(
-    predictions: PredictionLog, lake: DataLake, ledger: RunLedger, req: OnlineAccuracyInput, label_column: str
+    predictions: PredictionLog,
+    lake: DataLake,
+    ledger: RunLedger,
+    req: OnlineAccuracyInput,
+    label_column: str,
+    domain: frozenset[int] = BINARY_LABELS,
 ) -> OnlineAccuracyResult:
-    """`label_column`: the label's name in the run's data contract (label files may call it `label`)."""
+    """`label_column`: the label's name in the run's data contract (label files may call it `label`);
+    `domain`: the labels it may hold (label_domain)."""
     window = predictions.window(req.endpoint, [req.green, req.blue], req.since, req.end)
     end = min(req.end, window.ingested_until) if window.ingested_until else req.end
     records = _complete(window.records, iso_ms(end))
-    labels = read_labels(lake, req.labels_container, req.labels_prefix, req.entity_id_column, label_column)
+    labels = read_labels(
+        lake, req.labels_container, req.labels_prefix, req.entity_id_column, label_column, domain
+    )
     latest = max((r.time for r in labels.records if r.time), default=None)
     verdict: OnlineAccuracyVerdict = evaluate_online_accuracy(
         join_labels(records, labels.records, req.green),
@@ -129,6 +190,9 @@ def judge_online_accuracy(
         labels=f"{req.labels_container}/{req.labels_prefix}",
         label_files=labels.files,
         label_rows=labels.rows,
+        label_files_skipped=labels.files_skipped,
+        label_rows_skipped=labels.rows_skipped,
+        label_problems=list(labels.problems),
         action=action,
     )
     ledger.append(req.run_id, fact.ledger_kind, fact.dump())

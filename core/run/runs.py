@@ -15,6 +15,7 @@ from typing import Any
 from core.intake import coalesce
 from core.intake.payloads import DRY_RUN_ORCHESTRATOR, ClaimInput, ClaimResult
 from core.kernel.contract import DataContract, load_contract
+from core.kernel.fact import Fact
 from core.kernel.policy import Policies, Policy
 from core.kernel.ports import RetrainRequest, RunLedger, RunRecord
 from core.run.payloads import StartInput, StartResult
@@ -77,6 +78,18 @@ def start_run(ledger: RunLedger, policies: Policies, req: StartInput, code_versi
         policy_hash=policy.hash,
         code_version=code_version,
     )
+
+
+def append_fact_once(ledger: RunLedger, run_id: str, fact: Fact) -> bool:
+    """Append `fact` to the run's ledger unless this recording of it (its `fact_id`) is there
+    already: activities run at least once, and one re-run after a crash must not say it twice.
+    -> whether it was appended."""
+    if fact.fact_id is not None and any(
+        e.data.get("fact_id") == fact.fact_id for e in ledger.entries(run_id, fact.ledger_kind)
+    ):
+        return False
+    ledger.append(run_id, fact.ledger_kind, fact.dump())
+    return True
 
 
 def run_rules(ledger: RunLedger, run_id: str) -> RunRules:

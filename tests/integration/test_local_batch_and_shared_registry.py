@@ -265,6 +265,9 @@ def test_a_scoring_process_killed_mid_run_is_reported_failed(
     batch.submit(
         "churn-batch", job_name="killed", input_uri=str(scoring_input), output_uri=str(tmp_path / "k")
     )
+    deadline = time.monotonic() + 60
+    while batch.status("killed").state != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)  # killed mid-run: after its runner started
     child = batch._children["killed"]
     os.killpg(child.pid, signal.SIGKILL)
     child.wait(10)

@@ -276,12 +276,14 @@ class Host:
         await site.start()
         if self.engine is not None:
             await self.engine.start(self.base_url)
+        await self.topics.start()  # deliveries a previous run left pending go out first
         self.print_banner()
         await self.timers.start()
         if self.blob_watcher is not None:
             await self.blob_watcher.start()
 
     async def stop(self) -> None:
+        await self.topics.close()  # an interrupted delivery stays pending: the next start sends it
         await self.timers.stop()
         if self.blob_watcher is not None:
             await self.blob_watcher.stop()
@@ -290,7 +292,6 @@ class Host:
                 await self.engine.stop()
         if self.runner is not None:
             await self.runner.cleanup()
-        await self.topics.close()
         self.invoker.close()
         self.topic_store.close()
 

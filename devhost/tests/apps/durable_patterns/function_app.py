@@ -3,6 +3,7 @@
 It is written as a user would write it for Azure, unchanged: devhost must host it as is. Activities record
 each execution in files under PATTERNS_DATA_DIR so tests can count how often each one really ran."""
 
+import asyncio
 import json
 import logging
 import os
@@ -102,6 +103,9 @@ async def on_event(event: func.EventGridEvent, client: df.DurableOrchestrationCl
         await client.start_new("chaining", data["instance_id"], data["cities"])
     if event_type == "Patterns.Fail":
         raise ValueError("this event always fails")
+    if event_type == "Patterns.Slow":  # a handler still running when the host is killed
+        await asyncio.sleep(float(data.get("seconds", 5)))
+        _append("slow-done.jsonl", json.dumps({"id": event.id}))
 
 
 @app.timer_trigger(schedule="*/2 * * * * *", arg_name="timer", run_on_startup=True)
