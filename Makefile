@@ -37,11 +37,12 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-# The app's tests, then devhost's own (a separate product with its own pytest configuration), each on
-# PYTEST_WORKERS pytest-xdist workers: most of the slow tests wait on processes, timers and HTTP, so two
-# workers overlap them on two cores. --dist loadgroup keeps a module's tests on one worker (module-scoped
-# stacks are built once) and runs the group `live-stack` (e2e tests whose gates judge live latency under
-# load) one module at a time. PYTEST_WORKERS=0 runs them in one process. mypy and checkov run side by side.
+# The app's tests on PYTEST_WORKERS pytest-xdist workers: most of its slow tests wait on processes, timers and
+# HTTP, so two workers overlap them on two cores. --dist loadgroup keeps a module's tests on one worker
+# (module-scoped stacks are built once) and runs the group `live-stack` (e2e tests whose gates judge live
+# latency under load) one module at a time. PYTEST_WORKERS=0 runs them in one process. Then devhost's own (a
+# separate product with its own pytest configuration) in one process: a minute, which two workers did not
+# shorten. mypy and checkov run side by side.
 PYTEST_WORKERS ?= 2
 PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadgroup
 test:
@@ -49,7 +50,7 @@ test:
 	$(PY) -m ruff check .
 	@$(MAKE) --no-print-directory -j2 typecheck infracheck
 	$(PY) -m pytest $(PYTEST_XDIST)
-	cd devhost && DEVHOST_NODE_BIN=$(CURDIR)/node_modules/.bin ../$(PY) -m pytest $(PYTEST_XDIST)
+	cd devhost && DEVHOST_NODE_BIN=$(CURDIR)/node_modules/.bin ../$(PY) -m pytest
 
 .PHONY: typecheck infracheck
 typecheck:
