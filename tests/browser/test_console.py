@@ -21,7 +21,13 @@ from devstack.demo import ENDPOINT, MODEL, Api, upload
 from devstack.stack import Stack, running_stack
 from tests.demo_policies import demo_policy, write_policies
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(900)]
+# one live stack at a time (make test's xdist workers): its ramp gates judge live latency under load
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.e2e,
+    pytest.mark.timeout(900),
+    pytest.mark.xdist_group("live-stack"),
+]
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [

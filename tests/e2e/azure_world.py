@@ -23,6 +23,7 @@ from adapters.azure.training_jobs import AzureMLTrainingJobs
 from core.kernel.policy import MirrorPolicy, load_policy
 from core.kernel.ports import DataLake, RunLedger
 from core.kernel.settings import Settings
+from devhost.durable.clock import TimeSkippingClock
 from tests.fakes import FakeAdapters
 from tests.wire.armstandin import LA_WORKSPACE_ID, TOPIC_HOST, AzureStandIn, FakeCredential
 
@@ -69,8 +70,14 @@ class AzureWorld:
         *,
         data_lake: DataLake | None = None,
         ledger: RunLedger | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] | None = None,
+        clock: TimeSkippingClock | None = None,
     ) -> None:
+        """`clock`, given, is the engine's time-skipping clock: the world's "now" (Log Analytics' ingestion
+        watermark) follows it, so the gates see the time the orchestrator sees."""
+        self.clock = clock
+        if now is None:
+            now = clock.now if clock is not None else (lambda: datetime.now(UTC))
         self.standin = standin
         self.fakes = FakeAdapters()
         self.data_lake = data_lake if data_lake is not None else self.fakes.data_lake

@@ -25,6 +25,7 @@ from core.kernel.payload import BlobRef
 from core.kernel.ports import RunRecord
 from core.rollout.payloads import RolloutInput
 from core.run.runs import RunRules
+from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import generate
 from tests.e2e.azure_world import EP, AzureWorld
@@ -68,7 +69,9 @@ def run_rollout(tmp_path: Path, world: AzureWorld, timeout: float = 90) -> dict:
     from tests.conftest import app_functions
 
     async def main() -> dict:
-        engine = DurableEngine(db_path=tmp_path / "hub.db", functions=app_functions(), activity_concurrency=2)
+        engine = DurableEngine(
+            db_path=tmp_path / "hub.db", functions=app_functions(), activity_concurrency=2, clock=world.clock
+        )
         await engine.start("http://127.0.0.1:7071")
         try:
             await engine.start_new("rollout", instance_id="run-1-rollout", input=rollout_input(world))
@@ -82,7 +85,9 @@ def run_rollout(tmp_path: Path, world: AzureWorld, timeout: float = 90) -> dict:
 
 def _world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, green_errors: int) -> AzureWorld:
     standin = AzureStandIn()
-    world = AzureWorld(tmp_path, standin, standin_ml_client(standin, monkeypatch), green_errors)
+    # the engine skips the bakes' durable timers; Log Analytics' watermark follows the engine's clock
+    clock = TimeSkippingClock()
+    world = AzureWorld(tmp_path, standin, standin_ml_client(standin, monkeypatch), green_errors, clock=clock)
     registered_run(world)
     return world
 

@@ -2,10 +2,13 @@
 real XGBoost training jobs), a challenger that wins the offline evaluation but is worse on live
 labelled traffic is rolled back by the online accuracy gate, while errors and latency are equal.
 
-The slow test plays the demo's own scenarios (devstack/demo.py: `first-model`, then
-`worse-live-accuracy`), so `make demo` and the suite exercise the same path: customer rows scored
-with their customer_id, label files uploaded to Azurite while the rollout waits for them, the blob
-watcher's BlobCreated to the labels route, the gate reading the prediction log and the labels.
+The slow tests play the demo's own scenarios on one stack, in the demo's order (devstack/demo.py:
+`first-model`, `worse-live-accuracy`, then `batch-scoring`), so `make demo` and the suite exercise the
+same path: customer rows scored with their customer_id, label files uploaded to Azurite while the
+rollout waits for them, the blob watcher's BlobCreated to the labels route, the gate reading the
+prediction log and the labels; then the champion, still the first model, scores a CSV uploaded under
+the scoring prefix on the batch endpoint (the batch end-to-end test shares this stack and its first
+champion rather than starting and training its own: tests/e2e/test_batch_scoring.py).
 The fast tests check the pieces the scenario builds on: the load generator's entity ids, the label
 feeder, the demo policy's gate and the live view."""
 
@@ -29,6 +32,10 @@ from devhost import procs
 from devstack import demo, loadgen
 from samples.churn.data import generate
 from triggers.edge import route_labels
+
+# one live stack at a time (make test's xdist workers): its ramp gates judge live latency under load; the
+# stack is built in the first slow test's setup, three scenarios long
+pytestmark = [pytest.mark.xdist_group("live-stack"), pytest.mark.timeout(900)]
 
 # --------------------------------------------------------------------------- fast: the pieces
 
@@ -226,10 +233,15 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         play = demo.Demo(stack, view, rps=50)
         try:
             first = play.first_model()
+            first_id = view.run_id
             worse = play.worse_live_accuracy()
             detail = play.api.get(f"lifecycles/{view.run_id}")
             model = play.api.model()
+            scored = play.batch_scoring()
             yield {
+                "api": play.api,
+                "first_id": first_id,
+                "scored": scored,
                 "stack": stack,
                 "first": first,
                 "worse": worse,
@@ -279,3 +291,19 @@ def test_the_endpoint_logged_each_scored_customer_id_and_the_model_ignored_the_e
     # this scenario's customers, by the id the load generator sent with each row
     assert len(played["population"] & logged) >= 100
     assert "rolled_back" in played["worse"] and "online accuracy fail" in played["worse"]
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_an_upload_under_the_scoring_prefix_is_scored_by_the_champion(played: dict[str, Any]) -> None:
+    api = played["api"]
+    assert "promoted" in played["first"]
+    assert ": scored; 200 predictions by churn-v1 (model_version ['1'])" in played["scored"]
+    runs = api.get("batch-runs", model="churn")["runs"]
+    assert [r["status"] for r in runs] == ["scored"]
+    detail = api.get(f"batch-runs/{runs[0]['id']}")
+    kinds = [f["kind"] for f in detail["facts"]]
+    assert kinds == ["batch_scoring_started", "batch_scored"]
+    assert detail["orchestration"]["runtime_status"] == "Completed"
+    facts = [e.get("kind") for e in api.get(f"lifecycles/{played['first_id']}")["steps"]]
+    assert "batch_smoke_tested" in facts

@@ -25,7 +25,8 @@ from devstack.demo import _ramp
 from devstack.stack import EVENTS_TOPIC, promotion_env, running_stack
 from tests.demo_policies import demo_policy, write_policies
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+# one live stack at a time (make test's xdist workers): its ramp gates judge live latency under load
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.xdist_group("live-stack")]
 
 DEMO = REPO_ROOT / "samples" / "churn" / "demo"
 REGISTRY = "mllifecycle-shared"

@@ -15,6 +15,7 @@ from core.intake.payloads import LifecycleInput
 from core.kernel.payload import BlobRef
 from core.kernel.policy import PolicyDirectory
 from core.kernel.settings import Settings
+from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from samples.churn.data import generate, to_csv_bytes
 from tests.fakes import FakeAdapters, FakeJob, evaluation_metrics
@@ -31,7 +32,12 @@ def _functions() -> list[Any]:
 
 def _run_lifecycles(tmp_path: Path, triggers: list[tuple[str, LifecycleInput]]) -> list[dict]:
     async def main() -> list[dict]:
-        engine = DurableEngine(db_path=tmp_path / "hub.db", functions=_functions(), activity_concurrency=4)
+        engine = DurableEngine(
+            db_path=tmp_path / "hub.db",
+            functions=_functions(),
+            activity_concurrency=4,
+            clock=TimeSkippingClock(),  # the training polls' timers are skipped while the test waits
+        )
         await engine.start("http://127.0.0.1:7071")
         try:
             results = []
