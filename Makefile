@@ -38,7 +38,7 @@ lint: setup
 	$(PY) -m ruff format --check .
 
 # The app's tests on PYTEST_WORKERS pytest-xdist workers: most of its slow tests wait on processes, timers and
-# HTTP, so two workers overlap them on two cores. --dist loadgroup keeps a module's tests on one worker
+# HTTP, so two workers can overlap them on two cores (default 0: not yet measured faster and steady on a quiet machine). --dist loadgroup keeps a module's tests on one worker
 # (module-scoped stacks are built once) and runs the group `live-stack` (e2e tests whose gates judge live
 # latency under load) one module at a time. PYTEST_WORKERS=0 runs them in one process. Then devhost's own (a
 # separate product with its own pytest configuration) in one process: a minute, which two workers did not
