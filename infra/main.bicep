@@ -201,6 +201,19 @@ module lifecycleTopic 'app/topic.bicep' = {
   }
 }
 
+// The drift monitor's figures table and the data collection rule it is written through.
+module drift 'app/drift.bicep' = {
+  name: 'drift'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    abbrs: abbrs
+    resourceToken: resourceToken
+    logAnalyticsName: logAnalytics.outputs.name
+  }
+}
+
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
@@ -242,6 +255,8 @@ module api 'app/api.bicep' = {
       PREDICTION_LOG_PREFIX: 'modelDataCollector'
       PREDICTION_LOG_DELAY_SECONDS: '600'
       PREDICTION_ENTITY_COLUMN: 'customer_id'
+      DRIFT_INGESTION_ENDPOINT: drift.outputs.ingestionEndpoint
+      DRIFT_DCR_IMMUTABLE_ID: drift.outputs.ruleImmutableId
     }
     // app settings: end
   }
@@ -261,6 +276,7 @@ module events 'app/events.bicep' = if (wireEventSources) {
     dataContainers: ['raw']
     logAnalyticsWorkspaceId: logAnalytics.outputs.resourceId
     endpointName: endpointName
+    driftTableName: drift.outputs.tableName
   }
 }
 
@@ -286,6 +302,7 @@ module rbac 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     appInsightsName: appInsights.outputs.name
     logAnalyticsName: logAnalytics.outputs.name
+    driftRuleName: drift.outputs.ruleName
     mlWorkspaceName: ml.outputs.workspaceName
     mlStorageAccountName: ml.outputs.storageAccountName
     containerRegistryName: ml.outputs.containerRegistryName

@@ -352,8 +352,9 @@ class BudgetPolicy(_Strict):
 
 
 class MonitoringPolicy(_Strict):
-    """The model's drift monitor (core/monitoring/): live inputs and scores against the champion's
-    training data, checked on a schedule; a drift alert starts a lifecycle like any other alert.
+    """The model's drift monitor (core/monitoring/): the inputs the endpoint logged against the
+    champion's training data, checked on a schedule; a drift alert starts a lifecycle like any other
+    alert (the rule names the model in its customProperties, so routing needs no more).
 
     The false-alarm budget is the expected number of alerts per 30 days on traffic that has not
     drifted, across all features and all checks (core/monitoring/drift.py says how it is kept)."""
@@ -361,7 +362,9 @@ class MonitoringPolicy(_Strict):
     features: list[str] = Field(
         default_factory=list, description="input columns watched; empty: the data contract's features"
     )
-    score: bool = Field(default=True, description="watch the champion's score distribution too")
+    # "package.module:function" turning training rows (label and id dropped) into the columns the
+    # endpoint receives, e.g. the churn sample's encoding; none: the rows as they are
+    transform: str | None = None
     schedule: str = Field(default="0 0 * * * *", description="NCRONTAB of the checks (default hourly)")
     window_seconds: Annotated[int, Field(gt=0)] = Field(
         default=3600, description="each check judges the rows logged in this trailing window ..."
@@ -384,9 +387,6 @@ class MonitoringPolicy(_Strict):
     cooldown_seconds: Annotated[int, Field(ge=0)] = Field(
         default=86400, description="no second alert this soon after one (the retrain needs time)"
     )
-    alert_rule: str = Field(
-        default="", description="Azure Monitor alert rule name; empty: '{model}-feature-drift'"
-    )
 
     @field_validator("schedule")
     @classmethod
@@ -394,6 +394,13 @@ class MonitoringPolicy(_Strict):
         checked = _check_ncrontab(value)
         assert checked is not None
         return checked
+
+    @field_validator("transform")
+    @classmethod
+    def _transform(cls, value: str | None) -> str | None:
+        if value is not None and not TRANSFORM_RE.match(value):
+            raise ValueError(f"{value!r} must name a function as 'package.module:function'")
+        return value
 
     @model_validator(mode="after")
     def _windows(self) -> MonitoringPolicy:
@@ -403,10 +410,6 @@ class MonitoringPolicy(_Strict):
                 f"({self.window_seconds}); make it at least as long, e.g. {self.window_seconds * 6}"
             )
         return self
-
-    def rule_name(self, model: str) -> str:
-        """The Azure Monitor alert rule that carries this model's drift alerts."""
-        return self.alert_rule or f"{model}-feature-drift"
 
 
 class Policy(_Strict):

@@ -32,6 +32,7 @@ class DriftEvaluated(Fact):
     ledger_kind: ClassVar[LedgerKind] = "monitor"
     kind: Literal["drift_evaluated"] = "drift_evaluated"
     model: str
+    check_id: str  # one per scheduled occurrence: a doubled tick checks once
     verdict: DriftVerdictKind
     reasons: list[str]
     alert: bool

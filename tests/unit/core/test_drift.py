@@ -150,11 +150,10 @@ training: {job: jobs/train.yml, evaluation_job: jobs/evaluate.yml, experiment: c
 """
 
 
-def test_the_policy_monitoring_section_gets_documented_defaults_and_names_its_alert_rule():
+def test_the_policy_monitoring_section_gets_documented_defaults():
     policy = parse_policy(textwrap.dedent(MINIMAL + "monitoring: {}\n"), Path("models/churn/policy.yaml"))
     assert policy.monitoring is not None
     assert policy.monitoring.false_alarms_per_30_days == 1.0 and policy.monitoring.schedule == "0 0 * * * *"
-    assert policy.monitoring.rule_name("churn") == "churn-feature-drift"
     assert parse_policy(textwrap.dedent(MINIMAL), Path("p.yaml")).monitoring is None
 
 
@@ -169,6 +168,7 @@ def test_every_evaluation_is_a_typed_fact_the_ledger_reads_back(references):
     fact = DriftEvaluated.of(
         verdict,
         model="churn",
+        check_id="churn:2026-03-01T12:00:00+00:00",
         window_start=NOW - timedelta(hours=1),
         window_end=NOW,
         reference_version="3",
