@@ -199,17 +199,16 @@ def measure_window(
 @functools.lru_cache(maxsize=64)
 def checks_per_30_days(schedule: str) -> int:
     """How often an NCRONTAB schedule fires in 30 days (counted over a fixed span, so the number
-    does not depend on when it is asked)."""
+    does not depend on when it is asked; a schedule that is the same every day is counted over one)."""
     fields = schedule.split()
+    every_day = fields[3:] == ["*", "*", "*"]
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    end = start + timedelta(days=DAYS)
+    end = start + timedelta(days=1 if every_day else DAYS)
     runs = croniter(" ".join([*fields[1:], fields[0]]), start - timedelta(seconds=1))
     count = 0
     while runs.get_next(datetime) < end:
         count += 1
-        if count > DAYS * 86400:
-            break
-    return max(count, 1)
+    return max(count * (DAYS if every_day else 1), 1)
 
 
 @dataclass(frozen=True)
