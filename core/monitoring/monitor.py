@@ -7,7 +7,7 @@ record the fact in the ledger and publish the figures Azure Monitor alerts on.
   changes with it, so a promoted challenger trained on the drifted data stops the alerts.
 * Live: the rows the champion's deployments scored (not mirrored copies), as the prediction log
   records them (`PredictionRecord.inputs`), in the window `drift.window_start` picks, judged only
-  up to where the log is complete.
+  up to where the log is complete, each entity once (`once_per_entity`).
 * Every check is a DriftEvaluated fact under the model's monitor ledger id (`ledger_id`), keyed by
   its check id, so a doubled tick checks once, and the last alert there starts the cooldown.
 """
@@ -200,7 +200,7 @@ class DriftMonitor:
             monitoring.max_window_seconds,
             monitoring.min_rows,
         )
-        rows = [r.inputs or {} for r, t in zip(records, times, strict=True) if t >= start_s]
+        rows = once_per_entity([r for r, t in zip(records, times, strict=True) if t >= start_s])
         window = {c: [row.get(c) for row in rows] for c in reference.columns}
         config = DriftConfig.from_policy(monitoring, len(reference.columns))
         verdict = judge_drift(
@@ -222,6 +222,20 @@ class DriftMonitor:
         self.ledger.append(ledger_id(policy.model), LEDGER_KIND, fact.dump())
         self.figures.publish(figures_of(fact, end))
         return fact
+
+
+def once_per_entity(records: Sequence[PredictionRecord]) -> list[dict[str, object]]:
+    """The window's input rows, each entity counted once (its latest row): the tests take rows as
+    independent draws, and an entity scored again and again (a client polling, a retry) would count
+    as evidence many times over. Rows without an entity id all count."""
+    latest: dict[str, dict[str, object]] = {}
+    anonymous: list[dict[str, object]] = []
+    for record in records:
+        if record.entity_id is None:
+            anonymous.append(record.inputs or {})
+        else:
+            latest[record.entity_id] = record.inputs or {}
+    return [*latest.values(), *anonymous]
 
 
 def figures_of(fact: DriftEvaluated, at: datetime) -> list[DriftFigure]:
