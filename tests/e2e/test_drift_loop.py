@@ -31,7 +31,9 @@ class Service:
 
     def get(self, path: str, **params: Any) -> Any:
         r = requests.get(
-            f"{self.stack.devhost_url}/api/{path}", params={"code": self.stack.master_key, **params}, timeout=30
+            f"{self.stack.devhost_url}/api/{path}",
+            params={"code": self.stack.master_key, **params},
+            timeout=30,
         )
         r.raise_for_status()
         return r.json()
@@ -67,7 +69,9 @@ class Service:
         from adapters.local.ledger import SqliteRunLedger
         from core.monitoring.monitor import ledger_id
 
-        return [e.data for e in SqliteRunLedger(self.stack.state_dir / "ledger.db").entries(ledger_id("churn"))]
+        return [
+            e.data for e in SqliteRunLedger(self.stack.state_dir / "ledger.db").entries(ledger_id("churn"))
+        ]
 
     def upload(self, path: str, frame) -> None:
         from azure.storage.blob import BlobServiceClient
@@ -95,14 +99,19 @@ def service(tmp_path_factory: pytest.TempPathFactory):
         devhost_port=procs.free_port(),
         azurite_port=procs.free_port(),
         endpoint_port=procs.free_port(),
-        extra_env={"LIFECYCLE_POLICY_DIR": str(write_policies(base / "policies", dev)), "CODE_VERSION": "e2e"},
+        extra_env={
+            "LIFECYCLE_POLICY_DIR": str(write_policies(base / "policies", dev)),
+            "CODE_VERSION": "e2e",
+        },
         entity_id_column="customer_id",
         drift_alerts=(5.0, 60),
     ) as stack:
         yield Service(stack)
 
 
-def test_stationary_customers_raise_no_alert_and_drifted_customers_start_one_retrain(service: Service) -> None:
+def test_stationary_customers_raise_no_alert_and_drifted_customers_start_one_retrain(
+    service: Service,
+) -> None:
     from devstack.loadgen import LoadGenerator
     from samples.churn.data import generate
 
@@ -128,7 +137,9 @@ def test_stationary_customers_raise_no_alert_and_drifted_customers_start_one_ret
         load.switch(customers(42, 1.0))
         run_id = service.wait_new_run(known, 120)
         fired = [a for a in service.alerts() if a["condition"] == "Fired"]
-        assert [(a["rule"], a["model"], a["status"]) for a in fired] == [("churn-feature-drift", "churn", 202)]
+        assert [(a["rule"], a["model"], a["status"]) for a in fired] == [
+            ("churn-feature-drift", "churn", 202)
+        ]
         drifted = [c for c in service.checks() if c["alert"]]
         assert drifted and {"monthly_charges", "tenure_months"} <= {
             col["column"] for col in drifted[0]["columns"] if col["drifted"]

@@ -31,7 +31,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.posts.append((self.path, json.loads(body)))
                 self.send_response(202)
@@ -59,14 +59,13 @@ def receiver():
 
 
 def figures(at: datetime, alert: bool, check: str) -> list[DriftFigure]:
-    return [
-        DriftFigure(
-            TimeGenerated=at, Model="churn", CheckId=check, FeatureName=column, Rows=400, Psi=0.4 if alert else 0.01,
-            PValue=1e-12 if alert else 0.5, Level=2e-7, MinPsi=0.05, Drifted=alert, Verdict="drift" if alert else "no_drift",
-            Alert=alert, WindowStart=at - timedelta(seconds=30), WindowEnd=at, ReferenceVersion="1",
-        )  # fmt: skip
-        for column in ("monthly_charges", "age")
-    ]
+    numbers = {"Psi": 0.4, "PValue": 1e-12} if alert else {"Psi": 0.01, "PValue": 0.5}
+    common = {
+        "TimeGenerated": at, "Model": "churn", "CheckId": check, "Rows": 400, "Level": 2e-7, "MinPsi": 0.05,
+        "Drifted": alert, "Verdict": "drift" if alert else "no_drift", "Alert": alert,
+        "WindowStart": at - timedelta(seconds=30), "WindowEnd": at, "ReferenceVersion": "1",
+    }  # fmt: skip
+    return [DriftFigure(FeatureName=column, **numbers, **common) for column in ("monthly_charges", "age")]
 
 
 def test_an_alerting_check_fires_one_alert_that_resolves_when_the_window_has_none(tmp_path: Path, receiver):
@@ -81,13 +80,17 @@ def test_an_alerting_check_fires_one_alert_that_resolves_when_the_window_has_non
     assert [f["condition"] for f in fired] == ["Fired"]
     assert rules.evaluate(NOW + timedelta(seconds=10)) == []  # still firing: no second notification
     resolved = rules.evaluate(NOW + timedelta(seconds=65))  # the alerting check left the window
-    assert [r["condition"] for r in resolved] == ["Resolved"] and resolved[0]["alert_id"] == fired[0]["alert_id"]
+    assert [r["condition"] for r in resolved] == ["Resolved"] and resolved[0]["alert_id"] == fired[0][
+        "alert_id"
+    ]
 
     (path, first), (_, second) = receiver.posts
     assert path == "/api/alerts?code=the-key"
     policies = list(load_policies(REPO_ROOT / "samples" / "churn" / "demo").values())
     alert = parse_alert(json.dumps(first).encode())
-    assert alert.fired and alert.alert_rule == "churn-feature-drift" and route_alert(policies, alert) == "churn"
+    assert (
+        alert.fired and alert.alert_rule == "churn-feature-drift" and route_alert(policies, alert) == "churn"
+    )
     assert first["data"]["alertContext"]["condition"]["allOf"][0]["metricValue"] == 1
     assert not parse_alert(json.dumps(second).encode()).fired
 

@@ -205,6 +205,8 @@ def test_a_customer_scored_again_and_again_counts_once(world):
     champion = world.champion_trained_on(drift=0.0, data_version="dv-0", deployment="blue")
     row = to_features(generate(1, seed=3)).iloc[0].to_dict()
     at = (NOW - timedelta(minutes=1)).isoformat()
-    world.log.add(*[PredictionRecord(f"p{i}", "blue", champion.version, "C-1", 0.3, at, inputs=row) for i in range(500)])
+    world.log.add(
+        *[PredictionRecord(f"p{i}", "blue", champion.version, "C-1", 0.3, at, inputs=row) for i in range(500)]
+    )
     fact = world.check()
     assert fact is not None and fact.rows == 1 and fact.verdict == "need_more_data"
