@@ -180,6 +180,39 @@ class PromotionList(Response):
     promotions: list[Promotion]  # newest first
 
 
+class DriftCheck(Response):
+    """One check of the drift monitor, compact: per column PSI and p-value, and which columns drifted."""
+
+    at: datetime  # the end of the window judged
+    verdict: Literal["drift", "no_drift", "need_more_data", "cooling_down"]
+    alert: bool
+    rows: int
+    level: float  # each column's test level in this check (the false-alarm budget split)
+    reference_version: str
+    psi: dict[str, float]
+    p_value: dict[str, float]
+    drifted: list[str]
+
+
+class AlertStart(Response):
+    """A Fired alert and the lifecycle it started (None while it waits in the coordinator)."""
+
+    alert_rule: str
+    alert_id: str
+    received_at: datetime
+    lifecycle: str | None
+
+
+class Drift(Response):
+    """The model's drift monitor: its recent checks (oldest first) against their thresholds, and which
+    lifecycles its alerts (and any other alert) started."""
+
+    min_psi: float
+    false_alarms_per_30_days: float
+    checks: list[DriftCheck]
+    alerts: list[AlertStart]
+
+
 class Model(Response):
     model: str
     kind: Literal["lifecycle", "deploy_only"] = "lifecycle"  # deploy_only: versions come from `source`
@@ -194,6 +227,7 @@ class Model(Response):
     # promotions through it (the champion's registry version is the newest `shared` one)
     registry: str | None = None
     promotions: list[Promotion] = Field(default_factory=list)
+    drift: Drift | Unavailable | None = None  # the policy's monitoring section; None: no drift monitor
 
 
 class PendingApproval(Response):
