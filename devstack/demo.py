@@ -478,14 +478,24 @@ class Demo:
     def drift_retrain_promote(self) -> str:
         """The live customers drift and nothing is posted by hand: the drift monitor's checks see it, the
         figures cross the alert rule, the stand-in of Azure Monitor's log alerts posts the alert, and the
-        alert starts the retrain (on the data under the prefix, the drifted batch of worse-live-accuracy
-        included). The new champion's training data becomes the monitor's reference."""
+        alert starts the retrain on the data under the prefix (most of it drifted: what landed in churn/landed/
+        and worse-live-accuracy's batch). The new champion's training data becomes the monitor's reference, so
+        the same drift raises no second alert."""
+        from samples.churn.data import generate, to_csv_bytes
+
         before = self.champion(self.api.model())
         known = set(self.api.lifecycle_ids())
         seen = len(self.drift_alerts())
+        # the drifted world's data lands where it does not retrain by itself (triggers.blob_prefixes is churn/demo/)
+        upload(
+            self.stack, "churn/landed/02-drifted.csv", to_csv_bytes(generate(2 * ROWS, seed=12, drift=1.0))
+        )
         drift_start = datetime.now(UTC)
         self.serve_customers(seed=42, drift=1.0)  # the world really drifted: live customers too
-        self.log("live customers now come from the drifted world (drift 1.0); no alert is posted by hand")
+        self.log(
+            "uploaded raw/churn/landed/02-drifted.csv (drift 1.0; starts nothing) and live customers now come from "
+            "the drifted world; no alert is posted by hand"
+        )
         [run_id, *_] = self.watch.new_lifecycles(known, 120)
         fired = [a for a in self.drift_alerts()[seen:] if a["condition"] == "Fired"]
         if not fired:

@@ -30,6 +30,7 @@ def demo_policy(
         doc.pop("promotion", None)
     if not monitoring:
         doc.pop("monitoring", None)
+    doc["triggers"]["blob_prefixes"] = [doc["data"]["prefix"]]  # every upload under the data prefix retrains
     return doc
 
 

@@ -51,6 +51,9 @@ def test_the_drift_alert_the_stand_in_posts_and_the_demo_uploads_route_to_churn(
     assert route_alert(policies, alert) == "churn" and alert.fired
     assert next(p for p in policies if p.model == "churn").monitoring is not None  # the demo watches drift
     assert route_blob(policies, "raw", "churn/demo/02-drifted.csv") == "churn"
+    assert (
+        route_blob(policies, "raw", "churn/landed/02-drifted.csv") is None
+    )  # lands; the drift alert retrains
 
 
 def test_the_report_is_ok_only_when_every_scenario_is(tmp_path):
