@@ -96,6 +96,7 @@ class DriftMonitor:
         self.endpoints, self.ledger, self.figures = endpoints, ledger, figures
         self.containers = containers
         self._references: dict[tuple[str, str], MonitorReference] = {}
+        self._checked: set[str] = set()  # check ids this process made or found in the ledger
 
     # ------------------------------------------------------------------ evidence
 
@@ -177,9 +178,12 @@ class DriftMonitor:
         return datetime.fromisoformat(str(alerts[-1])) if alerts else None
 
     def checked(self, model: str, check_id: str) -> bool:
-        return any(
+        """Made already (by this process, or by another before a restart: the ledger is asked once)."""
+        if check_id not in self._checked and any(
             e.data.get("check_id") == check_id for e in self.ledger.entries(ledger_id(model), LEDGER_KIND)
-        )
+        ):
+            self._checked.add(check_id)
+        return check_id in self._checked
 
     def check(self, policy: Policy, end: datetime, check_id: str) -> DriftEvaluated | None:
         """Check `policy.model` for the window ending at `end`; None when there is nothing to watch
@@ -220,6 +224,7 @@ class DriftMonitor:
             reference_data=reference.data_version,
         )
         self.ledger.append(ledger_id(policy.model), LEDGER_KIND, fact.dump())
+        self._checked.add(check_id)
         self.figures.publish(figures_of(fact, end))
         return fact
 

@@ -210,3 +210,13 @@ def test_a_customer_scored_again_and_again_counts_once(world):
     )
     fact = world.check()
     assert fact is not None and fact.rows == 1 and fact.verdict == "need_more_data"
+
+
+def test_a_check_another_process_made_before_a_restart_is_not_made_again(world):
+    champion = world.champion_trained_on(drift=0.0, data_version="dv-0", deployment="blue")
+    world.customers_scored(300, drift=0.0, deployment="blue", version=champion.version)
+    assert world.check() is not None
+    restarted = DriftMonitor(
+        world.registry, world.lake, world.log, world.endpoints, world.ledger, world.figures
+    )
+    assert restarted.check(world.policy, NOW, f"churn:{NOW.isoformat()}") is None
