@@ -488,7 +488,7 @@ class Demo:
         seen = len(self.drift_alerts())
         # the drifted world's data lands where it does not retrain by itself (triggers.blob_prefixes is churn/demo/)
         upload(
-            self.stack, "churn/landed/02-drifted.csv", to_csv_bytes(generate(2 * ROWS, seed=12, drift=1.0))
+            self.stack, "churn/landed/02-drifted.csv", to_csv_bytes(generate(4 * ROWS, seed=12, drift=1.0))
         )
         drift_start = datetime.now(UTC)
         self.serve_customers(seed=42, drift=1.0)  # the world really drifted: live customers too
