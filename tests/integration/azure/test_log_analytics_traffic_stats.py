@@ -151,3 +151,54 @@ def test_by_default_it_sends_the_kql_that_lifecycle_kql_generates():
     assert watermark_req.json()["query"] == kql.watermark_query("churn-ep")
     assert "AmlOnlineEndpointTrafficLog" in stats.query
     assert stats.by_deployment["blue"].requests == 900
+
+
+# What Log Analytics answers when a fuzzy union names a table the workspace does not have yet: HTTP 200,
+# the rows, and error.code PartialError whose details' innermost innererror is a warning. Shape from
+# Azure/azure-sdk-for-python#25137 (a recorded response) and the Log Analytics query API reference.
+def _missing_table_warning(table: str) -> dict:
+    return {
+        "code": "PartialError",
+        "message": "There were some errors when processing your query.",
+        "details": [
+            {
+                "code": "EngineError",
+                "message": "Something went wrong processing your query on the server.",
+                "innererror": {
+                    "code": "-2133196790",
+                    "message": f"'union' operator: Failed to resolve table expression named '{table}'",
+                    "severity": 3,
+                    "severityName": "Warning",
+                },
+            }
+        ],
+    }
+
+
+def test_a_missing_traffic_table_reported_as_a_warning_is_read_as_no_requests_not_an_error():
+    empty = {**WINDOW_TABLE, "rows": []}
+    answer = {"tables": [empty], "error": _missing_table_warning("AmlOnlineEndpointTrafficLog")}
+    with serve(_answer(answer)) as stub:
+        stats = _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)
+    assert {d: s.requests for d, s in stats.by_deployment.items()} == {"blue": 0, "green": 0}
+
+
+def test_rows_that_came_with_only_warnings_are_complete_data():
+    answer = {"tables": [WINDOW_TABLE], "error": _missing_table_warning("SomeOtherLeg")}
+    with serve(_answer(answer)) as stub:
+        stats = _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)
+    assert stats.by_deployment["blue"].requests == 900
+
+
+def test_a_partial_result_with_an_error_detail_among_warnings_is_still_an_error():
+    error = _missing_table_warning("AmlOnlineEndpointTrafficLog")
+    error["details"].append(
+        {
+            "code": "EngineError",
+            "message": "Query result set has exceeded the internal record count limit",
+            "innererror": {"code": "-2133196792", "message": "limit", "severity": 2, "severityName": "Error"},
+        }
+    )
+    answer = {"tables": [WINDOW_TABLE], "error": error}
+    with serve(_answer(answer)) as stub, pytest.raises(TrafficQueryError, match="partial result"):
+        _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)
