@@ -18,7 +18,11 @@ from devhost import procs
 from devstack.stack import running_stack
 from tests.demo_policies import demo_policy, write_policies
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.e2e,
+    pytest.mark.timeout(900),
+]  # a first model, a minute of checks, a retrain
 
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 CUSTOMERS = 2000  # more than a 30 s window holds at RPS: each customer at most once per window
