@@ -50,6 +50,7 @@ from core.kernel.ports import (
     TrainingJobs,
 )
 from core.kernel.settings import Settings, SettingsError, get_settings
+from core.monitoring.monitor import DriftFigures, DriftMonitor
 
 if TYPE_CHECKING:
     from triggers.edge import Edge
@@ -491,6 +492,32 @@ def ports() -> Ports:
     )
 
 
+def drift_figures() -> DriftFigures:
+    def build() -> DriftFigures:
+        s = settings()
+        if s.mode == "local":
+            from adapters.local.drift_figures import SqliteDriftFigures
+
+            return SqliteDriftFigures(s.drift_figures_file)  # devstack/log_alerts.py alerts on it
+        from adapters.azure.drift_figures import LogsIngestionDriftFigures
+
+        return LogsIngestionDriftFigures.connect(_azure_credential(), s)
+
+    return _cached("drift_figures", build)
+
+
+def drift_monitor() -> DriftMonitor:
+    """The drift monitor over the app's ports (one per process: it keeps the references it read)."""
+
+    def build() -> DriftMonitor:
+        p = ports()
+        return DriftMonitor(
+            p.registry, p.data_lake, p.prediction_log, p.endpoints, p.ledger, drift_figures(), p.containers
+        )
+
+    return _cached("drift_monitor", build)
+
+
 # --------------------------------------------------------------------------- for the triggers
 
 
@@ -591,7 +618,7 @@ def override(**replacements: Any) -> Iterator[None]:
     single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
     data_lake, training_jobs, registry, workspace_registry, model_share, endpoints, traffic_stats,
     prediction_log, ledger, events, code_version, batch_endpoints, console_tokens, data_pipelines,
-    online_features)."""
+    online_features, drift_figures, drift_monitor)."""
     found = replacements.get("policies")
     if isinstance(found, Mapping):
         replacements["policies"] = StaticPolicies(found)

@@ -133,10 +133,49 @@ async function modelsPage() {
       <h3>Requests waiting</h3>${pending ? `<table><tr><th>source</th><th>received</th><th>held for</th></tr>${pending}</table>` : `<p class="muted">none</p>`}
       ${d.last_hold ? `<p class="muted">last hold: ${esc(d.last_hold.held || JSON.stringify(d.last_hold))}</p>` : ""}
       <h3>Recent runs</h3><table><tr><th>lifecycle</th><th>outcome</th><th>stage</th><th>challenger</th><th>started</th></tr>${runs}</table>
+      ${driftSection(d)}
       ${isOperator() ? `<div class="actions"><input id="retrain-reason" placeholder="reason (optional)" maxlength="1000"><button id="retrain" data-model="${esc(d.model)}">Retrain ${esc(d.model)}</button></div>` : ""}
     </section>`;
   });
   render(`<h1>Models</h1><p id="flash"></p>${cards.join("")}`);
+  for (const d of details) if (d.drift && !d.drift.unavailable && d.drift.checks.length) driftChart(d);
+}
+
+// The drift monitor: the latest check per column against its thresholds, and which lifecycle each alert started.
+function driftSection(d) {
+  const drift = d.drift;
+  if (!drift) return "";
+  if (drift.unavailable) return `<h3>Drift</h3><p class="muted">${esc(drift.unavailable)}</p>`;
+  const latest = drift.checks[drift.checks.length - 1];
+  const columns = latest
+    ? Object.keys(latest.psi)
+        .map((c) => `<tr><td>${esc(c)}</td><td>${latest.psi[c].toFixed(3)}</td><td>${latest.p_value[c].toExponential(1)}</td><td>${latest.drifted.includes(c) ? badge("drift") : ""}</td></tr>`)
+        .join("")
+    : "";
+  const alerts = drift.alerts
+    .map((a) => `<tr><td>${esc(a.alert_rule)}</td><td>${when(a.received_at)}</td><td>${a.lifecycle ? `<a href="#/lifecycles/${esc(a.lifecycle)}">${esc(a.lifecycle)}</a>` : "waiting"}</td></tr>`)
+    .join("");
+  return `<h3>Drift</h3>
+    ${latest ? `<p id="drift-${esc(d.model)}">last check ${time(latest.at)}: ${badge(latest.verdict)} on ${latest.rows} rows vs v${esc(latest.reference_version)}'s training data; a column drifts at p &lt; ${latest.level.toExponential(1)} with PSI ≥ ${drift.min_psi} (budget ${drift.false_alarms_per_30_days} false alarm / 30 days)</p>
+    <div class="chart"><canvas id="chart-drift-${esc(d.model)}"></canvas></div>
+    <table><tr><th>column</th><th>PSI</th><th>p</th><th></th></tr>${columns}</table>` : `<p class="muted">no check yet</p>`}
+    <h4>Alerts and the lifecycles they started</h4>${alerts ? `<table><tr><th>rule</th><th>received</th><th>lifecycle</th></tr>${alerts}</table>` : `<p class="muted">none</p>`}`;
+}
+
+function driftChart(d) {
+  const checks = d.drift.checks;
+  const columns = Object.keys(checks[checks.length - 1].psi);
+  chart(`chart-drift-${d.model}`, {
+    type: "line",
+    data: {
+      labels: checks.map((c) => time(c.at)),
+      datasets: [
+        ...columns.map((c, i) => ({ label: c, data: checks.map((k) => k.psi[c] ?? null), borderColor: COLORS[i % COLORS.length], pointRadius: checks.map((k) => (k.drifted.includes(c) ? 5 : 1)) })),
+        { label: "min PSI", data: checks.map(() => d.drift.min_psi), borderColor: "#888", borderDash: [6, 4], pointRadius: 0 },
+      ],
+    },
+    options: { scales: { y: { min: 0, title: { display: true, text: "PSI vs the champion's training data" } } } },
+  });
 }
 
 function onlineFeatures(f) {

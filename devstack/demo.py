@@ -5,8 +5,8 @@
 Starts Azurite, the local endpoint server and devhost with this app (free ports, a fresh state
 dir, the compressed policies in samples/churn/demo: dev, and prod deploying what dev shares into
 a registry), then plays its scenarios the way users and Azure would: CSV uploads to Azurite
-(devhost's blob watcher turns them into BlobCreated events for `on_blob_created`), an Azure Monitor
-alert to POST /api/alerts, an operator approving a ramp through the operator API, and delayed
+(devhost's blob watcher turns them into BlobCreated events for `on_blob_created`), live customers who
+drift (the drift monitor sees it and the stand-in of Azure Monitor log alerts posts the alert), an operator approving a ramp through the operator API, and delayed
 ground truth landing as label files under the policy's labels prefix. A load generator scores
 customers (with their customer_id) against the endpoint whenever a model serves, so the rollout
 gates judge real traffic and real predictions. The demo only watches and checks; the service decides.
@@ -24,7 +24,6 @@ import shutil
 import signal
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -44,7 +43,6 @@ from devstack.stack import EVENTS_TOPIC, Stack, promotion_env, running_stack
 
 MODEL = "churn"
 ENDPOINT = "churn-endpoint"  # samples/churn/demo/policy.yaml rollout.endpoint
-DRIFT_RULE = "churn-feature-drift"  # one of the demo policy's triggers.alert_rules
 POLICY_DIR = REPO_ROOT / "samples" / "churn" / "demo"  # dev's policy.yaml and prod/policy.yaml
 PROD_MODEL = "churn-prod"  # samples/churn/demo/prod/policy.yaml: deploy-only, from the shared registry
 PROD_ENDPOINT = "churn-prod-endpoint"
@@ -115,7 +113,8 @@ def stack_settings(state: Path | None = None, code_version: str = "demo") -> dic
     env = {"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": code_version}
     if state is not None:
         env.update(promotion_env(state, registry=REGISTRY, environment="dev"))
-    return {"extra_env": env, "entity_id_column": demo_gates().entity_id_column}
+    # the log-alert stand-in evaluates the drift rule every 5 s over the last minute (Azure: 5 and 15 minutes)
+    return {"extra_env": env, "entity_id_column": demo_gates().entity_id_column, "drift_alerts": (5.0, 60)}
 
 
 def demo_gates() -> Any:
@@ -150,31 +149,6 @@ def read_predictions(stack: Stack, folder_url: str) -> list[dict[str, str]]:
             text = client.download_blob(blob.name).readall().decode()
             rows += list(csv.DictReader(io.StringIO(text)))
     return rows
-
-
-def drift_alert(rule: str = DRIFT_RULE) -> dict[str, Any]:
-    """An Azure Monitor common-alert-schema log alert, as an action group's webhook posts it."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-    return {
-        "schemaId": "azureMonitorCommonAlertSchema",
-        "data": {
-            "essentials": {
-                "alertId": f"/subscriptions/demo/providers/Microsoft.AlertsManagement/alerts/{uuid.uuid4()}",
-                "alertRule": rule,
-                "severity": "Sev3",
-                "signalType": "Log",
-                "monitorCondition": "Fired",
-                "monitoringService": "Log Alerts V2",
-                "alertTargetIDs": [
-                    "/subscriptions/demo/resourcegroups/rg/providers/microsoft.operationalinsights/workspaces/w"
-                ],
-                "configurationItems": [ENDPOINT],
-                "firedDateTime": now,
-            },
-            "alertContext": {"condition": {"allOf": [{"metricValue": 0.31, "threshold": "0.2"}]}},
-            "customProperties": {"feature": "monthly_charges", "statistic": "jensen_shannon"},
-        },
-    }
 
 
 # --------------------------------------------------------------------------- live view
@@ -495,18 +469,40 @@ class Demo:
         return outcome
 
     # ---------------------------------------------------------------- 2
+    def drift_alerts(self) -> list[dict[str, Any]]:
+        """What the log-alert stand-in posted to /api/alerts so far (devstack/log_alerts.py)."""
+        if not self.stack.log_alerts_url:
+            raise DemoError("the stack runs no log-alert stand-in: nothing turns drift figures into alerts")
+        return requests.get(f"{self.stack.log_alerts_url}/alerts", timeout=10).json()["alerts"]
+
     def drift_retrain_promote(self) -> str:
+        """The live customers drift and nothing is posted by hand: the drift monitor's checks see it, the
+        figures cross the alert rule, the stand-in of Azure Monitor's log alerts posts the alert, and the
+        alert starts the retrain on the data under the prefix (most of it drifted: what landed in churn/landed/
+        and worse-live-accuracy's batch). The new champion's training data becomes the monitor's reference, so
+        the same drift raises no second alert."""
         from samples.churn.data import generate, to_csv_bytes
 
         before = self.champion(self.api.model())
         known = set(self.api.lifecycle_ids())
+        seen = len(self.drift_alerts())
+        # the drifted world's data lands where it does not retrain by itself (triggers.blob_prefixes is churn/demo/)
+        upload(
+            self.stack, "churn/landed/02-drifted.csv", to_csv_bytes(generate(4 * ROWS, seed=12, drift=1.0))
+        )
+        drift_start = datetime.now(UTC)
         self.serve_customers(seed=42, drift=1.0)  # the world really drifted: live customers too
-        upload(self.stack, "churn/demo/02-drifted.csv", to_csv_bytes(generate(ROWS, seed=12, drift=1.0)))
-        alert = self.api.post("alerts", drift_alert())
-        if alert.status_code not in (200, 202):
-            raise DemoError(f"POST /api/alerts answered {alert.status_code}: {alert.text[:300]}")
-        self.log(f"uploaded raw/churn/demo/02-drifted.csv (drift 1.0) and fired alert {DRIFT_RULE}")
-        [run_id, *_] = self.watch.new_lifecycles(known, 60)
+        self.log(
+            "uploaded raw/churn/landed/02-drifted.csv (drift 1.0; starts nothing) and live customers now come from "
+            "the drifted world; no alert is posted by hand"
+        )
+        [run_id, *_] = self.watch.new_lifecycles(known, 120)
+        fired = [a for a in self.drift_alerts()[seen:] if a["condition"] == "Fired"]
+        if not fired:
+            raise DemoError(f"lifecycle {run_id} started, but the log-alert stand-in fired no drift alert")
+        fired_at = datetime.fromisoformat(fired[0]["at"].replace("Z", "+00:00"))
+        to_alert = (fired_at - drift_start).total_seconds()
+        self.log(f"drift alert {fired[0]['rule']} fired {to_alert:.0f} s after the drift began -> {run_id}")
         approved: list[str] = []
         labels = LabelFeeder(self, run_id, drift=1.0, seed=42)  # the drifted world's ground truth
 
@@ -525,18 +521,21 @@ class Demo:
         version, traffic = self.serving(model)
         after = self.champion(model)
         status = detail.get("status")
+        fired_again = [a for a in self.drift_alerts()[seen:] if a["condition"] == "Fired"]
         outcome = (
-            f"{len(new)} lifecycle ({run_id}) consumed {sources}; {status} after ramp {_ramp(detail)}"
-            f"{' with approval' if approved else ''}; {_online_note(detail, labels)}; "
-            f"champion v{before} -> v{after} serving {traffic}"
+            f"drift -> alert {fired[0]['rule']} in {to_alert:.0f} s -> {len(new)} lifecycle ({run_id}) consumed "
+            f"{sources}; {status} after ramp {_ramp(detail)}{' with approval' if approved else ''}; "
+            f"{_online_note(detail, labels)}; champion v{before} -> v{after} serving {traffic}; "
+            f"{len(fired_again)} drift alert(s) fired"
         )
         ok = (
             len(new) == 1
-            and {"alert", "blob"} <= set(sources)
+            and sources == ["alert"]
             and status == "promoted"
             and _ramp(detail).startswith("10->50->")
             and after not in (None, before)
             and version == after
+            and len(fired_again) == 1
         )
         if not ok:
             raise DemoError(outcome)
@@ -831,8 +830,8 @@ SCENARIOS: list[tuple[str, str, str, float]] = [
     ),
     (
         "drift-retrain-promote",
-        "drifted upload + drift alert -> ONE coalesced retrain -> ramp 10->50, live labels agree "
-        "-> 100 -> new champion",
+        "live customers drift -> drift monitor -> Azure Monitor log alert (local stand-in) -> ONE retrain, "
+        "no alert posted by hand -> ramp 10->50, live labels agree -> 100 -> new champion; seconds to alert",
         "drift_retrain_promote",
         480,
     ),

@@ -4,7 +4,8 @@ hosting this repository's Function App, wired through environment settings and s
     python -m devstack.stack run [--state-dir .local] [--port 7071] [--azurite-port 10000] [--endpoint-port 8501]
                                  [--console-port 4280]
 
-The operator console (devstack/console.py, the Static Web Apps emulation) is served in front of devhost.
+The operator console (devstack/console.py, the Static Web Apps emulation) is served in front of devhost, and the
+stand-in of Azure Monitor log alerts (devstack/log_alerts.py) turns the drift monitor's figures into alerts.
 
 Everything listens on 127.0.0.1. The master key comes from FUNCTIONS_MASTER_KEY (keys never go on a command line), else one is
 generated and printed, because the app's EventPublisher uses it as the topic key."""
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import requests
 
+from core.monitoring.figures import FREQUENCY_SECONDS, WINDOW_SECONDS
 from devhost import procs
 from devstack import NODE_BIN, REPO_ROOT
 
@@ -46,6 +48,7 @@ class Stack:
     endpoint_key: str
     env: dict[str, str]
     console_url: str | None = None
+    log_alerts_url: str | None = None  # the log-alert stand-in (devstack/log_alerts.py): GET /alerts
     processes: list[procs.Proc] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -138,11 +141,13 @@ def running_stack(
     console_port: int | None = None,
     entity_id_column: str | None = None,
     feature_store_port: int | None = None,
+    drift_alerts: tuple[float, int] | None = (FREQUENCY_SECONDS, WINDOW_SECONDS),
 ) -> Iterator[Stack]:
     """`entity_id_column`: the endpoint server's default input column recorded as the entity id in its
     prediction log (policies with `rollout.gates.entity_id_column` join labels on it).
     `feature_store_port`: also run the Cosmos stand-in there as the online feature store, for the app
-    (materialization) and the endpoint server (scoring by entity id)."""
+    (materialization) and the endpoint server (scoring by entity id). `drift_alerts`: the log-alert
+    stand-in's (frequency, window) in seconds, Azure's rule by default; None: not started."""
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     master_key = master_key or os.environ.get("FUNCTIONS_MASTER_KEY") or secrets.token_urlsafe(24)
@@ -216,6 +221,19 @@ def running_stack(
         )
         stack.processes.append(devhost)
         _wait_ready(f"{stack.devhost_url}/admin/host/status", devhost)
+        if drift_alerts is not None:
+            port = procs.free_port()
+            argv = procs.python_argv(
+                "-m", "devstack.log_alerts", "--db", str(state_dir / "drift-figures.db"),
+                "--alerts-url", f"{stack.devhost_url}/api/alerts", "--frequency", str(drift_alerts[0]),
+                "--window", str(drift_alerts[1]), "--port", str(port),
+            )  # fmt: skip
+            stack.processes.append(
+                procs.start(
+                    "log-alerts", argv, port, log_path=state_dir / "log-alerts.log", env=env, cwd=REPO_ROOT
+                )
+            )
+            stack.log_alerts_url = f"http://127.0.0.1:{port}"
         if console_port is not None:
             argv = procs.python_argv(
                 "-m", "devstack.console", "--port", str(console_port), "--devhost", stack.devhost_url

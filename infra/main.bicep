@@ -251,6 +251,19 @@ module lifecycleTopic 'app/topic.bicep' = {
   }
 }
 
+// The drift monitor's figures table and the data collection rule it is written through.
+module drift 'app/drift.bicep' = {
+  name: 'drift'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    abbrs: abbrs
+    resourceToken: resourceToken
+    logAnalyticsName: logAnalytics.outputs.name
+  }
+}
+
 // The operator console (Static Web App, Entra sign-in), in a Static Web Apps region; created before the
 // Function App so that its origin is in the app's CORS list.
 module console 'app/console.bicep' = if (!empty(consoleEntraClientId)) {
@@ -310,6 +323,8 @@ module api 'app/api.bicep' = {
       PREDICTION_LOG_PREFIX: 'modelDataCollector'
       PREDICTION_LOG_DELAY_SECONDS: '600'
       PREDICTION_ENTITY_COLUMN: 'customer_id'
+      DRIFT_INGESTION_ENDPOINT: drift.outputs.ingestionEndpoint
+      DRIFT_DCR_IMMUTABLE_ID: drift.outputs.ruleImmutableId
       // the console's Entra registration: the app validates its bearer tokens itself (core/kernel/authz.py)
       CONSOLE_ENTRA_CLIENT_ID: consoleEntraClientId
       CONSOLE_ENTRA_TENANT_ID: tenant().tenantId
@@ -332,6 +347,7 @@ module events 'app/events.bicep' = if (wireEventSources) {
     dataContainers: ['raw']
     logAnalyticsWorkspaceId: logAnalytics.outputs.resourceId
     endpointName: endpointName
+    driftTableName: drift.outputs.tableName
   }
 }
 
@@ -343,6 +359,7 @@ module rbac 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     appInsightsName: appInsights.outputs.name
     logAnalyticsName: logAnalytics.outputs.name
+    driftRuleName: drift.outputs.ruleName
     mlWorkspaceName: ml.outputs.workspaceName
     mlStorageAccountName: ml.outputs.storageAccountName
     containerRegistryName: ml.outputs.containerRegistryName

@@ -15,9 +15,10 @@ DEMO = REPO_ROOT / "samples" / "churn" / "demo"
 
 
 def demo_policy(
-    *, online_accuracy: bool = False, batch: bool = True, promotion: bool = False
+    *, online_accuracy: bool = False, batch: bool = True, promotion: bool = False, monitoring: bool = False
 ) -> dict[str, Any]:
-    """The demo's dev policy as a document, paths absolute."""
+    """The demo's dev policy as a document, paths absolute (the drift monitor only when asked: a test whose
+    live traffic differs from the champion's training data would otherwise get drift alerts)."""
     doc = yaml.safe_load((DEMO / "policy.yaml").read_text())
     for section, key in (("data", "contract"), ("training", "job"), ("training", "evaluation_job")):
         doc[section][key] = str((DEMO / doc[section][key]).resolve())
@@ -27,6 +28,9 @@ def demo_policy(
         doc.pop("batch", None)
     if not promotion:
         doc.pop("promotion", None)
+    if not monitoring:
+        doc.pop("monitoring", None)
+    doc["triggers"]["blob_prefixes"] = [doc["data"]["prefix"]]  # every upload under the data prefix retrains
     return doc
 
 

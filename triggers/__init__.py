@@ -5,4 +5,13 @@ from triggers.blueprint import bp
 __all__ = ["bp"]
 
 # Modules that register functions on bp are imported below (after bp exists).
-from triggers import alerts, batch_api, blob_events, operator_api, outbox, releases, schedule  # noqa: F401
+from triggers import (  # noqa: F401
+    alerts,
+    batch_api,
+    blob_events,
+    drift_monitor,
+    operator_api,
+    outbox,
+    releases,
+    schedule,
+)

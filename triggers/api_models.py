@@ -193,6 +193,39 @@ class OnlineFeatures(Response):
     serving_is_latest: bool
 
 
+class DriftCheck(Response):
+    """One check of the drift monitor, compact: per column PSI and p-value, and which columns drifted."""
+
+    at: datetime  # the end of the window judged
+    verdict: Literal["drift", "no_drift", "need_more_data", "cooling_down"]
+    alert: bool
+    rows: int
+    level: float  # each column's test level in this check (the false-alarm budget split)
+    reference_version: str
+    psi: dict[str, float]
+    p_value: dict[str, float]
+    drifted: list[str]
+
+
+class AlertStart(Response):
+    """A Fired alert and the lifecycle it started (None while it waits in the coordinator)."""
+
+    alert_rule: str
+    alert_id: str
+    received_at: datetime
+    lifecycle: str | None
+
+
+class Drift(Response):
+    """The model's drift monitor: its recent checks (oldest first) against their thresholds, and which
+    lifecycles its alerts (and any other alert) started."""
+
+    min_psi: float
+    false_alarms_per_30_days: float
+    checks: list[DriftCheck]
+    alerts: list[AlertStart]
+
+
 class Model(Response):
     model: str
     kind: Literal["lifecycle", "deploy_only"] = "lifecycle"  # deploy_only: versions come from `source`
@@ -208,6 +241,7 @@ class Model(Response):
     registry: str | None = None
     promotions: list[Promotion] = Field(default_factory=list)
     online_features: OnlineFeatures | Unavailable | None = None  # None: the policy serves no online features
+    drift: Drift | Unavailable | None = None  # the policy's monitoring section; None: no drift monitor
 
 
 class PendingApproval(Response):

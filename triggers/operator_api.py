@@ -56,6 +56,7 @@ from triggers.api_models import (
     Unavailable,
 )
 from triggers.blueprint import bp
+from triggers.drift_view import drift_view
 from triggers.intake import body_too_large, error, json_response, new_request
 from triggers.openapi import document
 from triggers.releases import release_view
@@ -300,14 +301,16 @@ async def _model(req: func.HttpRequest, client: Any, door: str) -> func.HttpResp
         )
 
     held = [e for e in ledger.entries(coordinator_id(model), "request") if "held" in e.data]
+    recent, pending = ledger.list_runs(model=model, limit=10), ledger.pending_requests(model)
     body = Model(
         model=model,
         policy_hash=policy.hash,
         champion=_guarded("model registry", champion),
         endpoint=_guarded("online endpoint", endpoint),
-        pending_requests=[Request.of(r) for r in ledger.pending_requests(model)],
+        pending_requests=[Request.of(r) for r in pending],
         last_hold=_entry(held[-1]) if held else None,
-        recent_lifecycles=[LifecycleSummary.of(r) for r in ledger.list_runs(model=model, limit=10)],
+        recent_lifecycles=[LifecycleSummary.of(r) for r in recent],
+        drift=_guarded("run ledger", lambda: drift_view(ledger, policy, recent, pending)),
         coordinator=await _durable(client, coordinator_id(model)),
         online_features=_guarded("online feature store", online_features),
         **release_view(model, policy),

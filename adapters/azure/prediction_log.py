@@ -113,6 +113,30 @@ def _rows(data: Any, entity_column: str) -> list[str | None]:
     return []
 
 
+def _input_rows(data: Any) -> list[dict[str, Any] | None]:
+    """Each input row as column -> value (the payload shapes `_rows` reads); None where a row has
+    no column names (a bare list of values)."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError:
+            return []
+    if isinstance(data, dict):
+        if "columns" in data and isinstance(data.get("data"), list):
+            columns = [str(c) for c in data.get("columns") or []]
+            return [
+                dict(zip(columns, row, strict=False)) if isinstance(row, list) else None
+                for row in data["data"]
+            ]
+        for key in ("input_data", "dataframe_split", "dataframe_records", "inputs", "data"):
+            if key in data:
+                return _input_rows(data[key])
+        return [dict(data)]
+    if isinstance(data, list):
+        return [dict(row) if isinstance(row, dict) else None for row in data]
+    return []
+
+
 def _split_rows(split: dict[str, Any], entity_column: str) -> list[str | None]:
     columns = list(split.get("columns") or [])
     rows = split.get("data") or []
@@ -250,6 +274,9 @@ class AzureMLPredictionLog(PredictionLog):
                     continue  # its input is not there (yet): not a usable prediction
                 key = request.client_id or out.client_id or out.correlation_id
                 entities = _rows(request.data, self._entity_column)
+                rows = _input_rows(request.data)
+                if len(rows) != len(entities):
+                    rows = [None] * len(entities)
                 scores = [_score(v) for v in _outputs(out.data)]
                 if len(entities) != len(scores):
                     log.warning(
@@ -257,7 +284,7 @@ class AzureMLPredictionLog(PredictionLog):
                         endpoint, deployment, out.correlation_id, len(entities), len(scores),
                     )  # fmt: skip
                     continue
-                for i, (entity, score) in enumerate(zip(entities, scores, strict=True)):
+                for i, (entity, score, row) in enumerate(zip(entities, scores, rows, strict=True)):
                     if score is None:
                         continue
                     request_id = key if len(scores) == 1 else f"{key}#{i}"
@@ -270,6 +297,7 @@ class AzureMLPredictionLog(PredictionLog):
                             entity_id=entity,
                             score=score,
                             time=out.time.isoformat(),
+                            inputs=row,
                         ),
                     )
         return list(records.values())
@@ -314,6 +342,7 @@ def _with_mirrored(record: PredictionRecord, mirrored: bool) -> PredictionRecord
         record.score,
         record.time,
         mirrored,
+        record.inputs,
     )
 
 

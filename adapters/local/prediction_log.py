@@ -6,6 +6,7 @@ up to the writer's watermark (`ingested_until`); a missing file or table is an e
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ class SqlitePredictionLog:
             marks = ", ".join("?" * len(deployments))
             rows = conn.execute(
                 f"SELECT RequestId, RowIndex, DeploymentName, ModelVersion, EntityId, Score, "
-                f"TimeGenerated, IsMirrored FROM {t.TABLE} "
+                f"TimeGenerated, IsMirrored, {_inputs(conn)} FROM {t.TABLE} "
                 f"WHERE EndpointName = ? AND DeploymentName IN ({marks}) "
                 "AND TimeGenerated >= ? AND TimeGenerated <= ? ORDER BY TimeGenerated, RequestId, RowIndex",
                 (endpoint, *deployments, iso_ms(start), iso_ms(end)),
@@ -52,8 +53,9 @@ class SqlitePredictionLog:
                 score=float(score),
                 time=when,
                 mirrored=bool(mirrored),
+                inputs=json.loads(inputs) if inputs else None,
             )
-            for rid, row, dep, version, entity, score, when, mirrored in rows
+            for rid, row, dep, version, entity, score, when, mirrored, inputs in rows
         ]
         return PredictionWindow(records, until)
 
@@ -68,3 +70,9 @@ def _watermark(conn: sqlite3.Connection) -> datetime | None:
         return None
     row = conn.execute(f"SELECT IngestedUntil FROM {t.WATERMARK_TABLE} WHERE Id = 1").fetchone()
     return datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row else None
+
+
+def _inputs(conn: sqlite3.Connection) -> str:
+    """The Inputs column, or NULL for a table written before the stand-in recorded inputs."""
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({t.TABLE})")}
+    return "Inputs" if "Inputs" in have else "NULL"

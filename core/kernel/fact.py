@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 log = logging.getLogger("core.run.facts")
 
-LedgerKind = Literal["step", "traffic", "gate", "decision", "error", "event", "request"]
+LedgerKind = Literal["step", "traffic", "gate", "decision", "error", "event", "request", "monitor"]
 
 
 class Fact(BaseModel):

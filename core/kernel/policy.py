@@ -394,6 +394,67 @@ class OnlineFeaturesPolicy(_Strict):
         return self.feature_set or model
 
 
+class MonitoringPolicy(_Strict):
+    """The model's drift monitor (core/monitoring/): the inputs the endpoint logged against the
+    champion's training data, checked on a schedule; a drift alert starts a lifecycle like any other
+    alert (the rule names the model in its customProperties, so routing needs no more).
+
+    The false-alarm budget is the expected number of alerts per 30 days on traffic that has not
+    drifted, across all features and all checks (core/monitoring/drift.py says how it is kept)."""
+
+    features: list[str] = Field(
+        default_factory=list, description="input columns watched; empty: the data contract's features"
+    )
+    # "package.module:function" turning training rows (label and id dropped) into the columns the
+    # endpoint receives, e.g. the churn sample's encoding; none: the rows as they are
+    transform: str | None = None
+    schedule: str = Field(default="0 0 * * * *", description="NCRONTAB of the checks (default hourly)")
+    window_seconds: Annotated[int, Field(gt=0)] = Field(
+        default=3600, description="each check judges the rows logged in this trailing window ..."
+    )
+    max_window_seconds: Annotated[int, Field(gt=0)] = Field(
+        default=3600 * 6, description="... reaching back up to this far while it holds fewer than min_rows"
+    )
+    min_rows: Annotated[int, Field(ge=20)] = Field(
+        default=200, description="rows in the window before a check can alert"
+    )
+    bins: Annotated[int, Field(ge=2, le=50)] = Field(
+        default=10, description="quantile bins of the reference for numeric columns"
+    )
+    false_alarms_per_30_days: Annotated[float, Field(gt=0, le=30)] = Field(
+        default=1.0, description="expected alerts per 30 days on traffic that has not drifted"
+    )
+    min_psi: Annotated[float, Field(ge=0)] = Field(
+        default=0.05, description="drift smaller than this PSI never alerts, however certain"
+    )
+    cooldown_seconds: Annotated[int, Field(ge=0)] = Field(
+        default=86400, description="no second alert this soon after one (the retrain needs time)"
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _ncrontab(cls, value: str) -> str:
+        checked = _check_ncrontab(value)
+        assert checked is not None
+        return checked
+
+    @field_validator("transform")
+    @classmethod
+    def _transform(cls, value: str | None) -> str | None:
+        if value is not None and not TRANSFORM_RE.match(value):
+            raise ValueError(f"{value!r} must name a function as 'package.module:function'")
+        return value
+
+    @model_validator(mode="after")
+    def _windows(self) -> MonitoringPolicy:
+        if self.max_window_seconds < self.window_seconds:
+            raise ValueError(
+                f"monitoring.max_window_seconds ({self.max_window_seconds}) is shorter than window_seconds "
+                f"({self.window_seconds}); make it at least as long, e.g. {self.window_seconds * 6}"
+            )
+        return self
+
+
 class Policy(_Strict):
     model: str
     description: str = ""
@@ -408,6 +469,7 @@ class Policy(_Strict):
     online_features: OnlineFeaturesPolicy | None = (
         None  # optional: an online feature store keyed by entity id
     )
+    monitoring: MonitoringPolicy | None = None  # optional: the drift monitor (core/monitoring/)
     # where the file was loaded from; relative paths in it resolve against its directory
     base_dir: Path | None = Field(default=None, exclude=True)
 

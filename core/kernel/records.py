@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,9 @@ class PredictionRecord:
     score: float  # the positive class's probability (binary classifier)
     time: str  # ISO 8601, when the deployment answered
     mirrored: bool = False
+    # the row the model scored (its feature columns), as model data collection's `model_inputs`
+    # records it; the drift monitor reads these. None: not recorded.
+    inputs: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,10 @@ class Settings(BaseModel):
     # blobs land minutes after the requests: a window is complete only this long after it ended
     prediction_log_delay_seconds: int = Field(default=600, ge=0)
     prediction_entity_column: str = "customer_id"  # the request column that identifies the entity
+    # the drift monitor's figures go to a Log Analytics custom table through the Logs Ingestion API:
+    # the data collection rule's logs ingestion endpoint and its immutable id (infra/app/drift.bicep)
+    drift_ingestion_endpoint: str | None = None
+    drift_rule_id: str | None = None
 
     @model_validator(mode="after")
     def _local_storage_defaults_to_azurite(self) -> Settings:
@@ -115,6 +119,11 @@ class Settings(BaseModel):
     @property
     def traffic_db_file(self) -> Path:
         return self.traffic_db_path or self.local_state_dir / "traffic.db"
+
+    @property
+    def drift_figures_file(self) -> Path:
+        """Local: the drift monitor's figures table, which the log-alert stand-in queries."""
+        return self.local_state_dir / "drift-figures.db"
 
     @property
     def tracking_uri(self) -> str:
@@ -211,6 +220,8 @@ ENV_KEYS: dict[str, str] = {
     "prediction_log_prefix": "PREDICTION_LOG_PREFIX",
     "prediction_log_delay_seconds": "PREDICTION_LOG_DELAY_SECONDS",
     "prediction_entity_column": "PREDICTION_ENTITY_COLUMN",
+    "drift_ingestion_endpoint": "DRIFT_INGESTION_ENDPOINT",
+    "drift_rule_id": "DRIFT_DCR_IMMUTABLE_ID",
 }
 _PATH_FIELDS = {"policy_dir", "local_state_dir", "ledger_path", "traffic_db_path"}
 

@@ -24,6 +24,7 @@ from core.batch.facts import (
 from core.environments.facts import DeployRequested, ModelShared
 from core.intake.facts import EventIgnored, RequestIgnored
 from core.kernel.fact import Fact, LedgerKind, SplitView
+from core.monitoring.facts import DriftEvaluated
 from core.rollout.facts import (
     ApprovalAnswered,
     ApprovalAsked,
@@ -131,7 +132,8 @@ AnyFact = Annotated[
     | BatchDefaultDecided
     | BatchDeployFailed
     | BatchScoringStarted
-    | BatchScored,
+    | BatchScored
+    | DriftEvaluated,
     Field(discriminator="kind"),
 ]
 FACT: TypeAdapter[AnyFact] = TypeAdapter(AnyFact)

@@ -15,6 +15,10 @@ param endpointName string
 param errorRateThreshold string = '0.05'
 @description('Alert rule name; list it under triggers.alert_rules in the model\'s policy so the alert maps to the model.')
 param alertRuleName string = 'churn-endpoint-errors'
+@description('The drift monitor\'s figures table (drift.bicep).')
+param driftTableName string = 'MLDriftFigures_CL'
+@description('Models whose drift monitor (policy monitoring:) alerts: one rule each, named {model}-feature-drift (core/monitoring/figures.py rule_name).')
+param driftModels array = ['churn']
 @description('Name of the Azure Function behind /api/alerts (triggers/alerts.py): its function key authorises the webhook.')
 param alertsFunctionName string = 'alerts_webhook'
 
@@ -114,6 +118,42 @@ resource endpointErrors 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previ
     actions: { actionGroups: [actionGroup.id], customProperties: { model: 'churn' } }
   }
 }
+
+// The drift alert (core/monitoring/figures.py ALERT_QUERY; devstack/log_alerts.py evaluates the same rule
+// locally): fires when a drift check of the model alerted, i.e. a column drifted beyond the policy's
+// false-alarm budget. Operators tune the budget in the policy and silence it here (or with an alert
+// processing rule); the action group calls /api/alerts with the common alert schema.
+resource driftAlerts 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
+  for model in driftModels: {
+    name: '${model}-feature-drift'
+    location: location
+    tags: tags
+    kind: 'LogAlert'
+    properties: {
+      displayName: '${model}: feature drift'
+      description: 'The drift monitor found the live inputs of ${model} drifted from its champion\'s training data; starts a retrain via /api/alerts.'
+      severity: 3
+      enabled: true
+      scopes: [logAnalyticsWorkspaceId]
+      evaluationFrequency: 'PT5M'
+      windowSize: 'PT15M'
+      criteria: {
+        allOf: [
+          {
+            query: '${driftTableName} | where Model == "${model}" and Alert == true | summarize Checks = dcount(CheckId)'
+            timeAggregation: 'Count'
+            operator: 'GreaterThan'
+            threshold: 0
+            failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+          }
+        ]
+      }
+      skipQueryValidation: true // the table fills only once the monitor has checked
+      autoMitigate: true
+      actions: { actionGroups: [actionGroup.id], customProperties: { model: model } }
+    }
+  }
+]
 
 output systemTopicName string = systemTopic.name
 output actionGroupId string = actionGroup.id

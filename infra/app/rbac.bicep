@@ -4,6 +4,8 @@
 param storageAccountName string
 param appInsightsName string
 param logAnalyticsName string
+@description('The drift monitor\'s data collection rule (drift.bicep).')
+param driftRuleName string
 param mlWorkspaceName string
 param mlStorageAccountName string
 param containerRegistryName string
@@ -48,6 +50,9 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 }
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
   name: logAnalyticsName
+}
+resource driftRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' existing = {
+  name: driftRuleName
 }
 resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' existing = {
   name: mlWorkspaceName
@@ -117,6 +122,17 @@ resource appLogs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: logAnalytics
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.logAnalyticsReader)
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Monitoring Metrics Publisher on the drift DCR: the drift monitor's rows through the Logs Ingestion API
+resource appDriftFigures 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(driftRule.id, managedIdentityPrincipalId, roles.monitoringMetricsPublisher)
+  scope: driftRule
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
     principalId: managedIdentityPrincipalId
     principalType: 'ServicePrincipal'
   }

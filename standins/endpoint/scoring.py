@@ -46,6 +46,11 @@ def scores_of(predictions: Any, rows: int) -> list[float] | None:
     return out
 
 
+def input_rows(frame: pd.DataFrame) -> list[str]:
+    """Each scored row as JSON (column -> value), as model data collection's `model_inputs` keeps it."""
+    return [json.dumps(row, default=str) for row in frame.to_dict(orient="records")]
+
+
 def entity_ids(frame: pd.DataFrame, column: str | None) -> list[str | None]:
     if column is None or column not in frame.columns:
         return [None] * len(frame)
@@ -164,9 +169,10 @@ class Scoring:
         if scores is None:
             return
         ids = entity_ids(frame, self.store.entity_id_column(ep))
+        inputs = input_rows(frame)
         version = dep.model.get("version", "")
         self.telemetry.append_predictions([
-            (None, request_id, i, ep.name, dep.name, version, ids[i], score, int(mirrored))
+            (None, request_id, i, ep.name, dep.name, version, ids[i], score, int(mirrored), inputs[i])
             for i, score in enumerate(scores)
         ])  # fmt: skip
 

@@ -34,6 +34,7 @@ def connect(db_path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
     conn.executescript(prediction_table.SCHEMA)
+    prediction_table.add_missing_columns(conn)
     conn.commit()
     return conn
 

@@ -40,11 +40,20 @@ def test_the_demo_policy_is_not_picked_up_by_the_default_policy_dir():
     assert load_policies(SAMPLE.parent.parent)["churn"].base_dir == SAMPLE.parent
 
 
-def test_the_demo_alert_and_uploads_route_to_churn():
+def test_the_drift_alert_the_stand_in_posts_and_the_demo_uploads_route_to_churn():
+    from datetime import UTC, datetime
+
+    from devstack.log_alerts import alert_payload
+
     policies = list(load_policies(demo.POLICY_DIR).values())
-    alert = parse_alert(json.dumps(demo.drift_alert()).encode())
-    assert route_alert(policies, alert) == "churn"
+    now = datetime.now(UTC)
+    alert = parse_alert(json.dumps(alert_payload("churn", "Fired", "a-1", now, now, 1, 60)).encode())
+    assert route_alert(policies, alert) == "churn" and alert.fired
+    assert next(p for p in policies if p.model == "churn").monitoring is not None  # the demo watches drift
     assert route_blob(policies, "raw", "churn/demo/02-drifted.csv") == "churn"
+    assert (
+        route_blob(policies, "raw", "churn/landed/02-drifted.csv") is None
+    )  # lands; the drift alert retrains
 
 
 def test_the_report_is_ok_only_when_every_scenario_is(tmp_path):

@@ -221,6 +221,11 @@ def test_the_prediction_log_pairs_a_mirrored_answer_with_its_original_and_keeps_
     assert {rec.request_id for rec in blue} == set(originals) and not any(rec.mirrored for rec in blue)
     assert {rec.entity_id for rec in blue} == {e for e, _ in originals.values()}
     assert all(rec.score == pytest.approx(originals[rec.request_id][1]) for rec in blue)  # P(churn) logged
+    # the row the model scored is logged beside its score (model data collection's model_inputs)
+    assert all(
+        rec.inputs is not None and rec.inputs["customer_id"] == originals[rec.request_id][0] for rec in blue
+    )
+    assert all(set(body["input_data"]["columns"]) <= set(rec.inputs or {}) for rec in blue)
     assert 30 - 18 <= len(green) <= 30 + 18 and all(rec.mirrored for rec in green)  # 50% of 60
     pairs = pair_by_request(window.records, "blue", "green")
     assert len(pairs) == len(green)  # every mirrored answer pairs with the original's

@@ -122,7 +122,7 @@ def test_the_environment_rule_sees_os_environ_and_getenv(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- the core's slices
 
 KERNEL = "core.kernel"
-SLICES = ("intake", "training", "rollout", "batch", "environments")
+SLICES = ("intake", "training", "rollout", "batch", "environments", "monitoring")
 RUN = "core.run"  # above the slices: status, the union of facts, run bookkeeping
 
 

@@ -109,6 +109,7 @@ class AzureStandIn:
     deployments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    ingested: list[Call] = field(default_factory=list)  # Logs Ingestion API uploads
     # Log Analytics: (query, timespan) -> {"tables": [...]}
     logs_answer: Callable[[str, str | None], dict[str, Any]] = lambda q, t: {"tables": []}
     # jobs complete at once when set; else they stay Queued (or see complete_after_reads)
@@ -158,6 +159,28 @@ class AzureStandIn:
                 return 501, {}, {"error": {"code": "NotImplementedInStandIn", "message": repr(call)}}
             return answer
 
+    def _logs_ingestion(self, c: Call) -> Answer | None:
+        """Logs Ingestion API upload: 204 for a JSON array to a DCR stream (what it checks first)."""
+        found = re.fullmatch(r"/dataCollectionRules/([^/]+)/streams/Custom-\w+", c.path)
+        if c.method != "POST" or found is None:
+            return None
+        if not re.fullmatch(r"dcr-[0-9a-f]{32}", found.group(1)):
+            message = f"Data collection rule with immutable Id '{found.group(1)}' not found."
+            return 404, {}, {"error": {"code": "NotFound", "message": message}}
+        if c.api_version != "2023-01-01" or not isinstance(c.json(), list):
+            return (
+                400,
+                {},
+                {
+                    "error": {
+                        "code": "InvalidRequest",
+                        "message": "expected a JSON array, api-version 2023-01-01",
+                    }
+                },
+            )
+        self.ingested.append(c)
+        return 204, {}, b""
+
     # ------------------------------------------------------------------ routing
 
     def _route(self, c: Call) -> Answer | None:
@@ -167,6 +190,8 @@ class AzureStandIn:
             return self._logs(c)
         if c.host == TOPIC_HOST:
             return self._eventgrid(c)
+        if c.host.endswith(".ingest.monitor.azure.com"):
+            return self._logs_ingestion(c)
         if c.host.endswith(".inference.ml.azure.com") and c.method == "POST" and c.path == "/score":
             return self.score(c)
         if c.host == DATAPLANE_HOST:

@@ -189,3 +189,23 @@ def test_connect_names_the_missing_settings():
 
     with pytest.raises(SettingsError, match="PREDICTION_LOG_ACCOUNT_URL, PREDICTION_LOG_CONTAINER"):
         AzureMLPredictionLog.connect(object(), Settings.from_env({"LIFECYCLE_MODE": "azure"}))
+
+
+def test_each_record_carries_the_row_the_model_scored_for_the_drift_monitor(container):
+    at = T0 + timedelta(minutes=4)
+    inputs = _event(
+        "model_inputs",
+        "blue",
+        at,
+        [{"customer_id": "C1", "tenure": 3}, {"customer_id": "C2", "tenure": 40}],
+        "c-12",
+    )
+    outputs = _event("model_outputs", "blue", at, [0.2, 0.6], "c-12")
+    _write(container, "blue", "model_inputs", at, [inputs])
+    _write(container, "blue", "model_outputs", at, [outputs])
+
+    records = _log(container).window(EP, ["blue"], T0, T0 + timedelta(minutes=10)).records
+    assert [r.inputs for r in records] == [
+        {"customer_id": "C1", "tenure": 3},
+        {"customer_id": "C2", "tenure": 40},
+    ]

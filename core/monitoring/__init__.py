@@ -1,0 +1,1 @@
+"""The drift monitor: live inputs and scores against the champion's training data."""
