@@ -50,9 +50,9 @@ from core.kernel.ports import (
     TrainingJobs,
 )
 from core.kernel.settings import Settings, SettingsError, get_settings
-from core.monitoring.monitor import DriftFigures, DriftMonitor
 
 if TYPE_CHECKING:
+    from core.monitoring.monitor import DriftFigures, DriftMonitor  # pandas: loaded when a check runs
     from triggers.edge import Edge
 
 
@@ -510,6 +510,8 @@ def drift_monitor() -> DriftMonitor:
     """The drift monitor over the app's ports (one per process: it keeps the references it read)."""
 
     def build() -> DriftMonitor:
+        from core.monitoring.monitor import DriftMonitor
+
         p = ports()
         return DriftMonitor(
             p.registry, p.data_lake, p.prediction_log, p.endpoints, p.ledger, drift_figures(), p.containers

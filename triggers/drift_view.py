@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from core.kernel.policy import DeployOnlyPolicy, Policy
 from core.kernel.ports import RetrainRequest, RunLedger, RunRecord
-from core.monitoring.facts import DriftEvaluated
-from core.monitoring.monitor import LEDGER_KIND, ledger_id
 from triggers.api_models import AlertStart, Drift, DriftCheck
 
 RECENT_CHECKS = 96
@@ -21,6 +19,10 @@ def drift_view(
     monitoring = getattr(policy, "monitoring", None)
     if monitoring is None:
         return None
+    # numpy/pandas load on the first view, not when the app is indexed (cold start)
+    from core.monitoring.facts import DriftEvaluated
+    from core.monitoring.monitor import LEDGER_KIND, ledger_id
+
     entries = ledger.entries(ledger_id(policy.model), LEDGER_KIND)[-RECENT_CHECKS:]
     checks = []
     for entry in entries:

@@ -44,12 +44,11 @@ from croniter import croniter
 from scipy.stats import chi2_contingency, ks_2samp
 
 from core.kernel.policy import MonitoringPolicy
+from core.monitoring.facts import DriftVerdictKind
 
 OTHER = "(other)"  # the bin of rare and unseen categories
 DAYS = 30
 RARE_SHARE = 0.005  # categories rarer than this in the reference share the other bin
-
-DriftVerdictKind = Literal["drift", "no_drift", "need_more_data", "cooling_down"]
 
 
 # --------------------------------------------------------------------------- binning the reference

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from core.kernel.fact import Fact, LedgerKind
-from core.monitoring.drift import DriftVerdict, DriftVerdictKind
+
+if TYPE_CHECKING:  # the statistics (numpy, scipy) load when a check runs, not when the app is indexed
+    from core.monitoring.drift import DriftVerdict
+
+DriftVerdictKind = Literal["drift", "no_drift", "need_more_data", "cooling_down"]
 
 
 class ColumnFigures(BaseModel):
