@@ -24,7 +24,7 @@ def test_the_local_stack_wires_the_app_to_its_stand_ins_and_stops_them_all(tmp_p
     with running_stack(tmp_path / "local", master_key="stack-key", **ports) as stack:
         status = requests.get(f"{stack.devhost_url}/admin/host/status", timeout=10).json()
         assert status["state"] == "Running"
-        assert {p.name for p in stack.processes} == {"azurite", "endpoints", "devhost"}
+        assert {p.name for p in stack.processes} == {"azurite", "endpoints", "devhost", "log-alerts"}
 
         # the app's EventPublisher posts to EVENTS_TOPIC_ENDPOINT with EVENTS_TOPIC_KEY: devhost records it
         published = requests.post(
