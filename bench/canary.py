@@ -107,19 +107,22 @@ def run_trial(
     for ng in range(traffic.gate_look, n_green + 1, traffic.gate_look):
         nb = round(ng * (1 - traffic.green_share) / traffic.green_share)
         if "ours" not in decided:
-            # the activity's two queries: blue's p95 first, then slow counts at that threshold
-            threshold = float(np.quantile(b_lat[:nb], 0.95, method="inverted_cdf"))
-            window = WindowStats(
-                endpoint="bench",
-                start=t0,
-                end=t0 + timedelta(seconds=ng),
-                ingested_until=t0 + timedelta(seconds=ng),
-                by_deployment={
-                    "green": _stats("green", g_err[:ng], g_lat[:ng], threshold),
-                    "blue": _stats("blue", b_err[:nb], b_lat[:nb], threshold),
-                },
-            )
-            verdict = evaluate_gate(window, "green", "blue", ours).verdict
+            # the activity's queries: blue's percentiles first, then counts above blue's p95 and p99
+            p95, p99 = (float(x) for x in np.quantile(b_lat[:nb], [0.95, 0.99], method="inverted_cdf"))
+
+            def counted(threshold: float, ng: int = ng, nb: int = nb) -> WindowStats:
+                return WindowStats(
+                    endpoint="bench",
+                    start=t0,
+                    end=t0 + timedelta(seconds=ng),
+                    ingested_until=t0 + timedelta(seconds=ng),
+                    by_deployment={
+                        "green": _stats("green", g_err[:ng], g_lat[:ng], threshold),
+                        "blue": _stats("blue", b_err[:nb], b_lat[:nb], threshold),
+                    },
+                )
+
+            verdict = evaluate_gate(counted(p95), "green", "blue", ours, tail=counted(p99)).verdict
             if verdict != "need_more_data":
                 decided["ours"] = (verdict, ng)
         if ng % traffic.look == 0:

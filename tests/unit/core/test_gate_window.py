@@ -37,7 +37,7 @@ def test_the_window_ends_where_the_log_is_ingested_and_green_is_timed_against_bl
         "green": DeploymentStats("green", 1000, 10, 0, 50.0, 114.0, 160.0, 50, 114.0),
     }
     verdict = judge_window(stats, ledger, _req())
-    (_, _, _, first_end), (_, names, _, second_end) = stats.queries
+    (_, _, _, first_end), (_, names, _, second_end) = stats.queries[:2]
     assert first_end == T0 + timedelta(minutes=10) and second_end == T0 + timedelta(minutes=4)
     assert names == ["green", "blue"]
     [entry] = ledger.entries("r1", "gate")
