@@ -28,7 +28,13 @@ import numpy as np
 from scipy.stats import rankdata
 
 from core.rollout.predictions import LabelledScore
-from core.rollout.traffic_gate import Verdict, compare_proportions, msprt_one_sided, sprt_non_inferiority
+from core.rollout.traffic_gate import (
+    Reading,
+    Verdict,
+    compare_proportions,
+    msprt_one_sided,
+    sprt_non_inferiority,
+)
 
 Metric = Literal["auc", "accuracy"]
 DeadlineAction = Literal["wait", "rollback", "promote", "hold"]
@@ -70,7 +76,7 @@ class OnlineAccuracyConfig:
 
 @dataclass(frozen=True)
 class OnlineAccuracyVerdict:
-    verdict: Verdict
+    verdict: Reading
     reasons: list[str]
     metric: str
     green: str
@@ -279,3 +285,30 @@ def label_deadline_action(
     if verdict.verdict == "pass":
         return "promote"
     return "wait" if now < deadline else on_deadline
+
+
+def unavailable_accuracy(
+    green: str, blue: str, config: OnlineAccuracyConfig, reasons: list[str]
+) -> OnlineAccuracyVerdict:
+    """The verdict recorded when the predictions or labels could not be read: no numbers, no pass."""
+    return OnlineAccuracyVerdict(
+        verdict="unavailable",
+        reasons=reasons,
+        metric=config.metric,
+        green=green,
+        blue=blue,
+        green_labelled=0,
+        blue_labelled=0,
+        green_value=None,
+        blue_value=None,
+        difference=None,
+        variance=None,
+        margin=config.margin,
+        alpha=config.alpha,
+        beta=config.beta,
+        fail_e_value=None,
+        fail_threshold=1 / config.alpha,
+        pass_e_value=None,
+        pass_threshold=1 / config.beta,
+        min_labels=config.min_labels,
+    )

@@ -11,7 +11,7 @@ from core.rollout.shadow_gate import ShadowConfig
 
 __all__ = ["OnlineAccuracyInput", "OnlineAccuracyResult", "ShadowGateInput", "ShadowGateResult"]
 
-Verdict = Literal["pass", "fail", "need_more_data"]
+Verdict = Literal["pass", "fail", "need_more_data", "unavailable"]
 
 
 class ShadowGateInput(Payload):

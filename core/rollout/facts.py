@@ -42,7 +42,7 @@ class GateFact(Fact):
     ledger_kind: ClassVar[LedgerKind] = "gate"
     phase: int
     percent: int
-    verdict: Literal["pass", "fail", "need_more_data"]
+    verdict: Literal["pass", "fail", "need_more_data", "unavailable"]
     reasons: list[str]
     endpoint: str
     green: str

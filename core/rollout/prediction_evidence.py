@@ -17,9 +17,14 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from core.kernel.ports import DataLake, PredictionLog, RunLedger
+from core.kernel.ports import DataLake, EvidenceUnavailable, PredictionLog, RunLedger
 from core.kernel.records import LabelRecord, PredictionRecord
-from core.rollout.accuracy_gate import OnlineAccuracyVerdict, evaluate_online_accuracy, label_deadline_action
+from core.rollout.accuracy_gate import (
+    OnlineAccuracyVerdict,
+    evaluate_online_accuracy,
+    label_deadline_action,
+    unavailable_accuracy,
+)
 from core.rollout.evidence_payloads import (
     OnlineAccuracyInput,
     OnlineAccuracyResult,
@@ -28,7 +33,7 @@ from core.rollout.evidence_payloads import (
 )
 from core.rollout.facts import OnlineAccuracyEvaluated, ShadowGateEvaluated
 from core.rollout.predictions import join_labels, pair_by_request
-from core.rollout.shadow_gate import evaluate_shadow
+from core.rollout.shadow_gate import ShadowVerdict, evaluate_shadow
 from core.rollout.traffic_log import iso_ms
 
 log = logging.getLogger("core.rollout.prediction_evidence")
@@ -48,7 +53,10 @@ def _complete(records: Iterable[PredictionRecord], until: str) -> list[Predictio
 
 
 def judge_shadow(predictions: PredictionLog, ledger: RunLedger, req: ShadowGateInput) -> ShadowGateResult:
-    window = predictions.window(req.endpoint, [req.green, req.blue], req.start, req.end)
+    try:
+        window = predictions.window(req.endpoint, [req.green, req.blue], req.start, req.end)
+    except EvidenceUnavailable as exc:
+        return _shadow_unavailable(ledger, req, str(exc))
     end = min(req.end, window.ingested_until) if window.ingested_until else req.end
     records = _complete(window.records, iso_ms(end)) if end > req.start else []
     pairs = pair_by_request(records, req.blue, req.green)
@@ -61,6 +69,26 @@ def judge_shadow(predictions: PredictionLog, ledger: RunLedger, req: ShadowGateI
     return ShadowGateResult(
         verdict=verdict.verdict, reasons=verdict.reasons[:5], pairs=verdict.pairs, min_pairs=verdict.min_pairs
     )
+
+
+def _shadow_unavailable(ledger: RunLedger, req: ShadowGateInput, why: str) -> ShadowGateResult:
+    """The prediction log could not be read: recorded as unavailable evidence (it holds the step)."""
+    reasons = [f"prediction log unavailable: {why}"]
+    verdict = ShadowVerdict(
+        "unavailable",
+        reasons,
+        req.green,
+        req.blue,
+        0,
+        0,
+        req.shadow.alpha,
+        req.shadow.beta,
+        window_start=iso_ms(req.start),
+        window_end=iso_ms(req.end),
+    )
+    fact = ShadowGateEvaluated.of(req.phase, req.percent, req.endpoint, verdict, None, req.blocking)
+    ledger.append(req.run_id, fact.ledger_kind, fact.dump())
+    return ShadowGateResult(verdict="unavailable", reasons=reasons, pairs=0, min_pairs=0)
 
 
 def read_labels(lake: DataLake, container: str, prefix: str, entity_column: str, label_column: str) -> Labels:
@@ -104,7 +132,30 @@ def judge_online_accuracy(
     predictions: PredictionLog, lake: DataLake, ledger: RunLedger, req: OnlineAccuracyInput, label_column: str
 ) -> OnlineAccuracyResult:
     """`label_column`: the label's name in the run's data contract (label files may call it `label`)."""
-    window = predictions.window(req.endpoint, [req.green, req.blue], req.since, req.end)
+    try:
+        window = predictions.window(req.endpoint, [req.green, req.blue], req.since, req.end)
+    except EvidenceUnavailable as exc:
+        reasons = [f"prediction log unavailable: {exc}"]
+        fact = OnlineAccuracyEvaluated.of(
+            req.phase,
+            req.percent,
+            unavailable_accuracy(req.green, req.blue, req.config, reasons),
+            endpoint=req.endpoint,
+            window_start=iso_ms(req.since),
+            window_end=iso_ms(req.end),
+            labels=f"{req.labels_container}/{req.labels_prefix}",
+            label_files=0,
+            label_rows=0,
+        )
+        ledger.append(req.run_id, fact.ledger_kind, fact.dump())
+        return OnlineAccuracyResult(
+            verdict="unavailable",
+            action="wait",
+            reasons=reasons,
+            green_labelled=0,
+            blue_labelled=0,
+            min_labels=0,
+        )
     end = min(req.end, window.ingested_until) if window.ingested_until else req.end
     records = _complete(window.records, iso_ms(end))
     labels = read_labels(lake, req.labels_container, req.labels_prefix, req.entity_id_column, label_column)

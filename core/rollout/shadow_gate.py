@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from core.rollout.predictions import ScorePair
-from core.rollout.traffic_gate import Verdict
+from core.rollout.traffic_gate import Reading, Verdict
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class ShadowTest:
 
 @dataclass(frozen=True)
 class ShadowVerdict:
-    verdict: Verdict
+    verdict: Reading
     reasons: list[str]
     green: str
     blue: str

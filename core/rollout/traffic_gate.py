@@ -65,6 +65,8 @@ from core.kernel.policy import RolloutPolicy
 from core.kernel.ports import DeploymentStats, WindowStats
 
 Verdict = Literal["pass", "fail", "need_more_data"]
+# What a gate's evidence says: a verdict, or "unavailable" when the telemetry could not be read
+Reading = Literal["pass", "fail", "need_more_data", "unavailable"]
 
 # Blue's p95 splits blue's requests 95 / 5: the slow share of an equal green is about this.
 P95_SHARE = 0.05
@@ -152,7 +154,7 @@ class MetricTest:
 
 @dataclass(frozen=True)
 class GateVerdict:
-    verdict: Verdict
+    verdict: Reading
     reasons: list[str]
     endpoint: str
     green: str

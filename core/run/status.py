@@ -36,7 +36,7 @@ class Status(BaseModel):
 class GateView(Status):
     """The last gate evaluation, as the status shows it (the ledger has every number)."""
 
-    verdict: Literal["pass", "fail", "need_more_data"]
+    verdict: Literal["pass", "fail", "need_more_data", "unavailable"]
     green_requests: int
     min_samples: int
     reasons: list[str] = Field(default_factory=list)
@@ -46,7 +46,7 @@ class EvidenceView(Status):
     """The last shadow or online accuracy evaluation, as the status shows it: `n` pairs or labelled
     predictions of green, `needed` before a pass (the ledger has every number)."""
 
-    verdict: Literal["pass", "fail", "need_more_data"]
+    verdict: Literal["pass", "fail", "need_more_data", "unavailable"]
     n: int
     needed: int
     reasons: list[str] = Field(default_factory=list)

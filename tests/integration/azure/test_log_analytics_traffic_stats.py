@@ -151,3 +151,63 @@ def test_by_default_it_sends_the_kql_that_lifecycle_kql_generates():
     assert watermark_req.json()["query"] == kql.watermark_query("churn-ep")
     assert "AmlOnlineEndpointTrafficLog" in stats.query
     assert stats.by_deployment["blue"].requests == 900
+
+
+# Evidence that cannot be read is "unavailable" to the gate (core.kernel.ports.EvidenceUnavailable),
+# which holds the step; it must never fail the rollout nor pass green. Shapes: the Log Analytics
+# query API's ErrorResponse (error.code / innererror chain, as in the REST reference "Query - Execute")
+# and a partial answer whose only details are warnings (Azure/azure-sdk-for-python#25137).
+WARNINGS_ONLY = {
+    "tables": [WINDOW_TABLE],
+    "error": {
+        "code": "PartialError",
+        "message": "There were some errors when processing your query.",
+        "details": [
+            {
+                "code": "EngineError",
+                "message": "Something went wrong processing your query on the server.",
+                "innererror": {
+                    "code": "-2133196790",
+                    "message": "'union' operator: Failed to resolve table expression named 'AmlOnlineEndpointTrafficLog'",
+                    "severity": 3,
+                    "severityName": "Warning",
+                },
+            }
+        ],
+    },
+}
+TABLE_NOT_FOUND = {
+    "error": {
+        "message": "The request had some invalid properties",
+        "code": "BadArgumentError",
+        "innererror": {
+            "code": "SemanticError",
+            "message": "A semantic error occurred.",
+            "innererror": {
+                "code": "SEM0100",
+                "message": "'where' operator: Failed to resolve table or column expression named 'AmlOnlineEndpointTrafficLog'",
+            },
+        },
+    }
+}
+THROTTLED = {"error": {"code": "TooManyRequests", "message": "Rate limit exceeded: retry after 1 s"}}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "says"),
+    [
+        (200, WARNINGS_ONLY, "partial result"),
+        (400, TABLE_NOT_FOUND, "HTTP 400"),
+        (429, THROTTLED, "HTTP 429"),
+    ],
+    ids=["partial-with-warnings-only", "table-not-found", "throttled"],
+)
+def test_unreadable_telemetry_is_reported_as_unavailable_evidence(status, body, says):
+    from core.kernel.ports import EvidenceUnavailable
+
+    def respond(req: Recorded):
+        headers = {"Content-Type": "application/json", "Retry-After": "0"}
+        return status, headers, json.dumps(body).encode()
+
+    with serve(respond) as stub, pytest.raises(EvidenceUnavailable, match=says):
+        _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)

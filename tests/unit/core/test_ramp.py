@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 from core.kernel.policy import ApprovalPolicy, MirrorPolicy, RolloutPolicy
 from core.kernel.ports import TrafficRuleError
 from core.rollout.ramp import (
+    Evidence,
     RampPlan,
     Split,
-    challenger_name,
-    Evidence,
     Step,
-    next_move,
+    challenger_name,
     enter,
+    next_move,
     promoted_split,
     rollback_split,
     split_for,
