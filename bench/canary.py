@@ -8,6 +8,10 @@ rolls back (the policy default), and that counts. Scenarios: green equal to blue
 1% -> 2%; green's latency +30% (every quantile, so p95 too). Per gate and scenario: rollback rate
 (false rollbacks when equal, detection otherwise), and green requests needed to decide (median).
 
+Every decision is core.rollout.ramp.next_move, the function the rollout orchestrator carries out
+(a rollback at the deadline counts as a rollback). `python -m bench.whole_gate` runs every gate
+kind together on heavy-tailed latency.
+
 Sections `rollback_latency` and `router_latency` measure the local endpoint server when it exists.
 """
 
@@ -28,6 +32,7 @@ import numpy as np
 from core.kernel.ports import DeploymentStats, WindowStats
 from core.rollout.accuracy_gate import OnlineAccuracyConfig, evaluate_online_accuracy
 from core.rollout.predictions import LabelledScore, ScorePair
+from core.rollout.ramp import Evidence, Phase, RampPlan, Split, Step, next_move
 from core.rollout.shadow_gate import ShadowConfig, evaluate_shadow
 from core.rollout.traffic_gate import (
     FixedThresholdConfig,
@@ -123,8 +128,9 @@ def run_trial(
                 )
 
             verdict = evaluate_gate(counted(p95), "green", "blue", ours, tail=counted(p99)).verdict
-            if verdict != "need_more_data":
-                decided["ours"] = (verdict, ng)
+            move = decide(Evidence("traffic", verdict), ng, n_green, traffic.gate_look)
+            if move is not None:
+                decided["ours"] = (move, ng)
         if ng % traffic.look == 0:
             interval = slice(ng - traffic.look, ng)
             g_interval = _stats("green", g_err[interval], g_lat[interval], None)
@@ -139,6 +145,28 @@ def run_trial(
     for name in ["ours", *baselines]:
         decided.setdefault(name, ("deadline", n_green))
     return decided
+
+
+def decide(evidence: Evidence, now: int, deadline: int, interval: int, *, labels: bool = False) -> str | None:
+    """The rollout's one decision (core.rollout.ramp.next_move) on one gated step, one simulated
+    second per green request: "pass", "fail", "deadline" (a rollback at the deadline) or None (hold)."""
+    plan = RampPlan(
+        phases=(Phase("live", 10, 0), Phase("live", 100, 0)),
+        step_deadline_seconds=deadline,
+        eval_interval_seconds=interval,
+        shadow=evidence.kind == "shadow",
+        labels=labels,
+        label_wait_seconds=deadline,
+    )
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    found = [evidence] if evidence.kind == "traffic" else [Evidence("traffic", "pass"), evidence]
+    step = Step(0, t0, t0 + timedelta(seconds=now), gates_passed=labels)
+    move = next_move(plan, step, found, Split({"blue": 100}, {}), "green")
+    if move.action in ("hold", "wait_labels"):
+        return None
+    if move.action == "rollback":
+        return "deadline" if move.deadline else "fail"
+    return "pass"
 
 
 def simulate(
@@ -207,8 +235,9 @@ def _ml_trial(rng: np.random.Generator, scenario: MlScenario, look: int, max_n: 
         ]
         for n in range(look, max_n + 1, look):
             verdict = evaluate_shadow(pairs[:n], "green", "blue", ShadowConfig()).verdict
-            if verdict != "need_more_data":
-                return verdict, n
+            move = decide(Evidence("shadow", verdict), n, max_n, look)
+            if move is not None:
+                return move, n
         return "deadline", max_n
 
     def labelled(skill: float) -> list[LabelledScore]:
@@ -220,8 +249,9 @@ def _ml_trial(rng: np.random.Generator, scenario: MlScenario, look: int, max_n: 
     config = OnlineAccuracyConfig(metric="auc", margin=0.02)
     for n in range(look, max_n + 1, look):
         verdict = evaluate_online_accuracy(g[:n], b[:n], "green", "blue", config).verdict
-        if verdict != "need_more_data":
-            return verdict, n
+        move = decide(Evidence("online_accuracy", verdict), n, max_n, look, labels=True)
+        if move is not None:
+            return move, n
     return "deadline", max_n
 
 
