@@ -1,12 +1,24 @@
 """Activities of batch scoring (orchestrators/batch.py). `BatchActivities` is built with its ports
-and each method is one port call or one core function (core.batch.rules, core.batch.runs); the
-registered functions below only parse and serialise."""
+and each method is one port call or one core function (core.batch.rules, core.batch.runs); `serve`
+registers each method under the reference it implements."""
 
 from __future__ import annotations
 
-import wiring
-from activities.blueprint import bp
+from activities.blueprint import implements, serve
 from core.batch.payloads import (
+    BATCH_BEGIN_DEPLOY,
+    BATCH_COLLECT,
+    BATCH_DEPLOYMENT_STATE,
+    BATCH_ENSURE_ENDPOINT,
+    BATCH_JOB_STATUS,
+    BATCH_JUDGE_SMOKE,
+    BATCH_OUTPUT,
+    BATCH_PREPARE,
+    BATCH_PRUNE,
+    BATCH_SCORE_START,
+    BATCH_SET_DEFAULT,
+    BATCH_STAGE_SMOKE,
+    BATCH_SUBMIT,
     BatchBeginDeployInput,
     BatchCollectInput,
     BatchCollectResult,
@@ -49,9 +61,11 @@ class BatchActivities:
 
     # ------------------------------------------------------------------ endpoint and deployments
 
+    @implements(BATCH_ENSURE_ENDPOINT)
     def ensure_endpoint(self, req: BatchEndpointInput) -> BatchEndpointResult:
         return BatchEndpointResult.of(self.ports.batch_endpoints.ensure_endpoint(req.endpoint))
 
+    @implements(BATCH_BEGIN_DEPLOY)
     def begin_deploy(self, req: BatchBeginDeployInput) -> BatchDeploymentResult:
         """Create the deployment of a registered version (not the default; the orchestrator polls)."""
         model = self.ports.registry.get(req.model, req.version)
@@ -65,12 +79,15 @@ class BatchActivities:
         )
         return BatchDeploymentResult.of(info)
 
+    @implements(BATCH_DEPLOYMENT_STATE)
     def deployment_state(self, req: BatchDeploymentInput) -> BatchDeploymentResult:
         return BatchDeploymentResult.of(self.ports.batch_endpoints.deployment(req.endpoint, req.deployment))
 
+    @implements(BATCH_SET_DEFAULT)
     def set_default(self, req: BatchSetDefaultInput) -> BatchEndpointResult:
         return BatchEndpointResult.of(self.ports.batch_endpoints.set_default(req.endpoint, req.deployment))
 
+    @implements(BATCH_PRUNE)
     def prune(self, req: BatchPruneInput) -> BatchPruneResult:
         """Delete all but the newest `keep_last` deployments (never the default or the previous one)."""
         batch = self.ports.batch_endpoints
@@ -87,12 +104,14 @@ class BatchActivities:
 
     # ------------------------------------------------------------------ jobs
 
+    @implements(BATCH_STAGE_SMOKE)
     def stage_smoke(self, req: BatchSmokeInput) -> StagedInput:
         """The smoke rows (the lifecycle run's evaluation split, features only) as a job input."""
         p = self.ports
         contract = run_rules(p.ledger, req.run_id).contract
         return stage_smoke(p.data_lake, contract, req, p.containers, p.job_input_root)
 
+    @implements(BATCH_OUTPUT)
     def output(self, req: BatchOutputInput) -> BatchOutputResult:
         s = self.ports.settings
         if s.mode == "azure":
@@ -100,6 +119,7 @@ class BatchActivities:
         folder = s.local_state_dir / "batch-outputs" / req.run_id / req.arm
         return BatchOutputResult(output_uri=folder.resolve().as_uri())
 
+    @implements(BATCH_SUBMIT)
     def submit(self, req: BatchSubmitInput) -> BatchJobResult:
         """Idempotent on the job name: a replayed submit returns the job it started."""
         status = self.ports.batch_endpoints.submit(
@@ -112,9 +132,11 @@ class BatchActivities:
         )
         return BatchJobResult.of(status)
 
+    @implements(BATCH_JOB_STATUS)
     def job_status(self, req: BatchJobInput) -> BatchJobResult:
         return BatchJobResult.of(self.ports.batch_endpoints.status(req.job_name))
 
+    @implements(BATCH_JUDGE_SMOKE)
     def judge_smoke(self, req: BatchJudgeSmokeInput) -> BatchJudgeSmokeResult:
         return judge_smoke_job(
             self.ports.batch_endpoints, req.job_name, req.expected_rows, req.job_state, req.message
@@ -122,6 +144,7 @@ class BatchActivities:
 
     # ------------------------------------------------------------------ scoring runs
 
+    @implements(BATCH_SCORE_START)
     def score_start(self, req: BatchScoreInput) -> BatchScoreStartResult:
         """The live batch policy, the endpoint's default and the A/B arms; consumes the request."""
         p = self.ports
@@ -142,11 +165,13 @@ class BatchActivities:
             ab_reasons=reasons,
         )
 
+    @implements(BATCH_PREPARE)
     def prepare(self, req: BatchPrepareInput) -> BatchPrepareResult:
         p = self.ports
         policy = p.policies.get(req.model)
         return prepare_scoring(p.data_lake, policy, _contract(policy), req, p.containers, p.job_input_root)
 
+    @implements(BATCH_COLLECT)
     def collect(self, req: BatchCollectInput) -> BatchCollectResult:
         p = self.ports
         policy = p.policies.get(req.model)
@@ -157,70 +182,4 @@ def _contract(policy: Policy):  # -> DataContract
     return load_contract(policy.path(policy.data.contract))
 
 
-def _acts() -> BatchActivities:
-    return BatchActivities(wiring.ports())
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_ensure_endpoint(payload: dict) -> dict:
-    return _acts().ensure_endpoint(BatchEndpointInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_begin_deploy(payload: dict) -> dict:
-    return _acts().begin_deploy(BatchBeginDeployInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_deployment_state(payload: dict) -> dict:
-    return _acts().deployment_state(BatchDeploymentInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_set_default(payload: dict) -> dict:
-    return _acts().set_default(BatchSetDefaultInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_prune(payload: dict) -> dict:
-    return _acts().prune(BatchPruneInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_stage_smoke(payload: dict) -> dict:
-    return _acts().stage_smoke(BatchSmokeInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_output(payload: dict) -> dict:
-    return _acts().output(BatchOutputInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_submit(payload: dict) -> dict:
-    return _acts().submit(BatchSubmitInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_job_status(payload: dict) -> dict:
-    return _acts().job_status(BatchJobInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_judge_smoke(payload: dict) -> dict:
-    return _acts().judge_smoke(BatchJudgeSmokeInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_score_start(payload: dict) -> dict:
-    return _acts().score_start(BatchScoreInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_prepare(payload: dict) -> dict:
-    return _acts().prepare(BatchPrepareInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def batch_collect(payload: dict) -> dict:
-    return _acts().collect(BatchCollectInput.model_validate(payload)).dump()
+FUNCTIONS = serve(BatchActivities)

@@ -1,11 +1,20 @@
 """Activities of the per-model coordinator: claim pending requests for a run (core.run.runs), record
-how it ended. Built with their ports; the registered functions only parse and serialise."""
+how it ended. Built with their ports; `serve` registers each
+method under the reference it implements."""
 
 from __future__ import annotations
 
-import wiring
-from activities.blueprint import bp
-from core.intake.payloads import ClaimInput, ClaimResult, RecordDryRunInput, RunFinishedInput
+from activities.blueprint import implements, serve
+from core.intake.payloads import (
+    CLAIM,
+    RECORD_DRY_RUN,
+    RUN_FINISHED,
+    ClaimInput,
+    ClaimResult,
+    RecordDryRunInput,
+    RecordDryRunResult,
+    RunFinishedInput,
+)
 from core.kernel.ports import RunRecord
 from core.run.runs import claim_for_run
 from wiring import Ports
@@ -15,6 +24,7 @@ class CoordinatorActivities:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
+    @implements(CLAIM)
     def claim(self, req: ClaimInput) -> ClaimResult:
         p = self.ports
         return claim_for_run(
@@ -25,12 +35,14 @@ class CoordinatorActivities:
             dry_run_seconds=p.settings.lifecycle_dry_run_seconds,
         )
 
+    @implements(RUN_FINISHED)
     def run_finished(self, req: RunFinishedInput) -> RunFinishedInput:
         """Record under the coordinator how each run it started ended (a failed run's error too)."""
         self.ports.ledger.append(req.coordinator, "decision", req.dump())
         return req
 
-    def record_dry_run(self, req: RecordDryRunInput) -> dict:
+    @implements(RECORD_DRY_RUN)
+    def record_dry_run(self, req: RecordDryRunInput) -> RecordDryRunResult:
         record = RunRecord(
             run_id=req.run_id,
             model=req.trigger.model,
@@ -39,23 +51,7 @@ class CoordinatorActivities:
             trigger=req.trigger.dump(),
             decision={"dry_run": True, "reasons": ["LIFECYCLE_DRY_RUN is set: nothing was trained"]},
         )
-        return {"run_id": self.ports.ledger.put_run(record).run_id}
+        return RecordDryRunResult(run_id=self.ports.ledger.put_run(record).run_id)
 
 
-def _acts() -> CoordinatorActivities:
-    return CoordinatorActivities(wiring.ports())
-
-
-@bp.activity_trigger(input_name="payload")
-def coordinator_claim(payload: dict) -> dict:
-    return _acts().claim(ClaimInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def coordinator_run_finished(payload: dict) -> dict:
-    return _acts().run_finished(RunFinishedInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def coordinator_record_dry_run(payload: dict) -> dict:
-    return _acts().record_dry_run(RecordDryRunInput.model_validate(payload))
+FUNCTIONS = serve(CoordinatorActivities)

@@ -1,18 +1,28 @@
 """Activities of the rollout sub-orchestration. `RolloutActivities` is built with its ports and
-each method is one step (a core function, or one or two port calls); the registered functions
-below only parse and serialise."""
+each method is one step (a core function, or one or two port calls); `serve` registers each method
+under the reference it implements."""
 
 from __future__ import annotations
 
-import wiring
-from activities.blueprint import bp
+from activities.blueprint import implements, serve
 from core.rollout.evidence_payloads import (
+    ONLINE_ACCURACY,
+    SHADOW_GATE,
     OnlineAccuracyInput,
     OnlineAccuracyResult,
     ShadowGateInput,
     ShadowGateResult,
 )
 from core.rollout.payloads import (
+    BEGIN_DEPLOY,
+    DELETE_DEPLOYMENT,
+    DEPLOYMENT_STATE,
+    ENSURE_ENDPOINT,
+    GATE,
+    SET_CHAMPION,
+    SET_TRAFFIC,
+    SMOKE,
+    DeletedResult,
     DeploymentInput,
     DeploymentResult,
     EndpointInput,
@@ -21,6 +31,7 @@ from core.rollout.payloads import (
     GateResult,
     GreenDeployInput,
     SetChampionInput,
+    SetChampionResult,
     SmokeInput,
     SmokeResult,
     TrafficInput,
@@ -36,9 +47,11 @@ class RolloutActivities:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
+    @implements(ENSURE_ENDPOINT)
     def ensure_endpoint(self, req: EndpointInput) -> EndpointResult:
         return EndpointResult.of(self.ports.endpoints.ensure_endpoint(req.endpoint))
 
+    @implements(BEGIN_DEPLOY)
     def begin_deploy(self, req: GreenDeployInput) -> DeploymentResult:
         """Create the challenger's deployment at 0% (returns at once; the orchestrator polls)."""
         model = self.ports.registry.get(req.model, req.version)
@@ -51,9 +64,11 @@ class RolloutActivities:
         )
         return DeploymentResult.of(info)
 
+    @implements(DEPLOYMENT_STATE)
     def deployment_state(self, req: DeploymentInput) -> DeploymentResult:
         return DeploymentResult.of(self.ports.endpoints.deployment(req.endpoint, req.deployment))
 
+    @implements(SMOKE)
     def smoke(self, req: SmokeInput) -> SmokeResult:
         """Score sample rows of the evaluation split on the challenger alone (the run's contract
         says which columns are the label and id), or the model's input example without one."""
@@ -62,9 +77,11 @@ class RolloutActivities:
         contract = run_rules(p.ledger, req.run_id).contract if req.eval_ref is not None else None
         return smoke_test(p.data_lake, p.registry, p.endpoints, contract, req)
 
+    @implements(SET_TRAFFIC)
     def set_traffic(self, req: TrafficInput) -> EndpointResult:
         return EndpointResult.of(self.ports.endpoints.set_traffic(req.endpoint, req.traffic, req.mirror))
 
+    @implements(GATE)
     def gate(self, req: GateInput) -> GateResult:
         """Judge green vs blue over the ingested part of the window; the ledger records it."""
         verdict = judge_window(self.ports.traffic_stats, self.ports.ledger, req)
@@ -76,77 +93,30 @@ class RolloutActivities:
             min_samples=verdict.min_samples,
         )
 
+    @implements(SHADOW_GATE)
     def shadow_gate(self, req: ShadowGateInput) -> ShadowGateResult:
         """Green's answers vs blue's on the same requests of the window; the ledger records it."""
         return judge_shadow(self.ports.prediction_log, self.ports.ledger, req)
 
+    @implements(ONLINE_ACCURACY)
     def online_accuracy(self, req: OnlineAccuracyInput) -> OnlineAccuracyResult:
         """Live predictions joined to the labels landed so far (the run's contract names the label)."""
         p = self.ports
         label = run_rules(p.ledger, req.run_id).contract.label
         return judge_online_accuracy(p.prediction_log, p.data_lake, p.ledger, req, label)
 
-    def delete_deployment(self, req: DeploymentInput) -> dict:
+    @implements(DELETE_DEPLOYMENT)
+    def delete_deployment(self, req: DeploymentInput) -> DeletedResult:
         """Delete a retired deployment; the port refuses one that still has live traffic."""
         endpoints = self.ports.endpoints
         if req.deployment in endpoints.get(req.endpoint).deployments:
             endpoints.delete_deployment(req.endpoint, req.deployment)
-        return {"deleted": req.deployment}
+        return DeletedResult(deleted=req.deployment)
 
-    def set_champion(self, req: SetChampionInput) -> dict:
+    @implements(SET_CHAMPION)
+    def set_champion(self, req: SetChampionInput) -> SetChampionResult:
         self.ports.registry.set_champion(req.model, req.version)
-        return {"model": req.model, "champion": req.version}
+        return SetChampionResult(model=req.model, champion=req.version)
 
 
-def _acts() -> RolloutActivities:
-    return RolloutActivities(wiring.ports())
-
-
-@bp.activity_trigger(input_name="payload")
-def rollout_ensure_endpoint(payload: dict) -> dict:
-    return _acts().ensure_endpoint(EndpointInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def rollout_begin_deploy(payload: dict) -> dict:
-    return _acts().begin_deploy(GreenDeployInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def rollout_deployment_state(payload: dict) -> dict:
-    return _acts().deployment_state(DeploymentInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def rollout_smoke(payload: dict) -> dict:
-    return _acts().smoke(SmokeInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def rollout_set_traffic(payload: dict) -> dict:
-    return _acts().set_traffic(TrafficInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def rollout_gate(payload: dict) -> dict:
-    return _acts().gate(GateInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def rollout_shadow_gate(payload: dict) -> dict:
-    return _acts().shadow_gate(ShadowGateInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def rollout_online_accuracy(payload: dict) -> dict:
-    return _acts().online_accuracy(OnlineAccuracyInput.model_validate(payload)).dump()
-
-
-@bp.activity_trigger(input_name="payload")
-def rollout_delete_deployment(payload: dict) -> dict:
-    return _acts().delete_deployment(DeploymentInput.model_validate(payload))
-
-
-@bp.activity_trigger(input_name="payload")
-def rollout_set_champion(payload: dict) -> dict:
-    return _acts().set_champion(SetChampionInput.model_validate(payload))
+FUNCTIONS = serve(RolloutActivities)

@@ -17,7 +17,6 @@ events out of the flow, as RunContext does for the lifecycle.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -32,40 +31,48 @@ from core.batch.facts import (
     BatchSmokeTested,
 )
 from core.batch.payloads import (
+    BATCH_BEGIN_DEPLOY,
+    BATCH_COLLECT,
+    BATCH_DEPLOYMENT_STATE,
+    BATCH_ENSURE_ENDPOINT,
+    BATCH_JOB_STATUS,
+    BATCH_JUDGE_SMOKE,
+    BATCH_OUTPUT,
+    BATCH_PREPARE,
+    BATCH_PRUNE,
+    BATCH_SCORE_START,
+    BATCH_SET_DEFAULT,
+    BATCH_STAGE_SMOKE,
+    BATCH_SUBMIT,
     BatchBeginDeployInput,
     BatchCollectInput,
     BatchCollectResult,
     BatchDeployInput,
     BatchDeploymentInput,
-    BatchDeploymentResult,
     BatchEndpointInput,
     BatchEndpointResult,
     BatchJobInput,
     BatchJobResult,
     BatchJudgeSmokeInput,
-    BatchJudgeSmokeResult,
     BatchOutputInput,
-    BatchOutputResult,
     BatchPrepareInput,
     BatchPrepareResult,
     BatchPruneInput,
-    BatchPruneResult,
     BatchScoreInput,
     BatchScoreStartResult,
     BatchSetDefaultInput,
     BatchSmokeInput,
     BatchSubmitInput,
-    StagedInput,
     batch_index_id,
 )
 from core.batch.rules import SmokeVerdict, batch_deployment_name, choose_default, restore_default
 from core.kernel.policy import BatchPolicy
 from core.kernel.ports import BatchDeploymentInfo, BatchEndpointInfo
 from core.run.facts import AnyFact
-from core.run.payloads import RecordInput
+from core.run.payloads import RECORD, RecordInput, RecordResult
 from core.run.status import BatchProgress
 from orchestrators.blueprint import bp
-from orchestrators.run import OrchestrationRun
+from orchestrators.run import OrchestrationRun, Step
 
 DEPLOY_POLL_SECONDS = 5
 
@@ -122,28 +129,33 @@ class BatchRun(OrchestrationRun):
         self.batch = batch
         self.show()
 
-    def record(self, fact: AnyFact, run_id: str | None = None) -> Any:  # -> Task
-        return self.call("lifecycle_record", RecordInput(run_id=run_id or self.run_id, fact=fact))
+    def record(self, fact: AnyFact, run_id: str | None = None) -> Step[RecordResult]:
+        return self.call(RECORD, RecordInput(run_id=run_id or self.run_id, fact=fact))
 
-    def wait_job(self, submit: BatchSubmitInput):  # generator -> BatchJobResult
+    def wait_job(self, submit: BatchSubmitInput) -> Step[BatchJobResult]:
         """Submit a batch job, then poll it on durable timers until it ends or the deadline passes."""
         assert self.batch is not None
-        job = BatchJobResult.model_validate((yield self.call("batch_submit", submit)))
-        deadline = self.context.current_utc_datetime + timedelta(seconds=self.batch.deadline_seconds)
-        while not job.done:
-            now = self.context.current_utc_datetime
-            if now >= deadline:
-                return job.model_copy(update={"state": "failed", "message": "deadline_seconds reached"})
-            yield self.context.create_timer(min(now + timedelta(seconds=self.batch.poll_seconds), deadline))
-            job = BatchJobResult.model_validate(
-                (yield self.call("batch_job_status", BatchJobInput(job_name=job.name)))
-            )
-            self.show(jobs={**(self.status.jobs or {}), job.name: job.state})
-        return job
+        job = yield from self.call(BATCH_SUBMIT, submit)
 
-    def output(self, arm: str):  # generator -> output uri
+        def check() -> Step[BatchJobResult]:
+            latest = yield from self.call(BATCH_JOB_STATUS, BatchJobInput(job_name=job.name))
+            self.show(jobs={**(self.status.jobs or {}), latest.name: latest.state})
+            return latest
+
+        polled = yield from self.poll(
+            check,
+            lambda j: j.done,
+            every=self.batch.poll_seconds,
+            within=self.batch.deadline_seconds,
+            first=job,
+        )
+        if polled.outcome == "deadline":
+            return polled.last.model_copy(update={"state": "failed", "message": "deadline_seconds reached"})
+        return polled.last
+
+    def output(self, arm: str) -> Step[str]:  # -> the output folder's uri
         ask = BatchOutputInput(run_id=self.run_id, arm=arm)
-        return BatchOutputResult.model_validate((yield self.call("batch_output", ask))).output_uri
+        return (yield from self.call(BATCH_OUTPUT, ask)).output_uri
 
 
 def _info(view: BatchEndpointResult) -> BatchEndpointInfo:
@@ -168,7 +180,7 @@ class BatchDeploy(BatchRun):
 
     def read_endpoint(self):
         ask = BatchEndpointInput(endpoint=self.name)
-        self.endpoint = BatchEndpointResult.model_validate((yield self.call("batch_ensure_endpoint", ask)))
+        self.endpoint = yield from self.call(BATCH_ENSURE_ENDPOINT, ask)
         self.show(default=self.endpoint.default)
 
     def deploy(self):
@@ -184,16 +196,16 @@ class BatchDeploy(BatchRun):
             instance_count=b.instance_count,
             mini_batch_size=b.mini_batch_size,
         )
-        state = BatchDeploymentResult.model_validate((yield self.call("batch_begin_deploy", ask)))
-        deadline = self.context.current_utc_datetime + timedelta(seconds=b.deadline_seconds)
+        begun = yield from self.call(BATCH_BEGIN_DEPLOY, ask)
         ref = BatchDeploymentInput(endpoint=self.name, deployment=self.deployment)
-        while state.state not in ("succeeded", "failed", "missing"):
-            if self.context.current_utc_datetime >= deadline:
-                break
-            yield self.context.create_timer(
-                self.context.current_utc_datetime + timedelta(seconds=DEPLOY_POLL_SECONDS)
-            )
-            state = BatchDeploymentResult.model_validate((yield self.call("batch_deployment_state", ref)))
+        polled = yield from self.poll(
+            lambda: self.call(BATCH_DEPLOYMENT_STATE, ref),
+            lambda s: s.state in ("succeeded", "failed", "missing"),
+            every=DEPLOY_POLL_SECONDS,
+            within=b.deadline_seconds,
+            first=begun,
+        )
+        state = polled.last
         fact = BatchDeploymentReady(
             endpoint=self.name,
             deployment=self.deployment,
@@ -201,13 +213,13 @@ class BatchDeploy(BatchRun):
             state=state.state,
             message=state.message[-500:],
         )
-        yield self.record(fact)
+        yield from self.record(fact)
         if state.state != "succeeded":
             raise RuntimeError(
                 f"batch deployment {self.deployment} is {state.state}: {state.message or 'deadline reached'}"
             )
 
-    def smoke(self):  # generator -> SmokeVerdict
+    def smoke(self) -> Step[SmokeVerdict]:
         """Score the smoke rows with the new deployment alone (named, not the default)."""
         b = self.req.batch
         self.show(phase="smoke")
@@ -218,7 +230,7 @@ class BatchDeploy(BatchRun):
             eval_ref=self.req.eval_ref,
             transform=b.transform,
         )
-        staged = StagedInput.model_validate((yield self.call("batch_stage_smoke", ask)))
+        staged = yield from self.call(BATCH_STAGE_SMOKE, ask)
         job_name = f"{self.run_id}-batch-smoke-v{self.req.version}"
         submit = BatchSubmitInput(
             endpoint=self.name,
@@ -232,9 +244,9 @@ class BatchDeploy(BatchRun):
         judge = BatchJudgeSmokeInput(
             job_name=job.name, expected_rows=staged.rows, job_state=job.state, message=job.message
         )
-        verdict = BatchJudgeSmokeResult.model_validate((yield self.call("batch_judge_smoke", judge)))
+        verdict = yield from self.call(BATCH_JUDGE_SMOKE, judge)
         fact = BatchSmokeTested(deployment=self.deployment, job=job.name, **verdict.model_dump())
-        yield self.record(fact)
+        yield from self.record(fact)
         return SmokeVerdict(verdict.passed, verdict.expected_rows, verdict.scored_rows, verdict.reasons)
 
     def choose(self, smoke: SmokeVerdict):
@@ -242,7 +254,7 @@ class BatchDeploy(BatchRun):
         self.show(phase="default")
         if decision.verdict == "switch":
             ask = BatchSetDefaultInput(run_id=self.run_id, endpoint=self.name, deployment=self.deployment)
-            self.endpoint = BatchEndpointResult.model_validate((yield self.call("batch_set_default", ask)))
+            self.endpoint = yield from self.call(BATCH_SET_DEFAULT, ask)
         self.decision = decision
         self.show(
             default=decision.default,
@@ -253,13 +265,13 @@ class BatchDeploy(BatchRun):
             reasons=decision.reasons,
         )
 
-    def prune(self):  # generator -> outcome
+    def prune(self) -> Step[dict[str, Any]]:
         d, b = self.decision, self.req.batch
         self.show(phase="prune")
         ask = BatchPruneInput(
             endpoint=self.name, default=d.default, previous_default=d.previous_default, keep_last=b.keep_last
         )
-        pruned = BatchPruneResult.model_validate((yield self.call("batch_prune", ask))).deleted
+        pruned = (yield from self.call(BATCH_PRUNE, ask)).deleted
         fact = BatchDefaultDecided(
             verdict=d.verdict,
             endpoint=self.name,
@@ -269,12 +281,12 @@ class BatchDeploy(BatchRun):
             reasons=d.reasons,
             pruned=pruned,
         )
-        yield self.record(fact)
+        yield from self.record(fact)
         kind = "batch_deployed" if d.verdict == "switch" else "batch_default_kept"
         yield from self.publish(kind, {**fact.dump(), "version": self.req.version})
         return self.finish()
 
-    def restore(self):  # generator -> outcome
+    def restore(self) -> Step[dict[str, Any]]:
         """The online rollout rolled back: the champion stays, so its deployment should be the
         batch default; put it back if the default moved (core.batch.rules.restore_default)."""
         back = restore_default(_info(self.endpoint), self.deployment)
@@ -287,7 +299,7 @@ class BatchDeploy(BatchRun):
             )
             return self.finish()
         ask = BatchSetDefaultInput(run_id=self.run_id, endpoint=self.name, deployment=back)
-        self.endpoint = BatchEndpointResult.model_validate((yield self.call("batch_set_default", ask)))
+        self.endpoint = yield from self.call(BATCH_SET_DEFAULT, ask)
         why = f"online rollout rolled back: batch default {current} -> {back} (champion v{self.req.version})"
         fact = BatchDefaultDecided(
             verdict="restore",
@@ -297,16 +309,16 @@ class BatchDeploy(BatchRun):
             previous_default=current,
             reasons=[why],
         )
-        yield self.record(fact)
+        yield from self.record(fact)
         yield from self.publish("batch_default_restored", fact.dump())
         self.show(default=back, previous_default=current, status="restored", reasons=[why])
         return self.finish()
 
-    def failed(self, exc: Exception):  # generator -> outcome
+    def failed(self, exc: Exception) -> Step[dict[str, Any]]:
         error = f"{type(exc).__name__}: {str(exc)[:1000]}"
         self.show(status="failed", error=error)
         try:
-            yield self.record(BatchDeployFailed(error=error))
+            yield from self.record(BatchDeployFailed(error=error))
         except Exception as again:  # the ledger may be what failed: the status still says why
             self.show(error=f"{error}; recording it failed too: {str(again)[:200]}")
         yield from self.publish("batch_deploy_failed", {"error": error, "version": self.req.version})
@@ -331,9 +343,7 @@ class BatchScore(BatchRun):
         self.collected: list[BatchCollectResult] = []
 
     def start(self):
-        self.start_info = info = BatchScoreStartResult.model_validate(
-            (yield self.call("batch_score_start", self.req))
-        )
+        self.start_info = info = yield from self.call(BATCH_SCORE_START, self.req)
         self.batch = info.batch
         self.show(endpoint=info.batch.endpoint, default=info.default, phase="prepare")
         ab = [info.default, info.ab_b] if info.default and info.ab_b else []
@@ -347,8 +357,8 @@ class BatchScore(BatchRun):
             default=info.default,
             ab=[a for a in ab if a],
         )
-        yield self.record(fact)
-        yield self.record(fact, batch_index_id(self.model))
+        yield from self.record(fact)
+        yield from self.record(fact, batch_index_id(self.model))
         if info.default is None:
             raise Stop(
                 "failed",
@@ -361,7 +371,7 @@ class BatchScore(BatchRun):
         ask = BatchPrepareInput(
             run_id=self.run_id, model=self.model, blobs=self.req.blobs, ab=self.start_info.ab_b is not None
         )
-        self.prepared = p = BatchPrepareResult.model_validate((yield self.call("batch_prepare", ask)))
+        self.prepared = p = yield from self.call(BATCH_PREPARE, ask)
         self.show(rows=p.rows_in)
         if p.status == "rejected":
             self.show(report=p.report_uri)
@@ -400,9 +410,9 @@ class BatchScore(BatchRun):
         self.show(phase="collect")
         for arm, _, job in self.jobs:
             ask = BatchCollectInput(run_id=self.run_id, model=self.model, arm=arm, job_name=job.name)
-            self.collected.append(BatchCollectResult.model_validate((yield self.call("batch_collect", ask))))
+            self.collected.append((yield from self.call(BATCH_COLLECT, ask)))
 
-    def end(self, status: str, reasons: list[str] | None = None):  # generator -> outcome
+    def end(self, status: str, reasons: list[str] | None = None) -> Step[dict[str, Any]]:
         collected = {c.arm: c for c in self.collected}
         arms = [
             BatchArm(
@@ -435,8 +445,8 @@ class BatchScore(BatchRun):
         )
         self.show(phase="done", status=status, predictions=folder, reasons=fact.reasons[:10])
         try:
-            yield self.record(fact)
-            yield self.record(fact, batch_index_id(self.model))
+            yield from self.record(fact)
+            yield from self.record(fact, batch_index_id(self.model))
         except Exception as exc:
             self.show(error=f"recording the outcome failed: {str(exc)[:300]}")
             raise

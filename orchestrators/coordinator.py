@@ -20,8 +20,11 @@ from datetime import timedelta
 import azure.durable_functions as df
 
 from core.intake.payloads import (
+    CLAIM,
     DRY_RUN_ORCHESTRATOR,
+    RECORD_DRY_RUN,
     RETRAIN_REQUESTED,
+    RUN_FINISHED,
     ClaimInput,
     ClaimResult,
     CoordinatorInput,
@@ -32,6 +35,7 @@ from core.intake.payloads import (
 )
 from core.run.status import CoordinatorStatus
 from orchestrators.blueprint import bp
+from orchestrators.run import call
 
 # An idle coordinator wakes up this often anyway and re-reads the ledger: a safety net for
 # a wake-up event that never arrived (the request itself is in the ledger).
@@ -47,7 +51,7 @@ def coordinator(context: df.DurableOrchestrationContext):
     # the same episode that schedules the claim (see triggers/intake.py).
     show(context, CoordinatorStatus(model=state.model, generation=state.generation, phase="claiming"))
     ask = ClaimInput(model=state.model, run_id=run_id, now=now, coordinator=context.instance_id)
-    claim = ClaimResult.model_validate((yield context.call_activity("coordinator_claim", ask.dump())))
+    claim = yield from call(context, CLAIM, ask, retry=None)
     status = CoordinatorStatus(
         model=state.model,
         generation=state.generation,
@@ -92,7 +96,7 @@ def run_lifecycle(context: df.DurableOrchestrationContext, state: CoordinatorInp
         yield context.call_sub_orchestrator(claim.orchestrator, run_input, claim.run_id)
     except Exception as exc:  # the run failed; record it and keep coordinating
         finished = finished.model_copy(update={"ok": False, "error": str(exc)[:2000]})
-    yield context.call_activity("coordinator_run_finished", finished.dump())
+    yield from call(context, RUN_FINISHED, finished, retry=None)
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -103,7 +107,7 @@ def lifecycle_dry_run(context: df.DurableOrchestrationContext):
     trigger = dry.trigger
     if dry.seconds:
         yield context.create_timer(context.current_utc_datetime + timedelta(seconds=dry.seconds))
-    yield context.call_activity(
-        "coordinator_record_dry_run", RecordDryRunInput(run_id=context.instance_id, trigger=trigger).dump()
+    yield from call(
+        context, RECORD_DRY_RUN, RecordDryRunInput(run_id=context.instance_id, trigger=trigger), retry=None
     )
     return {"run_id": context.instance_id, "model": trigger.model, "status": "kept", "dry_run": True}

@@ -15,13 +15,13 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from core.environments.payloads import DeployRunInput, DeployStartInput, DeployStartResult
+from core.environments.payloads import DEPLOY_START, DeployRunInput, DeployStartInput, DeployStartResult
 from core.intake.payloads import ROLLOUT_SUFFIX
 from core.rollout.payloads import RolloutInput
 from core.run.facts import RunFailed, StepEntered
 from core.run.payloads import LifecycleResult
 from orchestrators.blueprint import bp
-from orchestrators.run import End, RunContext
+from orchestrators.run import End, RunContext, Step
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -51,7 +51,7 @@ class Deploy(RunContext):
         """Snapshot the policy, record where the version came from; a missing version ends it."""
         t = self.trigger
         ask = DeployStartInput(run_id=self.run_id, trigger=t, started_at=self.context.current_utc_datetime)
-        self.plan = plan = DeployStartResult.model_validate((yield self.call("deploy_start", ask)))
+        self.plan = plan = yield from self.call(DEPLOY_START, ask)
         self.show(policy_hash=plan.policy_hash, champion_version=plan.champion_version)
         registry = {
             "registry": t.registry,
@@ -72,7 +72,9 @@ class Deploy(RunContext):
     def rollout(self):
         """The rollout sub-orchestration, handed the registry version as the challenger."""
         self.show(stage="deploy")
-        yield self.record(StepEntered(stage="deploy", version=self.trigger.registry_version), stage="deploy")
+        yield from self.record(
+            StepEntered(stage="deploy", version=self.trigger.registry_version), stage="deploy"
+        )
         handover = RolloutInput(
             run_id=self.run_id,
             model=self.model,
@@ -88,13 +90,13 @@ class Deploy(RunContext):
         self.show(stage="done", rollout=rolled)
         return rolled
 
-    def fail(self, exc: Exception):  # generator
+    def fail(self, exc: Exception) -> Step[None]:
         """An unexpected error: show and record it, publish `failed`; the caller re-raises."""
         reason = f"{type(exc).__name__}: {str(exc)[:1000]}"
         self.show(status="failed", error=reason)
         stage = self.status.stage
         with contextlib.suppress(Exception):  # the ledger may be what failed
-            yield self.record(RunFailed(stage=stage, error=reason), status="failed")
+            yield from self.record(RunFailed(stage=stage, error=reason), status="failed")
         yield from self.publish("failed", {"stage": stage, "error": reason})
 
     def outcome(self, end: End) -> dict[str, Any]:

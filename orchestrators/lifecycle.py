@@ -10,8 +10,7 @@ in activities and every judgement in a pure function. The instance id is the run
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import azure.durable_functions as df
 
@@ -20,10 +19,17 @@ from core.intake.payloads import LifecycleInput
 from core.kernel.policy import Policy
 from core.rollout.payloads import RolloutInput
 from core.run.facts import RunAborted, RunFailed, StepEntered
-from core.run.payloads import LifecycleResult, StartInput, StartResult
+from core.run.payloads import START, LifecycleResult, StartInput, StartResult
 from core.training.facts import DataRejected, EvaluationDecided
 from core.training.jobs import job_name
 from core.training.payloads import (
+    CANCEL_JOB,
+    EVALUATION_RESULT,
+    GET_CHAMPION,
+    INGEST,
+    JOB_STATUS,
+    REGISTER,
+    SUBMIT_JOB,
     ChampionInput,
     ChampionResult,
     EvaluationInput,
@@ -33,17 +39,26 @@ from core.training.payloads import (
     JobInput,
     JobResult,
     RegisterInput,
-    RegisterResult,
     SubmitJobInput,
 )
 from core.training.verdict import ChallengerVerdict
 from orchestrators.blueprint import bp
-from orchestrators.run import End, RunContext
+from orchestrators.run import End, Polled, RunContext, Step
 
 ABORT_EVENT = "abort"
 # Submitting a job and training-scale work: fewer, slower attempts.
 SUBMIT_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=10_000, max_number_of_attempts=3)
-JOB_LABEL = {"train": "training", "evaluate": "evaluation"}
+JobStage = Literal["train", "evaluate"]
+JOB_LABEL: dict[JobStage, str] = {"train": "training", "evaluate": "evaluation"}
+
+
+class Rows(TypedDict):
+    """The ingested data's row counts, as the facts and the run record carry them."""
+
+    rows_in: int
+    rows_out: int
+    train_rows: int
+    eval_rows: int
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -99,7 +114,7 @@ class Lifecycle(RunContext):
         started = StartInput(
             run_id=self.run_id, trigger=self.trigger, started_at=self.context.current_utc_datetime
         )
-        self.plan = StartResult.model_validate((yield self.call("lifecycle_start", started)))
+        self.plan = yield from self.call(START, started)
         self.policy = self.plan.policy
         self.show(policy_hash=self.plan.policy_hash)
         yield from self.publish(
@@ -108,9 +123,9 @@ class Lifecycle(RunContext):
 
     def ingest(self):
         """Validate the landed data against the contract; bad data ends the run, quarantined."""
-        yield self.step(StepEntered(stage="ingest", blobs=len(self.trigger.blobs)))
+        yield from self.step(StepEntered(stage="ingest", blobs=len(self.trigger.blobs)))
         ingest = IngestInput(run_id=self.run_id, model=self.model, blobs=self.trigger.blobs)
-        self.data = data = IngestResult.model_validate((yield self.call("lifecycle_ingest", ingest)))
+        self.data = data = yield from self.call(INGEST, ingest)
         rows = self.rows
         if data.status == "rejected":
             raise End(
@@ -137,7 +152,9 @@ class Lifecycle(RunContext):
         name = self.train_job = self.job_name("train")
         rows = self.rows
         fact = StepEntered(stage="train", job=name, data_version=self.data.data_version, **rows)
-        yield self.step(fact, {"job": name}, data_version=self.data.data_version, job_name=name, metrics=rows)
+        yield from self.step(
+            fact, {"job": name}, data_version=self.data.data_version, job_name=name, metrics=rows
+        )
         inputs = {"train_data": self.data.train_ref, "eval_data": self.data.eval_ref}
         self.trained = yield from self.job("train", name, data_inputs=inputs)
         self.model_uri = self.trained.outputs.get("model", "")
@@ -148,13 +165,11 @@ class Lifecycle(RunContext):
         """Challenger vs champion on the same evaluation split, judged by the promotion rule."""
         assert self.data.eval_ref
         query = ChampionInput(model=self.model)
-        self.champion = champion = ChampionResult.model_validate(
-            (yield self.call("lifecycle_get_champion", query))
-        )
+        self.champion = champion = yield from self.call(GET_CHAMPION, query)
         name = self.job_name("eval")
         fact = StepEntered(stage="evaluate", job=name, champion_version=champion.version)
         show = {"evaluation_job": name, "champion_version": champion.version}
-        yield self.step(
+        yield from self.step(
             fact, show, champion_version=champion.version, metrics={"train": self.trained.metrics}
         )
         inputs = {"challenger": self.model_uri}
@@ -167,9 +182,7 @@ class Lifecycle(RunContext):
         ask = EvaluationInput(
             run_id=self.run_id, model=self.model, job_name=name, champion_version=champion.version
         )
-        self.evaluation = result = EvaluationResult.model_validate(
-            (yield self.call("lifecycle_evaluation_result", ask))
-        )
+        self.evaluation = result = yield from self.call(EVALUATION_RESULT, ask)
         self.decision = result.decision
         self.show(decision=result.decision)
         metrics = {
@@ -177,7 +190,7 @@ class Lifecycle(RunContext):
             "champion": result.champion_metrics,
             "eval_rows": result.rows,
         }
-        yield self.record(
+        yield from self.record(
             EvaluationDecided.of(result.decision),
             decision=result.decision.model_dump(mode="json"),
             metrics=metrics,
@@ -188,9 +201,9 @@ class Lifecycle(RunContext):
         self.show(stage="register")
         tags = self.lineage_tags()
         ask = RegisterInput(run_id=self.run_id, model=self.model, source_uri=self.model_uri, tags=tags)
-        registered = RegisterResult.model_validate((yield self.call("lifecycle_register", ask)))
+        registered = yield from self.call(REGISTER, ask)
         self.challenger_version = registered.version
-        yield self.record(
+        yield from self.record(
             StepEntered(stage="register", version=registered.version),
             status="registered",
             stage="register",
@@ -223,7 +236,7 @@ class Lifecycle(RunContext):
             yield from self.batch_deploy(rolled)
         return rolled
 
-    def batch_deploy(self, rolled: dict[str, Any]):  # generator
+    def batch_deploy(self, rolled: dict[str, Any]) -> Step[None]:
         """After the online outcome is recorded and published: a new champion goes to the batch
         endpoint (default only after its smoke), a rollback restores the batch default if it
         moved. `batch_deploy` records its own failures; a crash of it is shown, never raised."""
@@ -249,7 +262,7 @@ class Lifecycle(RunContext):
 
     # ------------------------------------------------------------------ one job: submit, monitor, stop
 
-    def job(self, stage: str, name: str, **submit: Any):  # generator -> JobResult
+    def job(self, stage: JobStage, name: str, **submit: Any) -> Step[JobResult]:
         """Submit a job, then poll it on durable timers until it is done; the deadline or an
         `abort` cancels it, and a job that did not complete ends the run."""
         what = JOB_LABEL[stage]
@@ -257,45 +270,43 @@ class Lifecycle(RunContext):
         job = SubmitJobInput(
             run_id=self.run_id, model=self.model, kind=stage, job_name=name, tags=tags, **submit
         )
-        yield self.call("lifecycle_submit_job", job, SUBMIT_RETRY)
-        outcome, status = yield from self.monitor(name)
-        if outcome == "aborted":
-            yield self.call("lifecycle_cancel_job", JobInput(job_name=name))
+        yield from self.call(SUBMIT_JOB, job, SUBMIT_RETRY)
+        polled = yield from self.monitor(name)
+        status = polled.last
+        if polled.outcome == "woken":
+            yield from self.call(CANCEL_JOB, JobInput(job_name=name))
             why = "aborted by operator"
             fact = RunAborted(stage=stage, job=name, reason=why, abort=self.abort.result)
             raise End("aborted", stage, [why, "an operator raised `abort`"], fact, show={"reason": why})
-        if outcome == "deadline":
-            yield self.call("lifecycle_cancel_job", JobInput(job_name=name))
+        if polled.outcome == "deadline":
+            yield from self.call(CANCEL_JOB, JobInput(job_name=name))
             why = f"{what} did not finish within deadline_seconds={self.policy.training.deadline_seconds}"
-            fact = RunFailed(stage=stage, job=name, reason=why)
-            raise End("failed", stage, [why, "the job was canceled"], fact, show={"reason": why})
+            failed = RunFailed(stage=stage, job=name, reason=why)
+            raise End("failed", stage, [why, "the job was canceled"], failed, show={"reason": why})
         if status.state != "completed":
             why = f"{what} job {name} ended {status.state}: {status.message[-500:]}"
             raise End("failed", stage, [why], RunFailed(stage=stage, reason=why), show={"reason": why})
         return status
 
-    def monitor(self, name: str):  # generator -> ("done" | "deadline" | "aborted", JobResult)
-        """Monitor pattern: poll the job, sleep on a durable timer, wake early on `abort`."""
-        context, training = self.context, self.policy.training
-        deadline = context.current_utc_datetime + timedelta(seconds=training.deadline_seconds)
-        while True:
-            status = JobResult.model_validate(
-                (yield self.call("lifecycle_job_status", JobInput(job_name=name)))
-            )
+    def monitor(self, name: str) -> Step[Polled[JobResult]]:
+        """Poll the job on durable timers until it is done, the training deadline passes, or an
+        `abort` wakes it (`woken`)."""
+        training = self.policy.training
+
+        def check() -> Step[JobResult]:
+            status = yield from self.call(JOB_STATUS, JobInput(job_name=name))
             self.show(job_state=status.state)
-            if status.done:
-                return "done", status
-            if self.abort.is_completed:
-                return "aborted", status
-            now = context.current_utc_datetime
-            if now >= deadline:
-                return "deadline", status
-            timer = context.create_timer(min(now + timedelta(seconds=training.poll_seconds), deadline))
-            winner = yield context.task_any([timer, self.abort])
-            if winner is self.abort:
-                if not timer.is_completed:
-                    timer.cancel()
-                return "aborted", status
+            return status
+
+        return (
+            yield from self.poll(
+                check,
+                lambda status: status.done,
+                every=training.poll_seconds,
+                within=training.deadline_seconds,
+                wake=[self.abort],
+            )
+        )
 
     # ------------------------------------------------------------------ ends
 
@@ -309,21 +320,21 @@ class Lifecycle(RunContext):
         fact = StepEntered(stage="done", status="registered")
         return End("registered", "register", self.decision.reasons, fact, publish=False)
 
-    def end(self, end: End):  # generator -> outcome
+    def end(self, end: End) -> Step[dict[str, Any]]:
         try:
             return (yield from super().end(end))
         except Exception as exc:
             yield from self.fail(exc)
             raise
 
-    def fail(self, exc: Exception):  # generator
+    def fail(self, exc: Exception) -> Step[None]:
         """An unexpected error: show and record it, publish `failed`; the caller re-raises."""
         reason = f"{type(exc).__name__}: {str(exc)[:1000]}"
         self.show(status="failed", error=reason)
         stage = self.status.stage
         # the ledger itself may be what failed; the instance still fails with the original error
         with contextlib.suppress(Exception):
-            yield self.record(RunFailed(stage=stage, error=reason), status="failed")
+            yield from self.record(RunFailed(stage=stage, error=reason), status="failed")
         yield from self.publish("failed", {"stage": stage, "error": reason})
 
     def outcome(self, end: End) -> dict[str, Any]:
@@ -342,7 +353,7 @@ class Lifecycle(RunContext):
     # ------------------------------------------------------------------ names and tags
 
     @property
-    def rows(self) -> dict[str, int]:
+    def rows(self) -> Rows:
         d = self.data
         return {
             "rows_in": d.rows_in,

@@ -26,10 +26,10 @@ import azure.durable_functions as df
 from core.kernel.fact import SplitView
 from core.rollout.accuracy_gate import OnlineAccuracyConfig
 from core.rollout.evidence_payloads import (
+    ONLINE_ACCURACY,
+    SHADOW_GATE,
     OnlineAccuracyInput,
-    OnlineAccuracyResult,
     ShadowGateInput,
-    ShadowGateResult,
 )
 from core.rollout.facts import (
     ApprovalAnswered,
@@ -40,17 +40,23 @@ from core.rollout.facts import (
     TrafficChanged,
 )
 from core.rollout.payloads import (
+    BEGIN_DEPLOY,
+    DELETE_DEPLOYMENT,
+    DEPLOYMENT_STATE,
+    ENSURE_ENDPOINT,
+    GATE,
+    SET_CHAMPION,
+    SET_TRAFFIC,
+    SMOKE,
     DeploymentInput,
     DeploymentResult,
     EndpointInput,
     EndpointResult,
     GateInput,
-    GateResult,
     GreenDeployInput,
     RolloutInput,
     SetChampionInput,
     SmokeInput,
-    SmokeResult,
     TrafficInput,
 )
 from core.rollout.ramp import (
@@ -71,7 +77,7 @@ from core.run.payloads import LifecycleResult
 from core.run.status import EvidenceView, GateView, RunStatus, Stage
 from orchestrators.blueprint import bp
 from orchestrators.release import share_champion
-from orchestrators.run import End, RunContext
+from orchestrators.run import End, RunContext, Step
 
 STOP_EVENTS = ("abort", "rollback")
 DEPLOY_POLL_SECONDS = 5
@@ -143,9 +149,7 @@ class Rollout(RunContext):
 
     def read_endpoint(self):
         """The endpoint (created if new), the split live before, and which colour green is."""
-        ep = EndpointResult.model_validate(
-            (yield self.call("rollout_ensure_endpoint", EndpointInput(endpoint=self.endpoint)))
-        )
+        ep = yield from self.call(ENSURE_ENDPOINT, EndpointInput(endpoint=self.endpoint))
         self.before = Split(dict(ep.traffic), dict(ep.mirror_traffic))
         self.green = challenger_name(ep.traffic)
         self.blue = champion_deployment(ep.traffic)
@@ -156,7 +160,7 @@ class Rollout(RunContext):
             "split": ep.traffic,
             "split_before": ep.traffic,
         }
-        yield self.step(
+        yield from self.step(
             StepEntered(
                 stage="deploy",
                 endpoint=self.endpoint,
@@ -178,18 +182,27 @@ class Rollout(RunContext):
             instance_type=ro.instance_type,
             instance_count=ro.instance_count,
         )
-        yield self.call("rollout_begin_deploy", deploy)
-        deadline = self.context.current_utc_datetime + timedelta(seconds=ro.step_deadline_seconds)
+        yield from self.call(BEGIN_DEPLOY, deploy)
         ref = DeploymentInput(endpoint=self.endpoint, deployment=self.green)
-        while True:
-            state = DeploymentResult.model_validate((yield self.call("rollout_deployment_state", ref)))
+
+        def check() -> Step[DeploymentResult]:
+            state = yield from self.call(DEPLOYMENT_STATE, ref)
             self.show(deployment_state=state.state)
-            if state.state == "succeeded":
-                return
-            if state.state in ("failed", "missing") or self.context.current_utc_datetime >= deadline:
-                why = f"deployment {self.green} is {state.state}: {state.message or 'deadline reached'}"
-                raise RollBack(why, "failed")
-            yield from self.pause(DEPLOY_POLL_SECONDS)
+            return state
+
+        polled = yield from self.poll(
+            check,
+            lambda state: state.state in ("succeeded", "failed", "missing"),
+            every=DEPLOY_POLL_SECONDS,
+            within=ro.step_deadline_seconds,
+            wake=self.stops,
+        )
+        if polled.outcome == "woken":
+            self.check_stops()  # an operator's stop: RollBack
+        state = polled.last
+        if state.state != "succeeded":
+            why = f"deployment {self.green} is {state.state}: {state.message or 'deadline reached'}"
+            raise RollBack(why, "failed")
 
     def smoke(self):
         """Score sample rows on green alone, before it sees a single live request."""
@@ -203,8 +216,8 @@ class Rollout(RunContext):
             eval_ref=self.req.eval_ref,
             rows=self.policy.smoke_rows,
         )
-        smoke = SmokeResult.model_validate((yield self.call("rollout_smoke", ask)))
-        yield self.record(SmokeTested(ok=smoke.ok, rows=smoke.rows, error=smoke.error), stage="smoke")
+        smoke = yield from self.call(SMOKE, ask)
+        yield from self.record(SmokeTested(ok=smoke.ok, rows=smoke.rows, error=smoke.error), stage="smoke")
         if not smoke.ok:
             raise RollBack(f"smoke test failed: {smoke.error}", "failed")
         self.check_stops()
@@ -242,7 +255,7 @@ class Rollout(RunContext):
         yield from self.apply(decision.split, decision.reason)
         started = self.context.current_utc_datetime
         self.show(phase=phase, step=plan.phases[phase].percent, kind=plan.phases[phase].kind)
-        yield self.record(
+        yield from self.record(
             StepEntered(stage=self.where, phase=phase, split=_view(decision.split)), stage=self.where
         )
         if plan.phases[phase].kind == "live" and self.live_since is None:
@@ -276,7 +289,7 @@ class Rollout(RunContext):
             end=now,
             gate=self.gate,
         )
-        result = GateResult.model_validate((yield self.call("rollout_gate", ask)))
+        result = yield from self.call(GATE, ask)
         self.show(
             gate=GateView(
                 verdict=result.verdict,
@@ -300,7 +313,7 @@ class Rollout(RunContext):
             shadow=self.shadow,
             blocking=blocking,
         )
-        shadow = ShadowGateResult.model_validate((yield self.call("rollout_shadow_gate", shadow_ask)))
+        shadow = yield from self.call(SHADOW_GATE, shadow_ask)
         self.show(
             shadow=EvidenceView(
                 verdict=shadow.verdict, n=shadow.pairs, needed=shadow.min_pairs, reasons=shadow.reasons[:3]
@@ -344,7 +357,7 @@ class Rollout(RunContext):
                 deadline=deadline,
                 on_deadline=online.on_label_deadline,
             )
-            result = OnlineAccuracyResult.model_validate((yield self.call("rollout_online_accuracy", ask)))
+            result = yield from self.call(ONLINE_ACCURACY, ask)
             view = EvidenceView(
                 verdict=result.verdict,
                 n=result.green_labelled,
@@ -374,7 +387,7 @@ class Rollout(RunContext):
         """An operator's `approve` or `reject`, or `timeout` (= reject), or a stop event."""
         context = self.context
         self.show(stage="approval", waiting_for="approve|reject", approval_reason=reason)
-        yield self.record(ApprovalAsked(reason=reason))
+        yield from self.record(ApprovalAsked(reason=reason))
         approve = context.wait_for_external_event("approve")
         reject = context.wait_for_external_event("reject")
         timer = context.create_timer(
@@ -386,18 +399,20 @@ class Rollout(RunContext):
         answers = {id(approve): "approve", id(reject): "reject", id(timer): "timeout"}
         answer = answers.get(id(winner)) or self.stopped() or "stopped"
         self.show(stage="ramp", waiting_for=None, approval=answer)
-        yield self.record(ApprovalAnswered(answer=answer))
+        yield from self.record(ApprovalAnswered(answer=answer))
         if answer != "approve":
             raise RollBack(f"approval: {answer}")
 
     # ------------------------------------------------------------------ traffic, stops
 
-    def apply(self, split: Split, reason: str):  # generator
+    def apply(self, split: Split, reason: str) -> Step[None]:
         change = TrafficInput(endpoint=self.endpoint, traffic=split.traffic, mirror=split.mirror)
-        ep = EndpointResult.model_validate((yield self.call("rollout_set_traffic", change)))
+        ep = yield from self.call(SET_TRAFFIC, change)
         self.show(split=ep.traffic, mirror=ep.mirror_traffic)
         at = self.context.current_utc_datetime
-        yield self.record(TrafficChanged(reason=reason, traffic=split.traffic, mirror=split.mirror, at=at))
+        yield from self.record(
+            TrafficChanged(reason=reason, traffic=split.traffic, mirror=split.mirror, at=at)
+        )
 
     def stopped(self) -> str | None:
         for name, task in zip(STOP_EVENTS, self.stops, strict=True):
@@ -409,7 +424,7 @@ class Rollout(RunContext):
         if self.stopped():
             raise RollBack(f"operator: {self.stopped()}")
 
-    def pause(self, seconds: float):  # generator; an operator's stop event raises RollBack
+    def pause(self, seconds: float) -> Step[None]:  # an operator's stop event raises RollBack
         timer = self.context.create_timer(self.context.current_utc_datetime + timedelta(seconds=seconds))
         winner = yield self.context.task_any([timer, *self.stops])
         if winner is not timer:
@@ -423,17 +438,17 @@ class Rollout(RunContext):
         split = promoted_split(self.before, self.green, None)
         return RampDecision("promote", "first model of the endpoint: smoke test passed", 0, split)
 
-    def promote(self, decision: RampDecision):  # generator -> outcome
+    def promote(self, decision: RampDecision) -> Step[dict[str, Any]]:
         """Green takes 100%, becomes the champion, and the retired deployment is deleted."""
         assert decision.split is not None
         split, version = decision.split, self.req.challenger_version
         self.show(stage="promote")
         yield from self.apply(split, "promote")
-        yield self.call("rollout_set_champion", SetChampionInput(model=self.model, version=version))
+        yield from self.call(SET_CHAMPION, SetChampionInput(model=self.model, version=version))
         shared = yield from share_champion(self, self.req.policy, version)  # the policy's registry, if any
         if self.blue is not None:
-            yield self.call(
-                "rollout_delete_deployment", DeploymentInput(endpoint=self.endpoint, deployment=self.blue)
+            yield from self.call(
+                DELETE_DEPLOYMENT, DeploymentInput(endpoint=self.endpoint, deployment=self.blue)
             )
         fact = Promoted(
             deployment=self.green,
@@ -446,12 +461,12 @@ class Rollout(RunContext):
         end = End("promoted", "promote", [decision.reason], fact, event, record={"champion_version": version})
         return (yield from self.end(end))
 
-    def roll_back(self, back: RollBack):  # generator -> outcome
+    def roll_back(self, back: RollBack) -> Step[dict[str, Any]]:
         """Back to the exact pre-rollout split at once, then retire green."""
         self.show(stage="rollback", reason=back.reason)
         yield from self.apply(rollback_split(self.before, self.green), f"rollback: {back.reason}")
-        yield self.call(
-            "rollout_delete_deployment", DeploymentInput(endpoint=self.endpoint, deployment=self.green)
+        yield from self.call(
+            DELETE_DEPLOYMENT, DeploymentInput(endpoint=self.endpoint, deployment=self.green)
         )
         fact = RolledBack(
             stage=self.where, reason=back.reason, restored=_view(self.before), deleted=self.green

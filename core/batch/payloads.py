@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from core.kernel.activity import Activity
 from core.kernel.payload import BlobRef, Payload
 from core.kernel.policy import BatchPolicy
 from core.kernel.ports import BatchDeploymentInfo, BatchEndpointInfo, BatchJobStatus
@@ -256,3 +257,20 @@ class BatchCollectResult(Payload):
     model_version: str
     rows: int
     uri: str
+
+
+# --------------------------------------------------------------------------- activities
+
+BATCH_ENSURE_ENDPOINT = Activity("batch_ensure_endpoint", BatchEndpointInput, BatchEndpointResult)
+BATCH_BEGIN_DEPLOY = Activity("batch_begin_deploy", BatchBeginDeployInput, BatchDeploymentResult)
+BATCH_DEPLOYMENT_STATE = Activity("batch_deployment_state", BatchDeploymentInput, BatchDeploymentResult)
+BATCH_SET_DEFAULT = Activity("batch_set_default", BatchSetDefaultInput, BatchEndpointResult)
+BATCH_PRUNE = Activity("batch_prune", BatchPruneInput, BatchPruneResult)
+BATCH_STAGE_SMOKE = Activity("batch_stage_smoke", BatchSmokeInput, StagedInput)
+BATCH_OUTPUT = Activity("batch_output", BatchOutputInput, BatchOutputResult)
+BATCH_SUBMIT = Activity("batch_submit", BatchSubmitInput, BatchJobResult)
+BATCH_JOB_STATUS = Activity("batch_job_status", BatchJobInput, BatchJobResult)
+BATCH_JUDGE_SMOKE = Activity("batch_judge_smoke", BatchJudgeSmokeInput, BatchJudgeSmokeResult)
+BATCH_SCORE_START = Activity("batch_score_start", BatchScoreInput, BatchScoreStartResult)
+BATCH_PREPARE = Activity("batch_prepare", BatchPrepareInput, BatchPrepareResult)
+BATCH_COLLECT = Activity("batch_collect", BatchCollectInput, BatchCollectResult)

@@ -8,10 +8,19 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from core.kernel.activity import Activity
 from core.kernel.payload import Payload
 from core.kernel.policy import DeployOnlyPolicy
 
-__all__ = ["DeployRunInput", "DeployStartInput", "DeployStartResult", "ShareInput", "ShareResult"]
+__all__ = [
+    "DEPLOY_START",
+    "SHARE",
+    "DeployRunInput",
+    "DeployStartInput",
+    "DeployStartResult",
+    "ShareInput",
+    "ShareResult",
+]
 
 
 class ShareInput(Payload):
@@ -61,3 +70,9 @@ class DeployStartResult(Payload):
     found: bool  # False: the registry has no such version (the run ends failed, with `reason`)
     source_uri: str = ""
     reason: str = ""
+
+
+# --------------------------------------------------------------------------- activities
+
+SHARE = Activity("release_share", ShareInput, ShareResult)
+DEPLOY_START = Activity("deploy_start", DeployStartInput, DeployStartResult)

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
+from core.kernel.activity import Activity
 from core.kernel.payload import BlobRef, Payload
 
 RETRAIN_REQUESTED = "retrain_requested"  # the event the triggers raise on a coordinator
@@ -93,6 +94,10 @@ class RecordDryRunInput(Payload):
     trigger: LifecycleInput
 
 
+class RecordDryRunResult(Payload):
+    run_id: str
+
+
 class LifecycleInput(Payload):
     """What starts a lifecycle: the model and the (coalesced) requests that asked for it.
 
@@ -105,3 +110,10 @@ class LifecycleInput(Payload):
     event_ids: list[str] = Field(default_factory=list)  # upstream delivery ids (Event Grid, alert ids)
     blobs: list[BlobRef] = Field(default_factory=list)
     reason: str = ""
+
+
+# --------------------------------------------------------------------------- activities of the coordinator
+
+CLAIM = Activity("coordinator_claim", ClaimInput, ClaimResult)
+RUN_FINISHED = Activity("coordinator_run_finished", RunFinishedInput, RunFinishedInput)
+RECORD_DRY_RUN = Activity("coordinator_record_dry_run", RecordDryRunInput, RecordDryRunResult)

@@ -1,7 +1,8 @@
 """Payload contracts: one frozen pydantic model per activity input and output, one module per area.
 
-Orchestrators send `payload.model_dump(mode="json")` to call_activity; activities validate what
-they receive with `Model.model_validate(raw)` and return `.model_dump(mode="json")`. Durable
+Each activity's input and output types travel with its name in an `Activity` reference
+(core/kernel/activity.py): orchestrators send `payload.dump()` and read the result with the output
+type, activities validate what they receive with the input type and return `.dump()`. Durable
 history stores JSON, so everything here must round-trip through JSON unchanged.
 """
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from core.kernel.activity import Activity
 from core.kernel.payload import Payload
 from core.rollout.accuracy_gate import OnlineAccuracyConfig
 from core.rollout.shadow_gate import ShadowConfig
 
-__all__ = ["OnlineAccuracyInput", "OnlineAccuracyResult", "ShadowGateInput", "ShadowGateResult"]
+__all__ = [
+    "ONLINE_ACCURACY",
+    "SHADOW_GATE",
+    "OnlineAccuracyInput",
+    "OnlineAccuracyResult",
+    "ShadowGateInput",
+    "ShadowGateResult",
+]
 
 Verdict = Literal["pass", "fail", "need_more_data", "unavailable"]
 
@@ -58,3 +66,9 @@ class OnlineAccuracyResult(Payload):
     green_labelled: int
     blue_labelled: int
     min_labels: int
+
+
+# --------------------------------------------------------------------------- activities
+
+SHADOW_GATE = Activity("rollout_shadow_gate", ShadowGateInput, ShadowGateResult)
+ONLINE_ACCURACY = Activity("rollout_online_accuracy", OnlineAccuracyInput, OnlineAccuracyResult)

@@ -7,12 +7,22 @@ from typing import Literal
 
 from pydantic import Field
 
+from core.kernel.activity import Activity
 from core.kernel.payload import BlobRef, Payload
 from core.kernel.policy import DeployOnlyPolicy, Policy
 from core.kernel.ports import DeploymentInfo, EndpointInfo
 from core.rollout.traffic_gate import GateConfig
 
 __all__ = [
+    "BEGIN_DEPLOY",
+    "DELETE_DEPLOYMENT",
+    "DEPLOYMENT_STATE",
+    "ENSURE_ENDPOINT",
+    "GATE",
+    "SET_CHAMPION",
+    "SET_TRAFFIC",
+    "SMOKE",
+    "DeletedResult",
     "DeploymentInput",
     "DeploymentResult",
     "EndpointInput",
@@ -22,6 +32,7 @@ __all__ = [
     "GreenDeployInput",
     "RolloutInput",
     "SetChampionInput",
+    "SetChampionResult",
     "SmokeInput",
     "SmokeResult",
     "TrafficInput",
@@ -139,3 +150,24 @@ class GateResult(Payload):
 class SetChampionInput(Payload):
     model: str
     version: str
+
+
+class DeletedResult(Payload):
+    deleted: str  # the deployment, gone (or never there)
+
+
+class SetChampionResult(Payload):
+    model: str
+    champion: str  # the version that now carries the champion mark
+
+
+# --------------------------------------------------------------------------- activities
+
+ENSURE_ENDPOINT = Activity("rollout_ensure_endpoint", EndpointInput, EndpointResult)
+BEGIN_DEPLOY = Activity("rollout_begin_deploy", GreenDeployInput, DeploymentResult)
+DEPLOYMENT_STATE = Activity("rollout_deployment_state", DeploymentInput, DeploymentResult)
+SMOKE = Activity("rollout_smoke", SmokeInput, SmokeResult)
+SET_TRAFFIC = Activity("rollout_set_traffic", TrafficInput, EndpointResult)
+GATE = Activity("rollout_gate", GateInput, GateResult)
+DELETE_DEPLOYMENT = Activity("rollout_delete_deployment", DeploymentInput, DeletedResult)
+SET_CHAMPION = Activity("rollout_set_champion", SetChampionInput, SetChampionResult)

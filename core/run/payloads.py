@@ -8,13 +8,26 @@ from typing import Any
 from pydantic import Field
 
 from core.intake.payloads import LifecycleInput
+from core.kernel.activity import Activity
 from core.kernel.payload import Payload
 from core.kernel.policy import Policy
 from core.run.facts import AnyFact
 from core.run.status import RunStatus, Stage
 from core.training.verdict import ChallengerVerdict
 
-__all__ = ["EventSpec", "LifecycleResult", "PublishInput", "RecordInput", "StartInput", "StartResult"]
+__all__ = [
+    "PUBLISH",
+    "RECORD",
+    "START",
+    "EventSpec",
+    "LifecycleResult",
+    "PublishInput",
+    "PublishResult",
+    "RecordInput",
+    "RecordResult",
+    "StartInput",
+    "StartResult",
+]
 
 
 # --------------------------------------------------------------------------- start
@@ -59,6 +72,14 @@ class RecordInput(Payload):
         return {k: v for k, v in self.model_dump(mode="json").items() if k not in skip and v is not None}
 
 
+class RecordResult(Payload):
+    """The run record after the update (None: the ledger has no record of the run)."""
+
+    run_id: str
+    status: str | None = None
+    stage: str | None = None
+
+
 class EventSpec(Payload):
     id: str  # from context.new_uuid(): stable across replays, so subscribers can dedupe
     kind: str  # becomes CloudEvent type mllifecycle.<kind>
@@ -70,6 +91,10 @@ class EventSpec(Payload):
 
 class PublishInput(Payload):
     events: list[EventSpec]
+
+
+class PublishResult(Payload):
+    published: int
 
 
 # --------------------------------------------------------------------------- outcome
@@ -85,3 +110,10 @@ class LifecycleResult(Payload):
     decision: ChallengerVerdict | None = None
     challenger_version: str | None = None
     reasons: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- activities
+
+START = Activity("lifecycle_start", StartInput, StartResult)
+RECORD = Activity("lifecycle_record", RecordInput, RecordResult)
+PUBLISH = Activity("lifecycle_publish", PublishInput, PublishResult)

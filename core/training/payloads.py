@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from core.kernel.activity import Activity
 from core.kernel.datafiles import IngestResult
 from core.kernel.payload import BlobRef, Payload
 from core.training.verdict import ChallengerVerdict
@@ -92,3 +93,14 @@ class RegisterResult(Payload):
 
 
 __all__ = ["IngestResult"]  # ingest's result is the kernel's (batch scoring quarantines the same way)
+
+
+# --------------------------------------------------------------------------- activities
+
+INGEST = Activity("lifecycle_ingest", IngestInput, IngestResult)
+SUBMIT_JOB = Activity("lifecycle_submit_job", SubmitJobInput, JobResult)
+JOB_STATUS = Activity("lifecycle_job_status", JobInput, JobResult)
+CANCEL_JOB = Activity("lifecycle_cancel_job", JobInput, JobResult)
+GET_CHAMPION = Activity("lifecycle_get_champion", ChampionInput, ChampionResult)
+EVALUATION_RESULT = Activity("lifecycle_evaluation_result", EvaluationInput, EvaluationResult)
+REGISTER = Activity("lifecycle_register", RegisterInput, RegisterResult)

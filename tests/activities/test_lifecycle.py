@@ -5,18 +5,23 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import wiring
-from activities import lifecycle as act
 from core.intake.payloads import LifecycleInput
+from core.kernel.activity import Activity
 from core.kernel.payload import BlobRef
 from core.kernel.policy import PolicyDirectory
 from core.kernel.settings import Settings
 from core.run.facts import StepEntered, read_fact
-from core.run.payloads import RecordInput, StartInput, StartResult
+from core.run.payloads import RECORD, START, RecordInput, StartInput, StartResult
 from core.training.payloads import (
+    EVALUATION_RESULT,
+    INGEST,
+    REGISTER,
+    SUBMIT_JOB,
     EvaluationInput,
     EvaluationResult,
     IngestInput,
@@ -27,15 +32,16 @@ from core.training.payloads import (
     SubmitJobInput,
 )
 from samples.churn.data import generate, to_csv_bytes
+from tests.activities.worker import call_activity
 from tests.fakes import FakeAdapters, evaluation_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
 
-def _call(fn, payload: dict) -> dict:
-    """Call an activity's user function, as the worker does (the decorator returns a FunctionBuilder)."""
-    return fn._function._func(payload)
+def _call(ref: Activity[Any, Any], payload: dict) -> dict:
+    """Call an activity as the worker does: JSON in, JSON out."""
+    return call_activity(ref, payload)
 
 
 @pytest.fixture
@@ -60,7 +66,7 @@ def fakes(tmp_path, policy_file):
 
 def _start(run_id: str = "r1") -> StartResult:
     payload = StartInput(run_id=run_id, trigger=LifecycleInput(model="churn"), started_at=T0).dump()
-    return StartResult.model_validate(_call(act.lifecycle_start, payload))
+    return StartResult.model_validate(_call(START, payload))
 
 
 def _edit(policy_file: Path, old: str, new: str) -> None:
@@ -73,11 +79,11 @@ def test_start_snapshots_the_policy_and_opens_the_ledger_record_once(fakes):
     payload = StartInput(
         run_id="r1", trigger=LifecycleInput(model="churn", request_ids=["q1"]), started_at=T0
     ).dump()
-    plan = StartResult.model_validate(_call(act.lifecycle_start, payload))
+    plan = StartResult.model_validate(_call(START, payload))
     assert plan.policy_hash.startswith("sha256:") and plan.code_version == "c0ffee"
     assert plan.policy.evaluation.metric == "auc"
     fakes.ledger.update_run("r1", stage="train")
-    _call(act.lifecycle_start, payload)  # a replayed start keeps the record as it is
+    _call(START, payload)  # a replayed start keeps the record as it is
     record = fakes.ledger.get_run("r1")
     assert record.stage == "train" and record.trigger["request_ids"] == ["q1"]
     assert record.lineage["policy_hash"] == plan.policy_hash and record.lineage["code_version"] == "c0ffee"
@@ -90,7 +96,7 @@ def test_ingest_returns_the_data_version_and_where_it_wrote(fakes):
     fakes.data_lake.put("raw", "churn/a.csv", to_csv_bytes(generate(300, 1)))
     out = IngestResult.model_validate(
         _call(
-            act.lifecycle_ingest,
+            INGEST,
             IngestInput(
                 run_id="r1", model="churn", blobs=[BlobRef(container="raw", path="churn/a.csv")]
             ).dump(),
@@ -107,7 +113,7 @@ def test_submit_stages_data_inputs_locally_and_uses_the_policys_job_yaml(fakes, 
         run_id="r1", model="churn", kind="train", job_name="churn-train-r1",
         data_inputs={"train_data": BlobRef(container="training", path="churn/dv-1/train/")}, tags={"stage": "train"},
     )  # fmt: skip
-    out = JobResult.model_validate(_call(act.lifecycle_submit_job, job.dump()))
+    out = JobResult.model_validate(_call(SUBMIT_JOB, job.dump()))
     submitted = fakes.training_jobs.jobs["churn-train-r1"]
     assert out.name == "churn-train-r1" and not out.done
     assert submitted.job_yaml == policy_file.parent / "jobs" / "train.yml"
@@ -124,7 +130,7 @@ def test_evaluation_result_reads_the_jobs_metrics_and_decides(fakes):
     fakes.training_jobs.submit(Path("e.yml"), name="ev1", inputs={}, experiment="x", tags={})
     out = EvaluationResult.model_validate(
         _call(
-            act.lifecycle_evaluation_result,
+            EVALUATION_RESULT,
             EvaluationInput(run_id="r1", model="churn", job_name="ev1", champion_version="3").dump(),
         )
     )
@@ -137,19 +143,19 @@ def test_register_is_idempotent_on_the_lifecycle_id(fakes):
     payload = RegisterInput(
         run_id="r1", model="churn", source_uri="file:///m", tags={"lifecycle_id": "r1"}
     ).dump()
-    first = RegisterResult.model_validate(_call(act.lifecycle_register, payload))
-    again = RegisterResult.model_validate(_call(act.lifecycle_register, payload))
+    first = RegisterResult.model_validate(_call(REGISTER, payload))
+    again = RegisterResult.model_validate(_call(REGISTER, payload))
     assert first.version == again.version == "1"
     assert len(fakes.registry.versions("churn")) == 1
 
 
 def test_record_updates_the_run_and_appends_the_fact(fakes):
     _call(
-        act.lifecycle_start,
+        START,
         StartInput(run_id="r1", trigger=LifecycleInput(model="churn"), started_at=T0).dump(),
     )
     _call(
-        act.lifecycle_record,
+        RECORD,
         RecordInput(
             run_id="r1", stage="train", job_name="j", fact=StepEntered(stage="train", job="j")
         ).dump(),
@@ -173,15 +179,15 @@ def test_a_run_keeps_the_rules_it_started_with_when_the_policy_file_is_edited_mi
         job = SubmitJobInput(
             run_id=run_id, model="churn", kind="evaluate", job_name=f"ev-{run_id}", data_inputs=eval_ref
         )
-        _call(act.lifecycle_submit_job, job.dump())
+        _call(SUBMIT_JOB, job.dump())
     r1 = EvaluationResult.model_validate(
         _call(
-            act.lifecycle_evaluation_result,
+            EVALUATION_RESULT,
             EvaluationInput(run_id="r1", model="churn", job_name="ev-r1", champion_version="3").dump(),
         )
     )
     r2 = EvaluationResult.model_validate(
-        _call(act.lifecycle_evaluation_result, EvaluationInput(run_id="r2", model="churn", job_name="ev-r2", champion_version="3").dump())
+        _call(EVALUATION_RESULT, EvaluationInput(run_id="r2", model="churn", job_name="ev-r2", champion_version="3").dump())
     )  # fmt: skip
     assert r1.decision.verdict == "promote" and r1.decision.min_abs_gain == 0.02  # gain 0.03 >= 0.02
     assert r2.decision.verdict == "keep" and r2.decision.min_abs_gain == 0.05
@@ -192,4 +198,4 @@ def test_a_run_keeps_the_rules_it_started_with_when_the_policy_file_is_edited_mi
 def test_a_step_of_a_run_with_no_recorded_rules_fails_with_what_to_do(fakes):
     job = SubmitJobInput(run_id="never-started", model="churn", kind="train", job_name="j")
     with pytest.raises(LookupError, match="lifecycle_start opens it"):
-        _call(act.lifecycle_submit_job, job.dump())
+        _call(SUBMIT_JOB, job.dump())

@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 
 import wiring
-from activities import rollout as act
 from core.intake.payloads import LifecycleInput
 from core.kernel.payload import BlobRef
 from core.kernel.policy import StaticPolicies, load_policy
 from core.kernel.settings import Settings
-from core.rollout.payloads import SmokeInput, SmokeResult
+from core.rollout.payloads import SMOKE, SmokeInput, SmokeResult
 from core.rollout.smoke import read_model_inputs
 from core.run.payloads import StartInput
 from core.run.runs import start_run
 from samples.churn.data import generate
 from samples.churn.features import to_features
+from tests.activities.worker import call_activity
 from tests.fakes import FakeAdapters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def _smoke() -> SmokeResult:
         eval_ref=BlobRef(container="training", path="churn/dv1/eval/"),
         rows=20,
     )
-    return SmokeResult.model_validate(act.rollout_smoke._function._func(req.dump()))
+    return SmokeResult.model_validate(call_activity(SMOKE, req.dump()))
 
 
 def test_a_model_that_takes_the_contract_rows_is_smoke_tested_with_the_evaluation_split(fakes, tmp_path):

@@ -275,3 +275,16 @@ def test_scoring_before_any_champion_is_deployed_fails_with_the_reason(world, tm
     status = run(tmp_path, "batch_score", run_id, payload)
     assert status["output"]["status"] == "failed"
     assert "no default deployment" in facts(world, run_id)[-1].reasons[0]
+
+
+def test_a_batch_job_still_running_at_the_batch_deadline_fails_the_run_with_the_reason(world, tmp_path):
+    world.fakes.batch_endpoints.add(ENDPOINT, "churn-v2", "2", default=True)
+    world.fakes.batch_endpoints.polls_to_finish = 10_000
+    world.use(poll_seconds=20, deadline_seconds=50)
+    run_id, payload = score_input(world, world.upload("churn-scoring/slow.csv", _features(5)))
+    with wiring.override(policies={"churn": world.policy}):
+        status = run(tmp_path, "batch_score", run_id, payload)
+    assert status["output"]["status"] == "failed", status
+    [reason] = facts(world, run_id)[-1].reasons
+    assert reason == f"batch job {run_id}-a ended failed: deadline_seconds reached"
+    assert world.fakes.batch_endpoints.jobs[f"{run_id}-a"]["polls"] == 4  # submit, at 20 s, 40 s and 50 s

@@ -228,3 +228,14 @@ def test_a_challenger_that_fails_its_smoke_test_never_sees_traffic(world, tmp_pa
     assert "model crashed on load" in status["output"]["reasons"][0]
     assert all(t.get("green", 0) == 0 for t, _ in world.fakes.endpoints.traffic_history)
     assert "green" not in world.fakes.endpoints.get("churn-endpoint").deployments
+
+
+def test_a_challenger_whose_deployment_is_not_ready_by_the_step_deadline_is_retired_unseen(world, tmp_path):
+    world.live_champion({"blue": 100})
+    world.fakes.endpoints.polls_to_ready = 10_000  # Azure ML still provisioning
+    status = run_rollout(tmp_path, world)
+    assert status["output"]["status"] == "failed", status
+    assert status["output"]["reasons"] == ["deployment green is creating: deadline reached"]
+    assert world.fakes.endpoints.polls[("churn-endpoint", "green")] == 7  # at 0, every 5 s, and at 30 s
+    assert world.fakes.endpoints.get("churn-endpoint").traffic == {"blue": 100}
+    assert "green" not in world.fakes.endpoints.get("churn-endpoint").deployments
