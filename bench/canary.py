@@ -32,7 +32,7 @@ import numpy as np
 from core.kernel.ports import DeploymentStats, WindowStats
 from core.rollout.accuracy_gate import OnlineAccuracyConfig, evaluate_online_accuracy
 from core.rollout.predictions import LabelledScore, ScorePair
-from core.rollout.ramp import Evidence, Phase, RampPlan, Split, Step, next_move
+from core.rollout.ramp import Evidence, Phase, RampPlan, Split, StepState, next_move
 from core.rollout.shadow_gate import ShadowConfig, evaluate_shadow
 from core.rollout.traffic_gate import (
     FixedThresholdConfig,
@@ -160,7 +160,7 @@ def decide(evidence: Evidence, now: int, deadline: int, interval: int, *, labels
     )
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     found = [evidence] if evidence.kind == "traffic" else [Evidence("traffic", "pass"), evidence]
-    step = Step(0, t0, t0 + timedelta(seconds=now), gates_passed=labels)
+    step = StepState(0, t0, t0 + timedelta(seconds=now), gates_passed=labels)
     move = next_move(plan, step, found, Split({"blue": 100}, {}), "green")
     if move.action in ("hold", "wait_labels"):
         return None

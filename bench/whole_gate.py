@@ -33,7 +33,7 @@ import numpy as np
 from core.kernel.ports import DeploymentStats, WindowStats
 from core.rollout.accuracy_gate import OnlineAccuracyConfig, evaluate_online_accuracy
 from core.rollout.predictions import LabelledScore, ScorePair
-from core.rollout.ramp import Evidence, Phase, RampPlan, Split, Step, next_move
+from core.rollout.ramp import Evidence, Phase, RampPlan, Split, StepState, next_move
 from core.rollout.shadow_gate import ShadowConfig, evaluate_shadow
 from core.rollout.traffic_gate import (
     FixedThresholdConfig,
@@ -232,7 +232,7 @@ def run_trial(rng: np.random.Generator, scale: Scale, scenario: Scenario) -> dic
             )
             move = next_move(
                 plan,
-                Step(0, T0, T0 + timedelta(seconds=now), gates_passed=gates_passed),
+                StepState(0, T0, T0 + timedelta(seconds=now), gates_passed=gates_passed),
                 evidence,
                 BEFORE,
                 "green",

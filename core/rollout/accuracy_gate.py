@@ -13,7 +13,7 @@ over the same period; the gate compares green's metric (the policy's: AUC or acc
 
 Missing data is never a pass: until each deployment has `min_labels` labelled predictions (and the
 classes AUC needs) the verdict is need_more_data, with the counts; what the label deadline means is
-the policy's (`label_deadline_action`).
+the policy's, applied by core.rollout.ramp.next_move (tests/unit/core/test_ramp.py).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from core.rollout.traffic_gate import (
 )
 
 Metric = Literal["auc", "accuracy"]
-DeadlineAction = Literal["wait", "rollback", "promote", "hold"]
 
 
 @dataclass(frozen=True)
@@ -269,22 +268,6 @@ def _decide(
         details=details,
         **base,
     )
-
-
-def label_deadline_action(
-    verdict: OnlineAccuracyVerdict,
-    now: datetime,
-    deadline: datetime,
-    on_deadline: Literal["rollback", "promote", "hold"],
-) -> DeadlineAction:
-    """What the rollout does with an online accuracy verdict: act on pass/fail; while labels are
-    missing, wait until the deadline, then do what the policy says (an operator-visible choice,
-    never a silent pass)."""
-    if verdict.verdict == "fail":
-        return "rollback"
-    if verdict.verdict == "pass":
-        return "promote"
-    return "wait" if now < deadline else on_deadline
 
 
 def unavailable_accuracy(

@@ -55,13 +55,10 @@ class OnlineAccuracyInput(Payload):
     entity_id_column: str
     labels_container: str
     labels_prefix: str
-    deadline: datetime
-    on_deadline: Literal["rollback", "promote", "hold"]
 
 
 class OnlineAccuracyResult(Payload):
-    verdict: Verdict
-    action: Literal["wait", "rollback", "promote", "hold"]
+    verdict: Verdict  # evidence only: what the rollout does with it is core.rollout.ramp.next_move
     reasons: list[str]
     green_labelled: int
     blue_labelled: int

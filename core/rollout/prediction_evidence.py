@@ -4,8 +4,8 @@ record the evaluation in the ledger. Use cases taking ports, like core/rollout/t
 * `judge_shadow`: green's answers vs blue's on the same requests (a mirrored copy carries the id of
   the request it copies), over [start, min(end, ingested)]: the log is judged only where complete.
 * `judge_online_accuracy`: each deployment's live predictions since green first served live,
-  joined on the entity id to the label files under the policy's labels prefix; the verdict and
-  what the rollout does with it (core.rollout.accuracy_gate.label_deadline_action) are recorded.
+  joined on the entity id to the label files under the policy's labels prefix; the verdict is
+  recorded (evidence only: the label deadline is core.rollout.ramp.next_move's).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from core.kernel.records import LabelRecord, PredictionRecord
 from core.rollout.accuracy_gate import (
     OnlineAccuracyVerdict,
     evaluate_online_accuracy,
-    label_deadline_action,
     unavailable_accuracy,
 )
 from core.rollout.evidence_payloads import (
@@ -150,7 +149,6 @@ def judge_online_accuracy(
         ledger.append(req.run_id, fact.ledger_kind, fact.dump())
         return OnlineAccuracyResult(
             verdict="unavailable",
-            action="wait",
             reasons=reasons,
             green_labelled=0,
             blue_labelled=0,
@@ -169,7 +167,6 @@ def judge_online_accuracy(
     )
     if latest:
         verdict = replace(verdict, labels_until=latest)
-    action = label_deadline_action(verdict, req.end, req.deadline, req.on_deadline)
     fact = OnlineAccuracyEvaluated.of(
         req.phase,
         req.percent,
@@ -180,12 +177,10 @@ def judge_online_accuracy(
         labels=f"{req.labels_container}/{req.labels_prefix}",
         label_files=labels.files,
         label_rows=labels.rows,
-        action=action,
     )
     ledger.append(req.run_id, fact.ledger_kind, fact.dump())
     return OnlineAccuracyResult(
         verdict=verdict.verdict,
-        action=action,
         reasons=verdict.reasons[:5],
         green_labelled=verdict.green_labelled,
         blue_labelled=verdict.blue_labelled,

@@ -149,7 +149,7 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class Step:
+class StepState:
     """Where the ramp is: the gated phase, when it went live, the time now, and what it remembers."""
 
     phase: int
@@ -246,7 +246,7 @@ def enter(plan: RampPlan, phase: int, before: Split, green: str, *, approved: bo
 
 
 def next_move(
-    plan: RampPlan, step: Step, evidence: list[Evidence], before: Split, green: str
+    plan: RampPlan, step: StepState, evidence: list[Evidence], before: Split, green: str
 ) -> RampDecision:
     """THE next move of a ramp in a gated phase, with its reasons:
 
@@ -305,7 +305,7 @@ def next_move(
 
 
 def _labels(
-    plan: RampPlan, step: Step, accuracy: Evidence | None, before: Split, green: str, where: str
+    plan: RampPlan, step: StepState, accuracy: Evidence | None, before: Split, green: str, where: str
 ) -> RampDecision:
     """The step that waits for labels, once the other gates have passed."""
     deadline = plan.label_wait_seconds

@@ -14,7 +14,7 @@ from core.rollout.ramp import (
     Evidence,
     RampPlan,
     Split,
-    Step,
+    StepState,
     challenger_name,
     enter,
     next_move,
@@ -40,7 +40,7 @@ def at(seconds: float) -> datetime:
 def decide(p, phase, started, now, verdict, before=BEFORE, green="green", *, approved=False, **evidence):
     """The one decision with the traffic gate's verdict (and any other gate's, by kind)."""
     found = [Evidence("traffic", verdict)] + [Evidence(k, v) for k, v in evidence.items()]
-    return next_move(p, Step(phase, started, now, approved=approved), found, before, green)
+    return next_move(p, StepState(phase, started, now, approved=approved), found, before, green)
 
 
 def test_phases_come_from_the_policy_with_the_last_step_ungated():
@@ -190,7 +190,7 @@ def test_the_last_gated_step_waits_for_labels_once_the_other_gates_pass():
     assert (d.action, d.gates_passed) == ("wait_labels", True)
     assert "waiting for labels at 50% live" in d.reason
     # meanwhile only a fail of the other gates counts; labels that pass promote
-    later = Step(1, T0, at(900), gates_passed=True)
+    later = StepState(1, T0, at(900), gates_passed=True)
     waiting = [Evidence("traffic", "need_more_data"), Evidence("online_accuracy", "pass")]
     assert next_move(p, later, waiting, BEFORE, "green").action == "promote"
     failing = [
@@ -206,7 +206,7 @@ def test_the_last_gated_step_waits_for_labels_once_the_other_gates_pass():
 def test_at_the_label_deadline_the_policy_applies_and_the_move_says_it_was_a_deadline(policy, action):
     p = ml_plan()
     p = RampPlan(**{**p.__dict__, "on_label_deadline": policy})
-    step = Step(1, T0, at(7200), gates_passed=True)
+    step = StepState(1, T0, at(7200), gates_passed=True)
     d = next_move(
         p, step, [Evidence("traffic", "pass"), Evidence("online_accuracy", "need_more_data")], BEFORE, "green"
     )
