@@ -146,6 +146,7 @@ class Rollout(RunContext):
         self.approved = False
         self.next: RampDecision | None = None  # the move after the mirror phase
         self.committed = False  # the champion record moved to green: no way back
+        self.green_created = False  # Azure ML accepted green's deployment (it may have traffic)
         self.show()
 
     # ------------------------------------------------------------------ steps
@@ -186,6 +187,7 @@ class Rollout(RunContext):
             instance_count=ro.instance_count,
         )
         yield from self.call(BEGIN_DEPLOY, deploy)
+        self.green_created = True
         ref = DeploymentInput(endpoint=self.endpoint, deployment=self.green)
 
         def check() -> Step[DeploymentResult]:
@@ -472,7 +474,10 @@ class Rollout(RunContext):
     def roll_back(self, back: RollBack) -> Step[dict[str, Any]]:
         """Back to the exact pre-rollout split at once, then retire green."""
         self.show(stage="rollback", reason=back.reason)
-        yield from self.apply(rollback_split(self.before, self.green), f"rollback: {back.reason}")
+        restore = rollback_split(self.before, self.green)
+        if not self.green_created:  # a split may not name a deployment that does not exist
+            restore = Split(dict(self.before.traffic), dict(self.before.mirror))
+        yield from self.apply(restore, f"rollback: {back.reason}")
         yield from self.call(
             DELETE_DEPLOYMENT, DeploymentInput(endpoint=self.endpoint, deployment=self.green)
         )
