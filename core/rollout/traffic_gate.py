@@ -42,7 +42,8 @@ The statistics (why each choice):
   requests above it; `p99_rel_margin` slower moves that share by `tail_share_margin`). The absolute
   SLO (p99 <= SLA) is a one-sample test on the share of green's requests above the SLA: the SLO
   holds while at most 1% are, and the test fails when green is over it with alpha's confidence and
-  passes when green is below 1% + SLO_SHARE_MARGIN with beta's. Both are metrics of the gate, with
+  passes when green is below 1% + SLO_SHARE_MARGIN with beta's (an exact Bernoulli SPRT, so a
+  green far under its SLO passes after about 150 requests, not after ten slow ones). Both are metrics of the gate, with
   their share of alpha, the same always-valid tests as the error and p95 ones.
 * Missing or lagging telemetry (window not ingested yet, no green or no blue requests) is never a
   pass: it is need_more_data, and the ramp decides what the deadline means (policy).
@@ -354,19 +355,26 @@ def compare_proportions(
 def compare_to_rate(
     metric: str, n: int, events: int, *, rate: float, margin: float, alpha: float, beta: float, min_floor: int
 ) -> MetricTest:
-    """One-sample version of `compare_proportions` for an absolute limit on a share (an SLO): fail
-    when the mSPRT says green's share is above `rate` (level alpha), pass when the SPRT says it is
-    below `rate + margin` (level beta), with the same minimum-event rules."""
+    """One-sample test of a share against an absolute limit (an SLO): fail when the mSPRT says
+    green's share is above `rate` (level alpha, once MIN_FAIL_EVENTS are in), pass when green is
+    shown below `rate + margin` (level beta) and the policy's floor is in.
+
+    The pass side is exact, not a normal approximation: Wald's Bernoulli likelihood ratio of
+    p1 = rate / 2 against q = rate + margin, (p1 / q)^k ((1 - p1) / (1 - q))^(n - k), has expectation
+    p p1 / q + (1 - p)(1 - p1) / (1 - q) <= 1 per request for every share p >= q, so it is a
+    supermartingale on all of H0' and Ville's inequality bounds P(ever passing) by beta, with no
+    minimum count of events. A green far under its SLO passes after about ln(1/beta) / q requests."""
     pg = events / n
     fail_e = msprt_one_sided(pg - rate, rate * (1 - rate) / n, margin)
     q = min(rate + margin, 1 - 1e-9)
-    margin_a = _arcsine(q) - _arcsine(rate)
-    green_a = _arcsine((events + 0.375) / (n + 0.75))
-    pass_e = sprt_non_inferiority(green_a - _arcsine(rate), 0.25 / n, margin_a)
-    need = max(min_floor, expected_pass_sample(rate, margin, beta, 1e9), math.ceil(MIN_PASS_EVENTS / q))
+    p1 = rate / 2
+    log_pass = events * math.log(p1 / q) + (n - events) * math.log((1 - p1) / (1 - q))
+    pass_e = math.exp(min(log_pass, 700.0))
+    drift = p1 * math.log(p1 / q) + (1 - p1) * math.log((1 - p1) / (1 - q))  # per request, at p = p1
+    need = max(min_floor, math.ceil(math.log(1 / beta) / drift))
     if fail_e >= 1 / alpha and events >= MIN_FAIL_EVENTS:
         outcome: Verdict = "fail"
-    elif pass_e >= 1 / beta and n >= min_floor and n * q >= MIN_PASS_EVENTS:
+    elif pass_e >= 1 / beta and n >= min_floor:
         outcome = "pass"
     else:
         outcome = "need_more_data"

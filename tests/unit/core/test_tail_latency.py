@@ -93,3 +93,27 @@ def test_equal_heavy_tailed_deployments_are_rarely_rolled_back_under_continuous_
                 fails += v.verdict == "fail"
                 break
     assert fails / trials <= 0.05
+
+
+def test_a_green_over_its_slo_by_the_margin_passes_at_most_beta_of_the_time_under_continuous_looks():
+    from core.rollout.traffic_gate import SLO_SHARE_MARGIN, compare_to_rate
+
+    rng = np.random.default_rng(9)
+    trials, passes = 300, 0
+    for _ in range(trials):
+        over = (rng.random(3000) < 0.01 + SLO_SHARE_MARGIN).cumsum()
+        for n in range(50, 3001, 50):
+            t = compare_to_rate(
+                "slo_p99_share",
+                n,
+                int(over[n - 1]),
+                rate=0.01,
+                margin=SLO_SHARE_MARGIN,
+                alpha=0.01,
+                beta=0.05,
+                min_floor=50,
+            )
+            if t.outcome != "need_more_data":
+                passes += t.outcome == "pass"
+                break
+    assert passes / trials <= 0.05
