@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from core.kernel.authz import TokenVerifier
 from core.kernel.contract import DataContract, load_contract
 from core.kernel.datafiles import Containers
 from core.kernel.policy import DeployOnlyPolicy, Policies, Policy, PolicyDirectory, StaticPolicies
@@ -31,6 +32,7 @@ from core.kernel.ports import (
     LifecycleEvent,
     ModelRegistry,
     ModelRegistryShare,
+    ModelVersion,
     PredictionLog,
     RunLedger,
     TrafficStats,
@@ -210,6 +212,45 @@ def model_share() -> ModelRegistryShare | None:
     return _cached("model_share", build)
 
 
+class LazyModelShare:
+    """The shared registry, built on its first use rather than with the other ports.
+
+    Building the Azure one (`MLClient(credential, registry_name=...)`) calls registry discovery over
+    HTTP; before prod is granted AzureML Registry User (a step after `azd up`), or whenever discovery
+    fails, building it with every `ports()` call failed every activity, not just promotion. Only the
+    release activities use it; a failed build is not cached, so the next use tries again."""
+
+    def __init__(self, registry: str, build: Callable[[], ModelRegistryShare | None]) -> None:
+        self.registry = registry
+        self._build = build
+
+    def _share(self) -> ModelRegistryShare:
+        built = self._build()
+        if built is None:  # the setting went away since ports() was built
+            raise SettingsError(f"the shared registry {self.registry!r} is no longer configured")
+        return built
+
+    def share(self, source: ModelVersion, *, name: str | None = None) -> ModelVersion:
+        return self._share().share(source, name=name)
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        return self._share().get(name, version)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return self._share().versions(name)
+
+    def download(self, name: str, version: str, dest: Path) -> Path:
+        return self._share().download(name, version, dest)
+
+
+def lazy_model_share() -> ModelRegistryShare | None:
+    """None when the environment names no shared registry, else the registry built on first use."""
+    if "model_share" in _overrides:
+        return _overrides["model_share"]
+    name = settings().shared_registry_name
+    return LazyModelShare(name, model_share) if name else None
+
+
 def endpoints() -> Endpoints:
     def build() -> Endpoints:
         s = settings()
@@ -335,11 +376,25 @@ def ports() -> Ports:
         events=events(),
         code_version=code_version(),
         batch_endpoints=batch_endpoints(),
-        model_share=model_share(),
+        model_share=lazy_model_share(),
     )
 
 
 # --------------------------------------------------------------------------- for the triggers
+
+
+def console_tokens() -> TokenVerifier | None:
+    """The console's bearer-token check (Azure): None when no Entra registration is configured."""
+
+    def build() -> TokenVerifier | None:
+        s = settings()
+        if s.mode != "azure" or not (s.console_entra_client_id and s.console_entra_tenant_id):
+            return None
+        from adapters.azure.entra_tokens import EntraTokenVerifier
+
+        return EntraTokenVerifier(s.console_entra_tenant_id, s.console_entra_client_id)
+
+    return _cached("console_tokens", build)
 
 
 def policies() -> dict[str, Policy]:
@@ -372,7 +427,7 @@ def override(**replacements: Any) -> Iterator[None]:
     """Use the given objects instead of building them: `ports=Ports(...)` swaps them all, or
     single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
     data_lake, training_jobs, registry, workspace_registry, model_share, endpoints, traffic_stats,
-    prediction_log, ledger, events, code_version, batch_endpoints)."""
+    prediction_log, ledger, events, code_version, batch_endpoints, console_tokens)."""
     found = replacements.get("policies")
     if isinstance(found, Mapping):
         replacements["policies"] = StaticPolicies(found)

@@ -39,13 +39,22 @@ param computeClusterName string = 'gpu-cluster'
 
 param resourceGroupName string = ''
 
-@description('Batch endpoint of the model (issue 14); empty for a generated name.')
-param batchEndpointName string = ''
+@description('Name of the batch endpoint. One source: it must equal batch.endpoint of the policies (samples/churn/policy.yaml; tests/integration/azure/test_infra_third_pass.py checks the default), or the app creates a second endpoint. Batch endpoint names are unique per region: to deploy a second environment in one region, change both.')
+param batchEndpointName string = 'churn-batch'
 param batchComputeName string = 'cpu-cluster'
 @description('Shared Azure ML registry that carries promoted models from dev to prod; empty for none.')
 param sharedRegistryName string = ''
 @description('Create the shared registry here (true in exactly one environment, normally dev).')
 param createSharedRegistry bool = false
+@description('Regions the shared registry replicates to: a workspace deploys registry models only in a region its registry lists. Empty: this environment\'s region only. Name prod\'s region here when prod runs elsewhere.')
+param sharedRegistryRegions array = []
+@description('Directory of the lifecycle policies the app reads (LIFECYCLE_POLICY_DIR, relative to the app): prod points it at its deploy-only policies.')
+param lifecyclePolicyDir string = 'samples'
+@description('Origins allowed to call the Function App from a browser (CORS), besides the console this template creates (e.g. a local console during development).')
+param corsAllowedOrigins array = []
+@description('Region of the operator console: Microsoft.Web/staticSites is offered in these regions only. Empty: the app\'s region when it is one of them, else eastus2.')
+@allowed(['', 'westus2', 'centralus', 'eastus2', 'westeurope', 'eastasia'])
+param consoleLocation string = ''
 @description('Principals of other environments (prod identities) that read the shared registry.')
 param registryUserPrincipalIds array = []
 @description('Entra app registration (client id) for the operator console and the Function App\'s sign-in; empty: no console.')
@@ -63,7 +72,12 @@ var deploymentStorageContainerName = 'app-package-${take(functionAppName, 32)}-$
 var dataContainers = ['raw', 'features', 'training', 'quarantine']
 var endpointName = onlineEndpointName
 var cosmosDatabaseName = 'mllifecycle'
-var batchName = !empty(batchEndpointName) ? batchEndpointName : 'churn-batch-${take(resourceToken, 6)}'
+var batchName = batchEndpointName
+// Static Web Apps regions (Microsoft.Web/staticSites): the console's content is served globally, only its
+// metadata lives in the region, so an app region without Static Web Apps falls back to eastus2.
+var staticSitesRegions = ['westus2', 'centralus', 'eastus2', 'westeurope', 'eastasia']
+var consoleRegion = !empty(consoleLocation) ? consoleLocation : (contains(staticSitesRegions, location) ? location : 'eastus2')
+var registryRegions = empty(sharedRegistryRegions) ? [location] : union([location], sharedRegistryRegions)
 var cosmosContainerName = 'ledger'
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
@@ -175,6 +189,7 @@ module sharedRegistry 'app/registry.bicep' = if (createSharedRegistry && !empty(
   params: {
     name: sharedRegistryName
     location: location
+    regions: registryRegions
     tags: tags
   }
 }
@@ -201,6 +216,20 @@ module lifecycleTopic 'app/topic.bicep' = {
   }
 }
 
+// The operator console (Static Web App, Entra sign-in), in a Static Web Apps region; created before the
+// Function App so that its origin is in the app's CORS list.
+module console 'app/console.bicep' = if (!empty(consoleEntraClientId)) {
+  name: 'console'
+  scope: rg
+  params: {
+    name: 'stapp-console-${resourceToken}'
+    location: consoleRegion
+    tags: tags
+    entraClientId: consoleEntraClientId
+    entraClientSecret: consoleEntraClientSecret
+  }
+}
+
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
@@ -214,6 +243,8 @@ module api 'app/api.bicep' = {
     identityId: identity.outputs.resourceId
     identityClientId: identity.outputs.clientId
     applicationInsightsName: appInsights.outputs.name
+    consoleEntraClientId: consoleEntraClientId
+    corsAllowedOrigins: union(corsAllowedOrigins, empty(consoleEntraClientId) ? [] : [console!.outputs.CONSOLE_URL])
     // app settings: begin (read by core/settings.py; tests/unit/test_settings_contract.py checks this block)
     appSettings: {
       LIFECYCLE_MODE: 'azure'
@@ -225,7 +256,7 @@ module api 'app/api.bicep' = {
       CONTAINER_FEATURES: 'features'
       CONTAINER_TRAINING: 'training'
       CONTAINER_QUARANTINE: 'quarantine'
-      LIFECYCLE_POLICY_DIR: 'samples'
+      LIFECYCLE_POLICY_DIR: lifecyclePolicyDir
       CODE_VERSION: codeVersion
       EVENTS_TOPIC_ENDPOINT: lifecycleTopic.outputs.endpoint
       LIFECYCLE_ENVIRONMENT: environmentName
@@ -242,6 +273,9 @@ module api 'app/api.bicep' = {
       PREDICTION_LOG_PREFIX: 'modelDataCollector'
       PREDICTION_LOG_DELAY_SECONDS: '600'
       PREDICTION_ENTITY_COLUMN: 'customer_id'
+      // the console's Entra registration: the app validates its bearer tokens itself (core/kernel/authz.py)
+      CONSOLE_ENTRA_CLIENT_ID: consoleEntraClientId
+      CONSOLE_ENTRA_TENANT_ID: tenant().tenantId
     }
     // app settings: end
   }
@@ -265,20 +299,6 @@ module events 'app/events.bicep' = if (wireEventSources) {
 }
 
 // Every role assignment, in one place.
-// The operator console (Static Web App, Entra sign-in) and App Service Authentication on the Function App.
-module console 'app/console.bicep' = if (!empty(consoleEntraClientId)) {
-  name: 'console'
-  scope: rg
-  params: {
-    name: 'stapp-console-${resourceToken}'
-    location: location
-    tags: tags
-    functionAppName: api.outputs.SERVICE_API_NAME
-    entraClientId: consoleEntraClientId
-    entraClientSecret: consoleEntraClientSecret
-  }
-}
-
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -292,6 +312,7 @@ module rbac 'app/rbac.bicep' = {
     cosmosAccountName: cosmos.outputs.name
     topicName: lifecycleTopic.outputs.name
     managedIdentityPrincipalId: identity.outputs.principalId
+    endpointPrincipalId: ml.outputs.endpointPrincipalId
     userPrincipalId: principalId
     sharedRegistryName: createSharedRegistry ? sharedRegistryName : ''
     registryUserPrincipalIds: registryUserPrincipalIds

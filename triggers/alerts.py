@@ -28,11 +28,11 @@ async def alerts_webhook(req: func.HttpRequest, client) -> func.HttpResponse:
     model = route_alert(wiring.policies().values(), alert)
     info = {"alert_id": alert.alert_id, "alert_rule": alert.alert_rule, "condition": alert.monitor_condition}
     if model is None:
-        record_ignored(None, EventIgnored(ignored="no policy claims this alert", **info))
+        await record_ignored(None, EventIgnored(ignored="no policy claims this alert", **info))
         reason = f"no policy lists alert rule {alert.alert_rule!r} (or names it in a `model` custom property)"
         return json_response({"status": "ignored", "reason": reason, **info})
     if not alert.fired:
-        record_ignored(model, EventIgnored(ignored="alert resolved", **info))
+        await record_ignored(model, EventIgnored(ignored="alert resolved", **info))
         return json_response(
             {"status": "recorded", "model": model, "reason": "a resolved alert starts nothing", **info}
         )

@@ -21,7 +21,7 @@ from core.intake.events import BlobCreated, same_blob_location
 from core.intake.facts import EventIgnored
 from core.kernel.payload import BlobRef
 from core.kernel.policy import Policy
-from triggers.intake import Intake, _exists, new_request, record_ignored
+from triggers.intake import Intake, _exists, new_request, off_loop, record_ignored
 from triggers.schedule import LOOKBACK, last_occurrence
 
 log = logging.getLogger("triggers.batch_scoring")
@@ -35,7 +35,7 @@ async def handle_scoring_blob(client: Any, model: str, event: BlobCreated) -> In
     info = {"event_id": event.event_id, "container": event.container, "path": event.path, "api": event.api}
     if not same_blob_location(event.url, wiring.data_lake().url(event.container, event.path)):
         why = "url outside the configured storage account or container"
-        record_ignored(model, EventIgnored(ignored=why, url=event.url, **info))
+        await record_ignored(model, EventIgnored(ignored=why, url=event.url, **info))
         return None
     try:
         why = wiring.contract(model).not_data(event.path, event.content_length)
@@ -43,7 +43,7 @@ async def handle_scoring_blob(client: Any, model: str, event: BlobCreated) -> In
         log.warning("contract of %s unavailable at the edge (%s)", model, exc)
         why = None
     if why is not None:
-        record_ignored(model, EventIgnored(ignored=f"not a data file: {why}", url=event.url, **info))
+        await record_ignored(model, EventIgnored(ignored=f"not a data file: {why}", url=event.url, **info))
         return None
     details = {**info, "url": event.url, "etag": event.etag, "content_length": event.content_length}
     blob = BlobRef(container=event.container, path=event.path, etag=event.etag)
@@ -56,7 +56,7 @@ async def submit_scoring(
     """Record the delivery, then make sure its run exists (also for a duplicate: the first
     delivery may have crashed between the two steps)."""
     request = new_request(batch_request_scope(model), source, dedupe_key, details)
-    accepted = wiring.ledger().add_request(request)
+    accepted = await off_loop(wiring.ledger().add_request, request)
     run_id = batch_run_id(model, dedupe_key)
     payload = BatchScoreInput(
         run_id=run_id,

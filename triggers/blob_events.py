@@ -34,7 +34,7 @@ from core.kernel.policy import Policy
 from core.rollout.facts import LabelsArrived
 from triggers.batch_scoring import handle_scoring_blob, scoring_model
 from triggers.blueprint import bp
-from triggers.intake import Intake, new_request, record_ignored, submit
+from triggers.intake import Intake, new_request, off_loop, record_ignored, submit
 
 log = logging.getLogger("triggers.blob_events")
 
@@ -81,7 +81,7 @@ def route_labels(policies: Any, container: str, path: str) -> str | None:
     return best[1] if best else None
 
 
-def labels_arrived(model: str, event: BlobCreated) -> None:
+async def labels_arrived(model: str, event: BlobCreated) -> None:
     fact = LabelsArrived(
         event_id=event.event_id,
         container=event.container,
@@ -89,7 +89,7 @@ def labels_arrived(model: str, event: BlobCreated) -> None:
         url=event.url,
         content_length=event.content_length,
     )
-    wiring.ledger().append(coordinator_id(model), fact.ledger_kind, fact.dump())
+    await off_loop(wiring.ledger().append, coordinator_id(model), fact.ledger_kind, fact.dump())
     log.info("labels for %s arrived: %s/%s", model, event.container, event.path)
 
 
@@ -103,15 +103,15 @@ async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
     if labelled is not None:
         if not same_blob_location(event.url, wiring.data_lake().url(event.container, event.path)):
             why = "url outside the configured storage account or container"
-            record_ignored(labelled, EventIgnored(ignored=why, url=event.url, **info))
+            await record_ignored(labelled, EventIgnored(ignored=why, url=event.url, **info))
         else:
-            labels_arrived(labelled, event)
+            await labels_arrived(labelled, event)
         return None
     if (scoring := scoring_model(event)) is not None:  # batch.scoring_prefix: score, do not retrain
         return await handle_scoring_blob(client, scoring, event)
     model = route_blob(policies, event.container, event.path)
     if model is None:
-        record_ignored(None, EventIgnored(ignored="no policy claims this blob", **info))
+        await record_ignored(None, EventIgnored(ignored="no policy claims this blob", **info))
         return None
     ours = wiring.data_lake().url(event.container, event.path)
     if not same_blob_location(event.url, ours):
@@ -119,10 +119,10 @@ async def handle_blob(client: Any, event: BlobCreated) -> Intake | None:
             "refused %s: %s is outside the configured storage account", event.event_id, event.url[:300]
         )
         why = "url outside the configured storage account or container"
-        record_ignored(model, EventIgnored(ignored=why, url=event.url, **info))
+        await record_ignored(model, EventIgnored(ignored=why, url=event.url, **info))
         return None
     if (why := _not_data(model, event)) is not None:
-        record_ignored(model, EventIgnored(ignored=f"not a data file: {why}", url=event.url, **info))
+        await record_ignored(model, EventIgnored(ignored=f"not a data file: {why}", url=event.url, **info))
         return None
     details = {
         **info,
@@ -149,14 +149,14 @@ def _not_data(model: str, event: BlobCreated) -> str | None:
 async def handle_aml(client: Any, event: AmlRunStatusChanged) -> Intake | None:
     info = {"event_id": event.event_id, "run_id": event.run_id, "run_status": event.run_status}
     if not event.monitor_breach:
-        record_ignored(
+        await record_ignored(
             None, EventIgnored(ignored="not a model monitor breach", experiment=event.experiment_name, **info)
         )
         return None
     model = route_aml_run(wiring.policies().values(), event)
     if model is None:
         why = "no policy claims this model monitor"
-        record_ignored(None, EventIgnored(ignored=why, experiment=event.experiment_name, **info))
+        await record_ignored(None, EventIgnored(ignored=why, experiment=event.experiment_name, **info))
         return None
     details = {**info, "experiment": event.experiment_name, "tags": event.run_tags}
     return await submit(client, new_request(model, "aml_monitor", event.dedupe_key, details))
@@ -178,7 +178,7 @@ async def on_blob_created(event: func.EventGridEvent, client) -> None:
     except EventValidationError as exc:
         log.warning("refused event %s: %s", getattr(event, "id", "?"), exc)
         event_id = str(getattr(event, "id", ""))[:200]
-        record_ignored(None, EventIgnored(ignored="invalid event", event_id=event_id, error=str(exc)))
+        await record_ignored(None, EventIgnored(ignored="invalid event", event_id=event_id, error=str(exc)))
         return
     outcome = await handle(client, parsed)
     if outcome is not None:

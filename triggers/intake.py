@@ -2,7 +2,9 @@
 in the ledger (the dedupe point) and make sure the model's coordinator will see it.
 
 Shared by the Event Grid, alert, schedule and operator triggers; registers no functions. The
-ledger is the truth: the `retrain_requested` event only wakes the coordinator, which claims
+ledger calls block (azure-cosmos's sync client, SQLite locally), and an `async def` trigger runs on
+the worker's event loop, so they run on a thread (`off_loop`): concurrent invocations on one
+instance keep overlapping instead of queueing behind each other's I/O. The ledger is the truth: the `retrain_requested` event only wakes the coordinator, which claims
 from the ledger, so a duplicate, a lost event or a crash between the two steps loses nothing.
 """
 
@@ -13,9 +15,10 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import azure.functions as func
 
@@ -28,11 +31,26 @@ from core.run.status import CoordinatorStatus
 from triggers.api_models import Accepted, Error
 
 log = logging.getLogger("triggers")
+T = TypeVar("T")
 
 # One coordinator start at a time per model in this worker: two first requests arriving
 # together must not both call start_new (the second would replace a coordinator that is
 # already claiming).
 _start_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+async def off_loop(call: Callable[..., T], *args: Any) -> T:
+    """A blocking call (ledger, blob, registry) from an `async def` trigger, run on a worker thread."""
+    return await asyncio.to_thread(call, *args)
+
+
+def _record(request: RetrainRequest) -> bool:
+    ledger = wiring.ledger()
+    accepted = ledger.add_request(request)
+    if not accepted:
+        fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
+        ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
+    return accepted
 
 
 @dataclass(frozen=True)
@@ -146,11 +164,7 @@ async def submit(client: Any, request: RetrainRequest) -> Intake:
     coordinator either way: if the first delivery crashed after recording, its retry is what
     makes sure the recorded request is claimed (a wake-up never starts a run by itself). If the
     host dies between the two steps, the outbox sweep (triggers/outbox.py) does the waking."""
-    ledger = wiring.ledger()
-    accepted = ledger.add_request(request)
-    if not accepted:
-        fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
-        ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
+    accepted = await off_loop(_record, request)
     if pause := wiring.settings().test_intake_pause_seconds:  # test only: a crash lands here
         log.warning("LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS: pausing %ss before waking", pause)
         await asyncio.sleep(pause)
@@ -158,12 +172,12 @@ async def submit(client: Any, request: RetrainRequest) -> Intake:
     return Intake(request, not accepted, coordinator_id(request.model), action)
 
 
-def record_ignored(model: str | None, fact: EventIgnored) -> None:
+async def record_ignored(model: str | None, fact: EventIgnored) -> None:
     """Inputs that start nothing (resolved alerts, unmapped events, uncommitted writes) are kept
     in the ledger too, under the model's coordinator (or `unrouted`), so 'why did nothing
     happen?' has an answer."""
     run_id = coordinator_id(model) if model else "unrouted"
-    wiring.ledger().append(run_id, fact.ledger_kind, fact.dump())
+    await off_loop(wiring.ledger().append, run_id, fact.ledger_kind, fact.dump())
 
 
 # --------------------------------------------------------------------------- HTTP helpers

@@ -1,8 +1,8 @@
 """The OpenAPI 3.0 document of the operator API and the alert webhook (GET /api/openapi.json).
 
 The operator API has two doors to the same handlers: `/api/...` for automation (a function key)
-and `/api/console/...` for people (anonymous at the host; an Entra bearer token that App Service
-Authentication validates, or locally the console's sign-in; 401 without one). The console paths
+and `/api/console/...` for people (anonymous at the host; an Entra bearer token that the app
+validates, or locally the console's sign-in; 401 without one). The console paths
 are the keyed ones, copied with their own security and a 401 for a missing principal.
 
 The paths are written here; every body and response schema is generated from the pydantic
@@ -227,9 +227,10 @@ def document(server_url: str = "") -> dict[str, Any]:
         "scheme": "bearer",
         "bearerFormat": "JWT",
         "description": (
-            "On Azure: an Entra access token for the console's app registration, validated by App Service "
-            "Authentication, which passes the person and their app roles (reader, operator) on as "
-            "x-ms-client-principal. Locally: the console server's sign-in (devstack/console.py)."
+            "On Azure: an Entra v2 access token for the console's app registration; the app checks its "
+            "signature against the tenant's keys, issuer, audience and expiry, and takes the person and "
+            "their app roles (reader, operator) from it. Locally: the console server's sign-in "
+            "(devstack/console.py)."
         ),
     }
     doc["paths"].update(_batch_paths(model))

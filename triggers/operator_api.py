@@ -3,7 +3,8 @@
 Two doors to the same handlers. `/api/...` is function-level: automation with a function key (a
 principal next to the key is still attributed). `/api/console/...` is anonymous at the host, so a
 browser with an Entra token can reach it on Flex Consumption, and *requires* a trusted principal
-(App Service Authentication's on Azure, the local emulator's with its secret): 401 without one. Roles
+(on Azure a valid Entra bearer token, checked by the app; locally the emulator's principal with its
+secret): 401 without one. Roles
 come from the principal (core/kernel/authz.py: `reader` reads, `operator` also acts; every action is
 attributed). Reads come from the ports (ledger, registry,
 endpoints) and the durable status; writes are retrain requests (through the same intake as
@@ -100,7 +101,7 @@ def _caller(req: func.HttpRequest, action: str, door: str) -> authz.Caller | fun
             req.headers,
             mode=settings.mode,
             emulator_secret=settings.console_principal_secret,
-            platform_auth=settings.app_service_auth_enabled,
+            tokens=wiring.console_tokens(),
         )
     except authz.PrincipalError as exc:
         return error(401, str(exc))

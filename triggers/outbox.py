@@ -1,5 +1,5 @@
 """Timer trigger: the ledger is the outbox. Every model with pending requests gets its coordinator
-woken or started, at host start and each minute.
+woken or started, each minute (not at start-up: that fired on every scale-out instance).
 
 A trigger records a request and then wakes (or starts) the model's coordinator; a host that dies
 between the two leaves a recorded request that nothing will claim: an idle coordinator rechecks
@@ -21,7 +21,7 @@ import wiring
 from core.intake.payloads import coordinator_id
 from core.run.status import CoordinatorStatus
 from triggers.blueprint import bp
-from triggers.intake import wake_coordinator
+from triggers.intake import off_loop, wake_coordinator
 
 log = logging.getLogger("triggers.outbox")
 
@@ -77,7 +77,7 @@ async def sweep(client: Any, now: datetime) -> dict[str, str]:
     ledger = wiring.ledger()
     done: dict[str, str] = {}
     for model in sorted(wiring.policies()):
-        if not ledger.pending_requests(model):
+        if not await off_loop(ledger.pending_requests, model):
             continue
         try:
             done[model] = await nudge(client, model, now)
@@ -87,7 +87,8 @@ async def sweep(client: Any, now: datetime) -> dict[str, str]:
     return done
 
 
-@bp.timer_trigger(arg_name="timer", schedule=SWEEP, run_on_startup=True)
+# No run_on_startup: it fired on every scale-out instance's start; the minute tick covers a restart.
+@bp.timer_trigger(arg_name="timer", schedule=SWEEP, run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def outbox_sweep(timer: func.TimerRequest, client) -> None:
     for model, action in (await sweep(client, datetime.now(UTC))).items():

@@ -76,12 +76,14 @@ async def on_model_promoted(event: func.EventGridEvent, client) -> None:
         fact = EventIgnored(
             ignored="promoted event not accepted", event_id=event_id, error="; ".join(reasons)[:2000]
         )
-        record_ignored(None, fact)
+        await record_ignored(None, fact)
         return
     outcome = await start_deploy(client, plan, doc)
     if outcome == "duplicate":
         why = "duplicate delivery: its deploy lifecycle exists"
-        record_ignored(plan.model, EventIgnored(ignored=why, event_id=event_id, run_id=plan.instance_id))
+        await record_ignored(
+            plan.model, EventIgnored(ignored=why, event_id=event_id, run_id=plan.instance_id)
+        )
     log.info("promoted event %s -> deploy %s (%s)", event_id, plan.instance_id, outcome)
 
 

@@ -5,8 +5,9 @@ As with online endpoints, every long-running operation is begun (`begin_create_o
 `begin_delete`) and never waited for: the orchestrator polls `deployment()` / `status()` with
 durable timers. A scoring job is `batch_endpoints.invoke(..., job_name=...)`: the job name comes
 from the orchestrator, so a replayed activity finds the job it started (`jobs.get`) instead of
-scoring twice. Predictions are the deployment's `predictions.csv` (output action append_row)
-under the job's `score` output, which `submit` points at the caller's output location.
+scoring twice. Predictions are the deployment's `predictions.csv` (output action append_row; no
+header, core/batch/runs.py reads it) under the `score` output of the job's child scoring job;
+`submit` points that output at the caller's output location.
 
 azure-ai-ml 1.35.2's `invoke` builds its headers in the class-level dict
 `EndpointInvokeFields.DEFAULT_HEADER`, so a deployment pinned once (`azureml-model-deployment`)
@@ -255,16 +256,28 @@ class AzureMLBatchEndpoints:
         return self._status(job, "", None, "", "")
 
     def download_output(self, job_name: str, dest: Path) -> Path:
+        """The `score` output of the job's child scoring job, as the official samples download it
+        (azureml-examples heart-classifier-mlflow/mlflow-for-batch-tabular.ipynb:
+        `scoring_job = list(ml_client.jobs.list(parent_job_name=job.name))[0]`, then
+        `jobs.download(name=scoring_job.name, output_name="score")`). The invoked job is a pipeline
+        job whose step writes the predictions; asked for the parent's output, azure-ai-ml 1.35.2
+        only logs at debug level that it has none and downloads nothing."""
         current = self.status(job_name)
         if current.state != "completed":
             raise RuntimeError(f"batch job {job_name!r} is {current.state}, not completed: no predictions")
+        children = list(self._ml.jobs.list(parent_job_name=job_name))
+        if not children:
+            raise FileNotFoundError(
+                f"batch job {job_name} has no child scoring job to download {OUTPUT_NAME} from"
+            )
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        self._ml.jobs.download(name=job_name, download_path=str(dest), output_name=OUTPUT_NAME)
+        self._ml.jobs.download(name=children[0].name, download_path=str(dest), output_name=OUTPUT_NAME)
         for found in sorted(dest.rglob(PREDICTIONS_FILE)):
             return found
         raise FileNotFoundError(
-            f"batch job {job_name} has no {PREDICTIONS_FILE} under its {OUTPUT_NAME} output"
+            f"batch job {job_name}'s scoring job {children[0].name} has no {PREDICTIONS_FILE} "
+            f"under its {OUTPUT_NAME} output"
         )
 
     @staticmethod

@@ -55,7 +55,8 @@ class EventGridEventPublisher:
         self.endpoint = endpoint
         self.environment = environment
         # The basic-topic client itself: azure-eventgrid 4.22's public EventGridPublisherClient builds
-        # it for a basic topic but drops every keyword (transport, retry and logging options).
+        # it for a basic topic but drops every keyword (transport, retry and logging options). Private
+        # module, exact pin: tests/integration/azure/test_sdk_private_apis.py fails if it moves.
         self._client = BasicTopicPublisherClient(endpoint, credential, **client_kwargs)
 
     @classmethod

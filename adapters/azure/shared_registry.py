@@ -9,8 +9,9 @@ is returned, never imported twice.
 `models.share` waits for the import to finish; an activity must not, so `share` begins the same
 import (`begin_import_registry_asset(..., wait=False)`, the SDK function `models.share` calls)
 and returns at once. The registry version appears (to `get`) when the import has finished; the
-orchestrator polls `get` with durable timers until it does. That call is SDK-internal (azure-ai-ml 1.35.2); the
-wire test pins the request it sends.
+orchestrator polls `get` with durable timers until it does. That call is SDK-internal (azure-ai-ml 1.35.2, pinned
+exactly): the wire test pins the request it sends, and tests/integration/azure/test_sdk_private_apis.py
+fails by name if an upgrade moves it or `models.share` stops going through it.
 """
 
 from __future__ import annotations

@@ -9,12 +9,18 @@ this adapter only runs it and parses the table. Two queries per window:
   (WindowStats.ingested_until carries it; the gate decides).
 
 A partial result (the service hit a limit and returned some rows) is an error, never data: a
-gate fed half the rows could pass a bad deployment.
+gate fed half the rows could pass a bad deployment. One exception: a partial result whose every
+detail is a *warning* is complete data. The gate's fuzzy union (core/rollout/kql.py) reports a
+table that does not exist yet that way (HTTP 200, `error.code` PartialError, each detail's innermost
+`innererror.severityName` "Warning", e.g. "Failed to resolve table or column expression named ...";
+the shape quoted in Azure/azure-sdk-for-python#25137 and the Log Analytics query API reference,
+learn.microsoft.com/rest/api/loganalytics/dataaccess/query/execute), and azure-monitor-query turns it
+into a LogsQueryPartialResult all the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +39,22 @@ WATERMARK_LOOKBACK = timedelta(days=1)
 
 class TrafficQueryError(EvidenceUnavailable):
     """Log Analytics answered, but not with complete data."""
+
+
+def _innermost(detail: Any) -> Mapping[str, Any]:
+    found = detail if isinstance(detail, Mapping) else {}  # the SDK hands generated models (Mappings)
+    while isinstance(found.get("innererror"), Mapping):
+        found = found["innererror"]
+    return found
+
+
+def warnings_only(error: Any) -> bool:
+    """True when a partial error carries details and every one is a warning (not an error):
+    the rows are complete, the query only mentioned something that does not resolve."""
+    details = getattr(error, "details", None) or []
+    return bool(details) and all(
+        str(_innermost(d).get("severityName", "")).lower() == "warning" for d in details
+    )
 
 
 def _default_window_query(
@@ -110,14 +132,20 @@ class LogAnalyticsTrafficStats:
                 f"Log Analytics query failed for workspace {self._workspace_id}: HTTP {exc.status_code} "
                 f"{getattr(exc.error, 'code', None) or ''} {exc.message}".strip()
             ) from exc
-        if isinstance(result, LogsQueryPartialResult) or result.status != LogsQueryStatus.SUCCESS:
-            error = getattr(result, "partial_error", None)
-            raise TrafficQueryError(
-                f"Log Analytics returned a partial result for workspace {self._workspace_id}: {error}. "
-                "Narrow the window or raise the query's limits; gates never judge partial data."
-            )
+        if isinstance(result, LogsQueryPartialResult):
+            error = result.partial_error
+            if not warnings_only(error):
+                raise TrafficQueryError(
+                    f"Log Analytics returned a partial result for workspace {self._workspace_id}: {error}. "
+                    "Narrow the window or raise the query's limits; gates never judge partial data."
+                )
+            tables = result.partial_data  # complete: every detail is a warning (a table not there yet)
+        elif result.status != LogsQueryStatus.SUCCESS:
+            raise TrafficQueryError(f"Log Analytics query failed for workspace {self._workspace_id}")
+        else:
+            tables = result.tables
         rows: list[dict[str, Any]] = []
-        for table in result.tables:
+        for table in tables:
             columns = [c if isinstance(c, str) else c.name for c in table.columns]
             rows.extend(
                 {name.lower(): value for name, value in zip(columns, row, strict=False)} for row in table.rows

@@ -4,8 +4,9 @@ A batch "endpoint" is an entry in `state_dir/batch/endpoints.json` (its deployme
 downloaded copy of one registered model version, and its default), changed under a file lock so
 the host and a test or CLI can share it. A scoring job is a detached runner process
 (`python -m adapters.local.batch_endpoints run JOB_DIR`) that loads the deployment's model with
-`mlflow.pyfunc`, scores every CSV/Parquet file of the input and writes `predictions.csv`, as an
-Azure ML MLflow batch deployment does. Every fact lives in files, so a restarted host still
+`mlflow.pyfunc`, scores every CSV/Parquet file of the input and writes `predictions.csv` as an
+Azure ML MLflow batch deployment does: no header, one line per row, `row, prediction, file`
+(how-to-mlflow-batch.md; core/batch/runs.py PREDICTION_COLUMNS). Every fact lives in files, so a restarted host still
 answers `status`:
 
     batch/endpoints.json            endpoints, deployments, defaults
@@ -14,7 +15,7 @@ answers `status`:
     batch/jobs/{job}/job.json       runner pid and its start time
     batch/jobs/{job}/result.json    final state, rows scored (written by the runner)
     batch/jobs/{job}/std.log        the runner's output
-    {output_uri}/predictions.csv    file, row, prediction, model_name, model_version, deployment, run_id
+    {output_uri}/predictions.csv    row, prediction, file (no header, as Azure ML writes it)
 """
 
 from __future__ import annotations
@@ -364,21 +365,11 @@ def _score(spec: dict[str, Any]) -> int:
         if predictions.ndim > 1:
             predictions = predictions[:, -1] if predictions.shape[1] > 1 else predictions[:, 0]
         frames.append(
-            pd.DataFrame(
-                {
-                    "file": file.name,
-                    "row": np.arange(len(frame)),
-                    "prediction": predictions,
-                    "model_name": spec["model_name"],
-                    "model_version": spec["model_version"],
-                    "deployment": spec["deployment"],
-                    "run_id": spec["tags"].get("run_id", spec["name"]),
-                }
-            )
+            pd.DataFrame({"row": np.arange(len(frame)), "prediction": predictions, "file": file.name})
         )
     scored = pd.concat(frames, ignore_index=True)
     tmp = out / f".{PREDICTIONS_FILE}.{os.getpid()}.tmp"
-    scored.to_csv(tmp, index=False)
+    scored.to_csv(tmp, index=False, header=False)
     os.replace(tmp, out / PREDICTIONS_FILE)  # readers never see half a file
     return len(scored)
 

@@ -240,9 +240,36 @@ def stage_smoke(
 # --------------------------------------------------------------------------- outputs
 
 
+# What an MLflow batch deployment (no scoring script, output_action append_row) writes to
+# predictions.csv: NO header row, one line per scored row, the columns in this order (the row index
+# only for tabular input). Azure ML docs, how-to-mlflow-batch.md; the official notebook
+# azureml-examples sdk/python/endpoints/batch/deploy-models/heart-classifier-mlflow/
+# mlflow-for-batch-tabular.ipynb reads it with `names=["row", "prediction", "file"]`.
+PREDICTION_COLUMNS = ("row", "prediction", "file")
+
+
+def parse_predictions(data: bytes) -> pd.DataFrame:
+    """A batch deployment's predictions.csv as a frame with the columns named, in input order
+    (mini-batches are appended as they finish: sorted by file, then row). Never reads a header:
+    the first line is a prediction like any other."""
+    try:
+        frame = pd.read_csv(io.BytesIO(data), header=None)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    width = frame.shape[1]
+    if width not in (2, 3):
+        raise ValueError(
+            f"predictions.csv has {width} columns; an MLflow batch deployment writes "
+            "[row,] prediction, file (a model with several outputs needs a scoring script)"
+        )
+    frame.columns = list(PREDICTION_COLUMNS[3 - width :])
+    order = ["file", "row"] if width == 3 else ["file"]
+    return frame.sort_values(order, kind="stable").reset_index(drop=True)
+
+
 def read_predictions(batch: BatchEndpoints, job_name: str) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
-        return pd.read_csv(batch.download_output(job_name, Path(tmp)))
+        return parse_predictions(batch.download_output(job_name, Path(tmp)).read_bytes())
 
 
 def judge_smoke_job(
@@ -250,9 +277,7 @@ def judge_smoke_job(
 ) -> BatchJudgeSmokeResult:
     predictions: list[object] = []
     if job_state == "completed":
-        frame = read_predictions(batch, job_name)
-        column = "prediction" if "prediction" in frame.columns else frame.columns[-1]
-        predictions = frame[column].tolist()
+        predictions = read_predictions(batch, job_name)["prediction"].tolist()
     verdict = judge_smoke(expected_rows, predictions, job_state=job_state, message=message[-500:])
     return BatchJudgeSmokeResult(
         passed=verdict.passed,

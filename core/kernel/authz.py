@@ -11,10 +11,13 @@ People arrive with an identity, automation with a function key:
   The console routes (`/api/console/...`) are anonymous at the host (a browser holds no key) and
   refuse a request without a trusted principal (triggers/operator_api.py).
 
-A principal header is only as good as whoever set it. On Azure, App Service Authentication strips
-client-sent `x-ms-client-*` headers and sets its own, so the header is trusted when the platform says
-authentication is on (WEBSITE_AUTH_ENABLED=True), and never otherwise. Locally nothing strips
-it: the header is trusted only next to the shared secret that the console server (devstack/console.py,
+A principal header is only as good as whoever set it, so on Azure the app does not read one at all:
+it validates the caller's Entra access token itself (`Authorization: Bearer`; a `TokenVerifier`,
+adapters/azure/entra_tokens.py: signature against the tenant's published keys, issuer, audience,
+expiry) and takes the person and their app roles from its claims. The trust no longer rests on the
+platform stripping a client-sent `x-ms-client-principal`, which Flex Consumption documentation
+(preview revision) said its App Service Authentication did not do. Locally nothing issues tokens:
+the header is trusted only next to the shared secret that the console server (devstack/console.py,
 the Static Web Apps emulation) adds, so a client holding a key cannot pose as somebody else.
 """
 
@@ -26,7 +29,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 PRINCIPAL_HEADER = "x-ms-client-principal"
 EMULATOR_SECRET_HEADER = "x-console-principal-secret"
@@ -36,7 +39,7 @@ WRITE_ACTIONS = frozenset({"approve", "reject", "abort", "rollback", "retrain"})
 MAX_PRINCIPAL_BYTES = 16_384
 SIGN_IN_REQUIRED = (
     "sign in: /api/console/* is for people and needs a principal (on Azure an Entra access token, "
-    "Authorization: Bearer, validated by App Service Authentication; locally the console's sign-in); "
+    "Authorization: Bearer, which the app validates; locally the console's sign-in); "
     "automation uses /api/* with a function key"
 )
 ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
@@ -45,7 +48,35 @@ ID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "o
 
 
 class PrincipalError(ValueError):
-    """The principal header is not base64 JSON of a known shape; the message says what is wrong."""
+    """The principal header is not base64 JSON of a known shape, or the bearer token is not valid;
+    the message says what is wrong."""
+
+
+class TokenVerifier(Protocol):
+    """Checks a bearer token and says whose it is (adapters/azure/entra_tokens.py on Azure)."""
+
+    def principal(self, token: str) -> Principal:
+        """The token's person and roles; PrincipalError when it is not a valid token for this app."""
+        ...
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if there is one."""
+    value = headers.get("authorization") or headers.get("Authorization") or ""
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+    """A validated Entra access token's person: name, object id and the `roles` claim (app roles)."""
+    roles = claims.get("roles") or []
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise PrincipalError("the token's roles claim must be a list of strings")
+    name = next((str(claims[c]) for c in ("preferred_username", "upn", "name") if claims.get(c)), "")
+    user_id = str(claims.get("oid") or claims.get("sub") or "")
+    if not (name or user_id):
+        raise PrincipalError("the token names nobody (no preferred_username, name, oid or sub)")
+    return Principal("aad", user_id, name or user_id, frozenset(roles))
 
 
 @dataclass(frozen=True)
@@ -132,38 +163,47 @@ def encode_principal(principal: Principal) -> str:
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
-def trusts_principal(
-    headers: Mapping[str, str], *, mode: str, emulator_secret: str | None, platform_auth: bool = False
-) -> bool:
-    """Whether the principal header on this request was set by something that authenticated the user:
-    the local emulator (proved by its secret), or on Azure App Service Authentication, and only when
-    the platform says it is on (WEBSITE_AUTH_ENABLED): without it nothing strips a forged header."""
-    if emulator_secret:
-        given = headers.get(EMULATOR_SECRET_HEADER) or ""
-        return hmac.compare_digest(given.encode(), emulator_secret.encode())
-    return mode == "azure" and platform_auth
+def trusts_principal(headers: Mapping[str, str], *, emulator_secret: str | None) -> bool:
+    """Whether the principal header on this request was set by the local console emulator (proved
+    by its secret). On Azure no header is trusted: the caller brings a token (`caller(tokens=...)`)."""
+    if not emulator_secret:
+        return False
+    given = headers.get(EMULATOR_SECRET_HEADER) or ""
+    return hmac.compare_digest(given.encode(), emulator_secret.encode())
 
 
-def caller(
-    headers: Mapping[str, str], *, mode: str, emulator_secret: str | None, platform_auth: bool = False
-) -> Caller:
-    """The caller: its principal if trusted, else the function-key holder (the caller of a
-    function-level route; the console routes refuse a key caller).
-
-    Raises PrincipalError for a trusted but malformed principal (a 401, not a silent key caller)."""
-    raw = headers.get(PRINCIPAL_HEADER)
-    trusted = trusts_principal(
-        headers, mode=mode, emulator_secret=emulator_secret, platform_auth=platform_auth
-    )
-    if not raw or not trusted:
-        return KEY_CALLER
-    p = parse_principal(raw)
+def _as_caller(p: Principal) -> Caller:
     roles = frozenset(r for r in p.roles if r in ROLES)
     if OPERATOR in roles:
         roles |= {READER}
     return Caller(
         actor=f"{p.identity_provider}:{p.user_details}", via="principal", roles=roles, user_id=p.user_id
     )
+
+
+def caller(
+    headers: Mapping[str, str],
+    *,
+    mode: str,
+    emulator_secret: str | None,
+    tokens: TokenVerifier | None = None,
+) -> Caller:
+    """The caller: the person of a valid bearer token (Azure, `tokens` set) or of a principal header
+    the local emulator vouches for, else the function-key holder (the caller of a function-level
+    route; the console routes refuse a key caller). A client-sent x-ms-client-principal is never
+    believed on Azure: without a token it is a key caller, which the console door refuses.
+
+    Raises PrincipalError for an invalid token or a vouched-for but malformed principal (a 401,
+    not a silent key caller)."""
+    if mode == "azure" and not emulator_secret:
+        token = bearer_token(headers)
+        if token is None or tokens is None:
+            return KEY_CALLER
+        return _as_caller(tokens.principal(token))
+    raw = headers.get(PRINCIPAL_HEADER)
+    if not raw or not trusts_principal(headers, emulator_secret=emulator_secret):
+        return KEY_CALLER
+    return _as_caller(parse_principal(raw))
 
 
 def refusal(who: Caller, action: str) -> str | None:

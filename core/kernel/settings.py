@@ -72,9 +72,10 @@ class Settings(BaseModel):
 
     # the local console server's shared secret: a principal header counts only next to it (core/kernel/authz.py)
     console_principal_secret: str | None = None
-    # set by the platform (App Service Authentication on): only then is an x-ms-client-principal on
-    # Azure the platform's, never the client's (it strips client-sent x-ms-client-* headers)
-    app_service_auth_enabled: bool = False
+    # Azure: the console's Entra app registration; the app validates its bearer tokens itself
+    # (adapters/azure/entra_tokens.py). Unset: the console door refuses everyone on Azure.
+    console_entra_client_id: str | None = None
+    console_entra_tenant_id: str | None = None
 
     # Azure
     aml_subscription_id: str | None = None
@@ -185,7 +186,8 @@ ENV_KEYS: dict[str, str] = {
     "shared_registry_name": "SHARED_REGISTRY_NAME",
     "shared_registry_tracking_uri": "SHARED_REGISTRY_TRACKING_URI",
     "console_principal_secret": "CONSOLE_PRINCIPAL_SECRET",
-    "app_service_auth_enabled": "WEBSITE_AUTH_ENABLED",
+    "console_entra_client_id": "CONSOLE_ENTRA_CLIENT_ID",
+    "console_entra_tenant_id": "CONSOLE_ENTRA_TENANT_ID",
     "aml_subscription_id": "AML_SUBSCRIPTION_ID",
     "aml_resource_group": "AML_RESOURCE_GROUP",
     "aml_workspace": "AML_WORKSPACE",

@@ -19,9 +19,19 @@ from datetime import datetime
 
 from core.rollout.traffic_log import TABLE, iso_ms
 
-# The table exists in a workspace only once an endpoint has logged a request: a fuzzy union makes a
-# gate's query on a new workspace return no rows (need-more-data) instead of a semantic error.
-KQL_SOURCE = f"union isfuzzy=true {TABLE}"
+# The table exists in a workspace only once an endpoint has logged a request. A fuzzy union alone does
+# not help: with no leg that resolves it is still an error ("union operator: Failed to resolve table
+# expression", Kusto docs, union operator: "isfuzzy=true ... at least one table must exist"). An empty
+# datatable with the table's schema always resolves, so a new workspace's query returns no rows
+# (need-more-data); the missing table is then reported as a warning (a partial result with no
+# error rows), which the adapter reads as data. Column types from Azure Monitor's table reference
+# (learn.microsoft.com/azure/azure-monitor/reference/tables/amlonlineendpointtrafficlog): a leg whose
+# types differ would split a column in two (ResponseCode_int, ResponseCode_string).
+EMPTY_LEG = (
+    "(datatable(TimeGenerated:datetime, EndpointName:string, DeploymentName:string, "
+    "ResponseCode:int, TotalDurationMs:int)[])"
+)
+KQL_SOURCE = f"union isfuzzy=true {EMPTY_LEG}, {TABLE}"
 ERROR_CODES_4XX = (408, 424)  # request timeout, failed dependency: the deployment's fault
 THROTTLED_CODE = 429  # capacity, not the model: counted apart
 PERCENTILES = (50, 95, 99)

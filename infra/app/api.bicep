@@ -11,6 +11,11 @@ param identityClientId string
 param applicationInsightsName string
 @description('Settings the app code reads (core/settings.py), assembled in main.bicep.')
 param appSettings object
+@description('Browser origins allowed to call the app (the operator console\'s): declared here because every provision PUTs siteConfig, which would reset a CORS list set with `az functionapp cors add`.')
+param corsAllowedOrigins array = []
+@description('Entra app registration (client id) of the operator console; empty: no App Service Authentication.')
+param consoleEntraClientId string = ''
+param tenantId string = tenant().tenantId
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -47,6 +52,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled' // zip deploy to the package container only
       http20Enabled: true
+      cors: {
+        allowedOrigins: corsAllowedOrigins
+        supportCredentials: false // the console sends a bearer token, not cookies
+      }
     }
     functionAppConfig: {
       deployment: {
@@ -73,6 +82,35 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   resource settings 'config' = {
     name: 'appsettings'
     properties: union(hostSettings, appSettings)
+  }
+}
+
+// App Service Authentication for the console's Entra registration: where the platform runs it, it validates
+// bearer tokens and strips client-sent x-ms-client-* headers. The app does not rely on it: /api/console/*
+// validates the bearer token itself (core/kernel/authz.py), since Flex Consumption documentation (preview
+// revision) said EasyAuth was not supported there.
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(consoleEntraClientId)) {
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: consoleEntraClientId
+          openIdIssuer: 'https://sts.windows.net/${tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [ 'api://${consoleEntraClientId}', consoleEntraClientId ]
+        }
+      }
+    }
+    login: { tokenStore: { enabled: false } }
   }
 }
 

@@ -98,7 +98,7 @@ resource endpointErrors 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previ
     criteria: {
       allOf: [
         {
-          query: 'union isfuzzy=true AmlOnlineEndpointTrafficLog | where EndpointName == "${endpointName}" | extend Code = toint(ResponseCode) | summarize requests = count(), errors = countif(Code >= 500 or Code in (408, 424)) | where requests >= 50 | extend error_rate = todouble(errors) / requests | where error_rate > ${errorRateThreshold}'
+          query: 'union isfuzzy=true (datatable(TimeGenerated:datetime, EndpointName:string, DeploymentName:string, ResponseCode:int, TotalDurationMs:int)[]), AmlOnlineEndpointTrafficLog | where EndpointName == "${endpointName}" | extend Code = toint(ResponseCode) | summarize requests = count(), errors = countif(Code >= 500 or Code in (408, 424)) | where requests >= 50 | extend error_rate = todouble(errors) / requests | where error_rate > ${errorRateThreshold}'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0
@@ -106,7 +106,9 @@ resource endpointErrors 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previ
         }
       ]
     }
-    // The table exists only once the endpoint has logged traffic; without this the rule is rejected on a new workspace.
+    // The table exists only once the endpoint has logged traffic: without skipQueryValidation the rule is rejected on a
+    // new workspace, and without the empty datatable leg (the same as core/rollout/kql.py's) the union has no leg that
+    // resolves, which Kusto reports as an error, so the rule would fail every evaluation until the first request.
     skipQueryValidation: true
     autoMitigate: true
     actions: { actionGroups: [actionGroup.id], customProperties: { model: 'churn' } }

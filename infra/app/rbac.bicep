@@ -10,6 +10,8 @@ param containerRegistryName string
 param cosmosAccountName string
 param topicName string
 param managedIdentityPrincipalId string
+@description('System identity of the online endpoint (ml.bicep output endpointPrincipalId): writes the prediction log.')
+param endpointPrincipalId string
 @description('Deploying user: may upload to the data lake. Empty to skip.')
 param userPrincipalId string = ''
 @description('Shared registry created in this resource group (registry.bicep); empty for none.')
@@ -171,9 +173,22 @@ resource appLedger 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@202
   }
 }
 
-// --- the online endpoint's system identity: nothing here. Azure ML itself grants the endpoint's
-// system identity AcrPull on the workspace registry and Storage Blob Data Reader on the workspace
-// storage when it creates the endpoint; assigning them again fails with RoleAssignmentExists.
+// --- the online endpoint's system identity. Azure ML itself grants it AcrPull on the workspace registry and
+// Storage Blob Data Reader on the workspace storage when it creates the endpoint (assigning those again fails
+// with RoleAssignmentExists). Model data collection writes the prediction log (modelDataCollector/ in
+// workspaceblobstore) as this identity, and the storage allows no shared keys: it needs write access, the role
+// the data collection docs name (how-to-collect-production-data: Storage Blob Data Contributor).
+
+// Storage Blob Data Contributor on the workspace storage: model data collection's JSONL
+resource endpointPredictionLog 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(mlStorage.id, endpointPrincipalId, roles.storageBlobDataContributor)
+  scope: mlStorage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: endpointPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
 
 // --- the deploying user (optional)
 

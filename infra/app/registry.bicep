@@ -2,7 +2,10 @@
 // artifact, copied by the registry import). Created by ONE environment (dev: createSharedRegistry
 // = true); the others only name it (sharedRegistryName) and get the AzureML Registry User role.
 param name string
+@description('Primary region of the registry (its metadata).')
 param location string
+@description('Regions the registry replicates models to (the primary first). A workspace can deploy a registry model only in a region listed here (Azure ML docs: how-to-manage-registries, "Choose Azure regions").')
+param regions array = [location]
 param tags object
 
 resource registry 'Microsoft.MachineLearningServices/registries@2024-10-01' = {
@@ -13,8 +16,8 @@ resource registry 'Microsoft.MachineLearningServices/registries@2024-10-01' = {
   properties: {
     publicNetworkAccess: 'Enabled'
     regionDetails: [
-      {
-        location: location
+      for region in regions: {
+        location: region
         storageAccountDetails: [
           {
             systemCreatedStorageAccount: {

@@ -1,6 +1,6 @@
 """The ledger is the outbox, end to end: devhost is SIGKILLed after a trigger recorded a request
 and before it started the model's coordinator; devhost restarted on the same state dir claims
-the request (the outbox sweep runs at host start). The lifecycle is a dry run."""
+the request (at the outbox sweep's next minute tick). The lifecycle is a dry run."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_a_request_recorded_just_before_the_host_dies_is_claimed_after_a_restart
 
     monkeypatch.delenv(PAUSE)
     with edge_devhost(workdir, ["churn"], debounce_seconds=1) as host:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # the next minute tick, then the claim
         while not (runs := ledger.list_runs(model="churn")):
             assert time.monotonic() < deadline, "the stranded request was never claimed\n" + host.log_tail()
             time.sleep(0.2)

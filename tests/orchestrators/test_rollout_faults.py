@@ -116,7 +116,7 @@ def test_a_gate_whose_ledger_write_keeps_failing_restores_the_split_at_any_step(
 @pytest.mark.parametrize(
     "why",
     [
-        "Log Analytics returned a partial result: PartialError (warnings only)",
+        "Log Analytics returned a partial result: record count limit exceeded",
         "Log Analytics query failed: HTTP 400 BadArgumentError: table not found",
         "Log Analytics query failed: HTTP 429 TooManyRequests",
     ],

@@ -1,22 +1,26 @@
 """The console door (/api/console/...): anonymous at the host so a browser can reach it, and therefore
 open only to a trusted principal. A reader reads and every write is a 403; no principal, a forged one
-(no emulator secret locally, App Service Authentication off on Azure) is a 401 that changes nothing."""
+(no emulator secret locally; on Azure no valid Entra token, whatever x-ms-client-principal says) is a
+401 that changes nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Iterator
 
 import azure.functions as func
 import pytest
 
 import wiring
+from adapters.azure.entra_tokens import EntraTokenVerifier
 from core.intake.payloads import OPERATOR_EVENTS
 from core.kernel import authz
 from core.kernel.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
 from core.kernel.settings import Settings
+from tests.entra_standin import CLIENT_ID, TENANT, SigningKey, claims, mint, tenant_keys, unsigned
 from tests.triggers.durable_fakes import user_function
 from tests.triggers.test_operator_api import ROLLOUT, RUN, add_run, call
 from triggers import operator_api as api
@@ -45,6 +49,10 @@ def app_service(user: str, *roles: str) -> dict[str, str]:
     claims += [{"typ": "roles", "val": r} for r in roles]
     doc = {"auth_typ": "aad", "claims": claims, "name_typ": "preferred_username", "role_typ": "roles"}
     return {PRINCIPAL_HEADER: base64.b64encode(json.dumps(doc).encode()).decode()}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def running(client) -> None:
@@ -137,24 +145,39 @@ def test_the_401_tells_the_browser_to_bring_a_bearer_token(local):
     assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_on_azure_the_console_takes_app_service_authentications_principal_only_when_the_platform_is_on(
+def test_on_azure_the_console_acts_for_the_person_of_a_valid_entra_token_and_refuses_everything_else(
     fakes, client
 ):
     add_run(fakes)
     running(client)
-    with wiring.override(settings=Settings(mode="azure", app_service_auth_enabled=True)):
-        assert act(client, "rollback", app_service("ana@contoso.com", "operator"))[0] == 202
-        assert act(client, "approve", app_service("rita@contoso.com", "reader"))[0] == 403
-        assert call(api.console_models, headers={})[0] == 401
+    key = SigningKey.new("kid-1")
+    with tenant_keys(key) as url:
+        tokens = EntraTokenVerifier(TENANT, CLIENT_ID, jwks_url=url)
+        with wiring.override(settings=Settings(mode="azure"), console_tokens=tokens):
+            assert act(client, "rollback", bearer(mint(claims("ana@contoso.com", "operator"), key)))[0] == 202
+            assert act(client, "approve", bearer(mint(claims("rita@contoso.com", "reader"), key)))[0] == 403
+            for headers in [
+                bearer(mint(claims("eve@contoso.com", "operator", exp=int(time.time()) - 600), key)),
+                bearer(mint(claims("eve@contoso.com", "operator", aud="api://other"), key)),
+                bearer(mint(claims("eve@contoso.com", "operator", iss="https://evil.example/v2.0"), key)),
+                bearer(unsigned(claims("eve@contoso.com", "operator"), key.kid)),
+                app_service("mallory@evil.example", "operator"),  # a forged header, no token
+            ]:
+                assert act(client, "approve", headers)[0] == 401
     [decision] = fakes.ledger.entries(RUN, "decision")
     assert (
         decision.data["actor"] == "aad:ana@contoso.com" and decision.data["user_id"] == "oid-ana@contoso.com"
     )
-    # App Service Authentication off (WEBSITE_AUTH_ENABLED unset): nothing strips a client's header,
-    # so on an anonymous route it would be anybody's word
-    with wiring.override(settings=Settings(mode="azure", app_service_auth_enabled=False)):
+
+
+def test_on_azure_without_a_configured_entra_registration_the_console_admits_nobody(fakes, client):
+    add_run(fakes)
+    running(client)
+    with wiring.override(settings=Settings(mode="azure")):
+        assert wiring.console_tokens() is None
         assert act(client, "rollback", app_service("mallory@evil.example", "operator"))[0] == 401
-    assert len(fakes.ledger.entries(RUN, "decision")) == 1
+        assert act(client, "rollback", bearer("anything"))[0] == 401
+    assert fakes.ledger.entries(RUN, "decision") == []
 
 
 def test_the_openapi_document_covers_every_console_route_with_bearer_security_and_its_401():

@@ -30,7 +30,7 @@ LOCAL_ONLY = {
     "ENDPOINT_SERVER_KEY": "the local endpoint server's key",
     "TRAFFIC_DB_PATH": "the local traffic table; Azure queries Log Analytics",
     "EVENTS_TOPIC_KEY": "devhost's topic key; the Azure topic has local auth disabled (EventGrid Data Sender role)",
-    "CONSOLE_PRINCIPAL_SECRET": "the local console server's secret; on Azure App Service Authentication sets the principal",
+    "CONSOLE_PRINCIPAL_SECRET": "the local console server's secret; on Azure the app validates Entra bearer tokens",
     "SHARED_REGISTRY_TRACKING_URI": "the local shared registry (a second MLflow store); Azure names an Azure ML registry",
     "LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS": "a crash point for the outbox e2e test; never set on Azure",
 }
@@ -45,7 +45,7 @@ def _is_host(key: str) -> bool:
 
 
 def code_settings() -> set[str]:
-    """App settings the code reads; platform variables it reads (WEBSITE_AUTH_ENABLED) are not ours to set."""
+    """App settings the code reads; platform variables (WEBSITE_*) are not ours to set."""
     return {k for k in settings_module.ENV_KEYS.values() if not _is_host(k)}
 
 

@@ -77,10 +77,36 @@ def test_a_named_shared_registry_is_a_second_mlflow_store_fed_by_the_workspace_r
     wiring.reset()
     try:
         with wiring.override(settings=settings):
-            share = wiring.ports().model_share
+            assert wiring.ports().model_share.registry == "shared-ml"  # type: ignore[union-attr]
+            share = wiring.model_share()
             assert isinstance(share, MlflowSharedRegistry)
             assert share.registry == "shared-ml" and share.source is wiring.workspace_registry()
             assert share.source_name == "dev"
             assert share.tracking_uri.endswith("shared-registry.db")
+    finally:
+        wiring.reset()
+
+
+def test_activities_get_their_ports_while_the_shared_registry_cannot_be_reached(tmp_path, monkeypatch):
+    """Building the Azure registry client calls registry discovery; before prod's Registry User
+    grant it fails. Only the use of the registry may fail then, not every activity."""
+    settings = Settings(local_state_dir=tmp_path / "state", shared_registry_name="shared-ml")
+    built: list[str] = []
+
+    def unreachable():
+        built.append("model_share")
+        raise ConnectionError("registry discovery for 'shared-ml' failed: 403")
+
+    monkeypatch.setattr(wiring, "model_share", unreachable)
+    wiring.reset()
+    try:
+        with wiring.override(settings=settings):
+            ports = wiring.ports()
+            assert built == []  # nothing reached for the registry yet
+            assert ports.model_share is not None and ports.model_share.registry == "shared-ml"
+            assert ports.ledger is not None and ports.registry is not None
+            with pytest.raises(ConnectionError, match="discovery"):
+                ports.model_share.get("churn", "1")
+            assert built == ["model_share"]
     finally:
         wiring.reset()

@@ -9,6 +9,12 @@ what Azure would *receive*, not what an SDK object holds.
 
 Anything the stand-in does not know is answered 501 and recorded, and `unknown` lists it, so a new
 SDK request shows up as a test failure instead of a silent default.
+
+Errors have ARM's shape, `{"error": {"code", "message"}}` with the HTTP status (Azure Resource Manager
+RPC, azure-resource-manager-rpc "common-api-details.md", error response content; a missing resource is
+404 `ResourceNotFound`), which azure-core maps to ResourceNotFoundError as it does for Azure. Log
+Analytics answers `{"tables": [{"name", "columns": [{"name", "type"}], "rows"}]}` as the query API
+reference shows (learn.microsoft.com/rest/api/loganalytics/dataaccess/query/execute).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from azure.monitor.query import LogsQueryClient
 from adapters.azure.events import EventGridEventPublisher
 from adapters.azure.traffic_stats import LogAnalyticsTrafficStats
 from core.kernel.ports import LifecycleEvent
+from core.rollout.kql import EMPTY_LEG
 from tests.wire.armstandin import LA_WORKSPACE_ID, TOPIC_HOST, AzureStandIn, FakeCredential
 
 pytestmark = pytest.mark.integration
@@ -65,12 +66,14 @@ def test_the_gate_query_log_analytics_receives_is_the_generated_kql_over_the_win
     assert window_call.path == f"/v1/workspaces/{LA_WORKSPACE_ID}/query"
     assert window_call.headers["authorization"] == "Bearer standin-token"
     body = window_call.json()
-    assert body["query"].startswith("union isfuzzy=true AmlOnlineEndpointTrafficLog\n")
+    assert body["query"].startswith(f"union isfuzzy=true {EMPTY_LEG}, AmlOnlineEndpointTrafficLog\n")
     assert 'where EndpointName == "churn-endpoint" and DeploymentName in ("blue", "green")' in body["query"]
     assert "datetime(2026-03-01T12:00:00.000Z)" in body["query"]
     assert body["timespan"] == "2026-03-01T12:00:00.000Z/2026-03-01T12:10:00.000Z"
     assert window_call.headers["prefer"] == "wait=60"
-    assert watermark_call.json()["query"].startswith("union isfuzzy=true AmlOnlineEndpointTrafficLog\n")
+    assert watermark_call.json()["query"].startswith(
+        f"union isfuzzy=true {EMPTY_LEG}, AmlOnlineEndpointTrafficLog\n"
+    )
 
     assert (window.by_deployment["green"].requests, window.by_deployment["green"].errors) == (100, 1)
     assert window.ingested_until == datetime(2026, 3, 1, 12, 11, tzinfo=UTC)

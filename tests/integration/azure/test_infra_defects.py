@@ -34,7 +34,10 @@ def test_the_log_alert_is_accepted_before_the_traffic_table_exists():
     """Defect 3: Azure Monitor rejects a rule whose table does not resolve yet (a new workspace)."""
     rule = _resource((INFRA / "app" / "events.bicep").read_text(), "endpointErrors")
     assert "skipQueryValidation: true" in rule
-    assert "query: 'union isfuzzy=true AmlOnlineEndpointTrafficLog" in rule
+    from core.rollout.kql import EMPTY_LEG
+
+    # and its union always has a leg that resolves (the same empty leg as the gate's KQL, issue 19)
+    assert f"query: 'union isfuzzy=true {EMPTY_LEG}, AmlOnlineEndpointTrafficLog |" in rule
 
 
 def _run_hook(tmp_path: Path, provision_ok: bool) -> list[str]:

@@ -153,13 +153,11 @@ def test_by_default_it_sends_the_kql_that_lifecycle_kql_generates():
     assert stats.by_deployment["blue"].requests == 900
 
 
-# Evidence that cannot be read is "unavailable" to the gate (core.kernel.ports.EvidenceUnavailable),
-# which holds the step; it must never fail the rollout nor pass green. Shapes: the Log Analytics
-# query API's ErrorResponse (error.code / innererror chain, as in the REST reference "Query - Execute")
-# and a partial answer whose only details are warnings (Azure/azure-sdk-for-python#25137).
-WARNINGS_ONLY = {
-    "tables": [WINDOW_TABLE],
-    "error": {
+# What Log Analytics answers when a fuzzy union names a table the workspace does not have yet: HTTP 200,
+# the rows, and error.code PartialError whose details' innermost innererror is a warning. Shape from
+# Azure/azure-sdk-for-python#25137 (a recorded response) and the Log Analytics query API reference.
+def _missing_table_warning(table: str) -> dict:
+    return {
         "code": "PartialError",
         "message": "There were some errors when processing your query.",
         "details": [
@@ -168,14 +166,47 @@ WARNINGS_ONLY = {
                 "message": "Something went wrong processing your query on the server.",
                 "innererror": {
                     "code": "-2133196790",
-                    "message": "'union' operator: Failed to resolve table expression named 'AmlOnlineEndpointTrafficLog'",
+                    "message": f"'union' operator: Failed to resolve table expression named '{table}'",
                     "severity": 3,
                     "severityName": "Warning",
                 },
             }
         ],
-    },
-}
+    }
+
+
+def test_a_missing_traffic_table_reported_as_a_warning_is_read_as_no_requests_not_an_error():
+    empty = {**WINDOW_TABLE, "rows": []}
+    answer = {"tables": [empty], "error": _missing_table_warning("AmlOnlineEndpointTrafficLog")}
+    with serve(_answer(answer)) as stub:
+        stats = _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)
+    assert {d: s.requests for d, s in stats.by_deployment.items()} == {"blue": 0, "green": 0}
+
+
+def test_rows_that_came_with_only_warnings_are_complete_data():
+    answer = {"tables": [WINDOW_TABLE], "error": _missing_table_warning("SomeOtherLeg")}
+    with serve(_answer(answer)) as stub:
+        stats = _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)
+    assert stats.by_deployment["blue"].requests == 900
+
+
+def test_a_partial_result_with_an_error_detail_among_warnings_is_still_an_error():
+    error = _missing_table_warning("AmlOnlineEndpointTrafficLog")
+    error["details"].append(
+        {
+            "code": "EngineError",
+            "message": "Query result set has exceeded the internal record count limit",
+            "innererror": {"code": "-2133196792", "message": "limit", "severity": 2, "severityName": "Error"},
+        }
+    )
+    answer = {"tables": [WINDOW_TABLE], "error": error}
+    with serve(_answer(answer)) as stub, pytest.raises(TrafficQueryError, match="partial result"):
+        _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)
+
+
+# Evidence that cannot be read is "unavailable" to the gate (core.kernel.ports.EvidenceUnavailable),
+# which holds the step; it must never fail the rollout nor pass green. Shapes: the Log Analytics
+# query API's ErrorResponse (error.code and its innererror chain, REST reference "Query - Execute").
 TABLE_NOT_FOUND = {
     "error": {
         "message": "The request had some invalid properties",
@@ -195,12 +226,8 @@ THROTTLED = {"error": {"code": "TooManyRequests", "message": "Rate limit exceede
 
 @pytest.mark.parametrize(
     ("status", "body", "says"),
-    [
-        (200, WARNINGS_ONLY, "partial result"),
-        (400, TABLE_NOT_FOUND, "HTTP 400"),
-        (429, THROTTLED, "HTTP 429"),
-    ],
-    ids=["partial-with-warnings-only", "table-not-found", "throttled"],
+    [(400, TABLE_NOT_FOUND, "HTTP 400"), (429, THROTTLED, "HTTP 429")],
+    ids=["table-not-found", "throttled"],
 )
 def test_unreadable_telemetry_is_reported_as_unavailable_evidence(status, body, says):
     from core.kernel.ports import EvidenceUnavailable
@@ -211,3 +238,9 @@ def test_unreadable_telemetry_is_reported_as_unavailable_evidence(status, body, 
 
     with serve(respond) as stub, pytest.raises(EvidenceUnavailable, match=says):
         _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)
+
+
+def test_a_partial_result_with_an_error_is_unavailable_evidence_for_the_gate():
+    from core.kernel.ports import EvidenceUnavailable
+
+    assert issubclass(TrafficQueryError, EvidenceUnavailable)

@@ -1,6 +1,9 @@
 """AzureMLPredictionLog against a real Azurite: blobs written in the layout and format AML model data
 collection documents (modelDataCollector/{endpoint}/{deployment}/{collection}/yyyy/MM/dd/HH/*.jsonl,
-one CloudEvent a line) read back as the predictions the ML-aware gates judge."""
+one CloudEvent a line) read back as the predictions the ML-aware gates judge. Layout and line shape
+follow learn.microsoft.com azure/machine-learning/how-to-collect-production-data ("Collected data"
+and its sample JSONL lines: specversion, id, source, type azureml.inference.<collection>, datacontenttype,
+time, data, correlationid, xrequestid; the fields the adapter does not read are left out here)."""
 
 from __future__ import annotations
 

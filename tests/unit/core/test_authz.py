@@ -64,15 +64,37 @@ def test_locally_a_principal_without_the_emulators_secret_is_ignored():
     assert authz.caller(forged, mode="local", emulator_secret=None) is authz.KEY_CALLER
 
 
-def test_on_azure_app_service_authentications_principal_is_read_with_its_app_roles():
-    headers = {PRINCIPAL_HEADER: app_service("ana@contoso.com", "operator")}
-    who = authz.caller(headers, mode="azure", emulator_secret=None, platform_auth=True)
+class Tokens:
+    """A TokenVerifier that knows one token (the real one: tests/integration/azure/test_entra_tokens.py)."""
+
+    def principal(self, token: str) -> Principal:
+        if token != "good":
+            raise authz.PrincipalError("the bearer token is not valid")
+        return authz.principal_from_claims(
+            {"preferred_username": "ana@contoso.com", "oid": "oid-1", "roles": ["operator", "admin"]}
+        )
+
+
+def test_on_azure_the_caller_is_the_person_of_a_valid_bearer_token_with_its_app_roles():
+    who = authz.caller({"Authorization": "Bearer good"}, mode="azure", emulator_secret=None, tokens=Tokens())
     assert who.actor == "aad:ana@contoso.com" and who.user_id == "oid-1" and who.may("rollback")
+    assert who.roles == {"operator", "reader"}  # roles this app does not define are dropped
+    with pytest.raises(authz.PrincipalError):
+        authz.caller({"Authorization": "Bearer forged"}, mode="azure", emulator_secret=None, tokens=Tokens())
 
 
-def test_on_azure_without_app_service_authentication_a_principal_header_is_nobodys_word():
+def test_on_azure_a_principal_header_without_a_token_is_nobodys_word():
+    """Trust no longer rests on the platform stripping the header (Flex Consumption: not assured)."""
     headers = {PRINCIPAL_HEADER: app_service("mallory@evil.example", "operator")}
-    assert authz.caller(headers, mode="azure", emulator_secret=None, platform_auth=False) is authz.KEY_CALLER
+    assert authz.caller(headers, mode="azure", emulator_secret=None, tokens=Tokens()) is authz.KEY_CALLER
+    assert authz.caller(headers, mode="azure", emulator_secret=None) is authz.KEY_CALLER
+
+
+def test_only_a_bearer_authorization_header_carries_a_token():
+    assert authz.bearer_token({"Authorization": "Bearer abc"}) == "abc"
+    assert authz.bearer_token({"authorization": "bearer  abc "}) == "abc"
+    assert authz.bearer_token({"Authorization": "Basic abc"}) is None
+    assert authz.bearer_token({"Authorization": "Bearer"}) is None and authz.bearer_token({}) is None
 
 
 def test_a_request_without_a_principal_is_the_function_key_holder_and_may_act():

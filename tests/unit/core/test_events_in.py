@@ -41,6 +41,8 @@ def blob_event(
     etag: str = "0x8DC1",
     base: str = ACCOUNT_URL,
 ) -> dict:
+    """A `Microsoft.Storage.BlobCreated` event in the Event Grid schema, shaped after the sample in
+    learn.microsoft.com event-grid/event-schema-blob-storage.md (test_event_shapes.py parses the sample itself)."""
     return {
         "id": event_id,
         "topic": "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/devstoreaccount1",
@@ -61,6 +63,8 @@ def blob_event(
 
 
 def as_cloud_event(event: dict) -> dict:
+    """The same event in the CloudEvents 1.0 schema, as Event Grid delivers it with `cloudeventschemav1_0`
+    (event-grid/cloud-event-schema.md: `source` is the topic, `subject` and `type` carried over)."""
     return {
         "specversion": "1.0",
         "id": event["id"],
@@ -73,6 +77,8 @@ def as_cloud_event(event: dict) -> dict:
 
 
 def alert(condition: str = "Fired", *, rule: str = "churn-drift", custom: dict | None = None) -> dict:
+    """An Azure Monitor alert in the common alert schema (azure-monitor/alerts/alerts-common-schema.md:
+    `schemaId`, `data.essentials`, `data.alertContext`, `data.customProperties`)."""
     return {
         "schemaId": "azureMonitorCommonAlertSchema",
         "data": {
@@ -96,6 +102,8 @@ def alert(condition: str = "Fired", *, rule: str = "churn-drift", custom: dict |
 
 
 def aml_event(breached: str = "true", status: str = "Failed", tags: dict | None = None) -> dict:
+    """`Microsoft.MachineLearningServices.RunStatusChanged` as a model monitor's failed run emits it
+    (event-grid/event-schema-machine-learning.md; the monitor's tag as in how-to-monitor-model-performance.md)."""
     return {
         "id": "aml-1",
         "topic": "/subscriptions/x/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb_kql
 import pytest
 
-from core.rollout.kql import WindowQuery, watermark_query, window_query
+from core.rollout.kql import EMPTY_LEG, WindowQuery, watermark_query, window_query
 from core.rollout.traffic_log import iso_ms
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -16,9 +16,7 @@ END = START + timedelta(minutes=5)
 
 def test_window_kql_filters_the_half_open_window_endpoint_and_deployments():
     kql = window_query("churn", ["blue", "green"], START, END)
-    assert kql.startswith(
-        "union isfuzzy=true AmlOnlineEndpointTrafficLog\n"
-    )  # a new workspace has no table yet
+    assert kql.startswith(f"union isfuzzy=true {EMPTY_LEG}, AmlOnlineEndpointTrafficLog\n")
     assert "TimeGenerated >= datetime(2026-03-01T12:00:00.000Z)" in kql
     assert "TimeGenerated < datetime(2026-03-01T12:05:00.000Z)" in kql
     assert 'EndpointName == "churn" and DeploymentName in ("blue", "green")' in kql
@@ -65,3 +63,32 @@ def test_timestamps_are_written_as_utc_with_milliseconds():
     assert iso_ms(datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)) == "2026-01-02T03:04:05.678Z"
     with pytest.raises(ValueError, match="no timezone"):
         iso_ms(datetime(2026, 1, 2))
+
+
+def test_a_workspace_without_the_traffic_table_still_answers_the_gate_query_with_no_rows():
+    """A fuzzy union with no leg that resolves is an error (Kusto docs, union operator): the empty
+    datatable leg always resolves, so a new workspace reads as no traffic (need-more-data)."""
+    con = duckdb_kql.connect()  # no AmlOnlineEndpointTrafficLog table at all
+    kql = window_query("churn", ["blue", "green"], START, END, 80.0).replace(
+        ", AmlOnlineEndpointTrafficLog\n", "\n"
+    )  # what Kusto evaluates when the fuzzy leg does not resolve
+    assert duckdb_kql.query(con, kql).fetchall() == []
+    assert watermark_query("churn").startswith(
+        f"union isfuzzy=true {EMPTY_LEG}, "
+    )  # (duckdb-kql lacks ingestion_time)
+
+
+def test_the_empty_leg_declares_every_column_the_queries_read_with_the_types_azure_monitor_documents():
+    declared = dict(
+        part.strip().split(":") for part in EMPTY_LEG.split("datatable(")[1].split(")")[0].split(",")
+    )
+    # learn.microsoft.com/azure/azure-monitor/reference/tables/amlonlineendpointtrafficlog
+    assert declared == {
+        "TimeGenerated": "datetime",
+        "EndpointName": "string",
+        "DeploymentName": "string",
+        "ResponseCode": "int",
+        "TotalDurationMs": "int",
+    }
+    for column in declared:
+        assert column in window_query("churn", ["blue"], START, END, 80.0)
