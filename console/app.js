@@ -254,7 +254,7 @@ async function lifecyclePage(id) {
   const html = `<h1>Lifecycle ${esc(d.id)} ${badge(running ? "running" : d.status)}</h1>
     <section id="summary">${kv({ model: d.model, stage: live.stage ? `${d.stage} / rollout: ${live.stage}` : d.stage, "traffic now": splitWords(live.split, live), challenger: roleWords(d.challenger_version, live.green), champion: roleWords(d.champion_version, live.blue), started: when(d.created_at), updated: when(d.updated_at) })}</section>
     ${approvalBox(d)}${actions}
-    <section id="outcome"><h2>Outcome</h2>${running ? `<p>${badge("running")} ${esc(d.status)} ${esc(live.move || (live.gate ? `last gate ${live.gate.verdict}: ${(live.gate.reasons || []).join("; ")}` : ""))}</p>` : `<p>${badge(d.status)}</p>`}
+    <section id="outcome"><h2>Outcome</h2>${running ? `<p>${badge("running")} ${esc(d.status)} ${esc(live.move || (live.gate ? `last gate ${live.gate.verdict}: ${(live.gate.reasons || []).join("; ")}` : ""))}</p>${live.labels_plan ? `<p id="labels-plan">Labels: ${esc(live.labels_plan)}</p>` : ""}` : `<p>${badge(d.status)}</p>`}
       ${rollback ? `<p id="rollback-note">Rolled back at ${time(rollback.at)}: ${esc(rollback.reason)}; restored ${esc(JSON.stringify((rollback.restored || {}).traffic))}, deleted ${esc(rollback.deleted)}</p>` : ""}
       ${failed.length ? `<p id="failing-gate">Failing gate (look ${d.gates.indexOf(failed[0]) + 1}, ${failed[0].percent}%): ${esc((failed[0].reasons || []).join("; "))}</p>` : ""}
     </section>

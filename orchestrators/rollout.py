@@ -27,11 +27,12 @@ from typing import Any
 import azure.durable_functions as df
 
 from core.kernel.fact import SplitView
-from core.rollout.accuracy_gate import OnlineAccuracyConfig
+from core.rollout.accuracy_gate import OnlineAccuracyConfig, label_plan, labels_to_decide
 from core.rollout.evidence_payloads import (
     ONLINE_ACCURACY,
     SHADOW_GATE,
     OnlineAccuracyInput,
+    OnlineAccuracyResult,
     ShadowGateInput,
 )
 from core.rollout.facts import (
@@ -377,13 +378,32 @@ class Rollout(RunContext):
             needed=result.min_labels,
             reasons=result.reasons[:3],
         )
-        self.show(online_accuracy=view)
+        self.show(online_accuracy=view, labels_plan=self.label_outlook(state, result))
         return Evidence(
             "online_accuracy",
             result.verdict,
             tuple(result.reasons[:2]),
             result.green_labelled,
             result.min_labels,
+        )
+
+    def label_outlook(self, state: StepState, result: OnlineAccuracyResult) -> str:
+        """The label budget in words: labels an equal green needs to pass, as expected (median) and
+        with 95% confidence (core.rollout.accuracy_gate.labels_to_decide, at blue's live metric and
+        class balance), at the label rate seen since green went live, against the label deadline."""
+        assert self.online is not None
+        labelled = result.green_labelled
+        since = self.live_since or state.started_at
+        seen = (state.now - since).total_seconds()
+        rate = labelled / seen if seen > 0 and labelled else None
+        shape = {"value": result.blue_value or 0.8, "positive_rate": result.positive_rate or 0.3}
+        expected = labels_to_decide(self.online, confidence=0.5, **shape)
+        budget = labels_to_decide(self.online, confidence=0.95, **shape)
+        left = self.plan.label_wait_seconds - int((state.now - state.started_at).total_seconds())
+        _, _, words = label_plan(max(expected - labelled, 0), rate, 0, max(left, 0))
+        return (
+            f"{labelled} labelled; an equal green passes at about {expected} ({budget} for 95%): "
+            f"the rest {words.removeprefix('needs ')}"
         )
 
     def approval(self, decision: RampDecision):  # generator -> the decision once approved

@@ -63,6 +63,8 @@ class OnlineAccuracyResult(Payload):
     green_labelled: int
     blue_labelled: int
     min_labels: int
+    blue_value: float | None = None  # blue's live metric (plans the label budget)
+    positive_rate: float | None = None  # share of positive labels among blue's (AUC's class balance)
 
 
 # --------------------------------------------------------------------------- activities

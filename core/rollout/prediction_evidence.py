@@ -185,4 +185,12 @@ def judge_online_accuracy(
         green_labelled=verdict.green_labelled,
         blue_labelled=verdict.blue_labelled,
         min_labels=verdict.min_labels,
+        blue_value=verdict.blue_value,
+        positive_rate=_positive_rate(verdict.details.get("classes", {}).get(req.blue)),
     )
+
+
+def _positive_rate(classes: list[int] | tuple[int, int] | None) -> float | None:
+    if not classes or sum(classes) == 0 or min(classes) == 0:
+        return None
+    return classes[0] / sum(classes)

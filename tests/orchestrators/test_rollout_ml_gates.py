@@ -101,6 +101,7 @@ def test_a_challenger_as_good_as_the_champion_is_promoted_once_the_labels_say_so
     [fact] = gate_facts(world, "online_accuracy_evaluated")
     assert fact.verdict == "pass"
     assert status["output"]["reasons"][0].startswith("online accuracy pass")
+    assert "an equal green passes at about" in status["customStatus"]["labels_plan"]
 
 
 def test_missing_labels_are_a_visible_wait_that_the_label_deadline_ends_by_policy(world, tmp_path):
@@ -116,6 +117,7 @@ def test_missing_labels_are_a_visible_wait_that_the_label_deadline_ends_by_polic
     assert all(f.verdict == "need_more_data" and f.green_labelled == 0 for f in facts)
     assert "waiting for labels" in facts[0].reasons[0]
     assert status["customStatus"]["labels_deadline"]
+    assert "no label rate observed yet" in status["customStatus"]["labels_plan"]
 
 
 @pytest.mark.parametrize("shift", [0.3])
