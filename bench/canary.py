@@ -1,6 +1,6 @@
 """Canary gate benchmark: our sequential gate vs a fixed-threshold gate (Argo Rollouts / Flagger style).
 
-    python -m bench.canary [--trials 1000] [--seed 7]
+    python -m bench.canary [--trials 1000] [--seed 7] [--whole-trials 100] [--whole-scale demo|production|both]
 
 Simulated traffic with known effects, one rollout step at 10% green, both gates evaluated at the
 SAME looks (every `look` green requests) up to the step deadline; at the deadline an undecided gate
@@ -363,6 +363,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ml-trials", type=int, default=200)
     parser.add_argument("--no-endpoint", action="store_true", help="skip the local endpoint figures")
+    parser.add_argument(
+        "--whole-trials", type=int, default=100, help="trials of the whole gate (bench.whole_gate); 0: skip"
+    )
+    parser.add_argument("--whole-scale", choices=["demo", "production", "both"], default="demo")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     traffic = Traffic()
@@ -400,6 +404,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     equal_rate = results["scenarios"]["equal"]["gates"]["ours"]["rollback_rate"]
     results["ml_trials"] = args.ml_trials
     results["ml_scenarios"] = simulate_ml(args.ml_trials, args.seed, equal_rate)
+    if args.whole_trials:
+        from bench import whole_gate
+
+        scales = list(whole_gate.SCALES) if args.whole_scale == "both" else [args.whole_scale]
+        results["whole_gate"] = {}
+        for name in scales:
+            scenarios = whole_gate.simulate(args.whole_trials, args.seed, whole_gate.SCALES[name])
+            results["whole_gate"][name] = scenarios
+            whole_gate.print_table(name, scenarios, args.whole_trials)
     results["simulation_seconds"] = round(time.perf_counter() - started, 1)
     if not args.no_endpoint:
         results["rollback_latency"] = rollback_latency()

@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "scale": asdict(scale),
             "scenarios": simulate(args.trials, args.seed, scale),
         }
-        _print(name, results["scales"][name]["scenarios"], args.trials)
+        print_table(name, results["scales"][name]["scenarios"], args.trials)
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
-def _print(scale: str, scenarios: dict[str, Any], trials: int) -> None:
+def print_table(scale: str, scenarios: dict[str, Any], trials: int) -> None:
     print(
         f"\nwhole gate at {scale} scale, {trials} trials per scenario (rollback rate [95% CI]; target: healthy <= 0.05, bad >= 0.95)"
     )
