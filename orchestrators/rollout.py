@@ -69,6 +69,7 @@ from core.rollout.ramp import (
     RampPlan,
     Split,
     StepState,
+    busy_with,
     challenger_name,
     champion_deployment,
     enter,
@@ -78,7 +79,7 @@ from core.rollout.ramp import (
 )
 from core.rollout.shadow_gate import ShadowConfig
 from core.rollout.traffic_gate import GateConfig
-from core.run.facts import StepEntered
+from core.run.facts import RunAborted, RunFailed, StepEntered
 from core.run.payloads import LifecycleResult
 from core.run.status import EvidenceView, GateView, RunStatus, Stage
 from orchestrators.blueprint import bp
@@ -87,6 +88,7 @@ from orchestrators.run import End, RunContext, Step
 
 STOP_EVENTS = ("abort", "rollback")
 DEPLOY_POLL_SECONDS = 5
+ENDPOINT_POLL_SECONDS = 5
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -102,6 +104,8 @@ def rollout(context: df.DurableOrchestrationContext):
         return (yield from r.promote((yield from r.ramp())))
     except RollBack as back:
         return (yield from r.roll_back(back))
+    except End as end:  # before green exists (waiting for the endpoint): nothing to undo
+        return (yield from r.end(end))
     except Exception as exc:  # an activity failed after its retries, or a bug: never leave green live
         if r.committed or not hasattr(r, "before"):
             raise  # green is the champion already / nothing was touched: fail the run as it is
@@ -155,6 +159,8 @@ class Rollout(RunContext):
     def read_endpoint(self):
         """The endpoint (created if new), the split live before, and which colour green is."""
         ep = yield from self.call(ENSURE_ENDPOINT, EndpointInput(endpoint=self.endpoint))
+        if busy_with(ep.traffic, set(ep.deployments)):
+            ep = yield from self.wait_for_endpoint(ep)
         self.before = Split(dict(ep.traffic), dict(ep.mirror_traffic))
         self.green = challenger_name(ep.traffic)
         self.blue = champion_deployment(ep.traffic)
@@ -175,6 +181,39 @@ class Rollout(RunContext):
             ),
             show,
         )
+
+    def wait_for_endpoint(self, ep: EndpointResult) -> Step[EndpointResult]:
+        """One rollout per endpoint: wait until the rollout under way ends (its challenger's slot is
+        free again), at most as long as a rollout may last; an operator's stop ends the wait."""
+        plan = self.plan
+        longest = (
+            len(plan.phases) * plan.step_deadline_seconds
+            + plan.approval_timeout_seconds * (plan.approval_before_step is not None)
+            + plan.label_wait_seconds * plan.labels
+        )
+        self.show(waiting_for="endpoint", reason=busy_with(ep.traffic, set(ep.deployments)))
+
+        def check() -> Step[EndpointResult]:
+            return (yield from self.call(ENSURE_ENDPOINT, EndpointInput(endpoint=self.endpoint)))
+
+        polled = yield from self.poll(
+            check,
+            lambda e: busy_with(e.traffic, set(e.deployments)) is None,
+            every=max(plan.eval_interval_seconds, ENDPOINT_POLL_SECONDS),
+            within=longest,
+            first=ep,
+            wake=self.stops,
+        )
+        if polled.outcome == "woken":
+            why = f"operator: {self.stopped()} while waiting for the endpoint"
+            raise End("aborted", "deploy", [why], RunAborted(stage="deploy", reason=why))
+        if polled.outcome == "deadline":
+            why = f"endpoint {self.endpoint} still busy after {longest} s: " + str(
+                busy_with(polled.last.traffic, set(polled.last.deployments))
+            )
+            raise End("failed", "deploy", [why], RunFailed(stage="deploy", reason=why))
+        self.show(waiting_for=None, reason=None)
+        return polled.last
 
     def deploy_green(self):
         """Create green at 0% and poll until it is ready (or failed, or past the step deadline)."""

@@ -190,6 +190,18 @@ def challenger_name(traffic: dict[str, int]) -> str:
     return "green" if traffic.get("green", 0) == 0 else "blue"
 
 
+def busy_with(traffic: dict[str, int], deployments: list[str] | set[str]) -> str | None:
+    """Why another rollout may not start on this endpoint now, or None. A rollout owns the
+    challenger's slot (the colour other than the live champion's) from its deploy to its end, where
+    promote deletes the retired deployment and a rollback deletes green; while that slot holds a
+    deployment, another rollout would redeploy it under a live ramp. One rollout per endpoint."""
+    slot = challenger_name(traffic)
+    if slot in deployments:
+        live_now = ", ".join(f"{k} {v}%" for k, v in sorted(live(traffic).items()))
+        return f"deployment {slot} exists (traffic: {live_now or 'none'}): another rollout is under way"
+    return None
+
+
 def split_for(percent: int, before: dict[str, int], green: str) -> dict[str, int]:
     """Green at `percent`, the rest shared by the deployments live before, in their proportions
     (largest remainder, so the split sums to exactly 100)."""

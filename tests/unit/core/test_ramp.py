@@ -217,3 +217,13 @@ def test_at_the_label_deadline_the_policy_applies_and_the_move_says_it_was_a_dea
 def test_the_rollback_reason_names_the_step_and_the_gate_in_words():
     d = decide(plan(), 1, T0, at(40), "fail")
     assert d.reason.startswith("rolled back at 50% live: errors and latency fail")
+
+
+def test_an_endpoint_whose_challenger_slot_is_taken_is_busy_and_a_settled_one_is_not():
+    from core.rollout.ramp import busy_with
+
+    assert busy_with({"blue": 50, "green": 50}, {"blue", "green"}) is not None
+    assert "deployment green exists" in busy_with({"blue": 100, "green": 0}, {"blue", "green"})
+    assert busy_with({"blue": 100}, {"blue"}) is None
+    assert busy_with({"blue": 90, "legacy": 10}, {"blue", "legacy"}) is None
+    assert busy_with({}, set()) is None
