@@ -16,7 +16,7 @@ import contextlib
 import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,18 +27,66 @@ from core.kernel.policy import DeployOnlyPolicy, Policies, Policy, PolicyDirecto
 from core.kernel.ports import (
     BatchEndpoints,
     DataLake,
+    DataPipelines,
     Endpoints,
     EventPublisher,
+    FeatureSetVersion,
     LifecycleEvent,
     ModelRegistry,
     ModelRegistryShare,
     ModelVersion,
+    OnlineFeatureStore,
+    PipelineRun,
     PredictionLog,
     RunLedger,
     TrafficStats,
     TrainingJobs,
 )
 from core.kernel.settings import Settings, SettingsError, get_settings
+
+
+class UnconfiguredDataPipelines:
+    """Stands in for Data Factory where none is configured: a policy that names a pipeline fails its
+    ingest with the message that says what is missing, every other policy never calls it."""
+
+    def __init__(self, error: SettingsError) -> None:
+        self.error = error
+
+    def start(self, pipeline: str, parameters: dict[str, Any], *, reference: str) -> PipelineRun:
+        raise SettingsError(f"ingesting with Data Factory pipeline {pipeline!r}: {self.error}")
+
+    def status(self, run_id: str) -> PipelineRun:
+        raise SettingsError(f"reading Data Factory run {run_id!r}: {self.error}")
+
+    def cancel(self, run_id: str) -> PipelineRun:
+        raise SettingsError(f"cancelling Data Factory run {run_id!r}: {self.error}")
+
+
+class UnconfiguredOnlineFeatureStore:
+    """Stands in for the online feature store where none is configured: a policy with `online_features`
+    fails its materialization saying which setting is missing; nothing else calls it."""
+
+    def __init__(self, error: SettingsError) -> None:
+        self.error = error
+
+    def materialize(
+        self, feature_set: str, version: str, vectors: dict[str, dict[str, Any]], **_: Any
+    ) -> FeatureSetVersion:
+        raise SettingsError(f"materializing feature set {feature_set!r}: {self.error}")
+
+    def lookup(
+        self, feature_set: str, version: str, entity_ids: list[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        raise SettingsError(f"looking up feature set {feature_set!r}: {self.error}")
+
+    def versions(self, feature_set: str) -> list[FeatureSetVersion]:
+        return []
+
+
+_NO_STORE = SettingsError(
+    "no online feature store is configured (FEATURE_STORE_ENDPOINT, or COSMOS_ENDPOINT on Azure)"
+)
+_NO_FACTORY = SettingsError("no Data Factory is configured (DATA_FACTORY_NAME, LIFECYCLE_MODE=azure)")
 
 
 @dataclass(frozen=True)
@@ -59,6 +107,12 @@ class Ports:
     batch_endpoints: BatchEndpoints
     # the registry shared between environments; None when SHARED_REGISTRY_NAME is unset
     model_share: ModelRegistryShare | None = None
+    # ingestion by Data Factory pipelines (policies with data.data_factory)
+    data_pipelines: DataPipelines = field(default_factory=lambda: UnconfiguredDataPipelines(_NO_FACTORY))
+    # the online feature store (policies with online_features)
+    online_features: OnlineFeatureStore = field(
+        default_factory=lambda: UnconfiguredOnlineFeatureStore(_NO_STORE)
+    )
 
     @property
     def containers(self) -> Containers:
@@ -359,6 +413,51 @@ def events() -> EventPublisher:
     return _cached("events", build)
 
 
+def data_pipelines() -> DataPipelines:
+    """Azure Data Factory (DATA_FACTORY_NAME, in the AML workspace's subscription and resource group).
+    Data Factory has no local emulator: locally a policy that names a pipeline fails with why."""
+
+    def build() -> DataPipelines:
+        s = settings()
+        if s.mode == "local" or not s.data_factory_name:
+            why = "LIFECYCLE_MODE=azure" if s.mode == "local" else "DATA_FACTORY_NAME"
+            return UnconfiguredDataPipelines(SettingsError(f"Data Factory ingestion needs {why}"))
+        from adapters.azure.data_factory import DataFactoryPipelines
+
+        subscription, resource_group, _ = _aml_workspace(s)
+        return DataFactoryPipelines.connect(
+            _azure_credential(), subscription, resource_group, s.data_factory_name
+        )
+
+    return _cached("data_pipelines", build)
+
+
+def online_features() -> OnlineFeatureStore:
+    """Cosmos DB container `features` (partition key /entityId): on Azure the ledger's account with the
+    managed identity, locally the Cosmos stand-in named by FEATURE_STORE_ENDPOINT with its key."""
+
+    def build() -> OnlineFeatureStore:
+        s = settings()
+        endpoint = s.feature_store_endpoint or (s.cosmos_endpoint if s.mode == "azure" else None)
+        if not endpoint:
+            return UnconfiguredOnlineFeatureStore(_NO_STORE)
+        from adapters.azure.feature_store import CosmosOnlineFeatureStore
+
+        if s.feature_store_key:  # the local Cosmos stand-in: a key, and its self-signed certificate
+            return CosmosOnlineFeatureStore.connect(
+                endpoint,
+                s.feature_store_key,
+                s.cosmos_database,
+                s.feature_store_container,
+                connection_verify=False,
+            )
+        return CosmosOnlineFeatureStore.connect(
+            endpoint, _azure_credential(), s.cosmos_database, s.feature_store_container
+        )
+
+    return _cached("online_features", build)
+
+
 def ports() -> Ports:
     """The one ports object (each adapter built once, on the first call that needs it)."""
     if "ports" in _overrides:
@@ -377,6 +476,8 @@ def ports() -> Ports:
         code_version=code_version(),
         batch_endpoints=batch_endpoints(),
         model_share=lazy_model_share(),
+        data_pipelines=data_pipelines(),
+        online_features=online_features(),
     )
 
 
@@ -427,7 +528,8 @@ def override(**replacements: Any) -> Iterator[None]:
     """Use the given objects instead of building them: `ports=Ports(...)` swaps them all, or
     single keys swap one each (settings, policies — a Policies or a {model: Policy} mapping —,
     data_lake, training_jobs, registry, workspace_registry, model_share, endpoints, traffic_stats,
-    prediction_log, ledger, events, code_version, batch_endpoints, console_tokens)."""
+    prediction_log, ledger, events, code_version, batch_endpoints, console_tokens, data_pipelines,
+    online_features)."""
     found = replacements.get("policies")
     if isinstance(found, Mapping):
         replacements["policies"] = StaticPolicies(found)

@@ -5,4 +5,4 @@ from activities.blueprint import bp
 __all__ = ["bp"]
 
 # Modules that register functions on bp are imported below (after bp exists).
-from activities import batch, coordinator, lifecycle, release, rollout  # noqa: F401
+from activities import batch, coordinator, ingest_pipeline, lifecycle, release, rollout  # noqa: F401

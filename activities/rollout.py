@@ -13,6 +13,7 @@ from core.rollout.evidence_payloads import (
     ShadowGateInput,
     ShadowGateResult,
 )
+from core.rollout.online_features import feature_environment
 from core.rollout.payloads import (
     BEGIN_DEPLOY,
     DELETE_DEPLOYMENT,
@@ -61,6 +62,8 @@ class RolloutActivities:
             model,
             instance_type=req.instance_type,
             instance_count=req.instance_count,
+            # the feature set version the model was trained on (serving by entity id)
+            environment_variables=feature_environment(model.tags),
         )
         return DeploymentResult.of(info)
 

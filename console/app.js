@@ -127,6 +127,7 @@ async function modelsPage() {
       <h2>${esc(d.model)} ${running ? `· running <a href="#/lifecycles/${esc(running.id)}" id="running-${esc(d.model)}">${esc(running.id)}</a> ${badge(running.stage)}` : ""}</h2>
       <div class="grid">
         <div><h3>Champion</h3>${champion ? kv({ version: champion.version, [metric ? metric[0] : "metric"]: metric ? metric[1] : "-", since: when(champion.created_at) }) : `<p class="muted">no champion yet</p>`}</div>
+        ${onlineFeatures(d.online_features)}
         <div><h3>Live split</h3>${endpoint ? kv(Object.fromEntries(Object.entries(endpoint.traffic).map(([dep, pct]) => [`${dep} (v${(endpoint.deployments[dep] || {}).version || "?"})`, `${pct}%`]))) : `<p class="muted">no endpoint</p>`}</div>
       </div>
       <h3>Requests waiting</h3>${pending ? `<table><tr><th>source</th><th>received</th><th>held for</th></tr>${pending}</table>` : `<p class="muted">none</p>`}
@@ -136,6 +137,13 @@ async function modelsPage() {
     </section>`;
   });
   render(`<h1>Models</h1><p id="flash"></p>${cards.join("")}`);
+}
+
+function onlineFeatures(f) {
+  if (!f) return "";
+  if (f.unavailable) return `<div><h3>Online features</h3><p class="muted">unavailable: ${esc(f.unavailable)}</p></div>`;
+  const age = f.freshness_seconds == null ? "-" : f.freshness_seconds < 3600 ? `${Math.round(f.freshness_seconds / 60)} min ago` : `${(f.freshness_seconds / 3600).toFixed(1)} h ago`;
+  return `<div id="online-features"><h3>Online features</h3>${kv({ "feature set": f.feature_set, serving: f.serving_version || "-", latest: f.latest_version ? `${f.latest_version} (${f.latest_entities} entities)` : "none yet", materialized: age, "champion on latest": f.serving_is_latest ? "yes" : "no" })}</div>`;
 }
 
 function approvalBox(detail) {

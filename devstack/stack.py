@@ -26,9 +26,13 @@ from pathlib import Path
 import requests
 
 from devhost import procs
-from devstack import REPO_ROOT
+from devstack import NODE_BIN, REPO_ROOT
 
 CONTAINERS = ("raw", "features", "training", "quarantine")
+# the Cosmos stand-in (@vercel/cosmosdb-server) accepts any key; this is the emulator's public, documented one
+COSMOS_STANDIN_KEY = (
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+)
 EVENTS_TOPIC = "lifecycle"
 
 
@@ -133,9 +137,12 @@ def running_stack(
     extra_env: dict[str, str] | None = None,
     console_port: int | None = None,
     entity_id_column: str | None = None,
+    feature_store_port: int | None = None,
 ) -> Iterator[Stack]:
     """`entity_id_column`: the endpoint server's default input column recorded as the entity id in its
-    prediction log (policies with `rollout.gates.entity_id_column` join labels on it)."""
+    prediction log (policies with `rollout.gates.entity_id_column` join labels on it).
+    `feature_store_port`: also run the Cosmos stand-in there as the online feature store, for the app
+    (materialization) and the endpoint server (scoring by entity id)."""
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     master_key = master_key or os.environ.get("FUNCTIONS_MASTER_KEY") or secrets.token_urlsafe(24)
@@ -170,6 +177,18 @@ def running_stack(
             procs.start_azurite(state_dir / "azurite", azurite_port, state_dir / "azurite.log")
         )
         _create_containers(stack.connection_string)
+        if feature_store_port is not None:
+            exe = NODE_BIN / "cosmosdb-server"
+            stack.processes.append(
+                procs.start(
+                    "cosmosdb-server",
+                    [str(exe), "-p", str(feature_store_port)],
+                    feature_store_port,
+                    log_path=state_dir / "cosmos.log",
+                )
+            )
+            env["FEATURE_STORE_ENDPOINT"] = f"https://127.0.0.1:{feature_store_port}"
+            env["FEATURE_STORE_KEY"] = COSMOS_STANDIN_KEY
         if with_endpoints and importlib.util.find_spec("standins.endpoint.server") is not None:
             argv = procs.python_argv(
                 "-m", "standins.endpoint.server", "--port", str(endpoint_port),

@@ -206,6 +206,41 @@ module cosmos 'app/cosmos.bicep' = {
   }
 }
 
+// Data Factory for policies that ingest with a pipeline (data.data_factory): raw CSVs -> typed Parquet features.
+// The column mapping is the sample contract's (samples/churn/contract.yaml; tests/integration/azure/test_infra_data_factory.py keeps them equal).
+module dataFactory 'app/datafactory.bicep' = {
+  name: 'datafactory'
+  scope: rg
+  params: {
+    name: '${abbrs.dataFactoryFactories}${resourceToken}'
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    columns: [
+      { name: 'customer_id', type: 'String' }
+      { name: 'tenure_months', type: 'Int64' }
+      { name: 'monthly_charges', type: 'Double' }
+      { name: 'total_charges', type: 'Double' }
+      { name: 'contract', type: 'String' }
+      { name: 'payment_method', type: 'String' }
+      { name: 'internet_service', type: 'String' }
+      { name: 'support_calls', type: 'Int64' }
+      { name: 'age', type: 'Int64' }
+      { name: 'churned', type: 'Int64' }
+    ]
+  }
+}
+
+// The online feature store: container `features` (partition /entityId, per-item TTL) in the ledger's account.
+module featureStore 'app/featurestore.bicep' = {
+  name: 'featurestore'
+  scope: rg
+  params: {
+    accountName: cosmos.outputs.name
+    databaseName: cosmosDatabaseName
+  }
+}
+
 module lifecycleTopic 'app/topic.bicep' = {
   name: 'lifecycletopic'
   scope: rg
@@ -267,6 +302,8 @@ module api 'app/api.bicep' = {
       COSMOS_ENDPOINT: cosmos.outputs.endpoint
       COSMOS_DATABASE: cosmosDatabaseName
       LOG_ANALYTICS_WORKSPACE_ID: logAnalytics.outputs.logAnalyticsWorkspaceId
+      DATA_FACTORY_NAME: dataFactory.outputs.name
+      FEATURE_STORE_CONTAINER: featureStore.outputs.containerName
       // model data collection writes to the workspace's default datastore (workspaceblobstore)
       PREDICTION_LOG_ACCOUNT_URL: 'https://${ml.outputs.storageAccountName}.blob.${environment().suffixes.storage}'
       PREDICTION_LOG_CONTAINER: 'azureml-blobstore-${ml.outputs.workspaceId}'
@@ -316,6 +353,9 @@ module rbac 'app/rbac.bicep' = {
     userPrincipalId: principalId
     sharedRegistryName: createSharedRegistry ? sharedRegistryName : ''
     registryUserPrincipalIds: registryUserPrincipalIds
+    dataFactoryName: dataFactory.outputs.name
+    dataFactoryPrincipalId: dataFactory.outputs.principalId
+    pipelineRunnerRoleId: dataFactory.outputs.pipelineRunnerRoleId
   }
   dependsOn: [sharedRegistry]
 }
@@ -338,6 +378,7 @@ output AML_BATCH_COMPUTE string = batch.outputs.batchComputeName
 output AML_SHARED_REGISTRY string = sharedRegistryName
 output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output LOG_ANALYTICS_WORKSPACE_ID string = logAnalytics.outputs.logAnalyticsWorkspaceId
+output DATA_FACTORY_NAME string = dataFactory.outputs.name
 output EVENTS_TOPIC_ENDPOINT string = lifecycleTopic.outputs.endpoint
 output APPLICATIONINSIGHTS_NAME string = appInsights.outputs.name
 output CONSOLE_URL string = !empty(consoleEntraClientId) ? console!.outputs.CONSOLE_URL : ''

@@ -41,8 +41,10 @@ from core.training.payloads import (
     RegisterInput,
     SubmitJobInput,
 )
+from core.training.pipeline_payloads import MATERIALIZE, FeatureSetResult, MaterializeInput
 from core.training.verdict import ChallengerVerdict
 from orchestrators.blueprint import bp
+from orchestrators.ingest_pipeline import ingest_with_pipeline
 from orchestrators.run import End, Polled, RunContext, Step
 
 ABORT_EVENT = "abort"
@@ -67,6 +69,7 @@ def lifecycle(context: df.DurableOrchestrationContext):
     try:
         yield from run.start()
         yield from run.ingest()
+        yield from run.materialize_features()
         yield from run.train()
         yield from run.evaluate()
         if run.decision.verdict == "keep":
@@ -105,6 +108,7 @@ class Lifecycle(RunContext):
         self.train_job: str | None = None
         self.model_uri = ""
         self.challenger_version: str | None = None
+        self.features: FeatureSetResult | None = None
         self.show()
 
     # ------------------------------------------------------------------ steps
@@ -125,7 +129,10 @@ class Lifecycle(RunContext):
         """Validate the landed data against the contract; bad data ends the run, quarantined."""
         yield from self.step(StepEntered(stage="ingest", blobs=len(self.trigger.blobs)))
         ingest = IngestInput(run_id=self.run_id, model=self.model, blobs=self.trigger.blobs)
-        self.data = data = yield from self.call(INGEST, ingest)
+        if self.policy.data.data_factory is not None:  # a Data Factory pipeline prepares the data
+            self.data = data = yield from ingest_with_pipeline(self, ingest)
+        else:
+            self.data = data = yield from self.call(INGEST, ingest)
         rows = self.rows
         if data.status == "rejected":
             raise End(
@@ -146,6 +153,17 @@ class Lifecycle(RunContext):
                 [f"{why} before training"],
                 RunAborted(stage="ingest", reason=why, abort=self.abort.result),
             )
+
+    def materialize_features(self) -> Step[None]:
+        """With `online_features` in the policy: the data version becomes the feature set's version in
+        the online store, so the model trained on it can be served by entity id."""
+        if self.policy.online_features is None:
+            return
+        ask = MaterializeInput(
+            run_id=self.run_id, model=self.model, data=self.data, at=self.context.current_utc_datetime
+        )
+        self.features = yield from self.call(MATERIALIZE, ask)
+        self.show(feature_set=self.features.feature_set, feature_set_version=self.features.version)
 
     def train(self):
         assert self.data.data_version and self.data.train_ref and self.data.eval_ref
@@ -391,4 +409,16 @@ class Lifecycle(RunContext):
             "evaluation_abs_gain": _tag(d.abs_gain),
             "evaluation_rel_gain": _tag(d.rel_gain),
             "evaluation_verdict": d.verdict,
+            **self.feature_tags(),
+        }
+
+    def feature_tags(self) -> dict[str, str]:
+        """Lineage of the online features the model must be served with (the version it was trained on)."""
+        if self.features is None:
+            return {}
+        f = self.features
+        return {
+            "feature_set": f.feature_set,
+            "feature_set_version": f.version,
+            "feature_entity_column": f.entity_column,
         }

@@ -29,10 +29,12 @@ from core.kernel.ports import (
     DeploymentInfo,
     DeploymentStats,
     EndpointInfo,
+    FeatureSetVersion,
     JobStatus,
     LedgerEntry,
     LifecycleEvent,
     ModelVersion,
+    PipelineRun,
     PredictionWindow,
     RetrainRequest,
     RunRecord,
@@ -192,6 +194,107 @@ class FakeTrainingJobs:
         for file, data in job.files[output].items():
             (folder / file).write_bytes(data)
         return folder
+
+
+# --------------------------------------------------------------------------- data pipelines
+
+
+class FakeDataPipelines:
+    """Data Factory by script: a run is `final_state` (with `message`) after `polls_to_finish` status
+    reads. On success it runs `body(parameters)`, which by default does what the sample's pipeline does:
+    copy the named raw CSVs to Parquet under {featuresContainer}/{featuresFolder}/ (a test passes
+    another body to write bad output). `start` is idempotent on the reference, like the adapter."""
+
+    def __init__(self, lake: FakeDataLake, polls_to_finish: int = 2) -> None:
+        self.lake = lake
+        self.runs: dict[str, PipelineRun] = {}
+        self.parameters: dict[str, dict[str, Any]] = {}  # run id -> the parameters it was started with
+        self.polls: dict[str, int] = {}
+        self.starts: list[tuple[str, dict[str, Any]]] = []  # every start call, duplicates included
+        self.cancelled: list[str] = []
+        self.polls_to_finish = polls_to_finish
+        self.final_state = "succeeded"
+        self.message = ""
+        self.body: Callable[[dict[str, Any]], None] = self.copy_raw_to_features
+
+    def copy_raw_to_features(self, parameters: dict[str, Any]) -> None:
+        import pandas as pd
+
+        from core.kernel.datafiles import read_csv, to_parquet
+
+        frames = [
+            read_csv(self.lake.read(parameters["sourceContainer"], p)) for p in parameters["sourcePaths"]
+        ]
+        frame = pd.concat(frames, ignore_index=True)
+        for column in frame.columns:  # the Copy activity's column mapping types the columns
+            numeric = pd.to_numeric(frame[column], errors="coerce")
+            if numeric.notna().all():
+                frame[column] = numeric
+        folder = parameters["featuresFolder"]
+        self.lake.write(parameters["featuresContainer"], f"{folder}/part-00000.parquet", to_parquet(frame))
+
+    def start(self, pipeline: str, parameters: dict[str, Any], *, reference: str) -> PipelineRun:
+        self.starts.append((pipeline, dict(parameters)))
+        for run in self.runs.values():
+            if run.parameters.get("runId") == reference:
+                return run
+        run_id = f"adf-{len(self.runs) + 1:04d}"
+        params = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in parameters.items()}
+        self.runs[run_id] = PipelineRun(run_id, pipeline, "queued", parameters=params)
+        self.polls[run_id] = 0
+        self.parameters[run_id] = dict(parameters)
+        return self.runs[run_id]
+
+    def status(self, run_id: str) -> PipelineRun:
+        run = self.runs[run_id]
+        self.polls[run_id] += 1
+        if not run.done:
+            if self.polls[run_id] >= self.polls_to_finish:
+                if self.final_state == "succeeded":
+                    self.body(self.parameters[run_id])
+                run = dataclasses.replace(run, state=self.final_state, message=self.message)  # type: ignore[arg-type]
+            else:
+                run = dataclasses.replace(run, state="running")
+            self.runs[run_id] = run
+        return run
+
+    def cancel(self, run_id: str) -> PipelineRun:
+        self.cancelled.append(run_id)
+        run = self.runs[run_id]
+        if not run.done:
+            self.runs[run_id] = run = dataclasses.replace(run, state="canceled", message="Cancelled by user")
+        return run
+
+
+# --------------------------------------------------------------------------- online feature store
+
+
+class FakeOnlineFeatureStore:
+    """Vectors in a dict keyed by (feature set, version, entity id); `versions` newest first."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.ttl: dict[tuple[str, str, str], int] = {}
+        self.recorded: list[FeatureSetVersion] = []
+        self.lookups: list[list[str]] = []
+
+    def materialize(self, feature_set, version, vectors, *, entity_column, ttl_seconds, materialized_at):
+        for entity, features in vectors.items():
+            self.vectors[(feature_set, version, entity)] = dict(features)
+            self.ttl[(feature_set, version, entity)] = ttl_seconds
+        names = sorted({k for v in vectors.values() for k in v})
+        record = FeatureSetVersion(feature_set, version, len(vectors), materialized_at, entity_column, names)
+        self.recorded = [r for r in self.recorded if (r.feature_set, r.version) != (feature_set, version)]
+        self.recorded.append(record)
+        return record
+
+    def lookup(self, feature_set, version, entity_ids):
+        self.lookups.append(list(entity_ids))
+        return {e: self.vectors.get((feature_set, version, e)) for e in entity_ids}
+
+    def versions(self, feature_set):
+        mine = [r for r in self.recorded if r.feature_set == feature_set]
+        return sorted(mine, key=lambda r: r.materialized_at, reverse=True)
 
 
 def evaluation_metrics(
@@ -723,6 +826,11 @@ class FakeAdapters:
     events: FakeEventPublisher = dataclasses.field(default_factory=FakeEventPublisher)
     batch_endpoints: FakeBatchEndpoints = dataclasses.field(default_factory=FakeBatchEndpoints)
     model_share: FakeModelRegistryShare | None = None
+    data_pipelines: FakeDataPipelines = dataclasses.field(init=False)
+    online_features: FakeOnlineFeatureStore = dataclasses.field(default_factory=FakeOnlineFeatureStore)
+
+    def __post_init__(self) -> None:
+        self.data_pipelines = FakeDataPipelines(self.data_lake)
 
     def as_overrides(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

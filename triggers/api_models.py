@@ -180,6 +180,19 @@ class PromotionList(Response):
     promotions: list[Promotion]  # newest first
 
 
+class OnlineFeatures(Response):
+    """The model's online feature set (policy online_features): the version the champion serves, the newest
+    materialized one, and how fresh that is (seconds since it was materialized)."""
+
+    feature_set: str
+    serving_version: str | None  # the champion's feature_set_version lineage tag
+    latest_version: str | None
+    latest_entities: int | None
+    materialized_at: datetime | None
+    freshness_seconds: float | None  # now - materialized_at of the latest version
+    serving_is_latest: bool
+
+
 class Model(Response):
     model: str
     kind: Literal["lifecycle", "deploy_only"] = "lifecycle"  # deploy_only: versions come from `source`
@@ -194,6 +207,7 @@ class Model(Response):
     # promotions through it (the champion's registry version is the newest `shared` one)
     registry: str | None = None
     promotions: list[Promotion] = Field(default_factory=list)
+    online_features: OnlineFeatures | Unavailable | None = None  # None: the policy serves no online features
 
 
 class PendingApproval(Response):

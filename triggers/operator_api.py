@@ -46,6 +46,7 @@ from triggers.api_models import (
     LifecycleList,
     LifecycleSummary,
     Model,
+    OnlineFeatures,
     Orchestration,
     PendingApproval,
     Promotion,
@@ -269,6 +270,26 @@ async def _model(req: func.HttpRequest, client: Any, door: str) -> func.HttpResp
             },
         )
 
+    def online_features() -> OnlineFeatures | None:
+        config = getattr(policy, "online_features", None)
+        if config is None:
+            return None
+        name = config.name(model)
+        versions = wiring.online_features().versions(name)
+        serving = wiring.registry().champion(model)
+        tags = serving.tags if serving else {}
+        latest = versions[0] if versions else None
+        now = datetime.now(UTC)
+        return OnlineFeatures(
+            feature_set=name,
+            serving_version=tags.get("feature_set_version"),
+            latest_version=latest.version if latest else None,
+            latest_entities=latest.entities if latest else None,
+            materialized_at=latest.materialized_at if latest else None,
+            freshness_seconds=(now - latest.materialized_at).total_seconds() if latest else None,
+            serving_is_latest=bool(latest and tags.get("feature_set_version") == latest.version),
+        )
+
     held = [e for e in ledger.entries(coordinator_id(model), "request") if "held" in e.data]
     body = Model(
         model=model,
@@ -279,6 +300,7 @@ async def _model(req: func.HttpRequest, client: Any, door: str) -> func.HttpResp
         last_hold=_entry(held[-1]) if held else None,
         recent_lifecycles=[LifecycleSummary.of(r) for r in ledger.list_runs(model=model, limit=10)],
         coordinator=await _durable(client, coordinator_id(model)),
+        online_features=_guarded("online feature store", online_features),
         **release_view(model, policy),
     )
     return json_response(body.dump())

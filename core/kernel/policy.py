@@ -62,11 +62,26 @@ class SplitPolicy(_Strict):
     seed: int = 42
 
 
+class DataFactoryIngestion(_Strict):
+    """Ingest with an Azure Data Factory pipeline instead of in the app (infra/app/datafactory.bicep).
+
+    The lifecycle starts a run of `pipeline` with the batch's blobs and the data version as parameters
+    (plus `parameters`), waits on durable timers, and checks what the pipeline wrote to
+    features/{model}/{data version}/ against the data contract before anything is trained on it."""
+
+    pipeline: Annotated[str, Field(min_length=1, max_length=260, pattern=r"^[A-Za-z0-9_][^<>*#.%&:\\+?/]*$")]
+    parameters: dict[str, str] = Field(default_factory=dict)  # more pipeline parameters, passed as given
+    poll_seconds: Annotated[int, Field(gt=0)] = 30
+    deadline_seconds: Annotated[int, Field(gt=0)] = 3600
+
+
 class DataPolicy(_Strict):
     container: str = "raw"
     prefix: str  # blobs under raw/{prefix} belong to this model
     contract: Path  # data contract YAML, relative to the policy file
     split: SplitPolicy = SplitPolicy()
+    # None: the app ingests (core/training/ingest.py); set: a Data Factory pipeline does
+    data_factory: DataFactoryIngestion | None = None
 
 
 class TrainingPolicy(_Strict):
@@ -351,6 +366,32 @@ class BudgetPolicy(_Strict):
     max_trainings_per_day: Annotated[int, Field(ge=0)] = 4
 
 
+class OnlineFeaturesPolicy(_Strict):
+    """Serve by entity id (issue 22): after each ingest the latest feature vector of every entity (the
+    contract's id_column) is materialized into the online feature store (Cosmos DB), as feature set
+    `feature_set` at version = the data version; a request may then carry only the entity id and the
+    deployment fills in the features of the version its model was trained on."""
+
+    feature_set: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")] | None = (
+        None  # default: the model
+    )
+    ttl_seconds: Annotated[int, Field(gt=0)] = 30 * 86400  # an entity not refreshed for this long expires
+    # "package.module:function" turning contract rows (label and id dropped) into what the model's
+    # signature takes, as batch.transform does (the churn sample: samples.churn.features:to_features);
+    # none: the rows as they are
+    transform: str | None = None
+
+    @field_validator("transform")
+    @classmethod
+    def _transform(cls, value: str | None) -> str | None:
+        if value is not None and not TRANSFORM_RE.match(value):
+            raise ValueError(f"{value!r} must name a function as 'package.module:function'")
+        return value
+
+    def name(self, model: str) -> str:
+        return self.feature_set or model
+
+
 class Policy(_Strict):
     model: str
     description: str = ""
@@ -362,6 +403,9 @@ class Policy(_Strict):
     budget: BudgetPolicy = BudgetPolicy()
     batch: BatchPolicy | None = None  # optional batch scoring on a batch endpoint
     promotion: ReleasePolicy | None = None  # optional: share champions into a registry
+    online_features: OnlineFeaturesPolicy | None = (
+        None  # optional: an online feature store keyed by entity id
+    )
     # where the file was loaded from; relative paths in it resolve against its directory
     base_dir: Path | None = Field(default=None, exclude=True)
 
@@ -405,7 +449,7 @@ def _check_model_name(value: str) -> str:
 
 # Optional sections added after policies were first hashed: left out of the hash while unset, so
 # the hash of a policy that does not use them is unchanged (run lineage stays comparable).
-_OPTIONAL_SECTIONS = ("batch", "promotion")
+_OPTIONAL_SECTIONS = ("batch", "promotion", "online_features")
 
 
 class DeployOnlyPolicy(_Strict):
@@ -455,6 +499,8 @@ def policy_hash(policy: Policy | DeployOnlyPolicy) -> str:
     for key in _OPTIONAL_SECTIONS:
         if dumped.get(key, 0) is None:
             del dumped[key]
+    if dumped.get("data", {}).get("data_factory", 0) is None:  # added later, like the sections above
+        del dumped["data"]["data_factory"]
     normalised = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(normalised.encode()).hexdigest()
 

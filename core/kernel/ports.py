@@ -113,6 +113,86 @@ class TrainingJobs(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- data pipelines
+
+PipelineRunState = Literal["queued", "running", "succeeded", "failed", "canceled"]
+TERMINAL_PIPELINE_STATES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    run_id: str
+    pipeline: str
+    state: PipelineRunState
+    message: str = ""  # the service's own text (Data Factory's error message on a failed run)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL_PIPELINE_STATES
+
+
+@runtime_checkable
+class DataPipelines(Protocol):
+    """Data-preparation pipelines run outside the app (Azure Data Factory): the other ingestion.
+
+    `start` is idempotent on `reference` (the lifecycle run id, sent as the pipeline parameter
+    `runId`): starting a pipeline whose run for that reference exists returns that run, so a replayed
+    activity does not prepare the data twice."""
+
+    def start(self, pipeline: str, parameters: dict[str, Any], *, reference: str) -> PipelineRun: ...
+
+    def status(self, run_id: str) -> PipelineRun: ...
+
+    def cancel(self, run_id: str) -> PipelineRun: ...
+
+
+# --------------------------------------------------------------------------- online feature store
+
+
+@dataclass(frozen=True)
+class FeatureSetVersion:
+    """One materialized version of a feature set (its version is the data version it came from)."""
+
+    feature_set: str
+    version: str
+    entities: int
+    materialized_at: datetime
+    entity_column: str
+    features: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class OnlineFeatureStore(Protocol):
+    """Feature vectors keyed by entity id, for low-latency lookups at scoring time (Cosmos DB: partition
+    key = entity id). Versions live side by side, so blue and green each read the version they were
+    trained on. Writes are upserts: materializing a version again rewrites the same items."""
+
+    def materialize(
+        self,
+        feature_set: str,
+        version: str,
+        vectors: dict[str, dict[str, Any]],
+        *,
+        entity_column: str,
+        ttl_seconds: int,
+        materialized_at: datetime,
+    ) -> FeatureSetVersion:
+        """Upsert one vector per entity id, then record the version (written last: a version that is
+        listed is complete)."""
+        ...
+
+    def lookup(
+        self, feature_set: str, version: str, entity_ids: list[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        """Each id's vector of that version, or None for an entity the store does not know."""
+        ...
+
+    def versions(self, feature_set: str) -> list[FeatureSetVersion]:
+        """Materialized versions, newest first."""
+        ...
+
+
 # --------------------------------------------------------------------------- model registry
 
 

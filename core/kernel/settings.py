@@ -84,6 +84,14 @@ class Settings(BaseModel):
     cosmos_endpoint: str | None = None
     cosmos_database: str = "mllifecycle"
     log_analytics_workspace_id: str | None = None
+    # Azure Data Factory of the policies that ingest with a pipeline (data.data_factory); it lives in
+    # the AML workspace's subscription and resource group
+    data_factory_name: str | None = None
+    # the online feature store: Cosmos DB container (on Azure in the ledger's account, COSMOS_ENDPOINT);
+    # locally the Cosmos stand-in's endpoint and key
+    feature_store_endpoint: str | None = None
+    feature_store_key: str | None = None
+    feature_store_container: str = "features"
     # the prediction log on Azure: what AML model data collection writes to the workspace's default
     # datastore (workspaceblobstore: the workspace storage account, container azureml-blobstore-<id>)
     prediction_log_account_url: str | None = None
@@ -194,6 +202,10 @@ ENV_KEYS: dict[str, str] = {
     "cosmos_endpoint": "COSMOS_ENDPOINT",
     "cosmos_database": "COSMOS_DATABASE",
     "log_analytics_workspace_id": "LOG_ANALYTICS_WORKSPACE_ID",
+    "data_factory_name": "DATA_FACTORY_NAME",
+    "feature_store_endpoint": "FEATURE_STORE_ENDPOINT",
+    "feature_store_key": "FEATURE_STORE_KEY",
+    "feature_store_container": "FEATURE_STORE_CONTAINER",
     "prediction_log_account_url": "PREDICTION_LOG_ACCOUNT_URL",
     "prediction_log_container": "PREDICTION_LOG_CONTAINER",
     "prediction_log_prefix": "PREDICTION_LOG_PREFIX",

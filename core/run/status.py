@@ -70,6 +70,10 @@ class RunProgress(Status):
     failures: list[str] | None = None
     job: str | None = None
     job_state: str | None = None
+    pipeline_run: str | None = None  # ingestion by a Data Factory pipeline: its run id and state
+    pipeline_state: str | None = None
+    feature_set: str | None = None  # the online feature set and version materialized from this run's data
+    feature_set_version: str | None = None
     evaluation_job: str | None = None
     champion_version: str | None = None
     decision: ChallengerVerdict | None = None

@@ -18,6 +18,11 @@ param userPrincipalId string = ''
 param sharedRegistryName string = ''
 @description('Other environments\' identities (prod) that deploy from the shared registry.')
 param registryUserPrincipalIds array = []
+@description('Data Factory of pipeline ingestion (datafactory.bicep); empty for none.')
+param dataFactoryName string = ''
+param dataFactoryPrincipalId string = ''
+@description('The custom role that starts, reads and cancels its pipeline runs (datafactory.bicep).')
+param pipelineRunnerRoleId string = ''
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
@@ -30,6 +35,7 @@ var roles = {
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7' // EventGrid Data Sender
   azureMLRegistryUser: '1823dd4f-9b8c-4ab6-ab4e-7397a3684615' // AzureML Registry User
+  blobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader (the factory, on `raw` only)
 }
 // Cosmos DB data-plane role definition (not an Azure RBAC role)
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002' // Cosmos DB Built-in Data Contributor
@@ -232,3 +238,55 @@ resource otherEnvRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     }
   }
 ]
+
+// --- Data Factory (issue 22): its system identity reads `raw` and writes `features`, container-scoped;
+// the Function App's identity runs its pipelines through a custom role (datafactory.bicep), not Data Factory Contributor
+
+resource lakeBlobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+resource rawContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: lakeBlobs
+  name: 'raw'
+}
+resource featuresContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: lakeBlobs
+  name: 'features'
+}
+resource factory 'Microsoft.DataFactory/factories@2018-06-01' existing = if (!empty(dataFactoryName)) {
+  name: dataFactoryName
+}
+
+// Storage Blob Data Reader on `raw`: the pipeline's Copy source
+resource factoryReadsRaw 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(dataFactoryName)) {
+  name: guid(rawContainer.id, dataFactoryPrincipalId, roles.blobDataReader)
+  scope: rawContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataReader)
+    principalId: dataFactoryPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Storage Blob Data Contributor on `features`: the pipeline's Parquet sink
+resource factoryWritesFeatures 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(dataFactoryName)) {
+  name: guid(featuresContainer.id, dataFactoryPrincipalId, roles.storageBlobDataContributor)
+  scope: featuresContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: dataFactoryPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Lifecycle pipeline runner (custom): createRun, queryPipelineRuns, read and cancel runs of this factory
+resource appRunsPipelines 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(dataFactoryName)) {
+  name: guid(dataFactoryName, managedIdentityPrincipalId, pipelineRunnerRoleId)
+  scope: factory
+  properties: {
+    roleDefinitionId: pipelineRunnerRoleId
+    principalId: managedIdentityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}

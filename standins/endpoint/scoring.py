@@ -21,6 +21,8 @@ from typing import Any
 import pandas as pd
 from aiohttp import web
 
+from core.kernel.ports import OnlineFeatureStore
+from core.rollout.online_features import fill_features
 from standins.endpoint.httpio import UNAUTHORISED, authorised
 from standins.endpoint.runtime import PayloadError, is_bad_input, parse_payload
 from standins.endpoint.state import NO_ROUTE, ApiError, Deployment, Endpoint, EndpointStore
@@ -50,6 +52,14 @@ def entity_ids(frame: pd.DataFrame, column: str | None) -> list[str | None]:
     return [None if pd.isna(v) else str(v) for v in frame[column].tolist()]
 
 
+class UnknownEntities(Exception):
+    """Rows whose entity the deployment's feature set version does not know (one error per row)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(errors)} row(s) name an unknown entity")
+        self.errors = errors
+
+
 class Scoring:
     def __init__(
         self,
@@ -58,6 +68,7 @@ class Scoring:
         telemetry: TrafficLogWriter,
         scorer: ThreadPoolExecutor,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        features: OnlineFeatureStore | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -65,6 +76,18 @@ class Scoring:
         self.scorer = scorer
         self.spawn = spawn
         self.rng = random.Random()
+        # the online feature store (the Cosmos stand-in): requests that carry only entity ids are filled
+        # from it with the feature set version the deployment's model was trained on (core/rollout/online_features.py)
+        self.features = features
+
+    def _predict(self, dep: Deployment, frame: pd.DataFrame) -> Any:
+        """Fill an entity-id-only request from the online store (the deployment's version), then score."""
+        assert dep.runtime is not None
+        if self.features is not None:
+            frame, errors = fill_features(frame, dep.environment_variables, self.features.lookup)
+            if errors:
+                raise UnknownEntities(errors)
+        return dep.runtime.predict(frame)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/score", self.score)
@@ -165,9 +188,13 @@ class Scoring:
                         (time.perf_counter() - t) * 1000,
                     )
                 predictions = await asyncio.get_running_loop().run_in_executor(
-                    self.scorer, runtime.predict, frame
+                    self.scorer, self._predict, dep, frame
                 )
                 return 200, predictions, "200", (time.perf_counter() - t) * 1000
+        except UnknownEntities as exc:
+            # 424: the model's dependency (its features) failed; the gates count it as an error
+            body = {"message": f"{exc}: see errors", "errors": exc.errors}
+            return 424, body, "", (time.perf_counter() - t) * 1000
         except TimeoutError:
             message = f"the model did not answer within request_timeout_ms={dep.request_timeout_ms}"
             return 408, {"message": message}, "", (time.perf_counter() - t) * 1000

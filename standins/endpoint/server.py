@@ -52,7 +52,7 @@ from typing import Any
 
 from aiohttp import web
 
-from core.kernel.ports import TrafficRuleError
+from core.kernel.ports import OnlineFeatureStore, TrafficRuleError
 from standins.endpoint.control import ControlApi
 from standins.endpoint.scoring import Scoring
 from standins.endpoint.state import ApiError, EndpointStore
@@ -72,6 +72,7 @@ class EndpointServer:
         public_base: str = "http://127.0.0.1:8501",
         flush_interval: float = 0.2,
         entity_id_column: str | None = None,
+        features: OnlineFeatureStore | None = None,
     ) -> None:
         self.store = EndpointStore(state_dir, tracking_uri, public_base, entity_id_column)
         self.telemetry = TrafficLogWriter(db_path, flush_interval=flush_interval)
@@ -79,7 +80,7 @@ class EndpointServer:
         self._scorer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="model-scorer")
         self._background: set[asyncio.Task] = set()
         self.control = ControlApi(self.store, key, self.telemetry, self._loader, self._spawn)
-        self.scoring = Scoring(self.store, key, self.telemetry, self._scorer, self._spawn)
+        self.scoring = Scoring(self.store, key, self.telemetry, self._scorer, self._spawn, features)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -118,6 +119,21 @@ class EndpointServer:
         app.on_startup.append(self.on_startup)
         app.on_cleanup.append(self.on_cleanup)
         return app
+
+
+def online_feature_store(env: Any) -> OnlineFeatureStore | None:
+    """The Cosmos stand-in named by FEATURE_STORE_ENDPOINT and FEATURE_STORE_KEY (the app's own settings),
+    or None: then requests must carry their features."""
+    endpoint, key = env.get("FEATURE_STORE_ENDPOINT"), env.get("FEATURE_STORE_KEY")
+    if not (endpoint and key):
+        return None
+    from adapters.azure.feature_store import CosmosOnlineFeatureStore
+
+    logging.getLogger("azure").setLevel(logging.WARNING)  # azure-cosmos logs every response at INFO
+
+    database = env.get("COSMOS_DATABASE") or "mllifecycle"
+    container = env.get("FEATURE_STORE_CONTAINER") or "features"
+    return CosmosOnlineFeatureStore.connect(endpoint, key, database, container, connection_verify=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -164,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     # xgboost/sklearn spin-wait against each other (10x slower one-row predictions on 2 cores)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    features = online_feature_store(os.environ)
     server = EndpointServer(
         state_dir=args.state_dir,
         db_path=args.db,
@@ -172,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         public_base=f"http://{args.host}:{args.port}",
         flush_interval=args.flush_interval,
         entity_id_column=args.entity_id_column,
+        features=features,
     )
     with contextlib.suppress(KeyboardInterrupt):
         web.run_app(server.app(), host=args.host, port=args.port, access_log=None, print=None)

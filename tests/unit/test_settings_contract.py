@@ -33,6 +33,8 @@ LOCAL_ONLY = {
     "CONSOLE_PRINCIPAL_SECRET": "the local console server's secret; on Azure the app validates Entra bearer tokens",
     "SHARED_REGISTRY_TRACKING_URI": "the local shared registry (a second MLflow store); Azure names an Azure ML registry",
     "LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS": "a crash point for the outbox e2e test; never set on Azure",
+    "FEATURE_STORE_ENDPOINT": "the local Cosmos stand-in of the online feature store; Azure uses COSMOS_ENDPOINT",
+    "FEATURE_STORE_KEY": "the local Cosmos stand-in's key; Azure uses the identity's data-plane role",
 }
 # Settings the Functions host (or devhost) reads, not our code: allowed in infra and the sample.
 HOST_PREFIXES = ("FUNCTIONS_", "AzureWebJobs", "APPLICATIONINSIGHTS_", "DEVHOST_", "WEBSITE_")

@@ -110,3 +110,8 @@ def test_activities_get_their_ports_while_the_shared_registry_cannot_be_reached(
             assert built == ["model_share"]
     finally:
         wiring.reset()
+
+
+def test_locally_a_policy_that_names_a_data_factory_pipeline_fails_saying_it_needs_azure(local):
+    with pytest.raises(SettingsError, match=r"raw-to-features.*LIFECYCLE_MODE=azure"):
+        wiring.ports().data_pipelines.start("raw-to-features", {"runId": "r1"}, reference="r1")

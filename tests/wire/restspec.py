@@ -99,8 +99,18 @@ class _Builder:
         }
 
     def _concrete(self, spec_file: str, name: str) -> dict[str, Any]:
-        if _definitions(spec_file)[name].get("x-not-extracted"):
+        definition = _definitions(spec_file)[name]
+        if definition.get("x-not-extracted"):
             return {"type": "object"}
+        if "properties" not in definition and "allOf" not in definition:
+            values = definition.get("additionalProperties")
+            if isinstance(values, dict):  # a map definition (Data Factory's ParameterValueSpecification)
+                # AutoRest reads a bare {"type": "object"} value as any JSON value
+                any_value = values == {"type": "object"}
+                return {
+                    "type": "object",
+                    "additionalProperties": {} if any_value else self.schema(values, spec_file),
+                }
         properties: dict[str, Any] = {}
         required: list[str] = []
         for file, each in reversed(self._bases(spec_file, name)):
@@ -167,3 +177,39 @@ def problems(body: Any, definition: str, spec_file: str) -> list[str]:
     """Everything in `body` that the published specification does not allow, or [] if nothing."""
     validator = Draft202012Validator(json_schema(definition, spec_file))
     return sorted(m for error in validator.iter_errors(body) for m in _messages(error))
+
+
+def operation_problems(
+    method: str, path: str, query: dict[str, str], spec_file: str
+) -> tuple[str, list[str]]:
+    """(operationId, problems) of a recorded request against the `paths` of a spec extract: the
+    method and path must match one operation, each path segment its parameter's pattern and length,
+    and the query may name only that operation's query parameters, with every required one."""
+    spec = json.loads((SPECS / spec_file).read_text())
+    shared = spec.get("parameters", {})
+    for template, operations in spec["paths"].items():
+        names = re.findall(r"{([^}]+)}", template)
+        regex = "^" + re.sub(r"\\{[^}]+\\}", "([^/]+)", re.escape(template)) + "$"
+        match = re.match(regex, path, flags=re.IGNORECASE)
+        operation = operations.get(method.lower())
+        if not match or operation is None:
+            continue
+        params = [shared[p["$ref"].rsplit("/", 1)[-1]] if "$ref" in p else p for p in operation["parameters"]]
+        found: list[str] = []
+        values = dict(zip(names, match.groups(), strict=True))
+        for param in params:
+            if param["in"] == "path":
+                value = values[param["name"]]
+                if "pattern" in param and not re.search(param["pattern"], value):
+                    found.append(f"path {param['name']}={value!r} does not match {param['pattern']}")
+                if not param.get("minLength", 0) <= len(value) <= param.get("maxLength", 10**9):
+                    found.append(f"path {param['name']}={value!r} has a length out of range")
+        allowed = {p["name"] for p in params if p["in"] == "query"}
+        required = {p["name"] for p in params if p["in"] == "query" and p.get("required")}
+        found += [
+            f"query {q!r} is not a parameter of {operation['operationId']}"
+            for q in sorted(set(query) - allowed)
+        ]
+        found += [f"query {q!r} is required" for q in sorted(required - set(query))]
+        return operation["operationId"], found
+    return "", [f"{method} {path}: no operation of {spec_file} has this method and path"]

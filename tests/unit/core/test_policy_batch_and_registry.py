@@ -61,6 +61,7 @@ def test_a_policy_without_batch_or_promotion_keeps_its_hash():
     assert plain.batch is None and plain.promotion is None
     dumped = plain.model_dump(mode="json")
     del dumped["batch"], dumped["promotion"]
+    del dumped["online_features"], dumped["data"]["data_factory"]  # added later still (issue 22), unset here
     import hashlib
     import json
 
