@@ -1,12 +1,16 @@
 """Canary gate benchmark: our sequential gate vs a fixed-threshold gate (Argo Rollouts / Flagger style).
 
-    python -m bench.canary [--trials 1000] [--seed 7]
+    python -m bench.canary [--trials 1000] [--seed 7] [--whole-trials 100] [--whole-scale demo|production|both]
 
 Simulated traffic with known effects, one rollout step at 10% green, both gates evaluated at the
 SAME looks (every `look` green requests) up to the step deadline; at the deadline an undecided gate
 rolls back (the policy default), and that counts. Scenarios: green equal to blue; green's error rate
 1% -> 2%; green's latency +30% (every quantile, so p95 too). Per gate and scenario: rollback rate
 (false rollbacks when equal, detection otherwise), and green requests needed to decide (median).
+
+Every decision is core.rollout.ramp.next_move, the function the rollout orchestrator carries out
+(a rollback at the deadline counts as a rollback). `python -m bench.whole_gate` runs every gate
+kind together on heavy-tailed latency.
 
 Sections `rollback_latency` and `router_latency` measure the local endpoint server when it exists.
 """
@@ -26,8 +30,10 @@ from typing import Any
 import numpy as np
 
 from core.kernel.ports import DeploymentStats, WindowStats
-from core.rollout.accuracy_gate import OnlineAccuracyConfig, evaluate_online_accuracy
+from core.rollout.accuracy_gate import evaluate_online_accuracy
+from core.rollout.label_budget import labels_to_decide
 from core.rollout.predictions import LabelledScore, ScorePair
+from core.rollout.ramp import Evidence, Phase, RampPlan, Split, StepState, next_move
 from core.rollout.shadow_gate import ShadowConfig, evaluate_shadow
 from core.rollout.traffic_gate import (
     FixedThresholdConfig,
@@ -37,6 +43,7 @@ from core.rollout.traffic_gate import (
     evaluate_gate,
     wald_asn,
 )
+from core.rollout.verdicts import OnlineAccuracyConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "canary.json"
 
@@ -107,21 +114,25 @@ def run_trial(
     for ng in range(traffic.gate_look, n_green + 1, traffic.gate_look):
         nb = round(ng * (1 - traffic.green_share) / traffic.green_share)
         if "ours" not in decided:
-            # the activity's two queries: blue's p95 first, then slow counts at that threshold
-            threshold = float(np.quantile(b_lat[:nb], 0.95, method="inverted_cdf"))
-            window = WindowStats(
-                endpoint="bench",
-                start=t0,
-                end=t0 + timedelta(seconds=ng),
-                ingested_until=t0 + timedelta(seconds=ng),
-                by_deployment={
-                    "green": _stats("green", g_err[:ng], g_lat[:ng], threshold),
-                    "blue": _stats("blue", b_err[:nb], b_lat[:nb], threshold),
-                },
-            )
-            verdict = evaluate_gate(window, "green", "blue", ours).verdict
-            if verdict != "need_more_data":
-                decided["ours"] = (verdict, ng)
+            # the activity's queries: blue's percentiles first, then counts above blue's p95 and p99
+            p95, p99 = (float(x) for x in np.quantile(b_lat[:nb], [0.95, 0.99], method="inverted_cdf"))
+
+            def counted(threshold: float, ng: int = ng, nb: int = nb) -> WindowStats:
+                return WindowStats(
+                    endpoint="bench",
+                    start=t0,
+                    end=t0 + timedelta(seconds=ng),
+                    ingested_until=t0 + timedelta(seconds=ng),
+                    by_deployment={
+                        "green": _stats("green", g_err[:ng], g_lat[:ng], threshold),
+                        "blue": _stats("blue", b_err[:nb], b_lat[:nb], threshold),
+                    },
+                )
+
+            verdict = evaluate_gate(counted(p95), "green", "blue", ours, tail=counted(p99)).verdict
+            move = decide(Evidence("traffic", verdict), ng, n_green, traffic.gate_look)
+            if move is not None:
+                decided["ours"] = (move, ng)
         if ng % traffic.look == 0:
             interval = slice(ng - traffic.look, ng)
             g_interval = _stats("green", g_err[interval], g_lat[interval], None)
@@ -136,6 +147,28 @@ def run_trial(
     for name in ["ours", *baselines]:
         decided.setdefault(name, ("deadline", n_green))
     return decided
+
+
+def decide(evidence: Evidence, now: int, deadline: int, interval: int, *, labels: bool = False) -> str | None:
+    """The rollout's one decision (core.rollout.ramp.next_move) on one gated step, one simulated
+    second per green request: "pass", "fail", "deadline" (a rollback at the deadline) or None (hold)."""
+    plan = RampPlan(
+        phases=(Phase("live", 10, 0), Phase("live", 100, 0)),
+        step_deadline_seconds=deadline,
+        eval_interval_seconds=interval,
+        shadow=evidence.kind == "shadow",
+        labels=labels,
+        label_wait_seconds=deadline,
+    )
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    found = [evidence] if evidence.kind == "traffic" else [Evidence("traffic", "pass"), evidence]
+    step = StepState(0, t0, t0 + timedelta(seconds=now), gates_passed=labels)
+    move = next_move(plan, step, found, Split({"blue": 100}, {}), "green")
+    if move.action in ("hold", "wait_labels"):
+        return None
+    if move.action == "rollback":
+        return "deadline" if move.deadline else "fail"
+    return "pass"
 
 
 def simulate(
@@ -204,8 +237,9 @@ def _ml_trial(rng: np.random.Generator, scenario: MlScenario, look: int, max_n: 
         ]
         for n in range(look, max_n + 1, look):
             verdict = evaluate_shadow(pairs[:n], "green", "blue", ShadowConfig()).verdict
-            if verdict != "need_more_data":
-                return verdict, n
+            move = decide(Evidence("shadow", verdict), n, max_n, look)
+            if move is not None:
+                return move, n
         return "deadline", max_n
 
     def labelled(skill: float) -> list[LabelledScore]:
@@ -214,19 +248,27 @@ def _ml_trial(rng: np.random.Generator, scenario: MlScenario, look: int, max_n: 
         return [LabelledScore(str(i), float(a), int(b)) for i, (a, b) in enumerate(zip(s, y, strict=True))]
 
     g, b = labelled(scenario.green_skill), labelled(1.0)
-    config = OnlineAccuracyConfig(metric="auc", margin=0.02)
+    config = ONLINE
     for n in range(look, max_n + 1, look):
         verdict = evaluate_online_accuracy(g[:n], b[:n], "green", "blue", config).verdict
-        if verdict != "need_more_data":
-            return verdict, n
+        move = decide(Evidence("online_accuracy", verdict), n, max_n, look, labels=True)
+        if move is not None:
+            return move, n
     return "deadline", max_n
+
+
+ONLINE = OnlineAccuracyConfig(metric="auc", margin=0.02)
 
 
 def simulate_ml(trials: int, seed: int, ops_equal_rollback_rate: float) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {}
     for scenario in ML_SCENARIOS:
-        rows = [_ml_trial(rng, scenario, look=50, max_n=3000) for _ in range(trials)]
+        max_n, look = 3000, 50
+        if scenario.gate == "online_accuracy":  # the label wait follows the plan (labels_to_decide)
+            max_n = labels_to_decide(ONLINE, positive_rate=0.3, value=0.92, confidence=0.95)
+            look = max(50, max_n // 60)
+        rows = [_ml_trial(rng, scenario, look=look, max_n=max_n) for _ in range(trials)]
         decisions = [d for d, _ in rows]
         rollbacks = sum(d in ("fail", "deadline") for d in decisions)
         out[scenario.name] = {
@@ -239,6 +281,7 @@ def simulate_ml(trials: int, seed: int, ops_equal_rollback_rate: float) -> dict[
                 "passes": decisions.count("pass"),
                 "deadline_rollbacks": decisions.count("deadline"),
                 "median_to_decide": float(np.median([n for _, n in rows])),
+                "deadline_n": max_n,
             },
             # errors and latency are equal: the error/latency gate sees the `equal` scenario
             "error_latency_only": {"rollback_rate": ops_equal_rollback_rate},
@@ -308,7 +351,8 @@ def _print(results: dict[str, Any], alpha: float, baselines: list[str]) -> None:
         "\nprediction-only scenarios (errors and latency equal), looks every 50 pairs / labels per deployment"
     )
     print(
-        "(rollback = fail verdict or undecided at 3,000, the simulated deadline; fail share is the alpha-bound part)"
+        "(rollback = fail verdict or undecided at the deadline: 3,000 pairs; for labels, the planned budget "
+        "labels_to_decide at 95%; fail share is the alpha-bound part)"
     )
     print(
         f"{'scenario':<22}{'gate':<18}{'ours rollback':>16}{'ours fail':>10}{'median n':>10}{'error/latency only':>20}"
@@ -330,6 +374,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ml-trials", type=int, default=200)
     parser.add_argument("--no-endpoint", action="store_true", help="skip the local endpoint figures")
+    parser.add_argument(
+        "--whole-trials", type=int, default=100, help="trials of the whole gate (bench.whole_gate); 0: skip"
+    )
+    parser.add_argument("--whole-scale", choices=["demo", "production", "both"], default="demo")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     traffic = Traffic()
@@ -367,6 +415,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     equal_rate = results["scenarios"]["equal"]["gates"]["ours"]["rollback_rate"]
     results["ml_trials"] = args.ml_trials
     results["ml_scenarios"] = simulate_ml(args.ml_trials, args.seed, equal_rate)
+    if args.whole_trials:
+        from bench import whole_gate
+
+        scales = list(whole_gate.SCALES) if args.whole_scale == "both" else [args.whole_scale]
+        results["whole_gate"] = {}
+        for name in scales:
+            scenarios = whole_gate.simulate(args.whole_trials, args.seed, whole_gate.SCALES[name])
+            results["whole_gate"][name] = scenarios
+            whole_gate.print_table(name, scenarios, args.whole_trials)
     results["simulation_seconds"] = round(time.perf_counter() - started, 1)
     if not args.no_endpoint:
         results["rollback_latency"] = rollback_latency()

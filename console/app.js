@@ -273,6 +273,18 @@ function lineage(d) {
   return `<div class="lineage" id="lineage">${nodes.map(([k, v]) => `<span class="node"><span class="muted">${k}</span> ${esc(v || "-")}</span>`).join("→")}</div>${Object.keys(l).length ? `<details><summary>all lineage fields</summary>${kv(l)}</details>` : ""}`;
 }
 
+// Deployment names swap every rollout (the champion keeps its colour): say which role each plays.
+function roleWords(version, deployment) {
+  if (!version) return null;
+  return deployment ? `v${version} on deployment ${deployment}` : `v${version}`;
+}
+
+function splitWords(split, live) {
+  if (!split) return null;
+  const role = (name) => (name === live.green ? "challenger" : name === live.blue ? "champion" : "other");
+  return Object.entries(split).filter(([, v]) => v > 0).map(([k, v]) => `${role(k)} ${k} ${v}%`).join(" · ") || "none";
+}
+
 async function lifecyclePage(id) {
   const d = await api(`lifecycles/${encodeURIComponent(id)}`);
   const rollout = await api(`lifecycles/${encodeURIComponent(id)}-rollout`).catch(() => null);
@@ -287,9 +299,9 @@ async function lifecyclePage(id) {
     ? `<section><h2>Actions</h2><div class="actions"><button class="danger" id="rollback">Roll back</button><button id="abort">Abort</button><span id="flash"></span></div></section>`
     : `<p id="flash"></p>`;
   const html = `<h1>Lifecycle ${esc(d.id)} ${badge(running ? "running" : d.status)}</h1>
-    <section id="summary">${kv({ model: d.model, stage: live.stage ? `${d.stage} / rollout: ${live.stage}` : d.stage, "traffic now": live.split ? JSON.stringify(live.split) : null, challenger: d.challenger_version, champion: d.champion_version, started: when(d.created_at), updated: when(d.updated_at) })}</section>
+    <section id="summary">${kv({ model: d.model, stage: live.stage ? `${d.stage} / rollout: ${live.stage}` : d.stage, "traffic now": splitWords(live.split, live), challenger: roleWords(d.challenger_version, live.green), champion: roleWords(d.champion_version, live.blue), started: when(d.created_at), updated: when(d.updated_at) })}</section>
     ${approvalBox(d)}${actions}
-    <section id="outcome"><h2>Outcome</h2>${running ? `<p>${badge("running")} ${esc(d.status)} ${esc(live.gate ? `last gate ${live.gate.verdict}: ${(live.gate.reasons || []).join("; ")}` : "")}</p>` : `<p>${badge(d.status)}</p>`}
+    <section id="outcome"><h2>Outcome</h2>${running ? `<p>${badge("running")} ${esc(d.status)} ${esc(live.move || (live.gate ? `last gate ${live.gate.verdict}: ${(live.gate.reasons || []).join("; ")}` : ""))}</p>${live.labels_plan ? `<p id="labels-plan">Labels: ${esc(live.labels_plan)}</p>` : ""}` : `<p>${badge(d.status)}</p>`}
       ${rollback ? `<p id="rollback-note">Rolled back at ${time(rollback.at)}: ${esc(rollback.reason)}; restored ${esc(JSON.stringify((rollback.restored || {}).traffic))}, deleted ${esc(rollback.deleted)}</p>` : ""}
       ${failed.length ? `<p id="failing-gate">Failing gate (look ${d.gates.indexOf(failed[0]) + 1}, ${failed[0].percent}%): ${esc((failed[0].reasons || []).join("; "))}</p>` : ""}
     </section>

@@ -4,16 +4,19 @@ traffic -> promote it, or roll back to the exact split that was live before.
 
 `rollout()` is the process; each step is a method of `Rollout`, which keeps the endpoint, blue,
 green and the split before, and (through `RunContext`) the custom status, ledger facts and
-events. Any step may raise `RollBack`, caught once. Every decision is core.rollout.ramp / core.rollout.traffic_gate,
-every I/O an activity. Operators may raise `abort` or `rollback` at any time (-> roll back), and
+events. Any step may raise `RollBack`, caught once. The ramp's every move is decided by ONE pure
+function, core.rollout.ramp.next_move, from the evidence the gate activities return (numbers, or
+"unavailable" with the reason); this orchestrator only carries the move out. Every I/O is an activity.
+
+Never stranded: any other failure (an activity that failed after its retries, a bug) once green
+exists restores the exact split that was live before, deletes green, records why and ends the run
+`failed`. Only once the champion record has moved to green (promote) is there no way back: a later
+failure leaves green serving 100% as the champion it now is. Operators may raise `abort` or `rollback` at any time (-> roll back), and
 `approve` / `reject` when the policy asks for approval (a timeout is a reject).
 
-ML-aware gates, when the policy turns them on: the shadow gate (green's answers vs blue's on the
-same requests) is judged with the traffic gate in every gated phase: it must pass in the mirror
-phase, and at live steps, where Azure ML cannot pair requests (it mirrors only to a deployment
-without live traffic), only its fail counts, unless there is no mirror phase to have passed it.
-The online accuracy gate is judged when the last gated step would move on: the rollout waits for
-labels (status `waiting_for: labels`) until they decide or the label deadline applies its policy.
+ML-aware gates, when the policy turns them on: the shadow gate is gathered with the traffic gate
+in every gated phase, the online accuracy gate at the last gated live step once it has baked;
+what each counts for in a phase is RampPlan.role, and the label wait is part of next_move.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from core.rollout.evidence_payloads import (
     ONLINE_ACCURACY,
     SHADOW_GATE,
     OnlineAccuracyInput,
+    OnlineAccuracyResult,
     ShadowGateInput,
 )
 from core.rollout.facts import (
@@ -38,6 +42,7 @@ from core.rollout.facts import (
     SmokeTested,
     TrafficChanged,
 )
+from core.rollout.label_budget import label_plan, labels_to_decide
 from core.rollout.payloads import (
     BEGIN_DEPLOY,
     DELETE_DEPLOYMENT,
@@ -59,18 +64,21 @@ from core.rollout.payloads import (
     TrafficInput,
 )
 from core.rollout.ramp import (
+    Evidence,
     RampDecision,
     RampPlan,
     Split,
+    StepState,
+    busy_with,
     challenger_name,
     champion_deployment,
-    decide,
     enter,
+    next_move,
     promoted_split,
     rollback_split,
 )
-from core.rollout.verdicts import GateConfig, OnlineAccuracyConfig, ShadowConfig, Verdict
-from core.run.facts import StepEntered
+from core.rollout.verdicts import GateConfig, OnlineAccuracyConfig, ShadowConfig
+from core.run.facts import RunAborted, RunFailed, StepEntered
 from core.run.payloads import LifecycleResult
 from core.run.status import EvidenceView, GateView, RunStatus, Stage
 from orchestrators.blueprint import bp
@@ -79,6 +87,7 @@ from orchestrators.run import End, RunContext, Step
 
 STOP_EVENTS = ("abort", "rollback")
 DEPLOY_POLL_SECONDS = 5
+ENDPOINT_POLL_SECONDS = 5
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -94,14 +103,13 @@ def rollout(context: df.DurableOrchestrationContext):
         return (yield from r.promote((yield from r.ramp())))
     except RollBack as back:
         return (yield from r.roll_back(back))
-
-
-def combine(*verdicts: Verdict | None) -> Verdict:
-    """Gates judged together: any fail fails, all pass passes (None: a gate that only counts when it fails)."""
-    given = [v for v in verdicts if v is not None]
-    if "fail" in given:
-        return "fail"
-    return "pass" if all(v == "pass" for v in given) else "need_more_data"
+    except End as end:  # before green exists (waiting for the endpoint): nothing to undo
+        return (yield from r.end(end))
+    except Exception as exc:  # an activity failed after its retries, or a bug: never leave green live
+        if r.committed or not hasattr(r, "before"):
+            raise  # green is the champion already / nothing was touched: fail the run as it is
+        why = f"unexpected failure at {r.where}: {type(exc).__name__}: {str(exc)[:300]}"
+        return (yield from r.roll_back(RollBack(why, "failed")))
 
 
 class RollBack(Exception):
@@ -141,6 +149,8 @@ class Rollout(RunContext):
         self.where: Stage = "deploy"  # the step a roll-back is reported against
         self.approved = False
         self.next: RampDecision | None = None  # the move after the mirror phase
+        self.committed = False  # the champion record moved to green: no way back
+        self.green_created = False  # Azure ML accepted green's deployment (it may have traffic)
         self.show()
 
     # ------------------------------------------------------------------ steps
@@ -148,6 +158,8 @@ class Rollout(RunContext):
     def read_endpoint(self):
         """The endpoint (created if new), the split live before, and which colour green is."""
         ep = yield from self.call(ENSURE_ENDPOINT, EndpointInput(endpoint=self.endpoint))
+        if busy_with(ep.traffic, set(ep.deployments)):
+            ep = yield from self.wait_for_endpoint(ep)
         self.before = Split(dict(ep.traffic), dict(ep.mirror_traffic))
         self.green = challenger_name(ep.traffic)
         self.blue = champion_deployment(ep.traffic)
@@ -169,6 +181,39 @@ class Rollout(RunContext):
             show,
         )
 
+    def wait_for_endpoint(self, ep: EndpointResult) -> Step[EndpointResult]:
+        """One rollout per endpoint: wait until the rollout under way ends (its challenger's slot is
+        free again), at most as long as a rollout may last; an operator's stop ends the wait."""
+        plan = self.plan
+        longest = (
+            len(plan.phases) * plan.step_deadline_seconds
+            + plan.approval_timeout_seconds * (plan.approval_before_step is not None)
+            + plan.label_wait_seconds * plan.labels
+        )
+        self.show(waiting_for="endpoint", reason=busy_with(ep.traffic, set(ep.deployments)))
+
+        def check() -> Step[EndpointResult]:
+            return (yield from self.call(ENSURE_ENDPOINT, EndpointInput(endpoint=self.endpoint)))
+
+        polled = yield from self.poll(
+            check,
+            lambda e: busy_with(e.traffic, set(e.deployments)) is None,
+            every=max(plan.eval_interval_seconds, ENDPOINT_POLL_SECONDS),
+            within=longest,
+            first=ep,
+            wake=self.stops,
+        )
+        if polled.outcome == "woken":
+            why = f"operator: {self.stopped()} while waiting for the endpoint"
+            raise End("aborted", "deploy", [why], RunAborted(stage="deploy", reason=why))
+        if polled.outcome == "deadline":
+            why = f"endpoint {self.endpoint} still busy after {longest} s: " + str(
+                busy_with(polled.last.traffic, set(polled.last.deployments))
+            )
+            raise End("failed", "deploy", [why], RunFailed(stage="deploy", reason=why))
+        self.show(waiting_for=None, reason=None)
+        return polled.last
+
     def deploy_green(self):
         """Create green at 0% and poll until it is ready (or failed, or past the step deadline)."""
         ro = self.policy
@@ -181,6 +226,7 @@ class Rollout(RunContext):
             instance_count=ro.instance_count,
         )
         yield from self.call(BEGIN_DEPLOY, deploy)
+        self.green_created = True
         ref = DeploymentInput(endpoint=self.endpoint, deployment=self.green)
 
         def check() -> Step[DeploymentResult]:
@@ -246,8 +292,8 @@ class Rollout(RunContext):
     # ------------------------------------------------------------------ one phase, one approval
 
     def bake(self, decision: RampDecision):  # generator -> the next move (advance, approval, promote)
-        """Apply the phase's split, then evaluate the gate every interval until the ramp moves;
-        a failed gate (or an undecided one at the deadline, if the policy says so) rolls back."""
+        """Apply the phase's split, then gather the gates' evidence and let `next_move` decide, until
+        the ramp moves on; a rollback move raises RollBack."""
         assert decision.action == "advance" and decision.split is not None and self.blue is not None
         phase, plan = decision.phase, self.plan
         yield from self.apply(decision.split, decision.reason)
@@ -258,32 +304,41 @@ class Rollout(RunContext):
         )
         if plan.phases[phase].kind == "live" and self.live_since is None:
             self.live_since = started
+        state = StepState(phase, started, started, approved=self.approved)
+        wait = plan.eval_interval_seconds
         while True:
-            yield from self.pause(plan.eval_interval_seconds)
-            verdict = yield from self.judge(phase, started)
-            now = self.context.current_utc_datetime
-            decision = decide(
-                plan, phase, started, now, verdict, self.before, self.green, approved=self.approved
+            yield from self.pause(wait)
+            state = StepState(
+                phase, started, self.context.current_utc_datetime, state.gates_passed, self.approved
             )
-            if decision.action == "rollback":
-                raise RollBack(decision.reason)
-            if decision.action != "hold":
-                if self.needs_labels(phase):
-                    yield from self.labels(phase, started)
-                return decision
+            evidence = yield from self.gather(state)
+            move = next_move(plan, state, evidence, self.before, self.green)
+            self.show(move=move.reason)
+            if move.action == "rollback":
+                raise RollBack(move.reason)
+            if move.action == "wait_labels":
+                if not state.gates_passed:
+                    deadline = started + timedelta(seconds=plan.label_wait_seconds)
+                    self.show(waiting_for="labels", labels_deadline=deadline.isoformat())
+                state = StepState(phase, started, state.now, True, self.approved)
+            elif move.action != "hold":
+                self.show(waiting_for=None)
+                return move
+            wait = move.wait_seconds or plan.eval_interval_seconds
 
-    def judge(self, phase: int, started: datetime):  # generator -> the phase's combined verdict
-        """The traffic gate, and the shadow gate if the policy has one, over [started, now]."""
+    def gather(self, state: StepState):  # generator -> [Evidence]
+        """Every gate's evidence over the phase so far: the traffic gate, the shadow gate if the
+        policy has one, and online accuracy where the step waits for labels (once it has baked)."""
         assert self.blue is not None
-        now, current = self.context.current_utc_datetime, self.plan.phases[phase]
+        now, current = state.now, self.plan.phases[state.phase]
         ask = GateInput(
             run_id=self.run_id,
             endpoint=self.endpoint,
             green=self.green,
             blue=self.blue,
-            phase=phase,
+            phase=state.phase,
             percent=current.percent,
-            start=started,
+            start=state.started_at,
             end=now,
             gate=self.gate,
         )
@@ -296,84 +351,98 @@ class Rollout(RunContext):
                 reasons=result.reasons[:3],
             )
         )
-        if self.shadow is None:
-            return result.verdict
-        blocking = current.kind == "mirror" or self.plan.phases[0].kind != "mirror"
-        shadow_ask = ShadowGateInput(
-            run_id=self.run_id,
-            endpoint=self.endpoint,
-            green=self.green,
-            blue=self.blue,
-            phase=phase,
-            percent=current.percent,
-            start=started,
-            end=now,
-            shadow=self.shadow,
-            blocking=blocking,
-        )
-        shadow = yield from self.call(SHADOW_GATE, shadow_ask)
-        self.show(
-            shadow=EvidenceView(
-                verdict=shadow.verdict, n=shadow.pairs, needed=shadow.min_pairs, reasons=shadow.reasons[:3]
+        found = [
+            Evidence(
+                "traffic",
+                result.verdict,
+                tuple(result.reasons[:2]),
+                result.green_requests,
+                result.min_samples,
             )
-        )
-        return combine(result.verdict, shadow.verdict if blocking or shadow.verdict == "fail" else None)
-
-    def needs_labels(self, phase: int) -> bool:
-        """The online accuracy gate guards the move out of the last gated live step."""
-        online = self.policy.gates.online_accuracy
-        nxt = phase + 1
-        return (
-            online is not None
-            and online.required_before_last_step
-            and self.plan.phases[phase].kind == "live"
-            and (nxt >= len(self.plan.phases) or not self.plan.phases[nxt].gated)
-        )
-
-    def labels(self, phase: int, started: datetime):  # generator; returns when green may move on
-        """Wait for the labels to decide the online accuracy gate (the traffic and shadow gates keep
-        watching meanwhile); at the label deadline the policy's `on_label_deadline` applies."""
-        online = self.policy.gates.online_accuracy
-        assert online is not None and self.online is not None and self.blue is not None
-        assert self.policy.gates.entity_id_column is not None
-        deadline = started + timedelta(seconds=online.label_wait_seconds)
-        self.show(waiting_for="labels", labels_deadline=deadline.isoformat())
-        while True:
-            ask = OnlineAccuracyInput(
+        ]
+        if self.shadow is not None:
+            shadow_ask = ShadowGateInput(
                 run_id=self.run_id,
                 endpoint=self.endpoint,
                 green=self.green,
                 blue=self.blue,
-                phase=phase,
-                percent=self.plan.phases[phase].percent,
-                since=self.live_since or started,
-                end=self.context.current_utc_datetime,
-                config=self.online,
-                entity_id_column=self.policy.gates.entity_id_column,
-                labels_container=online.labels_container,
-                labels_prefix=online.labels_prefix,
-                deadline=deadline,
-                on_deadline=online.on_label_deadline,
+                phase=state.phase,
+                percent=current.percent,
+                start=state.started_at,
+                end=now,
+                shadow=self.shadow,
+                blocking=self.plan.role("shadow", state.phase) == "blocking",
             )
-            result = yield from self.call(ONLINE_ACCURACY, ask)
-            view = EvidenceView(
-                verdict=result.verdict,
-                n=result.green_labelled,
-                needed=result.min_labels,
-                reasons=result.reasons[:3],
+            shadow = yield from self.call(SHADOW_GATE, shadow_ask)
+            self.show(
+                shadow=EvidenceView(
+                    verdict=shadow.verdict,
+                    n=shadow.pairs,
+                    needed=shadow.min_pairs,
+                    reasons=shadow.reasons[:3],
+                )
             )
-            self.show(online_accuracy=view)
-            why = f"online accuracy: {'; '.join(result.reasons[:1])}"
-            if result.action == "rollback":
-                raise RollBack(why if result.verdict == "fail" else f"label deadline reached: {why}")
-            if result.action in ("promote", "hold"):
-                self.show(waiting_for=None)
-                if result.action == "hold":
-                    yield from self.ask_operator(f"label deadline reached: {why}")
-                return
-            yield from self.pause(self.plan.eval_interval_seconds)
-            if (yield from self.judge(phase, started)) == "fail":
-                raise RollBack("a gate failed while waiting for labels")
+            found.append(
+                Evidence("shadow", shadow.verdict, tuple(shadow.reasons[:2]), shadow.pairs, shadow.min_pairs)
+            )
+        baked = (now - state.started_at).total_seconds() >= current.bake_seconds
+        if self.plan.needs_labels(state.phase) and (state.gates_passed or baked):
+            found.append((yield from self.accuracy(state)))
+        return found
+
+    def accuracy(self, state: StepState):  # generator -> Evidence
+        """Live predictions since green first served, joined to the labels landed so far."""
+        online = self.policy.gates.online_accuracy
+        assert online is not None and self.online is not None and self.blue is not None
+        assert self.policy.gates.entity_id_column is not None
+        ask = OnlineAccuracyInput(
+            run_id=self.run_id,
+            endpoint=self.endpoint,
+            green=self.green,
+            blue=self.blue,
+            phase=state.phase,
+            percent=self.plan.phases[state.phase].percent,
+            since=self.live_since or state.started_at,
+            end=state.now,
+            config=self.online,
+            entity_id_column=self.policy.gates.entity_id_column,
+            labels_container=online.labels_container,
+            labels_prefix=online.labels_prefix,
+        )
+        result = yield from self.call(ONLINE_ACCURACY, ask)
+        view = EvidenceView(
+            verdict=result.verdict,
+            n=result.green_labelled,
+            needed=result.min_labels,
+            reasons=result.reasons[:3],
+        )
+        self.show(online_accuracy=view, labels_plan=self.label_outlook(state, result))
+        return Evidence(
+            "online_accuracy",
+            result.verdict,
+            tuple(result.reasons[:2]),
+            result.green_labelled,
+            result.min_labels,
+        )
+
+    def label_outlook(self, state: StepState, result: OnlineAccuracyResult) -> str:
+        """The label budget in words: labels an equal green needs to pass, as expected (median) and
+        with 95% confidence (core.rollout.accuracy_gate.labels_to_decide, at blue's live metric and
+        class balance), at the label rate seen since green went live, against the label deadline."""
+        assert self.online is not None
+        labelled = result.green_labelled
+        since = self.live_since or state.started_at
+        seen = (state.now - since).total_seconds()
+        rate = labelled / seen if seen > 0 and labelled else None
+        shape = {"value": result.blue_value or 0.8, "positive_rate": result.positive_rate or 0.3}
+        expected = labels_to_decide(self.online, confidence=0.5, **shape)
+        budget = labels_to_decide(self.online, confidence=0.95, **shape)
+        left = self.plan.label_wait_seconds - int((state.now - state.started_at).total_seconds())
+        _, _, words = label_plan(max(expected - labelled, 0), rate, 0, max(left, 0))
+        return (
+            f"{labelled} labelled; an equal green passes at about {expected} ({budget} for 95%): "
+            f"the rest {words.removeprefix('needs ')}"
+        )
 
     def approval(self, decision: RampDecision):  # generator -> the decision once approved
         """The policy asks an operator before this step."""
@@ -443,6 +512,7 @@ class Rollout(RunContext):
         self.show(stage="promote")
         yield from self.apply(split, "promote")
         yield from self.call(SET_CHAMPION, SetChampionInput(model=self.model, version=version))
+        self.committed = True
         shared = yield from share_champion(self, self.req.policy, version)  # the policy's registry, if any
         if self.blue is not None:
             yield from self.call(
@@ -462,7 +532,10 @@ class Rollout(RunContext):
     def roll_back(self, back: RollBack) -> Step[dict[str, Any]]:
         """Back to the exact pre-rollout split at once, then retire green."""
         self.show(stage="rollback", reason=back.reason)
-        yield from self.apply(rollback_split(self.before, self.green), f"rollback: {back.reason}")
+        restore = rollback_split(self.before, self.green)
+        if not self.green_created:  # a split may not name a deployment that does not exist
+            restore = Split(dict(self.before.traffic), dict(self.before.mirror))
+        yield from self.apply(restore, f"rollback: {back.reason}")
         yield from self.call(
             DELETE_DEPLOYMENT, DeploymentInput(endpoint=self.endpoint, deployment=self.green)
         )

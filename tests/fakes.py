@@ -660,7 +660,17 @@ class FakeTrafficStats:
     def window(self, endpoint, deployments, start, end, *, slow_threshold_ms=None) -> WindowStats:
         self.queries.append((endpoint, list(deployments), start, end))
         by = {d: self.stats.get(d, DeploymentStats(d, 0, 0, 0, None, None, None)) for d in deployments}
+        if slow_threshold_ms is not None:
+            by = {d: self._over(s, slow_threshold_ms) for d, s in by.items()}
         return WindowStats(endpoint, start, end, self.ingested_until or end, by, query="fake")
+
+    @staticmethod
+    def _over(s: DeploymentStats, threshold: float) -> DeploymentStats:
+        """Requests above a threshold: the stats' own `slow` at its own threshold; at or beyond the
+        deployment's p99, the 1% its p99 leaves above (a world with no worse tail than its p99 says)."""
+        if s.slow_threshold_ms == threshold or s.p99_ms is None or threshold < s.p99_ms:
+            return dataclasses.replace(s, slow_threshold_ms=threshold)
+        return dataclasses.replace(s, slow=s.requests // 100, slow_threshold_ms=threshold)
 
 
 class FakePredictionLog:

@@ -25,9 +25,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import HttpResponseError
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsQueryStatus
 
-from core.kernel.ports import DeploymentStats, WindowStats
+from core.kernel.ports import DeploymentStats, EvidenceUnavailable, WindowStats
 
 WindowQuery = Callable[[str, list[str], datetime, datetime, float | None], str]
 WatermarkQuery = Callable[[str], str]
@@ -36,7 +37,7 @@ WatermarkQuery = Callable[[str], str]
 WATERMARK_LOOKBACK = timedelta(days=1)
 
 
-class TrafficQueryError(RuntimeError):
+class TrafficQueryError(EvidenceUnavailable):
     """Log Analytics answered, but not with complete data."""
 
 
@@ -122,9 +123,15 @@ class LogAnalyticsTrafficStats:
         return cls(LogsQueryClient(credential, **client_kwargs), workspace_id, **kwargs)
 
     def _rows(self, query: str, timespan: tuple[datetime, datetime]) -> list[dict[str, Any]]:
-        result = self._client.query_workspace(
-            self._workspace_id, query, timespan=timespan, server_timeout=self._server_timeout_s
-        )
+        try:
+            result = self._client.query_workspace(
+                self._workspace_id, query, timespan=timespan, server_timeout=self._server_timeout_s
+            )
+        except HttpResponseError as exc:  # 429 after the SDK's retries, 400 (e.g. a table not found), 5xx
+            raise EvidenceUnavailable(
+                f"Log Analytics query failed for workspace {self._workspace_id}: HTTP {exc.status_code} "
+                f"{getattr(exc.error, 'code', None) or ''} {exc.message}".strip()
+            ) from exc
         if isinstance(result, LogsQueryPartialResult):
             error = result.partial_error
             if not warnings_only(error):

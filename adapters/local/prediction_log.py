@@ -11,7 +11,7 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from core.kernel.ports import PredictionWindow
+from core.kernel.ports import EvidenceUnavailable, PredictionWindow
 from core.kernel.records import PredictionRecord
 from core.rollout import prediction_table as t
 from core.rollout.traffic_log import iso_ms
@@ -42,6 +42,8 @@ class SqlitePredictionLog:
                 "AND TimeGenerated >= ? AND TimeGenerated <= ? ORDER BY TimeGenerated, RequestId, RowIndex",
                 (endpoint, *deployments, iso_ms(start), iso_ms(end)),
             ).fetchall()
+        except sqlite3.Error as exc:
+            raise EvidenceUnavailable(f"prediction table {self.db_path} unreadable: {exc}") from exc
         finally:
             conn.close()
         records = [

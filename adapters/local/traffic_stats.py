@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.kernel.ports import DeploymentStats, WindowStats
+from core.kernel.ports import DeploymentStats, EvidenceUnavailable, WindowStats
 from core.rollout.kql import WindowQuery
 from core.rollout.traffic_log import TABLE, WATERMARK_TABLE
 
@@ -60,7 +60,10 @@ class SqliteTrafficStats:
         query = WindowQuery(endpoint, tuple(deployments), start, end, slow_threshold_ms)
         if not self.db_path.exists():
             return WindowStats(endpoint, start, end, None, {}, query=f"-- {self.db_path} does not exist yet")
-        conn = self._connect()
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise EvidenceUnavailable(f"traffic table {self.db_path} unreadable: {exc}") from exc
         try:
             has_table = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
@@ -70,6 +73,8 @@ class SqliteTrafficStats:
             ingested = self._ingested_until(conn)
             sql, params = query.sql(visible_until=ingested or start)
             rows = conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise EvidenceUnavailable(f"traffic table {self.db_path} unreadable: {exc}") from exc
         finally:
             conn.close()
         stats = {

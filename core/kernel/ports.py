@@ -463,8 +463,17 @@ class WindowStats:
     query: str = ""  # the KQL or SQL that produced the numbers (recorded with the gate decision)
 
 
+class EvidenceUnavailable(RuntimeError):
+    """The telemetry a gate reads could not be read completely: a query error, a partial result
+    (Log Analytics returns one even for warning-only answers), a missing table, a throttle (429).
+    TrafficStats and PredictionLog raise it; the gate records the evidence as unavailable, which
+    holds the step until its deadline, where the policy's action applies. Never a pass."""
+
+
 @runtime_checkable
 class TrafficStats(Protocol):
+    """Raises EvidenceUnavailable when the window cannot be read completely."""
+
     def window(
         self,
         endpoint: str,

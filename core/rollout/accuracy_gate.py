@@ -13,7 +13,7 @@ over the same period; the gate compares green's metric (the policy's: AUC or acc
 
 Missing data is never a pass: until each deployment has `min_labels` labelled predictions (and the
 classes AUC needs) the verdict is need_more_data, with the counts; what the label deadline means is
-the policy's (`label_deadline_action`).
+the policy's, applied by core.rollout.ramp.next_move (tests/unit/core/test_ramp.py).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
 
 from core.rollout.predictions import LabelledScore
 from core.rollout.traffic_gate import compare_proportions, msprt_one_sided, sprt_non_inferiority
-from core.rollout.verdicts import DeadlineAction, OnlineAccuracyConfig, OnlineAccuracyVerdict, Verdict
+from core.rollout.verdicts import OnlineAccuracyConfig, OnlineAccuracyVerdict, Verdict
 
 
 def auc_with_variance(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -200,17 +200,28 @@ def _decide(
     )
 
 
-def label_deadline_action(
-    verdict: OnlineAccuracyVerdict,
-    now: datetime,
-    deadline: datetime,
-    on_deadline: Literal["rollback", "promote", "hold"],
-) -> DeadlineAction:
-    """What the rollout does with an online accuracy verdict: act on pass/fail; while labels are
-    missing, wait until the deadline, then do what the policy says (an operator-visible choice,
-    never a silent pass)."""
-    if verdict.verdict == "fail":
-        return "rollback"
-    if verdict.verdict == "pass":
-        return "promote"
-    return "wait" if now < deadline else on_deadline
+def unavailable_accuracy(
+    green: str, blue: str, config: OnlineAccuracyConfig, reasons: list[str]
+) -> OnlineAccuracyVerdict:
+    """The verdict recorded when the predictions or labels could not be read: no numbers, no pass."""
+    return OnlineAccuracyVerdict(
+        verdict="unavailable",
+        reasons=reasons,
+        metric=config.metric,
+        green=green,
+        blue=blue,
+        green_labelled=0,
+        blue_labelled=0,
+        green_value=None,
+        blue_value=None,
+        difference=None,
+        variance=None,
+        margin=config.margin,
+        alpha=config.alpha,
+        beta=config.beta,
+        fail_e_value=None,
+        fail_threshold=1 / config.alpha,
+        pass_e_value=None,
+        pass_threshold=1 / config.beta,
+        min_labels=config.min_labels,
+    )

@@ -18,7 +18,7 @@ __all__ = [
     "ShadowGateResult",
 ]
 
-Verdict = Literal["pass", "fail", "need_more_data"]
+Verdict = Literal["pass", "fail", "need_more_data", "unavailable"]
 
 
 class ShadowGateInput(Payload):
@@ -54,17 +54,16 @@ class OnlineAccuracyInput(Payload):
     entity_id_column: str
     labels_container: str
     labels_prefix: str
-    deadline: datetime
-    on_deadline: Literal["rollback", "promote", "hold"]
 
 
 class OnlineAccuracyResult(Payload):
-    verdict: Verdict
-    action: Literal["wait", "rollback", "promote", "hold"]
+    verdict: Verdict  # evidence only: what the rollout does with it is core.rollout.ramp.next_move
     reasons: list[str]
     green_labelled: int
     blue_labelled: int
     min_labels: int
+    blue_value: float | None = None  # blue's live metric (plans the label budget)
+    positive_rate: float | None = None  # share of positive labels among blue's (AUC's class balance)
 
 
 # --------------------------------------------------------------------------- activities

@@ -40,7 +40,7 @@ class GateFact(Fact):
     ledger_kind: ClassVar[LedgerKind] = "gate"
     phase: int
     percent: int
-    verdict: Literal["pass", "fail", "need_more_data"]
+    verdict: Literal["pass", "fail", "need_more_data", "unavailable"]
     reasons: list[str]
     endpoint: str
     green: str
@@ -139,7 +139,7 @@ class OnlineAccuracyEvaluated(GateFact):
     pass_threshold: float
     min_labels: int
     labels_until: str | None = None
-    action: str | None = None  # what the rollout did with it (label_deadline_action)
+    action: str | None = None  # (older records) what the rollout did with it; now the ramp's move
     details: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod

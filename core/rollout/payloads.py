@@ -140,7 +140,7 @@ class GateInput(Payload):
 
 
 class GateResult(Payload):
-    verdict: Literal["pass", "fail", "need_more_data"]
+    verdict: Literal["pass", "fail", "need_more_data", "unavailable"]
     reasons: list[str]
     green_requests: int
     blue_requests: int

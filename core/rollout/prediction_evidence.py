@@ -4,8 +4,8 @@ record the evaluation in the ledger. Use cases taking ports, like core/rollout/t
 * `judge_shadow`: green's answers vs blue's on the same requests (a mirrored copy carries the id of
   the request it copies), over [start, min(end, ingested)]: the log is judged only where complete.
 * `judge_online_accuracy`: each deployment's live predictions since green first served live,
-  joined on the entity id to the label files under the policy's labels prefix; the verdict and
-  what the rollout does with it (core.rollout.accuracy_gate.label_deadline_action) are recorded.
+  joined on the entity id to the label files under the policy's labels prefix; the verdict is
+  recorded (evidence only: the label deadline is core.rollout.ramp.next_move's).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from core.kernel.ports import DataLake, PredictionLog, RunLedger
+from core.kernel.ports import DataLake, EvidenceUnavailable, PredictionLog, RunLedger
 from core.kernel.records import LabelRecord, PredictionRecord
-from core.rollout.accuracy_gate import OnlineAccuracyVerdict, evaluate_online_accuracy, label_deadline_action
+from core.rollout.accuracy_gate import evaluate_online_accuracy, unavailable_accuracy
 from core.rollout.evidence_payloads import (
     OnlineAccuracyInput,
     OnlineAccuracyResult,
@@ -30,6 +30,7 @@ from core.rollout.facts import OnlineAccuracyEvaluated, ShadowGateEvaluated
 from core.rollout.predictions import join_labels, pair_by_request
 from core.rollout.shadow_gate import evaluate_shadow
 from core.rollout.traffic_log import iso_ms
+from core.rollout.verdicts import OnlineAccuracyVerdict, ShadowVerdict
 
 log = logging.getLogger("core.rollout.prediction_evidence")
 
@@ -76,7 +77,10 @@ def _complete(records: Iterable[PredictionRecord], until: str) -> list[Predictio
 
 
 def judge_shadow(predictions: PredictionLog, ledger: RunLedger, req: ShadowGateInput) -> ShadowGateResult:
-    window = predictions.window(req.endpoint, [req.green, req.blue], req.start, req.end)
+    try:
+        window = predictions.window(req.endpoint, [req.green, req.blue], req.start, req.end)
+    except EvidenceUnavailable as exc:
+        return _shadow_unavailable(ledger, req, str(exc))
     end = min(req.end, window.ingested_until) if window.ingested_until else req.end
     records = _complete(window.records, iso_ms(end)) if end > req.start else []
     pairs = pair_by_request(records, req.blue, req.green)
@@ -89,6 +93,26 @@ def judge_shadow(predictions: PredictionLog, ledger: RunLedger, req: ShadowGateI
     return ShadowGateResult(
         verdict=verdict.verdict, reasons=verdict.reasons[:5], pairs=verdict.pairs, min_pairs=verdict.min_pairs
     )
+
+
+def _shadow_unavailable(ledger: RunLedger, req: ShadowGateInput, why: str) -> ShadowGateResult:
+    """The prediction log could not be read: recorded as unavailable evidence (it holds the step)."""
+    reasons = [f"prediction log unavailable: {why}"]
+    verdict = ShadowVerdict(
+        "unavailable",
+        reasons,
+        req.green,
+        req.blue,
+        0,
+        0,
+        req.shadow.alpha,
+        req.shadow.beta,
+        window_start=iso_ms(req.start),
+        window_end=iso_ms(req.end),
+    )
+    fact = ShadowGateEvaluated.of(req.phase, req.percent, req.endpoint, verdict, None, req.blocking)
+    ledger.append(req.run_id, fact.ledger_kind, fact.dump())
+    return ShadowGateResult(verdict="unavailable", reasons=reasons, pairs=0, min_pairs=0)
 
 
 def read_labels(
@@ -163,7 +187,29 @@ def judge_online_accuracy(
 ) -> OnlineAccuracyResult:
     """`label_column`: the label's name in the run's data contract (label files may call it `label`);
     `domain`: the labels it may hold (label_domain)."""
-    window = predictions.window(req.endpoint, [req.green, req.blue], req.since, req.end)
+    try:
+        window = predictions.window(req.endpoint, [req.green, req.blue], req.since, req.end)
+    except EvidenceUnavailable as exc:
+        reasons = [f"prediction log unavailable: {exc}"]
+        fact = OnlineAccuracyEvaluated.of(
+            req.phase,
+            req.percent,
+            unavailable_accuracy(req.green, req.blue, req.config, reasons),
+            endpoint=req.endpoint,
+            window_start=iso_ms(req.since),
+            window_end=iso_ms(req.end),
+            labels=f"{req.labels_container}/{req.labels_prefix}",
+            label_files=0,
+            label_rows=0,
+        )
+        ledger.append(req.run_id, fact.ledger_kind, fact.dump())
+        return OnlineAccuracyResult(
+            verdict="unavailable",
+            reasons=reasons,
+            green_labelled=0,
+            blue_labelled=0,
+            min_labels=0,
+        )
     end = min(req.end, window.ingested_until) if window.ingested_until else req.end
     records = _complete(window.records, iso_ms(end))
     labels = read_labels(
@@ -179,7 +225,6 @@ def judge_online_accuracy(
     )
     if latest:
         verdict = replace(verdict, labels_until=latest)
-    action = label_deadline_action(verdict, req.end, req.deadline, req.on_deadline)
     fact = OnlineAccuracyEvaluated.of(
         req.phase,
         req.percent,
@@ -193,14 +238,20 @@ def judge_online_accuracy(
         label_files_skipped=labels.files_skipped,
         label_rows_skipped=labels.rows_skipped,
         label_problems=list(labels.problems),
-        action=action,
     )
     ledger.append(req.run_id, fact.ledger_kind, fact.dump())
     return OnlineAccuracyResult(
         verdict=verdict.verdict,
-        action=action,
         reasons=verdict.reasons[:5],
         green_labelled=verdict.green_labelled,
         blue_labelled=verdict.blue_labelled,
         min_labels=verdict.min_labels,
+        blue_value=verdict.blue_value,
+        positive_rate=_positive_rate(verdict.details.get("classes", {}).get(req.blue)),
     )
+
+
+def _positive_rate(classes: list[int] | tuple[int, int] | None) -> float | None:
+    if not classes or sum(classes) == 0 or min(classes) == 0:
+        return None
+    return classes[0] / sum(classes)

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from core.kernel.policy import RolloutPolicy
 
 Verdict = Literal["pass", "fail", "need_more_data"]
+# What a gate's evidence says: a verdict, or "unavailable" when the telemetry could not be read
+Reading = Literal["pass", "fail", "need_more_data", "unavailable"]
 
 
 # --------------------------------------------------------------------------- traffic (error rate, latency, SLO)
@@ -28,8 +30,8 @@ class GateConfig:
     power: float = 0.8  # planning power of min_sample_size (the fixed-sample reference); no pass rule
     error_rate_margin: float = 0.01  # absolute increase of green's error rate that matters
     p95_rel_margin: float | None = 0.2  # relative p95 increase that matters; None: no latency test
-    p99_rel_margin: float | None = 0.3  # point-estimate guard once the minimum sample is in
-    slo_p99_ms: float | None = None
+    p99_rel_margin: float | None = 0.3  # relative p99 increase that matters: the tail-share test
+    slo_p99_ms: float | None = None  # absolute SLO: at most 1% of green's requests above it
     min_samples: int = 200  # policy floor on green requests before any pass
     # prior guesses, used only while blue has too few requests to estimate them
     prior_error_rate: float = 0.01
@@ -43,7 +45,13 @@ class GateConfig:
 
     @property
     def metrics(self) -> int:
-        return 1 + (self.p95_rel_margin is not None)
+        """Tests sharing this gate's alpha: error rate, and each latency test the policy turns on."""
+        return (
+            1
+            + (self.p95_rel_margin is not None)
+            + (self.p99_rel_margin is not None)
+            + (self.slo_p99_ms is not None)
+        )
 
     @classmethod
     def for_rollout(cls, rollout: RolloutPolicy, gated_steps: int) -> GateConfig:
@@ -66,7 +74,7 @@ class GateConfig:
 class MetricTest:
     """One sequential comparison of green vs blue proportions, with every number that led to it."""
 
-    metric: str  # error_rate | slow_share
+    metric: str  # error_rate | slow_share | tail_share | slo_p99_share
     green_n: int
     green_events: int
     blue_n: int
@@ -89,7 +97,7 @@ class MetricTest:
 
 @dataclass(frozen=True)
 class GateVerdict:
-    verdict: Verdict
+    verdict: Reading
     reasons: list[str]
     endpoint: str
     green: str
@@ -114,7 +122,6 @@ class GateVerdict:
 
 
 Metric = Literal["auc", "accuracy"]
-DeadlineAction = Literal["wait", "rollback", "promote", "hold"]
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ class OnlineAccuracyConfig:
 
 @dataclass(frozen=True)
 class OnlineAccuracyVerdict:
-    verdict: Verdict
+    verdict: Reading
     reasons: list[str]
     metric: str
     green: str
@@ -247,7 +254,7 @@ class ShadowTest:
 
 @dataclass(frozen=True)
 class ShadowVerdict:
-    verdict: Verdict
+    verdict: Reading
     reasons: list[str]
     green: str
     blue: str

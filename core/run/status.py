@@ -36,7 +36,7 @@ class Status(BaseModel):
 class GateView(Status):
     """The last gate evaluation, as the status shows it (the ledger has every number)."""
 
-    verdict: Literal["pass", "fail", "need_more_data"]
+    verdict: Literal["pass", "fail", "need_more_data", "unavailable"]
     green_requests: int
     min_samples: int
     reasons: list[str] = Field(default_factory=list)
@@ -46,7 +46,7 @@ class EvidenceView(Status):
     """The last shadow or online accuracy evaluation, as the status shows it: `n` pairs or labelled
     predictions of green, `needed` before a pass (the ledger has every number)."""
 
-    verdict: Literal["pass", "fail", "need_more_data"]
+    verdict: Literal["pass", "fail", "need_more_data", "unavailable"]
     n: int
     needed: int
     reasons: list[str] = Field(default_factory=list)
@@ -95,6 +95,8 @@ class RunProgress(Status):
     shadow: EvidenceView | None = None
     online_accuracy: EvidenceView | None = None
     labels_deadline: str | None = None  # waiting_for "labels": the label deadline (ISO 8601)
+    move: str | None = None  # the ramp's last decision in words (core.rollout.ramp.next_move)
+    labels_plan: str | None = None  # the label budget and the expected time to decide, in words
     waiting_for: str | None = None
     approval_reason: str | None = None
     approval: str | None = None

@@ -84,7 +84,8 @@ def test_a_challenger_worse_on_live_labels_is_rolled_back_before_the_last_step(w
     assert [t.get("green") for t, _ in world.fakes.endpoints.traffic_history] == [10, 50, 0]
     assert world.fakes.endpoints.get("churn-endpoint").traffic == {"blue": 100}
     [fact] = gate_facts(world, "online_accuracy_evaluated")
-    assert fact.verdict == "fail" and fact.percent == 50 and fact.action == "rollback"
+    assert fact.verdict == "fail" and fact.percent == 50  # evidence; the move is the ramp's
+    assert status["output"]["reasons"][0].startswith("rolled back at 50% live: online accuracy fail")
     assert fact.green_labelled == N and fact.blue_labelled == N and fact.label_files == 1
     assert fact.green_value < fact.blue_value and fact.fail_e_value >= fact.fail_threshold
     assert status["customStatus"]["online_accuracy"]["verdict"] == "fail"
@@ -98,7 +99,9 @@ def test_a_challenger_as_good_as_the_champion_is_promoted_once_the_labels_say_so
     status = run_rollout(tmp_path, world)
     assert status["output"]["status"] == "promoted", status
     [fact] = gate_facts(world, "online_accuracy_evaluated")
-    assert fact.verdict == "pass" and fact.action == "promote"
+    assert fact.verdict == "pass"
+    assert status["output"]["reasons"][0].startswith("online accuracy pass")
+    assert "an equal green passes at about" in status["customStatus"]["labels_plan"]
 
 
 def test_missing_labels_are_a_visible_wait_that_the_label_deadline_ends_by_policy(world, tmp_path):
@@ -107,12 +110,14 @@ def test_missing_labels_are_a_visible_wait_that_the_label_deadline_ends_by_polic
     live_world(world, green_skill=0.9)  # no label file lands
     status = run_rollout(tmp_path, world)
     assert status["output"]["status"] == "rolled_back", status
-    assert status["output"]["reasons"][0].startswith("label deadline reached")
+    assert status["output"]["reasons"][0].startswith("label deadline (20 s) at 50% live reached")
+    assert status["output"]["reasons"][0].endswith("the policy rolls back")
     facts = gate_facts(world, "online_accuracy_evaluated")
-    assert len(facts) >= 2 and {f.action for f in facts[:-1]} == {"wait"} and facts[-1].action == "rollback"
+    assert len(facts) >= 2
     assert all(f.verdict == "need_more_data" and f.green_labelled == 0 for f in facts)
     assert "waiting for labels" in facts[0].reasons[0]
     assert status["customStatus"]["labels_deadline"]
+    assert "no label rate observed yet" in status["customStatus"]["labels_plan"]
 
 
 @pytest.mark.parametrize("shift", [0.3])

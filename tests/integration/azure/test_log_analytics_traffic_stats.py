@@ -202,3 +202,45 @@ def test_a_partial_result_with_an_error_detail_among_warnings_is_still_an_error(
     answer = {"tables": [WINDOW_TABLE], "error": error}
     with serve(_answer(answer)) as stub, pytest.raises(TrafficQueryError, match="partial result"):
         _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)
+
+
+# Evidence that cannot be read is "unavailable" to the gate (core.kernel.ports.EvidenceUnavailable),
+# which holds the step; it must never fail the rollout nor pass green. Shapes: the Log Analytics
+# query API's ErrorResponse (error.code and its innererror chain, REST reference "Query - Execute").
+TABLE_NOT_FOUND = {
+    "error": {
+        "message": "The request had some invalid properties",
+        "code": "BadArgumentError",
+        "innererror": {
+            "code": "SemanticError",
+            "message": "A semantic error occurred.",
+            "innererror": {
+                "code": "SEM0100",
+                "message": "'where' operator: Failed to resolve table or column expression named 'AmlOnlineEndpointTrafficLog'",
+            },
+        },
+    }
+}
+THROTTLED = {"error": {"code": "TooManyRequests", "message": "Rate limit exceeded: retry after 1 s"}}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "says"),
+    [(400, TABLE_NOT_FOUND, "HTTP 400"), (429, THROTTLED, "HTTP 429")],
+    ids=["table-not-found", "throttled"],
+)
+def test_unreadable_telemetry_is_reported_as_unavailable_evidence(status, body, says):
+    from core.kernel.ports import EvidenceUnavailable
+
+    def respond(req: Recorded):
+        headers = {"Content-Type": "application/json", "Retry-After": "0"}
+        return status, headers, json.dumps(body).encode()
+
+    with serve(respond) as stub, pytest.raises(EvidenceUnavailable, match=says):
+        _stats(stub.url).window("churn-ep", ["blue", "green"], START, END)
+
+
+def test_a_partial_result_with_an_error_is_unavailable_evidence_for_the_gate():
+    from core.kernel.ports import EvidenceUnavailable
+
+    assert issubclass(TrafficQueryError, EvidenceUnavailable)

@@ -37,7 +37,7 @@ def test_the_window_ends_where_the_log_is_ingested_and_green_is_timed_against_bl
         "green": DeploymentStats("green", 1000, 10, 0, 50.0, 114.0, 160.0, 50, 114.0),
     }
     verdict = judge_window(stats, ledger, _req())
-    (_, _, _, first_end), (_, names, _, second_end) = stats.queries
+    (_, _, _, first_end), (_, names, _, second_end) = stats.queries[:2]
     assert first_end == T0 + timedelta(minutes=10) and second_end == T0 + timedelta(minutes=4)
     assert names == ["green", "blue"]
     [entry] = ledger.entries("r1", "gate")
@@ -51,3 +51,18 @@ def test_no_blue_traffic_is_never_a_pass():
     verdict = judge_window(stats, ledger, _req())
     assert verdict.verdict == "need_more_data"
     assert len(stats.queries) == 1  # no p95 of blue to time green against
+
+
+def test_unreadable_telemetry_is_recorded_as_unavailable_and_is_no_verdict():
+    from core.kernel.ports import EvidenceUnavailable
+
+    class Throttled(FakeTrafficStats):
+        def window(self, *args, **kwargs):
+            raise EvidenceUnavailable("Log Analytics query failed: HTTP 429 TooManyRequests")
+
+    ledger = FakeRunLedger()
+    verdict = judge_window(Throttled(), ledger, _req())
+    assert verdict.verdict == "unavailable"
+    assert "HTTP 429" in verdict.reasons[0]
+    [entry] = ledger.entries("r1", "gate")
+    assert entry.data["verdict"] == "unavailable" and "HTTP 429" in entry.data["reasons"][0]

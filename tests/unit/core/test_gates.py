@@ -31,38 +31,51 @@ def window(green, blue, ingested_until=END):
     return WindowStats("churn", T0, END, ingested_until, {"green": green, "blue": blue}, query="Q")
 
 
-def test_a_healthy_green_with_enough_requests_passes_and_says_why():
-    v = evaluate_gate(
-        window(stats("green", 3000, 30, 150), stats("blue", 27000, 270, 1350)), "green", "blue", GateConfig()
+def over(threshold, green_n, green_over, blue_n=0, blue_over=0):
+    """The same window counted above one threshold (blue's p99, or the SLO's limit)."""
+    g = DeploymentStats("green", green_n, 0, 0, None, None, None, green_over, threshold)
+    b = DeploymentStats("blue", blue_n, 0, 0, None, None, None, blue_over, threshold)
+    return WindowStats("churn", T0, END, END, {"green": g, "blue": b})
+
+
+def judge(green, blue, config=None, ingested_until=END, tail=None, over_slo=None):
+    """The gate with blue's p99 splitting both deployments 99 / 1 unless `tail` says otherwise."""
+    if tail is None:
+        tail = over(160.0, green.requests, green.requests // 100, blue.requests, blue.requests // 100)
+    return evaluate_gate(
+        window(green, blue, ingested_until),
+        "green",
+        "blue",
+        config or GateConfig(),
+        tail=tail,
+        over_slo=over_slo,
     )
+
+
+def test_a_healthy_green_with_enough_requests_passes_and_says_why():
+    v = judge(stats("green", 3000, 30, 150), stats("blue", 27000, 270, 1350))
     assert v.verdict == "pass"
     assert v.green_requests == 3000 and v.min_samples <= 3000
-    assert {t.metric for t in v.tests} == {"error_rate", "slow_share"}
+    assert {t.metric for t in v.tests} == {"error_rate", "slow_share", "tail_share"}
     record = v.to_record()
     assert record["query"] == "Q" and record["window_end"] == END.isoformat()
-    assert record["tests"][0]["fail_threshold"] == pytest.approx(1 / (0.05 / 2))
+    assert record["tests"][0]["fail_threshold"] == pytest.approx(1 / (0.05 / 3))
 
 
 def test_a_green_with_five_times_the_error_rate_fails_early():
-    v = evaluate_gate(
-        window(stats("green", 300, 15, 15), stats("blue", 2700, 27, 135)), "green", "blue", GateConfig()
-    )
+    v = judge(stats("green", 300, 15, 15), stats("blue", 2700, 27, 135))
     assert v.verdict == "fail"
     assert any("error_rate" in r for r in v.reasons)
 
 
 def test_a_green_slower_than_blue_fails_on_the_slow_share():
-    v = evaluate_gate(
-        window(stats("green", 600, 6, 90), stats("blue", 5400, 54, 270)), "green", "blue", GateConfig()
-    )
+    v = judge(stats("green", 600, 6, 90), stats("blue", 5400, 54, 270))
     assert v.verdict == "fail"
     assert next(t for t in v.tests if t.metric == "slow_share").outcome == "fail"
 
 
 def test_a_few_perfect_requests_are_not_enough_to_pass():
-    v = evaluate_gate(
-        window(stats("green", 150, 0, 5), stats("blue", 1350, 14, 68)), "green", "blue", GateConfig()
-    )
+    v = judge(stats("green", 150, 0, 5), stats("blue", 1350, 14, 68))
     assert v.verdict == "need_more_data"
     assert v.min_samples > 150
 
@@ -82,7 +95,7 @@ def test_a_few_perfect_requests_are_not_enough_to_pass():
     ],
 )
 def test_missing_or_lagging_telemetry_is_never_a_pass(green, blue, ingested, why):
-    v = evaluate_gate(window(green, blue, ingested), "green", "blue", GateConfig())
+    v = judge(green, blue, ingested_until=ingested)
     assert v.verdict == "need_more_data"
     assert why in v.reasons[0]
 
@@ -90,21 +103,18 @@ def test_missing_or_lagging_telemetry_is_never_a_pass(green, blue, ingested, why
 def test_without_slow_counts_the_latency_test_waits_instead_of_passing():
     green = DeploymentStats("green", 3000, 30, 0, 50.0, 114.0, 160.0)
     blue = DeploymentStats("blue", 27000, 270, 0, 50.0, 114.0, 160.0)
-    v = evaluate_gate(window(green, blue), "green", "blue", GateConfig())
+    v = judge(green, blue)
     assert v.verdict == "need_more_data"
     assert any("slow counts" in r for r in v.reasons)
 
 
-def test_the_p99_slo_fails_a_green_once_the_minimum_sample_is_in():
+def test_the_p99_slo_fails_a_green_with_too_many_requests_over_its_limit():
     config = GateConfig(slo_p99_ms=150.0)
-    v = evaluate_gate(
-        window(stats("green", 3000, 30, 150, p99=170.0), stats("blue", 27000, 270, 1350, p99=140.0)),
-        "green",
-        "blue",
-        config,
-    )
+    green, blue = stats("green", 3000, 30, 150, p99=170.0), stats("blue", 27000, 270, 1350, p99=140.0)
+    v = judge(green, blue, config, over_slo=over(150.0, 3000, 90))  # 3% of green's requests over 150 ms
     assert v.verdict == "fail"
-    assert v.slo["p99_ms"] == {"value": 170.0, "limit": 150.0, "enforced": True, "ok": False}
+    assert v.slo["p99_ms"] == {"limit_ms": 150.0, "green_over": 90, "green_requests": 3000}
+    assert any("share of requests over the p99 SLO" in r or "slo_p99_share" in r for r in v.reasons)
 
 
 def test_the_minimum_sample_is_the_textbook_two_proportion_size():

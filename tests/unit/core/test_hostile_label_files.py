@@ -75,7 +75,6 @@ def test_a_hostile_label_file_does_not_stop_the_gate_and_is_in_the_rollouts_evid
         run_id="churn-20261201120000-abcdef", endpoint="churn-endpoint", green="green", blue="blue",
         phase=1, percent=10, since=T0, end=T0 + timedelta(hours=2), config=OnlineAccuracyConfig(min_labels=5),
         entity_id_column="customer_id", labels_container="labels", labels_prefix="churn/",
-        deadline=T0 + timedelta(hours=3), on_deadline="rollback",
     )  # fmt: skip
     result = judge_online_accuracy(predictions, lake, ledger, req, "churned", frozenset({0, 1}))
     assert result.green_labelled == result.blue_labelled == 10

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,6 @@ from core.rollout.accuracy_gate import (
     OnlineAccuracyConfig,
     auc_with_variance,
     evaluate_online_accuracy,
-    label_deadline_action,
 )
 from core.rollout.predictions import LabelledScore, join_labels
 
@@ -104,16 +101,6 @@ def test_a_label_older_than_the_prediction_is_an_earlier_outcome_and_is_not_join
         LabelRecord("c2", 1, "2026-02-01T00:00:00Z"),  # only a stale label: c2 waits for its own
     ]
     assert join_labels(records, labels, "green") == [LabelledScore("c1", 0.7, 1)]
-
-
-def test_the_label_deadline_does_what_the_policy_says_and_only_after_it():
-    rng = np.random.default_rng(4)
-    waiting = evaluate_online_accuracy(
-        [], labelled(rng, 10, 1.0, "b"), "green", "blue", OnlineAccuracyConfig()
-    )
-    now = datetime(2026, 3, 1, tzinfo=UTC)
-    assert label_deadline_action(waiting, now, now + timedelta(hours=1), "rollback") == "wait"
-    assert label_deadline_action(waiting, now, now, "hold") == "hold"
 
 
 def test_the_policy_needs_an_entity_id_for_online_accuracy_and_old_policies_stay_valid():

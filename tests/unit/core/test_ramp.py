@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 from core.kernel.policy import ApprovalPolicy, MirrorPolicy, RolloutPolicy
 from core.kernel.ports import TrafficRuleError
 from core.rollout.ramp import (
+    Evidence,
     RampPlan,
     Split,
+    StepState,
     challenger_name,
-    decide,
     enter,
+    next_move,
     promoted_split,
     rollback_split,
     split_for,
@@ -33,6 +35,12 @@ def plan(**changes) -> RampPlan:
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def decide(p, phase, started, now, verdict, before=BEFORE, green="green", *, approved=False, **evidence):
+    """The one decision with the traffic gate's verdict (and any other gate's, by kind)."""
+    found = [Evidence("traffic", verdict)] + [Evidence(k, v) for k, v in evidence.items()]
+    return next_move(p, StepState(phase, started, now, approved=approved), found, before, green)
 
 
 def test_phases_come_from_the_policy_with_the_last_step_ungated():
@@ -140,3 +148,82 @@ def test_any_step_split_sums_to_100_and_gives_green_its_percent(before, percent)
     split = split_for(percent, before, "green")
     assert sum(split.values()) == 100 and split["green"] == percent
     assert rollback_split(Split(before, {}), "green").traffic == {**before, "green": 0}
+
+
+# --------------------------------------------------------------------------- one decision, every gate
+
+ONLINE = {"labels_prefix": "churn/labels/", "label_wait_seconds": 7200}
+
+
+def ml_plan(**changes) -> RampPlan:
+    from core.kernel.policy import GatesPolicy, OnlineAccuracyGate, ShadowGate
+
+    gates = GatesPolicy(
+        entity_id_column="customer_id", shadow=ShadowGate(), online_accuracy=OnlineAccuracyGate(**ONLINE)
+    )
+    return plan(gates=gates, **changes)
+
+
+def test_unreadable_evidence_holds_the_step_and_says_why():
+    d = decide(plan(), 0, T0, at(400), "unavailable")
+    assert d.action == "hold"
+    assert "errors and latency unavailable" in d.reason
+
+
+def test_unreadable_evidence_at_the_deadline_is_rolled_back_by_the_policy_not_passed():
+    d = decide(plan(), 0, T0, at(3600), "unavailable")
+    assert (d.action, d.deadline) == ("rollback", True)
+    assert d.split == Split({"blue": 100, "green": 0}, {})
+
+
+def test_a_shadow_fail_at_a_live_step_rolls_back_but_its_silence_does_not_hold_the_ramp():
+    p = ml_plan(mirror=MirrorPolicy(percent=20, bake_seconds=60))
+    assert decide(p, 1, T0, at(301), "pass", shadow="fail").action == "rollback"
+    assert decide(p, 1, T0, at(301), "pass", shadow="need_more_data").action == "advance"
+    # in the mirror phase the shadow gate's pass is needed
+    assert decide(p, 0, T0, at(61), "pass", shadow="need_more_data").action == "hold"
+
+
+def test_the_last_gated_step_waits_for_labels_once_the_other_gates_pass():
+    p = ml_plan()
+    d = decide(p, 1, T0, at(301), "pass", shadow="pass", online_accuracy="need_more_data")
+    assert (d.action, d.gates_passed) == ("wait_labels", True)
+    assert "waiting for labels at 50% live" in d.reason
+    # meanwhile only a fail of the other gates counts; labels that pass promote
+    later = StepState(1, T0, at(900), gates_passed=True)
+    waiting = [Evidence("traffic", "need_more_data"), Evidence("online_accuracy", "pass")]
+    assert next_move(p, later, waiting, BEFORE, "green").action == "promote"
+    failing = [
+        Evidence("traffic", "fail", ("error rate 4% vs 1%",)),
+        Evidence("online_accuracy", "need_more_data"),
+    ]
+    assert next_move(p, later, failing, BEFORE, "green").action == "rollback"
+
+
+@pytest.mark.parametrize(
+    ("policy", "action"), [("rollback", "rollback"), ("promote", "promote"), ("hold", "wait_approval")]
+)
+def test_at_the_label_deadline_the_policy_applies_and_the_move_says_it_was_a_deadline(policy, action):
+    p = ml_plan()
+    p = RampPlan(**{**p.__dict__, "on_label_deadline": policy})
+    step = StepState(1, T0, at(7200), gates_passed=True)
+    d = next_move(
+        p, step, [Evidence("traffic", "pass"), Evidence("online_accuracy", "need_more_data")], BEFORE, "green"
+    )
+    assert (d.action, d.deadline) == (action, True)
+    assert "label deadline (7200 s) at 50% live" in d.reason
+
+
+def test_the_rollback_reason_names_the_step_and_the_gate_in_words():
+    d = decide(plan(), 1, T0, at(40), "fail")
+    assert d.reason.startswith("rolled back at 50% live: errors and latency fail")
+
+
+def test_an_endpoint_whose_challenger_slot_is_taken_is_busy_and_a_settled_one_is_not():
+    from core.rollout.ramp import busy_with
+
+    assert busy_with({"blue": 50, "green": 50}, {"blue", "green"}) is not None
+    assert "deployment green exists" in busy_with({"blue": 100, "green": 0}, {"blue", "green"})
+    assert busy_with({"blue": 100}, {"blue"}) is None
+    assert busy_with({"blue": 90, "legacy": 10}, {"blue", "legacy"}) is None
+    assert busy_with({}, set()) is None
