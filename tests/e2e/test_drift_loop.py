@@ -117,7 +117,7 @@ def test_stationary_customers_raise_no_alert_and_drifted_customers_start_one_ret
     service: Service,
 ) -> None:
     from devstack.loadgen import LoadGenerator
-    from samples.churn.data import generate
+    from samples.churn.data import COLUMNS, LABEL, generate
 
     service.upload("churn/e2e/01-first.csv", generate(1500, seed=11, drift=0.0))
     first = service.finished(service.wait_new_run(set(), 90))
@@ -145,7 +145,10 @@ def test_stationary_customers_raise_no_alert_and_drifted_customers_start_one_ret
             ("churn-feature-drift", "churn", 202)
         ]
         drifted = [c for c in service.checks() if c["alert"]]
-        assert drifted and "monthly_charges" in [c["column"] for c in drifted[0]["columns"] if c["drifted"]]
+        # drift=1 moves every column of the generator; which ones the first alerting window flags depends on
+        # how many drifted rows it holds (CI once saw support_calls alone), so: at least one, named by column
+        moved = [c["column"] for c in drifted[0]["columns"] if c["drifted"]] if drifted else []
+        assert moved and set(moved) <= set(COLUMNS) - {"customer_id", LABEL}, drifted
         detail = service.finished(run_id)
     finally:
         load.stop()
