@@ -21,7 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.kernel.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord, merge_run_changes
+from core.kernel.ports import (
+    ConcurrencyConflict,
+    LedgerEntry,
+    RequestRecorded,
+    RetrainRequest,
+    RunRecord,
+    merge_run_changes,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -282,22 +289,36 @@ class SqliteRunLedger:
 
     def add_request(self, request: RetrainRequest) -> bool:
         with self._write() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO requests"
-                " (request_id, model, source, dedupe_key, received_at, details, consumed_by, held_reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    request.request_id,
-                    request.model,
-                    request.source,
-                    request.dedupe_key,
-                    _iso(request.received_at),
-                    json.dumps(request.details, sort_keys=True, default=str),
-                    request.consumed_by,
-                    request.held_reason,
-                ),
-            )
-            return cur.rowcount == 1
+            return self._insert_request(db, request)
+
+    @staticmethod
+    def _insert_request(db: sqlite3.Connection, request: RetrainRequest) -> bool:
+        cur = db.execute(
+            "INSERT OR IGNORE INTO requests"
+            " (request_id, model, source, dedupe_key, received_at, details, consumed_by, held_reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                request.request_id,
+                request.model,
+                request.source,
+                request.dedupe_key,
+                _iso(request.received_at),
+                json.dumps(request.details, sort_keys=True, default=str),
+                request.consumed_by,
+                request.held_reason,
+            ),
+        )
+        return cur.rowcount == 1
+
+    def record_requests(self, requests: list[RetrainRequest]) -> list[RequestRecorded]:
+        """One transaction for them all: a storm's requests, each in its own, spent most of the
+        edge's time on BEGIN/COMMIT and the write lock (issue 17)."""
+        with self._write() as db:
+            accepted = [self._insert_request(db, r) for r in requests]
+        return [
+            RequestRecorded(new, self.pending_besides(r.model, r.request_id))
+            for r, new in zip(requests, accepted, strict=True)
+        ]
 
     def pending_requests(self, model: str) -> list[RetrainRequest]:
         with self._connect() as db:
