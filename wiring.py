@@ -141,9 +141,17 @@ _cache: dict[str, Any] = {}
 _overrides: dict[str, Any] = {}
 
 
+_MISSING = object()
+
+
 def _cached(key: str, build: Callable[[], T]) -> T:
     if key in _overrides:
         return _overrides[key]
+    # Built ones are read without the lock: a build holds it (the drift monitor's imports take
+    # seconds), and every Event Grid delivery reads several ports (issue 17).
+    found = _cache.get(key, _MISSING)
+    if found is not _MISSING:
+        return found
     with _lock:
         if key not in _cache:
             _cache[key] = build()
@@ -596,9 +604,16 @@ def _edge_policies() -> Policies:
 
 
 def edge() -> Edge:
-    """The trigger side's handlers over this root's ports (the triggers parse, then call them)."""
+    """The trigger side's handlers over this root's ports (the triggers parse, then call them):
+    built once per process, unless a test swaps a port (then built on what it swapped)."""
     if "edge" in _overrides:
         return _overrides["edge"]
+    if _overrides:
+        return _build_edge()
+    return _cached("edge", _build_edge)
+
+
+def _build_edge() -> Edge:
     from triggers.edge import Edge
 
     s = settings()

@@ -36,6 +36,7 @@ from core.kernel.ports import (
     ModelVersion,
     PipelineRun,
     PredictionWindow,
+    RequestRecorded,
     RetrainRequest,
     RunRecord,
     TrafficRuleError,
@@ -782,6 +783,12 @@ class FakeRunLedger:
             r.model == model and r.consumed_by is None and r.request_id != request_id
             for r in list(self.requests.values())
         )
+
+    def record_requests(self, requests: list[RetrainRequest]) -> list[RequestRecorded]:
+        return [
+            RequestRecorded(self.add_request(r), self.pending_besides(r.model, r.request_id))
+            for r in requests
+        ]
 
     def consume_requests(self, model: str, request_ids: list[str], run_id: str) -> None:
         with self._lock:

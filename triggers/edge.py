@@ -13,6 +13,7 @@ unavailable) propagate.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,9 +38,17 @@ from core.intake.schedule import due
 from core.kernel.contract import DataContract
 from core.kernel.payload import BlobRef
 from core.kernel.policy import Policies, Policy
-from core.kernel.ports import RetrainRequest, RunLedger
+from core.kernel.ports import RequestRecorded, RetrainRequest, RunLedger
 from core.rollout.facts import LabelsArrived
-from triggers.intake import Intake, claim_due_seen, ensure_coordinator, exists_error, new_request, off_loop
+from triggers.intake import (
+    Intake,
+    Together,
+    claim_due_seen,
+    ensure_coordinator,
+    exists_error,
+    new_request,
+    off_loop,
+)
 
 log = logging.getLogger("triggers.edge")
 
@@ -71,9 +80,9 @@ class Edge:
     # ----------------------------------------------------------------------- recording
 
     async def submit(self, client: Any, request: RetrainRequest) -> Intake:
-        """Record the request (False from the ledger = a delivery seen before), then make sure a
-        claim will see it. If the host dies between the two steps, the outbox sweep
-        (triggers/outbox.py) does the waking.
+        """Record the request (with the others arriving at the same time, in one ledger call; not
+        accepted = a delivery seen before), then make sure a claim will see it. If the host dies
+        between the two steps, the outbox sweep (triggers/outbox.py) does the waking.
 
         When another request of the model still waits unconsumed and this worker saw the
         coordinator alive with a claim due within the last second (`claim_due_seen`), a claim is
@@ -84,23 +93,23 @@ class Edge:
         storm this spares the durable status call that cost the edge most of its time (issue 17).
         Otherwise the coordinator is woken either way: if a first delivery crashed after
         recording, its retry is what makes sure the recorded request is claimed."""
-        accepted, claim_due = await off_loop(self._record, request)
+        recorded = await self._record(request)
+        if not recorded.accepted:
+            fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
+            await off_loop(self.ledger.append, coordinator_id(request.model), fact.ledger_kind, fact.dump())
         if pause := self.intake_pause_seconds:
             log.warning("LIFECYCLE_TEST_INTAKE_PAUSE_SECONDS: pausing %ss before waking", pause)
             await asyncio.sleep(pause)
-        if claim_due and claim_due_seen(request.model):
+        if recorded.others_pending and claim_due_seen(request.model):
             action = "busy"
         else:
             action = await ensure_coordinator(client, request.model)
-        return Intake(request, not accepted, coordinator_id(request.model), action)
+        return Intake(request, not recorded.accepted, coordinator_id(request.model), action)
 
-    def _record(self, request: RetrainRequest) -> tuple[bool, bool]:
-        """-> (accepted, a claim is already due for another pending request of the model)."""
-        accepted = self.ledger.add_request(request)
-        if not accepted:
-            fact = RequestIgnored(dedupe_key=request.dedupe_key, source=request.source)
-            self.ledger.append(coordinator_id(request.model), fact.ledger_kind, fact.dump())
-        return accepted, self.ledger.pending_besides(request.model, request.request_id)
+    @functools.cached_property
+    def _record(self) -> Together[RetrainRequest, RequestRecorded]:
+        """Requests that arrive together are recorded in one ledger call (`RunLedger.record_requests`)."""
+        return Together(self.ledger.record_requests)
 
     async def record_ignored(self, model: str | None, fact: EventIgnored) -> None:
         """Inputs that start nothing (resolved alerts, unmapped events, uncommitted writes) are kept

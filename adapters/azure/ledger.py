@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,14 @@ from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceExistsError
 
-from core.kernel.ports import ConcurrencyConflict, LedgerEntry, RetrainRequest, RunRecord, merge_run_changes
+from core.kernel.ports import (
+    ConcurrencyConflict,
+    LedgerEntry,
+    RequestRecorded,
+    RetrainRequest,
+    RunRecord,
+    merge_run_changes,
+)
 
 DEFAULT_CONTAINER = "ledger"
 PARTITION_PATH = "/model"
@@ -275,6 +283,19 @@ class CosmosRunLedger:
         except CosmosResourceExistsError:
             return False
         return True
+
+    def record_requests(self, requests: list[RetrainRequest]) -> list[RequestRecorded]:
+        """Cosmos has no transaction across partitions: each request's round trips run concurrently,
+        so a batch takes about as long as one request (not the sum)."""
+
+        def record(request: RetrainRequest) -> RequestRecorded:
+            accepted = self.add_request(request)
+            return RequestRecorded(accepted, self.pending_besides(request.model, request.request_id))
+
+        if len(requests) == 1:
+            return [record(requests[0])]
+        with ThreadPoolExecutor(max_workers=min(len(requests), 16)) as pool:
+            return list(pool.map(record, requests))
 
     def pending_requests(self, model: str) -> list[RetrainRequest]:
         rows = self._query(

@@ -9,6 +9,7 @@ routing helpers map a parsed event to the model whose policy claims it.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -296,9 +297,12 @@ class BlobAddress:
     path: str
 
 
+@functools.lru_cache(maxsize=256)  # URLs are at most 8 KB: at most 2 MB kept
 def blob_address(url: str) -> BlobAddress:
     """Split a blob URL in either style: https://{account}.blob.core.windows.net/{container}/{path}
-    (also dfs.) or path style http://127.0.0.1:10000/{account}/{container}/{path} (Azurite)."""
+    (also dfs.) or path style http://127.0.0.1:10000/{account}/{container}/{path} (Azurite).
+    Kept per URL (a pure function; refusals are not kept): the edge splits an event's URL when it
+    parses the event and again when it compares it with the lake's URL of the same blob."""
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError on a malformed port

@@ -566,6 +566,15 @@ class RetrainRequest:
     held_reason: str | None = None  # why it is waiting (budget, debounce)
 
 
+@dataclass(frozen=True)
+class RequestRecorded:
+    """What recording a request tells the edge: whether it is new (False: its dedupe_key was seen
+    before, nothing stored) and whether another request of its model waits unconsumed."""
+
+    accepted: bool
+    others_pending: bool
+
+
 class ConcurrencyConflict(RuntimeError):
     """An optimistic-concurrency write lost (etag mismatch): re-read and retry."""
 
@@ -602,6 +611,12 @@ class RunLedger(Protocol):
     def pending_besides(self, model: str, request_id: str) -> bool:
         """True when a request of the model other than `request_id` waits unconsumed (one cheap
         lookup: the edge needs to know, not the list)."""
+        ...
+
+    def record_requests(self, requests: list[RetrainRequest]) -> list[RequestRecorded]:
+        """add_request then pending_besides for each request, answered in order: the edge records
+        the deliveries that arrive together in one call (one transaction where the store has
+        them, concurrent round trips where it does not)."""
         ...
 
     def consume_requests(self, model: str, request_ids: list[str], run_id: str) -> None: ...

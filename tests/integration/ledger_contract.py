@@ -170,6 +170,20 @@ def test_pending_besides_says_whether_another_request_of_the_model_waits(ledger)
     assert ledger.pending_besides("churn", "req-churn-1") is False  # consumed ones do not count
 
 
+def test_requests_recorded_together_answer_each_as_one_at_a_time_would(ledger):
+    ledger.add_request(_request(1))
+    recorded = ledger.record_requests(
+        [_request(1), _request(2), _request(3, model="fraud"), _request(2, key="blob-url-2|etag-2")]
+    )
+    assert [(r.accepted, r.others_pending) for r in recorded] == [
+        (False, True),  # seen before; request 2 waits
+        (True, True),  # request 1 waits
+        (True, False),  # alone in its model
+        (False, True),  # the same delivery twice in one call is recorded once
+    ]
+    assert [r.request_id for r in ledger.pending_requests("churn")] == ["req-churn-1", "req-churn-2"]
+
+
 def test_consumed_requests_leave_the_pending_list_and_belong_to_the_run(ledger):
     ledger.put_run(_run("run-9"))
     for n in (1, 2, 3):

@@ -25,6 +25,10 @@ class SlowLedger:
         time.sleep(ROUND_TRIP_S)
         return self._ledger.add_request(request)
 
+    def record_requests(self, requests):
+        time.sleep(ROUND_TRIP_S)
+        return self._ledger.record_requests(requests)
+
     def append(self, *args, **kwargs):
         time.sleep(ROUND_TRIP_S)
         return self._ledger.append(*args, **kwargs)

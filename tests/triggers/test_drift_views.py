@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import wiring
 from core.kernel.policy import MonitoringPolicy
 from core.kernel.ports import RetrainRequest, RunRecord
 from core.monitoring.drift import ColumnJudgement, DriftVerdict
@@ -12,7 +13,7 @@ from core.monitoring.facts import DriftEvaluated
 from core.monitoring.monitor import LEDGER_KIND, ledger_id
 from tests.triggers.test_operator_api import RUN, call
 from triggers import operator_api as api
-from triggers.drift_monitor import due_checks
+from triggers.drift_monitor import due_checks, run_due_checks
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -81,3 +82,13 @@ def test_the_tick_checks_only_monitored_models_once_per_occurrence(policies):
     due = due_checks(policies.values(), NOW + timedelta(seconds=3))
     assert [(p.model, at, key) for p, at, key in due] == [("churn", NOW, f"churn:{NOW.isoformat()}")]
     assert due_checks(policies.values(), NOW + timedelta(seconds=13))[0][1] == NOW + timedelta(seconds=10)
+
+
+def test_a_tick_with_nothing_due_never_builds_the_monitor(fakes, monkeypatch):
+    """Building it imports scipy and pandas: on a tick with nothing to check it stalled the edge."""
+
+    def not_on_this_tick():
+        raise AssertionError("the drift monitor was built with no check due")
+
+    monkeypatch.setattr(wiring, "drift_monitor", not_on_this_tick)
+    assert run_due_checks(NOW) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import inspect
 import json
@@ -208,11 +209,15 @@ class Host:
         elif name.count(":") == 1:
             name = name.rsplit(":", 1)[0]
         name = name.rstrip(".")
+        return name in self._allowed_names or name.endswith(".localhost")
+
+    @functools.cached_property
+    def _allowed_names(self) -> frozenset[str]:
+        """Read once: every request asks (building it per request was a share of an event storm)."""
         extra = {
             h.strip().lower() for h in os.environ.get("DEVHOST_ALLOWED_HOSTS", "").split(",") if h.strip()
         }
-        allowed = LOOPBACK_NAMES | {self.options.bind.lower()} | extra | set(self.options.allowed_hosts)
-        return name in allowed or name.endswith(".localhost")
+        return LOOPBACK_NAMES | {self.options.bind.lower()} | extra | set(self.options.allowed_hosts)
 
     @web.middleware
     async def _same_site_only(self, request: web.Request, handler: Any) -> web.StreamResponse:
