@@ -331,12 +331,19 @@ def endpoints() -> Endpoints:
             from adapters.local.endpoints import LocalEndpoints
 
             return LocalEndpoints(s.endpoint_server_url, s.endpoint_server_key or "")
-        from adapters.azure.endpoints import AzureMLEndpoints
+        from adapters.azure.endpoints import AzureMLEndpoints, FeatureStoreLocation
 
         # Deployments log what they answer (AML model data collection) when a policy judges predictions.
         gates = [p.rollout.gates for p in policies().values()]
         collect = any(g.shadow is not None or g.online_accuracy is not None for g in gates)
-        return AzureMLEndpoints.connect(_azure_credential(), *_aml_workspace(s), collect_predictions=collect)
+        # a deployment that serves by entity id reads the app's feature store with the endpoint's identity
+        store = s.feature_store_endpoint or s.cosmos_endpoint
+        location = (
+            FeatureStoreLocation(store, s.cosmos_database, s.feature_store_container) if store else None
+        )
+        return AzureMLEndpoints.connect(
+            _azure_credential(), *_aml_workspace(s), collect_predictions=collect, feature_store=location
+        )
 
     return _cached("endpoints", build)
 

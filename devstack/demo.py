@@ -51,6 +51,7 @@ REGISTRY = "mllifecycle-shared"  # both policies name it (dev: promotion.registr
 DEFAULT_STATE = REPO_ROOT / ".local" / "demo"
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 ROWS = 1500
+FIRST_SEED = 11  # first-model's upload: the customers the first champion's feature set version holds
 CUSTOMERS = 2000  # live customers the load generator cycles through (one population per labelled scenario)
 LABEL_WAVE_SECONDS = 4.0  # while the rollout waits for labels, a label file this often
 
@@ -81,7 +82,9 @@ class Api:
         self.key = stack.master_key
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
-        r = requests.get(f"{self.base}/api/{path}", params={"code": self.key, **params}, timeout=30)
+        # 90 s: the first model view pays MLflow's cold start (import, registry tables) and the feature
+        # store's first connection, which took 33 s on a loaded 2-core machine
+        r = requests.get(f"{self.base}/api/{path}", params={"code": self.key, **params}, timeout=90)
         if r.status_code == 404:
             return {}
         r.raise_for_status()
@@ -113,8 +116,14 @@ def stack_settings(state: Path | None = None, code_version: str = "demo") -> dic
     env = {"LIFECYCLE_POLICY_DIR": str(POLICY_DIR), "CODE_VERSION": code_version}
     if state is not None:
         env.update(promotion_env(state, registry=REGISTRY, environment="dev"))
-    # the log-alert stand-in evaluates the drift rule every 5 s over the last minute (Azure: 5 and 15 minutes)
-    return {"extra_env": env, "entity_id_column": demo_gates().entity_id_column, "drift_alerts": (5.0, 60)}
+    # the log-alert stand-in evaluates the drift rule every 5 s over the last minute (Azure: 5 and 15 minutes);
+    # the Cosmos stand-in is the online feature store the policy's online_features materialize into (score-by-id)
+    return {
+        "extra_env": env,
+        "entity_id_column": demo_gates().entity_id_column,
+        "drift_alerts": (5.0, 60),
+        "feature_store_port": procs.free_port(),
+    }
 
 
 def demo_gates() -> Any:
@@ -419,7 +428,9 @@ class Demo:
         from samples.churn.data import generate, to_csv_bytes
 
         known = set(self.api.lifecycle_ids())
-        upload(self.stack, "churn/demo/01-first.csv", to_csv_bytes(generate(ROWS, seed=11, drift=0.0)))
+        upload(
+            self.stack, "churn/demo/01-first.csv", to_csv_bytes(generate(ROWS, seed=FIRST_SEED, drift=0.0))
+        )
         self.log("uploaded raw/churn/demo/01-first.csv (drift 0)")
         [run_id, *more] = self.watch.new_lifecycles(known, 60)
         detail = self.watch.until_done(run_id, 300)
@@ -431,6 +442,64 @@ class Demo:
         if not ok:
             raise DemoError(outcome)
         self.start_load()
+        return outcome
+
+    # ---------------------------------------------------------------- score by id
+    def score(self, columns: list[str], rows: list[list[Any]]) -> requests.Response:
+        """One scoring request to the endpoint, as any client sends it (AML's MLflow payload)."""
+        body = {"input_data": {"columns": columns, "index": list(range(len(rows))), "data": rows}}
+        headers = {"Authorization": f"Bearer {self.stack.endpoint_key}"}
+        url = f"{self.stack.endpoint_url}/endpoints/{ENDPOINT}/score"
+        return requests.post(url, json=body, headers=headers, timeout=30)
+
+    def score_by_id(self) -> str:
+        """The first champion's data version was materialized into the online feature store before it was
+        trained, and its deployment was told that feature set version (it still reads it after
+        worse-live-accuracy's rolled-back challenger materialized a newer one): a client that knows only the
+        customer id of first-model's customers gets the same predictions as one that sends their features,
+        and an id the version does not know gets a per-row error (424) instead of a guess."""
+        from devstack.loadgen import scoring_rows
+        from samples.churn.data import generate
+
+        model = self.api.model()
+        features = model.get("online_features") or {}
+        champion = self.champion(model)
+        column = demo_gates().entity_id_column
+        customers = generate(ROWS, seed=FIRST_SEED, drift=0.0).sample(50, random_state=3)
+        ids = customers[column].astype(str).tolist()
+        by_id = self.score([column], [[i] for i in ids])
+        with_features = scoring_rows(customers, column)
+        inline = self.score(
+            [str(c) for c in with_features.columns], with_features.to_numpy(dtype=object).tolist()
+        )
+        unknown = self.score([column], [[ids[0]], ["C-nobody"]])
+        errors = unknown.json().get("errors", []) if unknown.status_code == 424 else []
+        self.log(
+            f"scored {len(ids)} customers of 01-first.csv by {column} only -> {by_id.status_code}; "
+            f"an unknown id -> {unknown.status_code}"
+        )
+        same = (
+            by_id.status_code == inline.status_code == 200
+            and len(by_id.json()) == len(inline.json()) == len(ids)
+            and all(
+                abs(a - b) < 1e-9 for a, b in zip(_scores(by_id.json()), _scores(inline.json()), strict=True)
+            )
+        )
+        outcome = (
+            f"{len(ids)} rows with only {column} -> {by_id.status_code}, "
+            f"{'the same' if same else 'NOT the same'} predictions as with their features "
+            f"(champion v{champion} reads feature set {features.get('feature_set')} version "
+            f"{features.get('serving_version')}, the newest is {features.get('latest_version')}); "
+            f"unknown id -> {unknown.status_code} "
+            f"{[(e.get('row'), e.get('entity_id'), e.get('code')) for e in errors]}"
+        )
+        ok = (
+            same
+            and features.get("serving_version") is not None
+            and [(e.get("row"), e.get("entity_id")) for e in errors] == [(1, "C-nobody")]
+        )
+        if not ok:
+            raise DemoError(outcome)
         return outcome
 
     # ---------------------------------------------------------------- batch
@@ -804,6 +873,11 @@ def _errors_and_latency(load: Any, labels: LabelFeeder) -> str:
     return "; ".join(parts)
 
 
+def _scores(answer: list[Any]) -> list[float]:
+    """One number per row: a score, or the last (positive-class) column of a row of probabilities."""
+    return [float(p[-1] if isinstance(p, list) else p) for p in answer]
+
+
 def _ramp(detail: dict[str, Any]) -> str:
     """The challenger's share at each traffic change, e.g. 10->50->100."""
     green = None
@@ -827,6 +901,13 @@ SCENARIOS: list[tuple[str, str, str, float]] = [
         "champion on the batch endpoint (smoke-tested default) -> scoring upload -> predictions with its version",
         "batch_scoring",
         180,
+    ),
+    (
+        "score-by-id",
+        "requests with only customer_id -> the champion's feature set version fills them -> the same predictions "
+        "as with the features; an unknown id -> 424 with a per-row error",
+        "score_by_id",
+        60,
     ),
     (
         "drift-retrain-promote",

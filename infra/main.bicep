@@ -364,6 +364,8 @@ module rbac 'app/rbac.bicep' = {
     mlStorageAccountName: ml.outputs.storageAccountName
     containerRegistryName: ml.outputs.containerRegistryName
     cosmosAccountName: cosmos.outputs.name
+    cosmosDatabaseName: cosmosDatabaseName
+    featureStoreContainerName: featureStore.outputs.containerName
     topicName: lifecycleTopic.outputs.name
     managedIdentityPrincipalId: identity.outputs.principalId
     endpointPrincipalId: ml.outputs.endpointPrincipalId

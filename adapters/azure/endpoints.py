@@ -15,20 +15,33 @@ instruments the MLflow scoring script, as studio's switch does), sampling 1.0 an
 `x-ms-client-request-id` captured, so adapters/azure/prediction_log.py can pair a mirrored request
 with its original. `invoke` sends a fresh `x-ms-client-request-id` with every request for that reason.
 See prediction_log.py for the mechanism, its documentation and its limits.
+
+A model version trained on an online feature set (its deployment environment carries FEATURE_SET_VERSION,
+core/rollout/online_features.py) is the exception to no-code serving: AML's own MLflow script cannot fill
+an id-only row, so the deployment gets `code_configuration` (adapters/azure/scoring/score.py, with
+core/rollout/online_features.py beside it in the uploaded code folder), the serving environment
+(scoring/conda.yaml on SCORING_IMAGE: a custom script needs one, Microsoft's "Deploy MLflow models to
+online endpoints", customize with a scoring script) and the store's location as environment variables.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
 from azure.ai.ml import MLClient
 from azure.ai.ml.entities import (
+    CodeConfiguration,
     DataCollector,
     DeploymentCollection,
+    Environment,
     ManagedOnlineDeployment,
     ManagedOnlineEndpoint,
     RequestLogging,
@@ -36,6 +49,7 @@ from azure.ai.ml.entities import (
 from azure.core.exceptions import ResourceNotFoundError
 
 from core.kernel.ports import DeploymentInfo, DeploymentState, EndpointInfo, ModelVersion, TrafficRuleError
+from core.rollout.online_features import FEATURE_SET_VERSION_ENV
 from core.rollout.traffic_rules import validate_split
 
 AML_SCOPE = "https://ml.azure.com/.default"
@@ -53,6 +67,52 @@ _PROVISIONING: dict[str, DeploymentState] = {
 }
 # azureml:name:version, or an ARM id …/models/{name}/versions/{version}
 _MODEL_REF = re.compile(r"(?:azureml:)?(?:.*/models/)?(?P<name>[^:/]+)(?::|/versions/)(?P<version>[^:/]+)$")
+
+
+SCORING_DIR = Path(__file__).resolve().parent / "scoring"
+SCORING_SCRIPT = "score.py"
+SCORING_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+# the core modules the script imports, copied beside it (paths relative to the repository root)
+SCORING_CORE = ("core/__init__.py", "core/rollout/__init__.py", "core/rollout/online_features.py")
+_REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class FeatureStoreLocation:
+    """Where a deployment that serves by entity id reads its features (the app's own container)."""
+
+    endpoint: str
+    database: str
+    container: str = "features"
+    client_id: str = ""  # a user-assigned identity's client id; empty: the endpoint's system identity
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            "FEATURE_STORE_ENDPOINT": self.endpoint,
+            "FEATURE_STORE_DATABASE": self.database,
+            "FEATURE_STORE_CONTAINER": self.container,
+        }
+        if self.client_id:
+            env["FEATURE_STORE_CLIENT_ID"] = self.client_id
+        return env
+
+
+def stage_scoring_code(folder: Path) -> Path:
+    """The deployment's code folder: score.py at its root, the core modules it imports beside it."""
+    shutil.copy2(SCORING_DIR / SCORING_SCRIPT, folder / SCORING_SCRIPT)
+    for relative in SCORING_CORE:
+        target = folder / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(_REPO / relative, target)
+    return folder
+
+
+def scoring_environment() -> Environment:
+    return Environment(
+        image=SCORING_IMAGE,
+        conda_file=str(SCORING_DIR / "conda.yaml"),
+        description="serving by entity id: the model's packages, the inference server, azure-identity, azure-cosmos",
+    )
 
 
 def _state_name(state: Any) -> str:
@@ -100,9 +160,11 @@ class AzureMLEndpoints:
         http: requests.Session | None = None,
         timeout: float = 60.0,
         collect_predictions: bool = False,
+        feature_store: FeatureStoreLocation | None = None,
     ):
         self._ml = ml_client
         self._collect_predictions = collect_predictions
+        self._feature_store = feature_store
         self._credential = credential  # for aad_token endpoints
         self._http = http or requests.Session()
         self._timeout = timeout
@@ -116,11 +178,13 @@ class AzureMLEndpoints:
         workspace: str,
         *,
         collect_predictions: bool = False,
+        feature_store: FeatureStoreLocation | None = None,
     ) -> AzureMLEndpoints:
         return cls(
             MLClient(credential, subscription_id, resource_group, workspace),
             credential=credential,
             collect_predictions=collect_predictions,
+            feature_store=feature_store,
         )
 
     def _info(self, ep: ManagedOnlineEndpoint) -> EndpointInfo:
@@ -175,27 +239,46 @@ class AzureMLEndpoints:
             model.version,
         ):
             return current  # idempotent: a replayed activity does not redeploy
-        dep = ManagedOnlineDeployment(
-            name=deployment,
-            endpoint_name=endpoint,
-            # a registry version (a deploy-only environment) is deployed by its registry URI,
-            # azureml://registries/{registry}/models/{name}/versions/{version}; a workspace one by name
-            model=model.source_uri
-            if model.source_uri.startswith("azureml://registries/")
-            else f"azureml:{model.name}:{model.version}",
-            instance_type=instance_type,
-            instance_count=instance_count,
-            environment_variables=dict(environment_variables or {}),
-            tags={
-                "model": model.name,
-                "model_version": model.version,
-                **{k: v for k, v in model.tags.items() if k == "lifecycle_id"},
-            },
-            data_collector=prediction_collector()
-            if (self._collect_predictions if collect_predictions is None else collect_predictions)
-            else None,
-        )
-        self._ml.online_deployments.begin_create_or_update(dep)  # new deployments get 0% traffic
+        environment = dict(environment_variables or {})
+        by_entity = bool(environment.get(FEATURE_SET_VERSION_ENV))
+        if by_entity:
+            if self._feature_store is None:
+                raise RuntimeError(
+                    f"model {model.name} v{model.version} serves by entity id (feature set version "
+                    f"{environment[FEATURE_SET_VERSION_ENV]}) but no online feature store is configured for "
+                    "its deployments (COSMOS_ENDPOINT / FEATURE_STORE_ENDPOINT)"
+                )
+            environment.update(self._feature_store.environment())
+        with tempfile.TemporaryDirectory(prefix="scoring-") as folder:
+            dep = ManagedOnlineDeployment(
+                name=deployment,
+                endpoint_name=endpoint,
+                # a registry version (a deploy-only environment) is deployed by its registry URI,
+                # azureml://registries/{registry}/models/{name}/versions/{version}; a workspace one by name
+                model=model.source_uri
+                if model.source_uri.startswith("azureml://registries/")
+                else f"azureml:{model.name}:{model.version}",
+                instance_type=instance_type,
+                instance_count=instance_count,
+                environment_variables=environment,
+                # serving by entity id needs our script (and so an environment); otherwise no-code MLflow
+                code_configuration=CodeConfiguration(
+                    code=str(stage_scoring_code(Path(folder))), scoring_script=SCORING_SCRIPT
+                )
+                if by_entity
+                else None,
+                environment=scoring_environment() if by_entity else None,
+                tags={
+                    "model": model.name,
+                    "model_version": model.version,
+                    **{k: v for k, v in model.tags.items() if k == "lifecycle_id"},
+                },
+                data_collector=prediction_collector()
+                if (self._collect_predictions if collect_predictions is None else collect_predictions)
+                else None,
+            )
+            # new deployments get 0% traffic; the code folder is uploaded before this returns
+            self._ml.online_deployments.begin_create_or_update(dep)
         return DeploymentInfo(deployment, model.name, model.version, "creating", "creation requested")
 
     def deployment(self, endpoint: str, deployment: str) -> DeploymentInfo:

@@ -3,7 +3,8 @@
 // vector carries the policy's online_features.ttl_seconds, version records never expire
 // (adapters/azure/feature_store.py). The Function App writes it with the data-plane role the ledger
 // already grants on the whole account (rbac.bicep appLedger); on Azure, an endpoint that serves by
-// entity id reads it with its own identity and the Cosmos DB Built-in Data Reader role.
+// entity id reads it with its own identity and the Cosmos DB Built-in Data Reader role, scoped to this
+// container (rbac.bicep endpointFeatureReader).
 param accountName string
 param databaseName string
 param containerName string = 'features'

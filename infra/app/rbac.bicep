@@ -10,6 +10,9 @@ param mlWorkspaceName string
 param mlStorageAccountName string
 param containerRegistryName string
 param cosmosAccountName string
+@description('The ledger\'s database and the online feature store\'s container in it (featurestore.bicep).')
+param cosmosDatabaseName string
+param featureStoreContainerName string
 param topicName string
 param managedIdentityPrincipalId string
 @description('System identity of the online endpoint (ml.bicep output endpointPrincipalId): writes the prediction log.')
@@ -41,6 +44,7 @@ var roles = {
 }
 // Cosmos DB data-plane role definition (not an Azure RBAC role)
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002' // Cosmos DB Built-in Data Contributor
+var cosmosDataReader = '00000000-0000-0000-0000-000000000001' // Cosmos DB Built-in Data Reader
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -209,6 +213,19 @@ resource endpointPredictionLog 'Microsoft.Authorization/roleAssignments@2022-04-
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: endpointPrincipalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// Cosmos DB Built-in Data Reader (data plane) on the online feature store's container only: a deployment that
+// serves by entity id reads feature vectors with the endpoint's identity (adapters/azure/scoring/score.py,
+// point reads); it cannot read the ledger beside it nor write anything
+resource endpointFeatureReader 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
+  parent: cosmos
+  name: guid(cosmos.id, endpointPrincipalId, cosmosDataReader)
+  properties: {
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataReader}'
+    principalId: endpointPrincipalId
+    scope: '${cosmos.id}/dbs/${cosmosDatabaseName}/colls/${featureStoreContainerName}'
   }
 }
 

@@ -99,3 +99,5 @@ def test_every_scenario_names_a_demo_method_and_worse_live_accuracy_runs_while_t
         == names.index("worse-live-accuracy")
         < names.index("drift-retrain-promote")
     )
+    # scoring by id asks for first-model's customers: the first champion must still serve then
+    assert names.index("first-model") < names.index("score-by-id") < names.index("drift-retrain-promote")

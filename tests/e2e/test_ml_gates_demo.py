@@ -3,12 +3,14 @@ real XGBoost training jobs), a challenger that wins the offline evaluation but i
 labelled traffic is rolled back by the online accuracy gate, while errors and latency are equal.
 
 The slow tests play the demo's own scenarios on one stack, in the demo's order (devstack/demo.py:
-`first-model`, `worse-live-accuracy`, then `batch-scoring`), so `make demo` and the suite exercise the
+`first-model`, `worse-live-accuracy`, `batch-scoring`, then `score-by-id`), so `make demo` and the suite exercise the
 same path: customer rows scored with their customer_id, label files uploaded to Azurite while the
 rollout waits for them, the blob watcher's BlobCreated to the labels route, the gate reading the
 prediction log and the labels; then the champion, still the first model, scores a CSV uploaded under
 the scoring prefix on the batch endpoint (the batch end-to-end test shares this stack and its first
-champion rather than starting and training its own: tests/e2e/test_batch_scoring.py).
+champion rather than starting and training its own: tests/e2e/test_batch_scoring.py); and the
+champion answers requests that carry only a customer id from the online feature store (the Cosmos
+stand-in) with the feature set version it was trained on, though a newer one has been materialized since.
 The fast tests check the pieces the scenario builds on: the load generator's entity ids, the label
 feeder, the demo policy's gate and the live view."""
 
@@ -238,7 +240,10 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             detail = play.api.get(f"lifecycles/{view.run_id}")
             model = play.api.model()
             scored = play.batch_scoring()
+            by_id = play.score_by_id()
             yield {
+                "by_id": by_id,
+                "play": play,
                 "api": play.api,
                 "first_id": first_id,
                 "scored": scored,
@@ -310,3 +315,20 @@ def test_an_upload_under_the_scoring_prefix_is_scored_by_the_champion(played: di
     assert detail["orchestration"]["runtime_status"] == "Completed"
     facts = [e.get("kind") for e in api.get(f"lifecycles/{played['first_id']}")["steps"]]
     assert "batch_smoke_tested" in facts
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_the_champion_answers_by_customer_id_alone_from_the_version_it_was_trained_on(
+    played: dict[str, Any],
+) -> None:
+    """score-by-id: the same predictions as with the features, a per-row error for an unknown id, and
+    the version the first champion reads is its own, not the newer one the rolled-back challenger
+    materialized."""
+    play, detail = played["play"], played["detail"]
+    assert "the same predictions as with their features" in played["by_id"]
+    assert "unknown id -> 424 [(1, 'C-nobody', 'UnknownEntity')]" in played["by_id"]
+    features = play.api.model()["online_features"]
+    first = play.api.get(f"lifecycles/{played['first_id']}")
+    assert features["serving_version"] == first["data_version"] != detail["data_version"]
+    assert features["latest_version"] == detail["data_version"]  # worse-live-accuracy's, materialized too

@@ -76,8 +76,14 @@ def shipped_imports() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for path in shipped_files():
         # samples/ Python is the training job's code: AML runs it in the job's environment
-        # (samples/*/environment), not in the Function App.
-        if path.suffix != ".py" or path.relative_to(ROOT).parts[0] == "samples":
+        # (samples/*/environment), not in the Function App. Likewise the online deployment's scoring
+        # script (adapters/azure/scoring/): the app uploads it, AML runs it in scoring/conda.yaml.
+        rel = path.relative_to(ROOT)
+        if (
+            path.suffix != ".py"
+            or rel.parts[0] == "samples"
+            or rel.parts[:3] == ("adapters", "azure", "scoring")
+        ):
             continue
         tree = ast.parse(path.read_text(), filename=str(path))
         skip = _type_checking_lines(tree)
@@ -173,6 +179,9 @@ def test_the_shipped_files_are_the_app_and_not_the_tools():
     shipped = {str(p.relative_to(ROOT)) for p in shipped_files()}
     assert {"function_app.py", "wiring.py", "host.json", "requirements.txt"} <= shipped
     assert "samples/churn/jobs/train.yml" in shipped  # AML uploads the job code from the package
+    # ... and a deployment that serves by entity id its scoring script, environment and filling rule
+    assert {"adapters/azure/scoring/score.py", "adapters/azure/scoring/conda.yaml"} <= shipped
+    assert "core/rollout/online_features.py" in shipped
     assert not any(p.startswith(("tests/", "devhost/", "devstack/", "standins/", "infra/")) for p in shipped)
 
 

@@ -110,3 +110,28 @@ def test_the_online_feature_store_is_a_container_keyed_by_entity_with_per_item_t
     assert "paths: ['/entityId']" in container and "defaultTtl: -1" in container
     assert "FEATURE_STORE_CONTAINER: featureStore.outputs.containerName" in MAIN
     assert "accountName: cosmos.outputs.name" in MAIN[MAIN.index("module featureStore ") :]
+
+
+def test_the_endpoint_identity_may_only_read_the_feature_store_container():
+    """Serving by entity id on Azure: the scoring script reads vectors with the endpoint's system identity.
+    Data Reader (00000000-0000-0000-0000-000000000001), not Contributor, and on the features container
+    only, not the account that also holds the run ledger."""
+    assert (
+        "var cosmosDataReader = '00000000-0000-0000-0000-000000000001' // Cosmos DB Built-in Data Reader"
+        in RBAC
+    )
+    block = _resource(RBAC, "endpointFeatureReader")
+    assert block.startswith(
+        "resource endpointFeatureReader 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@"
+    )
+    assert "parent: cosmos" in block
+    assert "name: guid(cosmos.id, endpointPrincipalId, cosmosDataReader)" in block
+    assert "roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataReader}'" in block
+    assert "principalId: endpointPrincipalId" in block
+    assert "scope: '${cosmos.id}/dbs/${cosmosDatabaseName}/colls/${featureStoreContainerName}'" in block
+    call = MAIN[MAIN.index("module rbac ") :]
+    assert "cosmosDatabaseName: cosmosDatabaseName" in call
+    assert "featureStoreContainerName: featureStore.outputs.containerName" in call
+    # the deployment is told the same database and container (wiring.py -> FeatureStoreLocation)
+    assert "COSMOS_DATABASE: cosmosDatabaseName" in MAIN
+    assert "FEATURE_STORE_CONTAINER: featureStore.outputs.containerName" in MAIN
