@@ -217,15 +217,17 @@ function gateLooks(gates) {
   return looks;
 }
 
-function lifecycleCharts(d) {
+function lifecycleCharts(d, live) {
   const green = (d.steps.find((s) => s.green) || {}).green;
+  const blue = d.gates[0]?.blue || live.blue;
+  const roles = { green: live.green || green, blue: live.blue || blue };
   // traffic split over time (stepped), one line per deployment
   const deployments = [...new Set(d.traffic.flatMap((t) => Object.keys(t.traffic || {})))];
   chart("chart-traffic", {
     type: "line",
     data: {
       labels: d.traffic.map((t) => time(t.at)),
-      datasets: deployments.map((dep, i) => ({ label: dep, data: d.traffic.map((t) => (t.traffic || {})[dep] ?? 0), stepped: true, borderColor: COLORS[i % COLORS.length] })),
+      datasets: deployments.map((dep, i) => ({ label: named(dep, roles), data: d.traffic.map((t) => (t.traffic || {})[dep] ?? 0), stepped: true, borderColor: COLORS[i % COLORS.length] })),
     },
     options: { scales: { y: { min: 0, max: 100, title: { display: true, text: "% of live traffic" } } } },
   });
@@ -237,10 +239,10 @@ function lifecycleCharts(d) {
     data: {
       labels,
       datasets: [
-        { label: `${green || "green"} requests`, data: d.gates.map((g) => g.green_requests), borderColor: COLORS[0] },
-        { label: `${d.gates[0]?.blue || "blue"} requests`, data: d.gates.map((g) => g.blue_requests), borderColor: COLORS[5] },
-        { label: `${green || "green"} errors`, data: d.gates.map((g) => errorTest(g).green_events ?? 0), borderColor: COLORS[1] },
-        { label: `${d.gates[0]?.blue || "blue"} errors`, data: d.gates.map((g) => errorTest(g).blue_events ?? 0), borderColor: COLORS[4] },
+        { label: `challenger ${green || ""} requests`, data: d.gates.map((g) => g.green_requests), borderColor: COLORS[0] },
+        { label: `champion ${blue || ""} requests`, data: d.gates.map((g) => g.blue_requests), borderColor: COLORS[5] },
+        { label: `challenger ${green || ""} errors`, data: d.gates.map((g) => errorTest(g).green_events ?? 0), borderColor: COLORS[1] },
+        { label: `champion ${blue || ""} errors`, data: d.gates.map((g) => errorTest(g).blue_events ?? 0), borderColor: COLORS[4] },
       ],
     },
     options: { scales: { y: { min: 0, title: { display: true, text: "requests in the gate window" } } } },
@@ -267,7 +269,7 @@ function lineage(d) {
     ["data", d.data_version || l.data_version],
     ["jobs", [d.job_name || l.train_job, l.evaluation_job].filter(Boolean).join(", ")],
     ["model", d.challenger_version ? `${d.model} v${d.challenger_version}` : null],
-    ["deployment", (d.steps.find((s) => s.green) || {}).green],
+    ["challenger deployment", (d.steps.find((s) => s.green) || {}).green],
     ["traffic", d.traffic.length ? JSON.stringify(d.traffic[d.traffic.length - 1].traffic) : null],
   ];
   return `<div class="lineage" id="lineage">${nodes.map(([k, v]) => `<span class="node"><span class="muted">${k}</span> ${esc(v || "-")}</span>`).join("→")}</div>${Object.keys(l).length ? `<details><summary>all lineage fields</summary>${kv(l)}</details>` : ""}`;
@@ -279,10 +281,32 @@ function roleWords(version, deployment) {
   return deployment ? `v${version} on deployment ${deployment}` : `v${version}`;
 }
 
+// The role a deployment plays in this rollout: the challenger (green), the champion (blue), or neither.
+function roleOf(name, live) {
+  return name === live.green ? "challenger" : name === live.blue ? "champion" : "other";
+}
+
+const named = (name, live) => (name ? `${roleOf(name, live)} ${name}` : roleOf(name, live));
+
 function splitWords(split, live) {
   if (!split) return null;
-  const role = (name) => (name === live.green ? "challenger" : name === live.blue ? "champion" : "other");
-  return Object.entries(split).filter(([, v]) => v > 0).map(([k, v]) => `${role(k)} ${k} ${v}%`).join(" · ") || "none";
+  return Object.entries(split).filter(([, v]) => v > 0).map(([k, v]) => `${named(k, live)} ${v}%`).join(" · ") || "none";
+}
+
+// What decided the run, in words: while it runs, the ramp's last move (core/rollout/ramp.py next_move);
+// once it ended, the rollout's reason, else the champion/challenger verdict's.
+function decidingReason(d, live, running) {
+  if (running) return live.move || (live.gate ? `last gate ${live.gate.verdict}: ${(live.gate.reasons || []).join("; ")}` : "");
+  const lifecycle = (d.orchestration && d.orchestration.custom_status) || {};
+  return ((lifecycle.rollout || {}).reasons || [])[0] || live.reason || live.move || ((d.decision || {}).reasons || [])[0] || "";
+}
+
+// The evidence plans the rollout shows: labels of the online accuracy gate, mirrored pairs of the shadow gate.
+function plans(live) {
+  return [
+    live.labels_plan ? `<p id="labels-plan">Labels: ${esc(live.labels_plan)}</p>` : "",
+    live.pairs_plan ? `<p id="pairs-plan">Pairs: ${esc(live.pairs_plan)}</p>` : "",
+  ].join("");
 }
 
 async function lifecyclePage(id) {
@@ -301,7 +325,7 @@ async function lifecyclePage(id) {
   const html = `<h1>Lifecycle ${esc(d.id)} ${badge(running ? "running" : d.status)}</h1>
     <section id="summary">${kv({ model: d.model, stage: live.stage ? `${d.stage} / rollout: ${live.stage}` : d.stage, "traffic now": splitWords(live.split, live), challenger: roleWords(d.challenger_version, live.green), champion: roleWords(d.champion_version, live.blue), started: when(d.created_at), updated: when(d.updated_at) })}</section>
     ${approvalBox(d)}${actions}
-    <section id="outcome"><h2>Outcome</h2>${running ? `<p>${badge("running")} ${esc(d.status)} ${esc(live.move || (live.gate ? `last gate ${live.gate.verdict}: ${(live.gate.reasons || []).join("; ")}` : ""))}</p>${live.labels_plan ? `<p id="labels-plan">Labels: ${esc(live.labels_plan)}</p>` : ""}` : `<p>${badge(d.status)}</p>`}
+    <section id="outcome"><h2>Outcome</h2><p>${badge(running ? "running" : d.status)} ${running ? esc(d.status) : ""} <span id="deciding-reason">${esc(decidingReason(d, live, running))}</span></p>${plans(live)}
       ${rollback ? `<p id="rollback-note">Rolled back at ${time(rollback.at)}: ${esc(rollback.reason)}; restored ${esc(JSON.stringify((rollback.restored || {}).traffic))}, deleted ${esc(rollback.deleted)}</p>` : ""}
       ${failed.length ? `<p id="failing-gate">Failing gate (look ${d.gates.indexOf(failed[0]) + 1}, ${failed[0].percent}%): ${esc((failed[0].reasons || []).join("; "))}</p>` : ""}
     </section>
@@ -310,7 +334,7 @@ async function lifecyclePage(id) {
       <section><h2>Requests and errors by deployment</h2><div class="chart"><canvas id="chart-requests"></canvas></div></section>
     </div>
     <section><h2>Gate evidence, look by look</h2><div class="chart"><canvas id="chart-gates"></canvas></div>
-      <table id="gate-table"><tr><th>look</th><th>time</th><th>step</th><th>metric</th><th>n (green / blue)</th><th>rate green / blue</th><th>statistic</th><th>threshold</th><th>verdict</th></tr>
+      <table id="gate-table"><tr><th>look</th><th>time</th><th>step</th><th>metric</th><th>n (challenger / champion)</th><th>rate challenger / champion</th><th>statistic</th><th>threshold</th><th>verdict</th></tr>
       ${looks.map((l) => `<tr class="look ${esc(l.verdict)}"><td>${l.look}</td><td>${time(l.at)}</td><td>${esc(l.percent)}%</td><td>${esc(l.metric)}</td><td>${num(l.n)} / ${num(l.blue_n)}</td><td>${num(l.green_rate)} / ${num(l.blue_rate)}</td><td>${num(l.stat)}</td><td>${num(l.threshold)}</td><td>${badge(l.verdict)}</td></tr>`).join("")}</table>
     </section>
     <div class="grid">
@@ -323,7 +347,7 @@ async function lifecyclePage(id) {
     </div>
     <section><h2>Lineage</h2>${lineage(d)}</section>`;
   render(html);
-  lifecycleCharts(d);
+  lifecycleCharts(d, live);
 }
 
 async function approvalsPage() {

@@ -17,10 +17,15 @@ failure leaves green serving 100% as the champion it now is. Operators may raise
 ML-aware gates, when the policy turns them on: the shadow gate is gathered with the traffic gate
 in every gated phase, the online accuracy gate at the last gated live step once it has baked;
 what each counts for in a phase is RampPlan.role, and the label wait is part of next_move.
+Before the ramp starts the rollout plans the labels and pairs an equal green needs
+(core.rollout.evidence_plan); as rates are observed the plan is redone at every look, a policy
+deadline it cannot meet is said in the status and the ledger (`evidence_planned`), and the label
+deadline the plan gives the step is handed to next_move as data.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,18 +36,20 @@ from core.rollout.evidence_payloads import (
     ONLINE_ACCURACY,
     SHADOW_GATE,
     OnlineAccuracyInput,
-    OnlineAccuracyResult,
     ShadowGateInput,
 )
+from core.rollout.evidence_plan import LABEL_WAIT_CAP, EvidencePlan, PlanKind, plan_evidence
 from core.rollout.facts import (
     ApprovalAnswered,
     ApprovalAsked,
+    EvidencePlanned,
     Promoted,
     RolledBack,
     SmokeTested,
     TrafficChanged,
 )
-from core.rollout.label_budget import label_plan, labels_to_decide
+from core.rollout.label_budget import labels_to_decide
+from core.rollout.pair_budget import pairs_to_decide
 from core.rollout.payloads import (
     BEGIN_DEPLOY,
     DELETE_DEPLOYMENT,
@@ -99,6 +106,7 @@ def rollout(context: df.DurableOrchestrationContext):
         yield from r.smoke()
         if r.blue is None:
             return (yield from r.promote(r.first_model()))
+        yield from r.plan_ramp()
         yield from r.mirror()
         return (yield from r.promote((yield from r.ramp())))
     except RollBack as back:
@@ -151,6 +159,8 @@ class Rollout(RunContext):
         self.next: RampDecision | None = None  # the move after the mirror phase
         self.committed = False  # the champion record moved to green: no way back
         self.green_created = False  # Azure ML accepted green's deployment (it may have traffic)
+        self.label_deadline: int | None = None  # the label plan's deadline for the step (None: policy's)
+        self.short: set[tuple[PlanKind, int]] = set()  # (kind, phase) whose plan said `short`, recorded
         self.show()
 
     # ------------------------------------------------------------------ steps
@@ -188,7 +198,7 @@ class Rollout(RunContext):
         longest = (
             len(plan.phases) * plan.step_deadline_seconds
             + plan.approval_timeout_seconds * (plan.approval_before_step is not None)
-            + plan.label_wait_seconds * plan.labels
+            + plan.label_wait_seconds * LABEL_WAIT_CAP * plan.labels
         )
         self.show(waiting_for="endpoint", reason=busy_with(ep.traffic, set(ep.deployments)))
 
@@ -266,6 +276,18 @@ class Rollout(RunContext):
             raise RollBack(f"smoke test failed: {smoke.error}", "failed")
         self.check_stops()
 
+    def plan_ramp(self):
+        """Before the ramp starts: the labels and mirrored pairs an equal green needs, from the
+        policy's margins, alpha and beta. No rate is known before green serves (labels) or is
+        mirrored to (pairs): the plan says so and the policy's deadlines apply."""
+        plans = []
+        if self.online is not None:
+            plans.append(self.label_plan(have=0, rate=None, elapsed=0))
+        if self.shadow is not None:
+            plans.append(self.pair_plan(have=0, rate=None, elapsed=0))
+        for plan in plans:
+            yield from self.record(EvidencePlanned.of(plan, "ramp"))
+
     def mirror(self):
         """Green gets a copy of the requests that name no deployment (answers still come from
         blue), gated like a live step: its verdict decides the first live move."""
@@ -312,14 +334,14 @@ class Rollout(RunContext):
                 phase, started, self.context.current_utc_datetime, state.gates_passed, self.approved
             )
             evidence = yield from self.gather(state)
+            state = replace(state, label_deadline_seconds=self.label_deadline)
             move = next_move(plan, state, evidence, self.before, self.green)
             self.show(move=move.reason)
             if move.action == "rollback":
                 raise RollBack(move.reason)
             if move.action == "wait_labels":
-                if not state.gates_passed:
-                    deadline = started + timedelta(seconds=plan.label_wait_seconds)
-                    self.show(waiting_for="labels", labels_deadline=deadline.isoformat())
+                deadline = started + timedelta(seconds=self.label_deadline or plan.label_wait_seconds)
+                self.show(waiting_for="labels", labels_deadline=deadline.isoformat())
                 state = StepState(phase, started, state.now, True, self.approved)
             elif move.action != "hold":
                 self.show(waiting_for=None)
@@ -385,6 +407,10 @@ class Rollout(RunContext):
             found.append(
                 Evidence("shadow", shadow.verdict, tuple(shadow.reasons[:2]), shadow.pairs, shadow.min_pairs)
             )
+            if shadow_ask.blocking:  # the pairs decide here: plan them at the rate seen in the phase
+                elapsed = (now - state.started_at).total_seconds()
+                rate = shadow.pairs / elapsed if elapsed > 0 and shadow.pairs else None
+                yield from self.replan(self.pair_plan(shadow.pairs, rate, elapsed), state.phase)
         baked = (now - state.started_at).total_seconds() >= current.bake_seconds
         if self.plan.needs_labels(state.phase) and (state.gates_passed or baked):
             found.append((yield from self.accuracy(state)))
@@ -416,7 +442,15 @@ class Rollout(RunContext):
             needed=result.min_labels,
             reasons=result.reasons[:3],
         )
-        self.show(online_accuracy=view, labels_plan=self.label_outlook(state, result))
+        self.show(online_accuracy=view)
+        since = self.live_since or state.started_at
+        seen = (state.now - since).total_seconds()
+        rate = result.green_labelled / seen if seen > 0 and result.green_labelled else None
+        elapsed = (state.now - state.started_at).total_seconds()
+        shape = {"value": result.blue_value or 0.8, "positive_rate": result.positive_rate or 0.3}
+        plan = self.label_plan(result.green_labelled, rate, elapsed, **shape)
+        self.label_deadline = plan.deadline_seconds if plan.rate is not None else None
+        yield from self.replan(plan, state.phase)
         return Evidence(
             "online_accuracy",
             result.verdict,
@@ -425,24 +459,55 @@ class Rollout(RunContext):
             result.min_labels,
         )
 
-    def label_outlook(self, state: StepState, result: OnlineAccuracyResult) -> str:
-        """The label budget in words: labels an equal green needs to pass, as expected (median) and
-        with 95% confidence (core.rollout.accuracy_gate.labels_to_decide, at blue's live metric and
-        class balance), at the label rate seen since green went live, against the label deadline."""
-        assert self.online is not None
-        labelled = result.green_labelled
-        since = self.live_since or state.started_at
-        seen = (state.now - since).total_seconds()
-        rate = labelled / seen if seen > 0 and labelled else None
-        shape = {"value": result.blue_value or 0.8, "positive_rate": result.positive_rate or 0.3}
-        expected = labels_to_decide(self.online, confidence=0.5, **shape)
-        budget = labels_to_decide(self.online, confidence=0.95, **shape)
-        left = self.plan.label_wait_seconds - int((state.now - state.started_at).total_seconds())
-        _, _, words = label_plan(max(expected - labelled, 0), rate, 0, max(left, 0))
-        return (
-            f"{labelled} labelled; an equal green passes at about {expected} ({budget} for 95%): "
-            f"the rest {words.removeprefix('needs ')}"
+    def label_plan(
+        self, have: int, rate: float | None, elapsed: float, value: float = 0.8, positive_rate: float = 0.3
+    ) -> EvidencePlan:
+        """Labels an equal green needs to pass, as expected (median) and with 95% confidence
+        (core.rollout.label_budget.labels_to_decide, at blue's live metric and class balance once
+        read), at the label rate seen since green went live, against the policy's label wait."""
+        assert self.online is not None and self.policy.gates.online_accuracy is not None
+        shape = {"value": value, "positive_rate": positive_rate}
+        return self.show_plan(
+            plan_evidence(
+                "labels",
+                expected=labels_to_decide(self.online, confidence=0.5, **shape),
+                budget=labels_to_decide(self.online, confidence=0.95, **shape),
+                have=have,
+                rate=rate,
+                elapsed=elapsed,
+                policy_seconds=self.policy.gates.online_accuracy.label_wait_seconds,
+                extend=True,
+            )
         )
+
+    def pair_plan(self, have: int, rate: float | None, elapsed: float) -> EvidencePlan:
+        """Mirrored pairs an equal green needs to pass the shadow gate
+        (core.rollout.pair_budget.pairs_to_decide), at the pair rate seen in the phase, against
+        the step deadline."""
+        assert self.shadow is not None
+        return self.show_plan(
+            plan_evidence(
+                "pairs",
+                expected=pairs_to_decide(self.shadow, confidence=0.5),
+                budget=pairs_to_decide(self.shadow, confidence=0.95),
+                have=have,
+                rate=rate,
+                elapsed=elapsed,
+                policy_seconds=self.plan.step_deadline_seconds,
+                extend=False,
+            )
+        )
+
+    def show_plan(self, plan: EvidencePlan) -> EvidencePlan:
+        self.show(**{f"{plan.kind}_plan": plan.words})
+        return plan
+
+    def replan(self, plan: EvidencePlan, phase: int) -> Step[None]:
+        """A policy deadline the observed rate cannot meet goes to the ledger, once per phase,
+        before the ramp goes on."""
+        if plan.outlook == "short" and (plan.kind, phase) not in self.short:
+            self.short.add((plan.kind, phase))
+            yield from self.record(EvidencePlanned.of(plan, self.where, phase))
 
     def approval(self, decision: RampDecision):  # generator -> the decision once approved
         """The policy asks an operator before this step."""

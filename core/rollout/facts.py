@@ -10,6 +10,7 @@ from pydantic import Field
 
 from core.kernel.fact import Fact, LedgerKind, SplitView
 from core.kernel.run_state import Stage
+from core.rollout.evidence_plan import EvidencePlan
 from core.rollout.verdicts import GateVerdict, MetricTest, OnlineAccuracyVerdict, ShadowTest, ShadowVerdict
 
 log = logging.getLogger("core.run.facts")
@@ -150,6 +151,45 @@ class OnlineAccuracyEvaluated(GateFact):
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+class EvidencePlanned(Fact):
+    """The plan for a gate's evidence (core.rollout.evidence_plan): labels or mirrored pairs an equal
+    green needs, the rate seen, and the deadline the step gets. Recorded before the ramp starts
+    (no rate yet: the policy's deadlines apply) and when an observed rate shows a policy deadline
+    cannot be met (`short`; labels: the deadline the plan extends it to)."""
+
+    ledger_kind: ClassVar[LedgerKind] = "decision"
+    kind: Literal["evidence_planned"] = "evidence_planned"
+    stage: Stage
+    gate: Literal["online_accuracy", "shadow"]
+    phase: int | None = None  # the phase it was planned in; None: before the ramp
+    outlook: Literal["meets", "short", "no_rate"]
+    expected: int  # an equal green passes at about this many (median)
+    budget: int  # ... with 95% confidence
+    have: int = 0
+    rate_per_second: float | None = None
+    policy_seconds: int  # the policy's label wait / step deadline
+    budget_seconds: int | None = None  # from the step's start, at the rate
+    deadline_seconds: int  # the deadline the step gets
+    reason: str
+
+    @classmethod
+    def of(cls, plan: EvidencePlan, stage: Stage, phase: int | None = None) -> EvidencePlanned:
+        return cls(
+            stage=stage,
+            gate="online_accuracy" if plan.kind == "labels" else "shadow",
+            phase=phase,
+            outlook=plan.outlook,
+            expected=plan.expected,
+            budget=plan.budget,
+            have=plan.have,
+            rate_per_second=plan.rate,
+            policy_seconds=plan.policy_seconds,
+            budget_seconds=plan.budget_seconds,
+            deadline_seconds=plan.deadline_seconds,
+            reason=plan.words,
+        )
 
 
 class ApprovalAsked(Fact):

@@ -1,6 +1,7 @@
-"""The online accuracy gate's label budget: how many labelled predictions an equal green needs to pass,
-and whether the policy's label wait can be met at the observed label rate. Pure arithmetic, no
-numpy or scipy, so the rollout orchestrator plans with it without loading the statistics
+"""The online accuracy gate's label budget: how many labelled predictions an equal green needs to pass
+(whether the policy's label wait can be met at the observed label rate is
+core/rollout/evidence_plan.py's, with the pairs of core/rollout/pair_budget.py). Pure arithmetic,
+no numpy or scipy, so the rollout orchestrator plans with it without loading the statistics
 (tests/unit/test_cold_start.py)."""
 
 from __future__ import annotations
@@ -31,20 +32,3 @@ def labels_to_decide(
     z = NormalDist().inv_cdf(confidence)
     s = (-z + math.sqrt(z * z + 2 * log_b)) * config.margin / (2 * log_b)
     return max(config.min_labels, math.ceil(2 * unit / (s * s)))
-
-
-def label_plan(
-    needed: int, labels_per_second: float | None, delay_seconds: float, wait_seconds: int
-) -> tuple[bool, int | None, str]:
-    """Can the label wait be met at the observed label rate? Returns (meets, expected seconds to
-    decide, reason in words). Unknown rate: no promise either way, said so."""
-    if not labels_per_second or labels_per_second <= 0:
-        return True, None, f"needs about {needed} labels per deployment; no label rate observed yet"
-    expected = math.ceil(delay_seconds + needed / labels_per_second)
-    words = (
-        f"needs about {needed} labels per deployment: at {labels_per_second:.2f} labels/s and "
-        f"{delay_seconds:.0f} s label delay, about {expected} s"
-    )
-    if expected > wait_seconds:
-        return False, expected, f"{words}, more than the policy's label wait of {wait_seconds} s"
-    return True, expected, f"{words}, within the policy's label wait of {wait_seconds} s"

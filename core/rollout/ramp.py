@@ -157,6 +157,8 @@ class StepState:
     now: datetime
     gates_passed: bool = False  # set once the gates passed and the step waits for labels
     approved: bool = False
+    # the label deadline the plan gives this step (core.rollout.evidence_plan); None: the policy's wait
+    label_deadline_seconds: int | None = None
 
 
 # --------------------------------------------------------------------------- traffic math
@@ -252,7 +254,7 @@ def enter(plan: RampPlan, phase: int, before: Split, green: str, *, approved: bo
         return RampDecision("wait_approval", f"the policy asks an operator before {target.percent}%", phase)
     split = phase_split(target, before, green)
     if not target.gated:
-        return RampDecision("promote", f"green at {target.percent}%: promote", phase, split)
+        return RampDecision("promote", f"challenger at {target.percent}%: promote", phase, split)
     what = f"mirror {target.percent}%" if target.kind == "mirror" else f"{target.percent}% live"
     return RampDecision("advance", f"advance to {what}", phase, split)
 
@@ -319,8 +321,9 @@ def next_move(
 def _labels(
     plan: RampPlan, step: StepState, accuracy: Evidence | None, before: Split, green: str, where: str
 ) -> RampDecision:
-    """The step that waits for labels, once the other gates have passed."""
-    deadline = plan.label_wait_seconds
+    """The step that waits for labels, once the other gates have passed, until the label deadline:
+    the policy's wait, or the one the label plan gave the step (StepState.label_deadline_seconds)."""
+    deadline = step.label_deadline_seconds or plan.label_wait_seconds
     elapsed = (step.now - step.started_at).total_seconds()
     if accuracy is not None and accuracy.verdict == "pass":
         move = enter(plan, step.phase + 1, before, green, approved=step.approved)
@@ -335,7 +338,12 @@ def _labels(
             wait_seconds=wait,
             gates_passed=True,
         )
-    why = f"label deadline ({deadline} s) at {where} reached: {said}"
+    planned = (
+        f", the label plan's for a wait of {plan.label_wait_seconds} s"
+        if deadline != plan.label_wait_seconds
+        else ""
+    )
+    why = f"label deadline ({deadline} s{planned}) at {where} reached: {said}"
     if plan.on_label_deadline == "promote":
         move = enter(plan, step.phase + 1, before, green, approved=step.approved)
         return replace(move, reason=f"{why}; {move.reason}", deadline=True)

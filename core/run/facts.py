@@ -28,6 +28,7 @@ from core.monitoring.facts import DriftEvaluated
 from core.rollout.facts import (
     ApprovalAnswered,
     ApprovalAsked,
+    EvidencePlanned,
     GateEvaluated,
     LabelsArrived,
     OnlineAccuracyEvaluated,
@@ -113,6 +114,7 @@ AnyFact = Annotated[
     | GateEvaluated
     | ShadowGateEvaluated
     | OnlineAccuracyEvaluated
+    | EvidencePlanned
     | EvaluationDecided
     | DataRejected
     | RunAborted

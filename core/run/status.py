@@ -97,6 +97,7 @@ class RunProgress(Status):
     labels_deadline: str | None = None  # waiting_for "labels": the label deadline (ISO 8601)
     move: str | None = None  # the ramp's last decision in words (core.rollout.ramp.next_move)
     labels_plan: str | None = None  # the label budget and the expected time to decide, in words
+    pairs_plan: str | None = None  # the shadow gate's pair budget and the expected time to decide, in words
     waiting_for: str | None = None
     approval_reason: str | None = None
     approval: str | None = None

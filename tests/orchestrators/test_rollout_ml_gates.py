@@ -73,6 +73,10 @@ def gate_facts(world: World, kind: str) -> list:
     ]
 
 
+def decision_facts(world: World) -> list:
+    return [f for f in (read_fact(e.data) for e in world.fakes.ledger.entries("run-1", "decision")) if f]
+
+
 def test_a_challenger_worse_on_live_labels_is_rolled_back_before_the_last_step(world, tmp_path):
     online_gate(world)
     world.live_champion({"blue": 100})
@@ -170,3 +174,42 @@ def test_a_challenger_that_agrees_passes_the_shadow_gate_and_ramps(world, tmp_pa
     assert facts[0].verdict == "pass" and facts[0].percent == 20
     # live steps (after a mirror phase): judged and recorded, but only a fail would hold the ramp
     assert all(not f.blocking for f in facts if f.percent in (10, 50))
+    # the pair budget was planned before the mirror phase, and redone at the pair rate seen in it
+    [planned] = [f for f in decision_facts(world) if f.kind == "evidence_planned"]
+    assert (planned.gate, planned.outlook, planned.phase) == ("shadow", "no_rate", None)
+    assert "an equal green passes at about" in status["customStatus"]["pairs_plan"]
+    assert "pairs/s" in status["customStatus"]["pairs_plan"]
+
+
+def test_a_healthy_green_that_needs_more_labels_than_the_policy_wait_gets_the_planned_deadline_and_passes(
+    world, tmp_path
+):
+    """Labels land at 5 a second from green's first live request: the 95% label budget (about 150
+    per deployment at margin 0.1) is in about 30 s after green went live, more than the policy's
+    10 s wait. The plan says so in the ledger and the status, the label deadline extends to the
+    budget's time, and the equal green passes on labels the policy's wait would never have seen."""
+    rate, wait = 5.0, 10
+    online_gate(world, margin=0.1, label_wait_seconds=wait, on_label_deadline="rollback")
+    world.live_champion({"blue": 100})
+    live_world(world, green_skill=0.7, blue_skill=0.7)
+    answer = world.fakes.prediction_log.answer
+
+    def labelled_so_far(start: datetime, end: datetime) -> list[PredictionRecord]:
+        landed = min(N, int(rate * (end - start).total_seconds()))  # start: green's first live request
+        frame = pd.DataFrame({"customer_id": ids()[:landed], "churned": truth()[:landed]})
+        world.fakes.data_lake.put("raw", f"{LABELS}part-1.csv", frame.to_csv(index=False).encode())
+        return answer(start, end)
+
+    world.fakes.prediction_log.answer = labelled_so_far
+    status = run_rollout(tmp_path, world)
+    assert status["output"]["status"] == "promoted", status
+    assert status["output"]["reasons"][0].startswith("online accuracy pass")
+    [passed] = [f for f in gate_facts(world, "online_accuracy_evaluated") if f.verdict == "pass"]
+    assert passed.green_labelled > rate * wait  # more than the policy's wait could have collected
+    plans = [f for f in decision_facts(world) if f.kind == "evidence_planned"]
+    before, short = plans
+    assert before.outlook == "no_rate" and before.deadline_seconds == wait  # before green served
+    assert "no label rate observed yet" in before.reason
+    assert short.outlook == "short" and short.gate == "online_accuracy" and short.phase == 1
+    assert wait < short.deadline_seconds <= 3 * wait and short.budget_seconds > wait
+    assert "extends to" in status["customStatus"]["labels_plan"]

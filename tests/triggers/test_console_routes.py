@@ -10,6 +10,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -20,6 +21,7 @@ from core.intake.payloads import OPERATOR_EVENTS
 from core.kernel import authz
 from core.kernel.authz import EMULATOR_SECRET_HEADER, PRINCIPAL_HEADER, Principal
 from core.kernel.settings import Settings
+from core.run.status import RunProgress
 from tests.entra_standin import CLIENT_ID, TENANT, SigningKey, claims, mint, tenant_keys, unsigned
 from tests.triggers.durable_fakes import user_function
 from tests.triggers.test_operator_api import ROLLOUT, RUN, add_run, call
@@ -27,6 +29,7 @@ from triggers import operator_api as api
 from triggers.openapi import document
 
 SECRET = "console-secret"
+APP_JS = Path(__file__).resolve().parents[2] / "console" / "app.js"
 ANONYMOUS = func.AuthLevel.ANONYMOUS
 
 
@@ -100,6 +103,38 @@ def test_a_reader_reads_through_the_console_and_every_write_is_a_403(local, fake
         assert status == 403 and "aad:rita may not" in body["error"]
     assert console_retrain(client, reader)[0] == 403
     assert client.raised == [] and fakes.ledger.entries(RUN, "decision") == []
+
+
+def test_a_reader_reads_the_rollouts_roles_move_and_evidence_plans_and_the_page_shows_each(
+    local, fakes, client
+):
+    add_run(fakes)
+    running(client)
+    client.instances[ROLLOUT].custom_status = RunProgress(
+        run_id=RUN,
+        model="churn",
+        stage="ramp",
+        green="blue",  # the names alternate: this rollout's challenger is deployment blue
+        blue="green",
+        split={"green": 50, "blue": 50},
+        move="waiting for labels at 50% live: online accuracy need more data",
+        labels_plan="120 in; an equal green passes at about 600 labels per deployment (1200 for 95%): ...",
+        pairs_plan="300 in; an equal green passes at about 380 mirrored pairs (1100 for 95%): ...",
+    ).dump()
+    status, body = call(
+        api.console_lifecycle, client, route={"id": ROLLOUT}, headers=as_user("rita", "reader")
+    )
+    assert status == 200
+    live = body["orchestration"]["custom_status"]
+    assert (live["green"], live["blue"]) == ("blue", "green")
+    assert live["labels_plan"].startswith("120 in; an equal green passes at about 600")
+    assert live["pairs_plan"].startswith("300 in; an equal green passes at about 380")
+    # the page renders each of them from the rollout's status: both plans, the move, the roles
+    app = APP_JS.read_text()
+    for field in ("labels_plan", "pairs_plan", "move", "reason", "green", "blue"):
+        assert f"live.{field}" in app, field
+    assert 'id="labels-plan"' in app and 'id="pairs-plan"' in app and 'id="deciding-reason"' in app
+    assert '"challenger"' in app and '"champion"' in app
 
 
 def test_an_operators_console_approval_is_delivered_and_attributed(local, fakes, client):

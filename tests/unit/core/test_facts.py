@@ -9,8 +9,10 @@ from pydantic import ValidationError
 
 from core.intake.facts import EventIgnored, RequestIgnored
 from core.kernel.fact import SplitView
+from core.rollout.evidence_plan import plan_evidence
 from core.rollout.facts import (
     ApprovalAnswered,
+    EvidencePlanned,
     GateEvaluated,
     Promoted,
     RolledBack,
@@ -32,6 +34,23 @@ FACTS = [
     (DataRejected(report=None, failures=["x"], rows_in=1, rows_out=0, train_rows=0, eval_rows=0), "decision"),
     (RunAborted(stage="train", job="j", reason="aborted by operator", abort={"by": "ana"}), "decision"),
     (ApprovalAnswered(answer="timeout"), "decision"),
+    (
+        EvidencePlanned.of(
+            plan_evidence(
+                "labels",
+                expected=900,
+                budget=1800,
+                have=40,
+                rate=0.5,
+                elapsed=60,
+                policy_seconds=600,
+                extend=True,
+            ),
+            "ramp",
+            phase=1,
+        ),
+        "decision",
+    ),
     (
         RolledBack(stage="ramp", reason="gate", restored=SplitView(traffic={"blue": 100}), deleted="green"),
         "decision",

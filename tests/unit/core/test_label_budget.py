@@ -1,11 +1,11 @@
-"""The label budget: how many labels an equal green needs to pass, and whether the wait allows it."""
+"""The label budget: how many labels an equal green needs to pass (the wait: test_evidence_plan.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from core.rollout.accuracy_gate import evaluate_online_accuracy
-from core.rollout.label_budget import label_plan, labels_to_decide
+from core.rollout.label_budget import labels_to_decide
 from core.rollout.predictions import LabelledScore
 from core.rollout.verdicts import OnlineAccuracyConfig
 
@@ -32,11 +32,3 @@ def test_an_equal_green_with_the_planned_labels_passes_about_as_often_as_planned
         for _ in range(200)
     )
     assert passes / 200 >= 0.9
-
-
-def test_a_label_wait_too_short_for_the_observed_rate_is_said_before_the_ramp():
-    meets, expected, why = label_plan(1200, labels_per_second=2.0, delay_seconds=60, wait_seconds=300)
-    assert (meets, expected) == (False, 660)
-    assert "more than the policy's label wait of 300 s" in why
-    assert label_plan(1200, 10.0, 60, 300)[0] is True
-    assert "no label rate observed yet" in label_plan(1200, None, 60, 300)[2]

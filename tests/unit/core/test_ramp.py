@@ -214,6 +214,18 @@ def test_at_the_label_deadline_the_policy_applies_and_the_move_says_it_was_a_dea
     assert "label deadline (7200 s) at 50% live" in d.reason
 
 
+def test_the_label_deadline_the_plan_gives_the_step_replaces_the_policy_wait():
+    p = ml_plan()  # the policy waits 7200 s for labels
+    evidence = [Evidence("traffic", "pass"), Evidence("online_accuracy", "need_more_data")]
+    planned = StepState(1, T0, at(7200), gates_passed=True, label_deadline_seconds=15000)
+    d = next_move(p, planned, evidence, BEFORE, "green")
+    assert d.action == "wait_labels"  # the policy's wait is over, the plan's is not
+    late = StepState(1, T0, at(15000), gates_passed=True, label_deadline_seconds=15000)
+    d = next_move(p, late, evidence, BEFORE, "green")
+    assert (d.action, d.deadline) == ("rollback", True)
+    assert d.reason.startswith("label deadline (15000 s, the label plan's for a wait of 7200 s) at 50% live")
+
+
 def test_the_rollback_reason_names_the_step_and_the_gate_in_words():
     d = decide(plan(), 1, T0, at(40), "fail")
     assert d.reason.startswith("rolled back at 50% live: errors and latency fail")

@@ -1,0 +1,93 @@
+"""The plan for the evidence a ramp waits for: the labels of the online accuracy gate and the
+mirrored pairs of the shadow gate. How many an equal green needs (label_budget, pair_budget), how
+long that takes at the rate observed, whether the policy's deadline can be met, and which deadline
+the step gets. Pure: the rollout orchestrator computes it from its evidence and hands the deadline
+to core.rollout.ramp.next_move as data (StepState.label_deadline_seconds).
+
+The label deadline follows the plan: once a label rate is observed, a step whose policy wait is
+too short for the 95% budget gets the time the budget takes, capped at LABEL_WAIT_CAP times the
+policy's wait (the policy has no maximum rollout duration; three waits keep a rollout bounded by
+its own policy and are the longest `wait_for_endpoint` waits for another rollout's label step).
+It never gets less than the policy's wait. Without a rate (green has served no labelled
+prediction yet) the policy's wait applies, and the plan says so. The pair deadline is the
+phase's step deadline, which also bounds the traffic gate: the plan reports it, never moves it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+LABEL_WAIT_CAP = 3  # a label deadline extends to at most this many times the policy's label wait
+
+PlanKind = Literal["labels", "pairs"]
+Outlook = Literal["meets", "short", "no_rate"]
+
+_WORDS = {
+    "labels": ("labels per deployment", "label", "the policy's label wait", "label deadline"),
+    "pairs": ("mirrored pairs", "pair", "the step deadline", "pair deadline"),
+}
+
+
+@dataclass(frozen=True)
+class EvidencePlan:
+    """One gate kind's budget against its deadline, in seconds from the start of the step."""
+
+    kind: PlanKind
+    expected: int  # an equal green passes at about this many (median)
+    budget: int  # ... and with 95% confidence at this many
+    have: int  # in so far
+    rate: float | None  # per second, as observed; None: not known yet
+    policy_seconds: int  # the policy's deadline for it
+    budget_seconds: int | None  # when the 95% budget is in at the rate (None: no rate)
+    deadline_seconds: int  # the deadline the step gets
+    outlook: Outlook
+    words: str
+
+    @property
+    def extended(self) -> bool:
+        return self.deadline_seconds > self.policy_seconds
+
+
+def plan_evidence(
+    kind: PlanKind,
+    *,
+    expected: int,
+    budget: int,
+    have: int,
+    rate: float | None,
+    elapsed: float,
+    policy_seconds: int,
+    extend: bool,
+) -> EvidencePlan:
+    """The plan `elapsed` seconds into the step: `have` of `budget` in at `rate` per second. With
+    `extend` (labels), a policy deadline the budget cannot meet moves to the budget's time, at most
+    LABEL_WAIT_CAP times the policy's; without it (pairs) the plan only says so."""
+    what, noun, policy_words, deadline_words = _WORDS[kind]
+    need = f"an equal green passes at about {expected} {what} ({budget} for 95%)"
+    if not rate or rate <= 0:
+        return EvidencePlan(
+            kind, expected, budget, have, None, policy_seconds, None, policy_seconds, "no_rate",
+            f"{have} in; {need}; no {noun} rate observed yet: "
+            f"{policy_words} of {policy_seconds} s applies",
+        )  # fmt: skip
+    left = max(budget - have, 0)
+    at = math.ceil(elapsed + left / rate)
+    said = f"{have} in; {need}: at {rate:.2f} {noun}s/s the 95% budget is in about {at} s into the step"
+    if at <= policy_seconds:
+        words = f"{said}, within {policy_words} of {policy_seconds} s"
+        return EvidencePlan(
+            kind, expected, budget, have, rate, policy_seconds, at, policy_seconds, "meets", words
+        )
+    short = f"{said}, more than {policy_words} of {policy_seconds} s"
+    if not extend:
+        words = f"{short}: the {deadline_words} cannot be met at this rate"
+        return EvidencePlan(
+            kind, expected, budget, have, rate, policy_seconds, at, policy_seconds, "short", words
+        )
+    cap = LABEL_WAIT_CAP * policy_seconds
+    deadline = min(at, cap)
+    capped = f" (capped at {LABEL_WAIT_CAP}x the wait)" if at > cap else ""
+    words = f"{short}: the {deadline_words} extends to {deadline} s{capped}"
+    return EvidencePlan(kind, expected, budget, have, rate, policy_seconds, at, deadline, "short", words)
