@@ -15,10 +15,16 @@ DEMO = REPO_ROOT / "samples" / "churn" / "demo"
 
 
 def demo_policy(
-    *, online_accuracy: bool = False, batch: bool = True, promotion: bool = False, monitoring: bool = False
+    *,
+    online_accuracy: bool = False,
+    batch: bool = True,
+    promotion: bool = False,
+    monitoring: bool = False,
+    online_features: bool = False,
 ) -> dict[str, Any]:
     """The demo's dev policy as a document, paths absolute (the drift monitor only when asked: a test whose
-    live traffic differs from the champion's training data would otherwise get drift alerts)."""
+    live traffic differs from the champion's training data would otherwise get drift alerts; the online
+    feature store only when asked: it needs the Cosmos stand-in, which only the demo's own stack starts)."""
     doc = yaml.safe_load((DEMO / "policy.yaml").read_text())
     for section, key in (("data", "contract"), ("training", "job"), ("training", "evaluation_job")):
         doc[section][key] = str((DEMO / doc[section][key]).resolve())
@@ -30,6 +36,8 @@ def demo_policy(
         doc.pop("promotion", None)
     if not monitoring:
         doc.pop("monitoring", None)
+    if not online_features:
+        doc.pop("online_features", None)
     doc["triggers"]["blob_prefixes"] = [doc["data"]["prefix"]]  # every upload under the data prefix retrains
     return doc
 
