@@ -285,17 +285,27 @@ class CosmosRunLedger:
         return True
 
     def record_requests(self, requests: list[RetrainRequest]) -> list[RequestRecorded]:
-        """Cosmos has no transaction across partitions: each request's round trips run concurrently,
-        so a batch takes about as long as one request (not the sum)."""
+        """Cosmos has no transaction across partitions. A model's requests are written in order (a
+        second delivery of the same blob in one call is the one refused), then each asks whether another
+        of its model waits, as the SQLite ledger answers after its one transaction; different models
+        (partitions) run concurrently, so a mixed batch takes about as long as its largest model."""
+        by_model: dict[str, list[int]] = {}
+        for i, request in enumerate(requests):
+            by_model.setdefault(request.model, []).append(i)
+        answers: dict[int, RequestRecorded] = {}
 
-        def record(request: RetrainRequest) -> RequestRecorded:
-            accepted = self.add_request(request)
-            return RequestRecorded(accepted, self.pending_besides(request.model, request.request_id))
+        def record_model(indexes: list[int]) -> None:
+            accepted = [self.add_request(requests[i]) for i in indexes]
+            for i, new in zip(indexes, accepted, strict=True):
+                request = requests[i]
+                answers[i] = RequestRecorded(new, self.pending_besides(request.model, request.request_id))
 
-        if len(requests) == 1:
-            return [record(requests[0])]
-        with ThreadPoolExecutor(max_workers=min(len(requests), 16)) as pool:
-            return list(pool.map(record, requests))
+        if len(by_model) == 1:
+            record_model(next(iter(by_model.values())))
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(by_model), 16)) as pool:
+                list(pool.map(record_model, by_model.values()))
+        return [answers[i] for i in range(len(requests))]
 
     def pending_requests(self, model: str) -> list[RetrainRequest]:
         rows = self._query(
