@@ -1,0 +1,103 @@
+"""The demo as a promise: `make demo` played N times, each on a fresh stack, and how many runs were fully
+green (every scenario ended as declared), with a Wilson 95% interval, and which scenarios failed.
+
+    python -m bench.demo_runs [--runs 20] [--rps 50]
+
+Each run is `python -m devstack.demo` in its own process with its own state folder and report (the
+demo wipes and builds its stack, and stops every process it started). Prints the count as it goes, and
+writes bench/results/demo_runs.json (per run: ok, seconds, the failed scenarios and their outcomes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from devstack import REPO_ROOT
+
+RESULTS = Path(__file__).resolve().parent / "results" / "demo_runs.json"
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
+    if n == 0:
+        return [0.0, 1.0]
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def play(base: Path, index: int, rps: float) -> dict[str, Any]:
+    report = base / f"report-{index}.json"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devstack.demo",
+            "--state-dir",
+            str(base / f"state-{index}"),
+            "--report",
+            str(report),
+            "--rps",
+            str(rps),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    doc = json.loads(report.read_text()) if report.exists() else {"ok": False, "scenarios": []}
+    failed = {s["name"]: s["outcome"] for s in doc.get("scenarios", []) if not s.get("ok")}
+    return {
+        "ok": proc.returncode == 0 and bool(doc.get("ok")),
+        "exit": proc.returncode,
+        "seconds": round(time.monotonic() - started, 1),
+        "failed": failed,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.demo_runs", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--rps", type=float, default=50)
+    args = parser.parse_args(argv)
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="demo-runs-") as tmp:
+        for i in range(args.runs):
+            runs.append(play(Path(tmp), i, args.rps))
+            green = sum(r["ok"] for r in runs)
+            last = runs[-1]
+            print(
+                f"run {i + 1}/{args.runs}: {'green' if last['ok'] else 'FAILED ' + ', '.join(last['failed'])} "
+                f"in {last['seconds']:.0f}s; {green}/{len(runs)} fully green so far",
+                flush=True,
+            )
+            summary = {
+                "runs": len(runs),
+                "fully_green": green,
+                "fully_green_ci95": wilson(green, len(runs)),
+                "failed_scenarios": dict(Counter(name for r in runs for name in r["failed"])),
+                "median_seconds": sorted(r["seconds"] for r in runs)[len(runs) // 2],
+                "per_run": runs,
+            }
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(summary, indent=2))
+    low, high = summary["fully_green_ci95"]
+    print(
+        f"{green}/{len(runs)} runs fully green (Wilson 95% [{low:.2f}, {high:.2f}]); "
+        f"failed scenarios: {summary['failed_scenarios'] or 'none'} -> {RESULTS}"
+    )
+    return 0 if green == len(runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
