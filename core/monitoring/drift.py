@@ -37,14 +37,14 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from croniter import croniter
 from scipy.stats import chi2_contingency, ks_2samp
 
 from core.kernel.policy import MonitoringPolicy
-from core.monitoring.facts import DriftVerdictKind
+from core.monitoring.facts import ColumnFigures, DriftEvaluated, DriftVerdictKind
 
 OTHER = "(other)"  # the bin of rare and unseen categories
 DAYS = 30
@@ -265,6 +265,18 @@ class DriftVerdict:
     @property
     def drifted(self) -> tuple[str, ...]:
         return tuple(c.column for c in self.columns if c.drifted)
+
+    def fact(self, **context: Any) -> DriftEvaluated:
+        """The check as the ledger records it; `context` names the model, check and window."""
+        return DriftEvaluated(
+            verdict=self.verdict,
+            reasons=list(self.reasons),
+            alert=self.alert,
+            rows=self.rows,
+            level=self.level,
+            columns=[ColumnFigures(**vars(c)) for c in self.columns],
+            **context,
+        )
 
 
 def judge_drift(

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from core.kernel.fact import Fact, LedgerKind
-
-if TYPE_CHECKING:  # the statistics (numpy, scipy) load when a check runs, not when the app is indexed
-    from core.monitoring.drift import DriftVerdict
 
 DriftVerdictKind = Literal["drift", "no_drift", "need_more_data", "cooling_down"]
 
@@ -47,15 +44,3 @@ class DriftEvaluated(Fact):
     reference_version: str  # the champion's version whose training data is the reference
     reference_data: str  # that training data's version
     columns: list[ColumnFigures]
-
-    @classmethod
-    def of(cls, verdict: DriftVerdict, **context: Any) -> DriftEvaluated:
-        return cls(
-            verdict=verdict.verdict,
-            reasons=list(verdict.reasons),
-            alert=verdict.alert,
-            rows=verdict.rows,
-            level=verdict.level,
-            columns=[ColumnFigures(**vars(c)) for c in verdict.columns],
-            **context,
-        )

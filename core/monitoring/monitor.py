@@ -214,8 +214,7 @@ class DriftMonitor:
             last_alert_at=self.last_alert(policy.model),
         )
         start = datetime.fromtimestamp(start_s, tz=end.tzinfo)
-        fact = DriftEvaluated.of(
-            verdict,
+        fact = verdict.fact(
             model=policy.model,
             check_id=check_id,
             window_start=start,

@@ -9,7 +9,6 @@ import wiring
 from core.kernel.policy import MonitoringPolicy
 from core.kernel.ports import RetrainRequest, RunRecord
 from core.monitoring.drift import ColumnJudgement, DriftVerdict
-from core.monitoring.facts import DriftEvaluated
 from core.monitoring.monitor import LEDGER_KIND, ledger_id
 from tests.triggers.test_operator_api import RUN, call
 from triggers import operator_api as api
@@ -27,8 +26,8 @@ def monitored(policies) -> None:
 def check(fakes, at: datetime, psi: float, alert: bool) -> None:
     column = ColumnJudgement("monthly_charges", 400, psi, 50.0, 1e-12 if alert else 0.4, 4e-6, 0.05, alert)
     verdict = DriftVerdict("drift" if alert else "no_drift", ("why",), 400, (column,), 4e-6)
-    fact = DriftEvaluated.of(
-        verdict, model="churn", check_id=f"churn:{at.isoformat()}", window_start=at - timedelta(hours=1),
+    fact = verdict.fact(
+        model="churn", check_id=f"churn:{at.isoformat()}", window_start=at - timedelta(hours=1),
         window_end=at, reference_version="1", reference_data="dv1",
     )  # fmt: skip
     fakes.ledger.append(ledger_id("churn"), LEDGER_KIND, fact.dump())

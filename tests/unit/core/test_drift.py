@@ -165,8 +165,7 @@ def test_a_monitoring_window_longer_than_its_limit_is_refused_with_the_fix():
 
 def test_every_evaluation_is_a_typed_fact_the_ledger_reads_back(references):
     verdict = judge_drift(measure_window(references, customers(np.random.default_rng(8), 300)), config())
-    fact = DriftEvaluated.of(
-        verdict,
+    fact = verdict.fact(
         model="churn",
         check_id="churn:2026-03-01T12:00:00+00:00",
         window_start=NOW - timedelta(hours=1),
