@@ -7,9 +7,10 @@ as a rejected ingest whose reasons carry Data Factory's own text; an operator's 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from core.kernel.datafiles import IngestResult
+from core.kernel.policy import DataFactoryIngestion
 from core.run.facts import RunAborted
 from core.training.payloads import IngestInput
 from core.training.pipeline_ingest import run_outcome
@@ -22,15 +23,14 @@ from core.training.pipeline_payloads import (
     PipelineRunInput,
     PipelineRunResult,
 )
-from orchestrators.run import End, Step
-
-if TYPE_CHECKING:
-    from orchestrators.lifecycle import Lifecycle
+from orchestrators.run import End, RunContext, Step
 
 
-def ingest_with_pipeline(run: Lifecycle, ingest: IngestInput) -> Step[IngestResult]:
-    adf = run.policy.data.data_factory
-    assert adf is not None
+def ingest_with_pipeline(
+    run: RunContext, ingest: IngestInput, adf: DataFactoryIngestion, abort: Any
+) -> Step[IngestResult]:
+    """`abort` is the run's durable task for the operator's abort event: it wakes the wait and cancels
+    the pipeline run."""
     started = yield from run.call(PIPELINE_START, ingest)
     if started.status == "rejected":
         assert started.rejected is not None
@@ -50,14 +50,14 @@ def ingest_with_pipeline(run: Lifecycle, ingest: IngestInput) -> Step[IngestResu
         every=adf.poll_seconds,
         within=adf.deadline_seconds,
         first=started.run,
-        wake=[run.abort],
+        wake=[abort],
     )
     pipeline_run = polled.last
     if polled.outcome != "done":
         yield from run.call(PIPELINE_CANCEL, ask)
         if polled.outcome == "woken":
             why = "aborted by operator"
-            fact = RunAborted(stage="ingest", reason=why, abort=run.abort.result)
+            fact = RunAborted(stage="ingest", reason=why, abort=abort.result)
             raise End(
                 "aborted", "ingest", [why, f"Data Factory run {pipeline_run.run_id} was cancelled"], fact
             )

@@ -129,8 +129,8 @@ class Lifecycle(RunContext):
         """Validate the landed data against the contract; bad data ends the run, quarantined."""
         yield from self.step(StepEntered(stage="ingest", blobs=len(self.trigger.blobs)))
         ingest = IngestInput(run_id=self.run_id, model=self.model, blobs=self.trigger.blobs)
-        if self.policy.data.data_factory is not None:  # a Data Factory pipeline prepares the data
-            self.data = data = yield from ingest_with_pipeline(self, ingest)
+        if (adf := self.policy.data.data_factory) is not None:  # a Data Factory pipeline prepares the data
+            self.data = data = yield from ingest_with_pipeline(self, ingest, adf, self.abort)
         else:
             self.data = data = yield from self.call(INGEST, ingest)
         rows = self.rows
