@@ -31,7 +31,9 @@ import numpy as np
 
 from core.kernel.ports import DeploymentStats, WindowStats
 from core.rollout.accuracy_gate import evaluate_online_accuracy
+from core.rollout.evidence_plan import DEADLINE_CAP, plan_evidence
 from core.rollout.label_budget import labels_to_decide
+from core.rollout.pair_budget import pairs_at
 from core.rollout.predictions import LabelledScore, ScorePair
 from core.rollout.ramp import Evidence, Phase, RampPlan, Split, StepState, next_move
 from core.rollout.shadow_gate import ShadowConfig, evaluate_shadow
@@ -149,9 +151,18 @@ def run_trial(
     return decided
 
 
-def decide(evidence: Evidence, now: int, deadline: int, interval: int, *, labels: bool = False) -> str | None:
+def decide(
+    evidence: Evidence,
+    now: int,
+    deadline: int,
+    interval: int,
+    *,
+    labels: bool = False,
+    planned_deadline: int | None = None,
+) -> str | None:
     """The rollout's one decision (core.rollout.ramp.next_move) on one gated step, one simulated
-    second per green request: "pass", "fail", "deadline" (a rollback at the deadline) or None (hold)."""
+    second per green request: "pass", "fail", "deadline" (a rollback at the deadline) or None (hold).
+    `planned_deadline`: the step deadline the pair plan gave the step (as the orchestrator does)."""
     plan = RampPlan(
         phases=(Phase("live", 10, 0), Phase("live", 100, 0)),
         step_deadline_seconds=deadline,
@@ -162,7 +173,9 @@ def decide(evidence: Evidence, now: int, deadline: int, interval: int, *, labels
     )
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     found = [evidence] if evidence.kind == "traffic" else [Evidence("traffic", "pass"), evidence]
-    step = StepState(0, t0, t0 + timedelta(seconds=now), gates_passed=labels)
+    step = StepState(
+        0, t0, t0 + timedelta(seconds=now), gates_passed=labels, step_deadline_seconds=planned_deadline
+    )
     move = next_move(plan, step, found, Split({"blue": 100}, {}), "green")
     if move.action in ("hold", "wait_labels"):
         return None
@@ -229,18 +242,35 @@ def _ml_trial(rng: np.random.Generator, scenario: MlScenario, look: int, max_n: 
     """Green differs only in its predictions: errors and latency are equal, so the error/latency
     gate sees the `equal` scenario. Returns (decision, pairs or labels per deployment at decision)."""
     if scenario.gate == "shadow":
-        z = rng.normal(-1.0, 1.5, max_n)
+        most = DEADLINE_CAP * max_n
+        z = rng.normal(-1.0, 1.5, most)
         blue = 1 / (1 + np.exp(-z))
-        green = 1 / (1 + np.exp(-(z + rng.normal(0, 0.2, max_n) + scenario.green_shift)))
+        green = 1 / (1 + np.exp(-(z + rng.normal(0, 0.2, most) + scenario.green_shift)))
         pairs = [
             ScorePair(str(i), float(b), float(g)) for i, (b, g) in enumerate(zip(blue, green, strict=True))
         ]
-        for n in range(look, max_n + 1, look):
-            verdict = evaluate_shadow(pairs[:n], "green", "blue", ShadowConfig()).verdict
-            move = decide(Evidence("shadow", verdict), n, max_n, look)
+        config = ShadowConfig()
+        for n in range(look, DEADLINE_CAP * max_n + 1, look):
+            verdict = evaluate_shadow(pairs[:n], "green", "blue", config)
+            # the pair plan at the disagreement seen so far moves the step deadline (one pair a second)
+            seen = [t.statistic for t in verdict.tests if t.metric == "disagreement_rate"]
+            budget = pairs_at(config, seen[0] if seen else None)
+            plan = plan_evidence(
+                "pairs",
+                expected=budget,
+                budget=budget,
+                have=n,
+                rate=1.0,
+                elapsed=n,
+                policy_seconds=max_n,
+                extend=True,
+            )
+            move = decide(
+                Evidence("shadow", verdict.verdict), n, max_n, look, planned_deadline=plan.deadline_seconds
+            )
             if move is not None:
                 return move, n
-        return "deadline", max_n
+        return "deadline", DEADLINE_CAP * max_n
 
     def labelled(skill: float) -> list[LabelledScore]:
         y = (rng.random(max_n) < 0.3).astype(int)
@@ -281,7 +311,7 @@ def simulate_ml(trials: int, seed: int, ops_equal_rollback_rate: float) -> dict[
                 "passes": decisions.count("pass"),
                 "deadline_rollbacks": decisions.count("deadline"),
                 "median_to_decide": float(np.median([n for _, n in rows])),
-                "deadline_n": max_n,
+                "deadline_n": max_n,  # shadow: the policy's step deadline, which the pair plan extends
             },
             # errors and latency are equal: the error/latency gate sees the `equal` scenario
             "error_latency_only": {"rollback_rate": ops_equal_rollback_rate},
@@ -351,7 +381,8 @@ def _print(results: dict[str, Any], alpha: float, baselines: list[str]) -> None:
         "\nprediction-only scenarios (errors and latency equal), looks every 50 pairs / labels per deployment"
     )
     print(
-        "(rollback = fail verdict or undecided at the deadline: 3,000 pairs; for labels, the planned budget "
+        "(rollback = fail verdict or undecided at the deadline: for pairs a 3,000-pair step deadline the "
+        "pair plan extends (at most 3x) at the disagreement seen; for labels, the planned budget "
         "labels_to_decide at 95%; fail share is the alpha-bound part)"
     )
     print(

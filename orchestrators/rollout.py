@@ -38,7 +38,7 @@ from core.rollout.evidence_payloads import (
     OnlineAccuracyInput,
     ShadowGateInput,
 )
-from core.rollout.evidence_plan import LABEL_WAIT_CAP, EvidencePlan, PlanKind, plan_evidence
+from core.rollout.evidence_plan import DEADLINE_CAP, EvidencePlan, PlanKind, plan_evidence
 from core.rollout.facts import (
     ApprovalAnswered,
     ApprovalAsked,
@@ -49,7 +49,7 @@ from core.rollout.facts import (
     TrafficChanged,
 )
 from core.rollout.label_budget import labels_to_decide
-from core.rollout.pair_budget import pairs_to_decide
+from core.rollout.pair_budget import pairs_at
 from core.rollout.payloads import (
     BEGIN_DEPLOY,
     DELETE_DEPLOYMENT,
@@ -160,6 +160,7 @@ class Rollout(RunContext):
         self.committed = False  # the champion record moved to green: no way back
         self.green_created = False  # Azure ML accepted green's deployment (it may have traffic)
         self.label_deadline: int | None = None  # the label plan's deadline for the step (None: policy's)
+        self.step_deadline: int | None = None  # the pair plan's deadline for this phase (None: policy's)
         self.short: set[tuple[PlanKind, int]] = set()  # (kind, phase) whose plan said `short`, recorded
         self.show()
 
@@ -196,9 +197,9 @@ class Rollout(RunContext):
         free again), at most as long as a rollout may last; an operator's stop ends the wait."""
         plan = self.plan
         longest = (
-            len(plan.phases) * plan.step_deadline_seconds
+            len(plan.phases) * plan.step_deadline_seconds * (DEADLINE_CAP if plan.shadow else 1)
             + plan.approval_timeout_seconds * (plan.approval_before_step is not None)
-            + plan.label_wait_seconds * LABEL_WAIT_CAP * plan.labels
+            + plan.label_wait_seconds * DEADLINE_CAP * plan.labels
         )
         self.show(waiting_for="endpoint", reason=busy_with(ep.traffic, set(ep.deployments)))
 
@@ -327,6 +328,7 @@ class Rollout(RunContext):
         if plan.phases[phase].kind == "live" and self.live_since is None:
             self.live_since = started
         state = StepState(phase, started, started, approved=self.approved)
+        self.step_deadline = None
         wait = plan.eval_interval_seconds
         while True:
             yield from self.pause(wait)
@@ -334,7 +336,9 @@ class Rollout(RunContext):
                 phase, started, self.context.current_utc_datetime, state.gates_passed, self.approved
             )
             evidence = yield from self.gather(state)
-            state = replace(state, label_deadline_seconds=self.label_deadline)
+            state = replace(
+                state, label_deadline_seconds=self.label_deadline, step_deadline_seconds=self.step_deadline
+            )
             move = next_move(plan, state, evidence, self.before, self.green)
             self.show(move=move.reason)
             if move.action == "rollback":
@@ -410,7 +414,9 @@ class Rollout(RunContext):
             if shadow_ask.blocking:  # the pairs decide here: plan them at the rate seen in the phase
                 elapsed = (now - state.started_at).total_seconds()
                 rate = shadow.pairs / elapsed if elapsed > 0 and shadow.pairs else None
-                yield from self.replan(self.pair_plan(shadow.pairs, rate, elapsed), state.phase)
+                plan = self.pair_plan(shadow.pairs, rate, elapsed, shadow.disagreement)
+                self.step_deadline = plan.deadline_seconds if plan.rate is not None else None
+                yield from self.replan(plan, state.phase)
         baked = (now - state.started_at).total_seconds() >= current.bake_seconds
         if self.plan.needs_labels(state.phase) and (state.gates_passed or baked):
             found.append((yield from self.accuracy(state)))
@@ -480,21 +486,23 @@ class Rollout(RunContext):
             )
         )
 
-    def pair_plan(self, have: int, rate: float | None, elapsed: float) -> EvidencePlan:
-        """Mirrored pairs an equal green needs to pass the shadow gate
-        (core.rollout.pair_budget.pairs_to_decide), at the pair rate seen in the phase, against
-        the step deadline."""
+    def pair_plan(
+        self, have: int, rate: float | None, elapsed: float, disagreement: float | None = None
+    ) -> EvidencePlan:
+        """Mirrored pairs a green like this one needs to pass the shadow gate
+        (core.rollout.pair_budget.pairs_at, at the disagreement observed so far), at the pair rate
+        seen in the phase, against the step deadline, which follows the plan."""
         assert self.shadow is not None
         return self.show_plan(
             plan_evidence(
                 "pairs",
-                expected=pairs_to_decide(self.shadow, confidence=0.5),
-                budget=pairs_to_decide(self.shadow, confidence=0.95),
+                expected=pairs_at(self.shadow, disagreement, confidence=0.5),
+                budget=pairs_at(self.shadow, disagreement, confidence=0.95),
                 have=have,
                 rate=rate,
                 elapsed=elapsed,
                 policy_seconds=self.plan.step_deadline_seconds,
-                extend=False,
+                extend=True,
             )
         )
 

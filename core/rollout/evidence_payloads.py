@@ -39,6 +39,7 @@ class ShadowGateResult(Payload):
     reasons: list[str]
     pairs: int
     min_pairs: int
+    disagreement: float | None = None  # the observed share of pairs whose class differs (plans the pairs)
 
 
 class OnlineAccuracyInput(Payload):

@@ -4,13 +4,16 @@ long that takes at the rate observed, whether the policy's deadline can be met, 
 the step gets. Pure: the rollout orchestrator computes it from its evidence and hands the deadline
 to core.rollout.ramp.next_move as data (StepState.label_deadline_seconds).
 
-The label deadline follows the plan: once a label rate is observed, a step whose policy wait is
-too short for the 95% budget gets the time the budget takes, capped at LABEL_WAIT_CAP times the
-policy's wait (the policy has no maximum rollout duration; three waits keep a rollout bounded by
-its own policy and are the longest `wait_for_endpoint` waits for another rollout's label step).
-It never gets less than the policy's wait. Without a rate (green has served no labelled
-prediction yet) the policy's wait applies, and the plan says so. The pair deadline is the
-phase's step deadline, which also bounds the traffic gate: the plan reports it, never moves it.
+Both deadlines follow the plan: once a rate is observed, a step whose policy deadline is too
+short for the 95% budget gets the time the budget takes, capped at DEADLINE_CAP times the
+policy's (the policy has no maximum rollout duration; three deadlines keep a rollout bounded by
+its own policy and are the longest `wait_for_endpoint` waits for another rollout's step). It
+never gets less than the policy's. Without a rate (green has served no labelled prediction, or no
+mirrored pair, yet) the policy's deadline applies, and the plan says so. For labels the deadline
+is the label wait; for pairs it is the step deadline of a phase where the shadow gate blocks,
+which then also gives the traffic gate that time (its sequential tests stay valid at any look).
+A green the budget planned for at the observed disagreement still undecided at the extended
+deadline meets the policy's action there, as at any deadline.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-LABEL_WAIT_CAP = 3  # a label deadline extends to at most this many times the policy's label wait
+DEADLINE_CAP = 3  # a label or pair deadline extends to at most this many times the policy's
 
 PlanKind = Literal["labels", "pairs"]
 Outlook = Literal["meets", "short", "no_rate"]
@@ -62,8 +65,8 @@ def plan_evidence(
     extend: bool,
 ) -> EvidencePlan:
     """The plan `elapsed` seconds into the step: `have` of `budget` in at `rate` per second. With
-    `extend` (labels), a policy deadline the budget cannot meet moves to the budget's time, at most
-    LABEL_WAIT_CAP times the policy's; without it (pairs) the plan only says so."""
+    `extend`, a policy deadline the budget cannot meet moves to the budget's time, at most
+    DEADLINE_CAP times the policy's; without it the plan only says so."""
     what, noun, policy_words, deadline_words = _WORDS[kind]
     need = f"an equal green passes at about {expected} {what} ({budget} for 95%)"
     if not rate or rate <= 0:
@@ -86,8 +89,8 @@ def plan_evidence(
         return EvidencePlan(
             kind, expected, budget, have, rate, policy_seconds, at, policy_seconds, "short", words
         )
-    cap = LABEL_WAIT_CAP * policy_seconds
+    cap = DEADLINE_CAP * policy_seconds
     deadline = min(at, cap)
-    capped = f" (capped at {LABEL_WAIT_CAP}x the wait)" if at > cap else ""
+    capped = f" (capped at {DEADLINE_CAP}x {policy_words})" if at > cap else ""
     words = f"{short}: the {deadline_words} extends to {deadline} s{capped}"
     return EvidencePlan(kind, expected, budget, have, rate, policy_seconds, at, deadline, "short", words)

@@ -157,7 +157,7 @@ class EvidencePlanned(Fact):
     """The plan for a gate's evidence (core.rollout.evidence_plan): labels or mirrored pairs an equal
     green needs, the rate seen, and the deadline the step gets. Recorded before the ramp starts
     (no rate yet: the policy's deadlines apply) and when an observed rate shows a policy deadline
-    cannot be met (`short`; labels: the deadline the plan extends it to)."""
+    cannot be met (`short`, with the deadline the plan extends it to)."""
 
     ledger_kind: ClassVar[LedgerKind] = "decision"
     kind: Literal["evidence_planned"] = "evidence_planned"

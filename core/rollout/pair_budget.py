@@ -70,3 +70,13 @@ def _pairs(mu: float, sigma: float, log_b: float, z: float) -> int:
     """Smallest n with n mu - z sqrt(n) sigma >= ln(1/beta)."""
     root = (z * sigma + math.sqrt(max(z * z * sigma * sigma + 4 * mu * log_b, 0.0))) / (2 * mu)
     return math.ceil(max(root, 0.0) ** 2)
+
+
+def pairs_at(config: ShadowConfig, disagreement: float | None, *, confidence: float = 0.95) -> int:
+    """pairs_to_decide at the disagreement observed so far (None: the default assumption). An
+    observed rate at or past 90% of max_disagreement is planned as 90% of it: the budget is then
+    far beyond any deadline (the plan's cap applies), and the gate itself decides such a green."""
+    t = config.max_disagreement
+    if disagreement is not None and t is not None:
+        disagreement = min(max(disagreement, 0.0), 0.9 * t)
+    return pairs_to_decide(config, disagreement=disagreement, confidence=confidence)

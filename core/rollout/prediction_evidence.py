@@ -90,8 +90,13 @@ def judge_shadow(predictions: PredictionLog, ledger: RunLedger, req: ShadowGateI
     until = iso_ms(window.ingested_until) if window.ingested_until else None
     fact = ShadowGateEvaluated.of(req.phase, req.percent, req.endpoint, verdict, until, req.blocking)
     ledger.append(req.run_id, fact.ledger_kind, fact.dump())
+    observed = [t.statistic for t in verdict.tests if t.metric == "disagreement_rate"]
     return ShadowGateResult(
-        verdict=verdict.verdict, reasons=verdict.reasons[:5], pairs=verdict.pairs, min_pairs=verdict.min_pairs
+        verdict=verdict.verdict,
+        reasons=verdict.reasons[:5],
+        pairs=verdict.pairs,
+        min_pairs=verdict.min_pairs,
+        disagreement=observed[0] if observed else None,
     )
 
 

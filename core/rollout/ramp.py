@@ -159,6 +159,8 @@ class StepState:
     approved: bool = False
     # the label deadline the plan gives this step (core.rollout.evidence_plan); None: the policy's wait
     label_deadline_seconds: int | None = None
+    # the step deadline the pair plan gives this step (shadow blocking here); None: the policy's
+    step_deadline_seconds: int | None = None
 
 
 # --------------------------------------------------------------------------- traffic math
@@ -268,7 +270,8 @@ def next_move(
     2. once every blocking gate passed and the phase has baked, the ramp moves on, unless this is
        the step that waits for labels: then it waits for the online accuracy gate (only fails of
        the other gates count meanwhile) until the label deadline, where the policy's action applies;
-    3. at the step deadline an undecided (or unreadable) gate does what the policy says;
+    3. at the step deadline (the policy's, or the one the pair plan gave the step) an undecided
+       (or unreadable) gate does what the policy says;
     4. otherwise hold and look again after the evaluation interval.
     A missing or "unavailable" piece of evidence is never a pass."""
     current = plan.phases[step.phase]
@@ -293,8 +296,14 @@ def next_move(
         return _labels(plan, step, seen.get("online_accuracy"), before, green, where)
     if gates_passed:
         return enter(plan, step.phase + 1, before, green, approved=step.approved)
-    if elapsed >= plan.step_deadline_seconds:
-        why = f"step deadline ({plan.step_deadline_seconds} s) at {where} reached with {'; '.join(undecided)}"
+    step_deadline = step.step_deadline_seconds or plan.step_deadline_seconds
+    if elapsed >= step_deadline:
+        planned = (
+            f", the pair plan's for a deadline of {plan.step_deadline_seconds} s"
+            if step_deadline != plan.step_deadline_seconds
+            else ""
+        )
+        why = f"step deadline ({step_deadline} s{planned}) at {where} reached with {'; '.join(undecided)}"
         if plan.on_inconclusive == "promote":
             if plan.needs_labels(step.phase):
                 return _labels(
@@ -310,7 +319,7 @@ def next_move(
             rollback_split(before, green),
             deadline=True,
         )
-    remaining = plan.step_deadline_seconds - elapsed
+    remaining = step_deadline - elapsed
     wait: float = plan.eval_interval_seconds
     why = "; ".join(undecided) if undecided else "gates passed, baking"
     if not undecided:

@@ -213,3 +213,39 @@ def test_a_healthy_green_that_needs_more_labels_than_the_policy_wait_gets_the_pl
     assert short.outlook == "short" and short.gate == "online_accuracy" and short.phase == 1
     assert wait < short.deadline_seconds <= 3 * wait and short.budget_seconds > wait
     assert "extends to" in status["customStatus"]["labels_plan"]
+
+
+def test_a_healthy_green_that_needs_more_pairs_than_the_step_deadline_gets_the_planned_deadline_and_passes(
+    world, tmp_path
+):
+    """Mirrored pairs come at 25 a second; green disagrees with blue on 3% of them (a retrained model
+    of the same quality flips borderline inputs; the threshold is 5%). At that disagreement the pair
+    budget (about 3,300 pairs) takes over two minutes, more than the policy's 30 s step deadline:
+    the plan says so in the ledger and the status, the step deadline extends to the budget's time
+    (at most 3x), and the green passes the mirror phase on pairs the policy's deadline never saw."""
+    rate = 25.0
+    world.rollout(
+        mirror=MirrorPolicy(percent=20, bake_seconds=1),
+        gates=world.policy.rollout.gates.model_copy(update={"shadow": ShadowGate(min_pairs=100)}),
+    )
+    world.live_champion({"blue": 100})
+    blue = np.random.default_rng(5).random(20_000)
+    green = np.where(np.arange(blue.size) % 33 == 0, 1 - blue, blue)  # 3% change class
+
+    def answer(start: datetime, end: datetime) -> list[PredictionRecord]:
+        seconds = (end - start).total_seconds()
+        n = min(blue.size, int(rate * seconds))
+        times = [(start + timedelta(seconds=i / rate)).isoformat() for i in range(n)]
+        return [PredictionRecord(f"r{i}", "blue", "1", None, float(blue[i]), times[i]) for i in range(n)] + [
+            PredictionRecord(f"r{i}", "green", "2", None, float(green[i]), times[i], mirrored=True)
+            for i in range(n)
+        ]
+
+    world.fakes.prediction_log.answer = answer
+    status = run_rollout(tmp_path, world, timeout=120)
+    assert status["output"]["status"] == "promoted", status
+    mirror = [f for f in gate_facts(world, "shadow_gate_evaluated") if f.percent == 20]
+    assert mirror[-1].verdict == "pass" and mirror[-1].pairs > rate * 30  # after the policy's deadline
+    short = [f for f in decision_facts(world) if f.kind == "evidence_planned" and f.outlook == "short"]
+    assert short and short[0].gate == "shadow" and "the pair deadline extends to" in short[0].reason
+    assert short[0].deadline_seconds > short[0].policy_seconds == 30

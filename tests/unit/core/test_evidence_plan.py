@@ -3,7 +3,7 @@ deadline a step gets."""
 
 from __future__ import annotations
 
-from core.rollout.evidence_plan import LABEL_WAIT_CAP, plan_evidence
+from core.rollout.evidence_plan import DEADLINE_CAP, plan_evidence
 
 
 def labels(**changes):
@@ -33,16 +33,31 @@ def test_a_wait_too_short_for_the_observed_rate_extends_the_label_deadline_to_th
 
 def test_the_extension_is_capped_and_never_shortens_the_policy_wait():
     slow = labels(rate=0.1)
-    assert slow.deadline_seconds == LABEL_WAIT_CAP * 300 and "capped at 3x the wait" in slow.words
+    assert (
+        slow.deadline_seconds == DEADLINE_CAP * 300 and "capped at 3x the policy's label wait" in slow.words
+    )
     done = labels(rate=5.0, have=1500, elapsed=400)  # budget in, still undecided: no more time
     assert (done.budget_seconds, done.deadline_seconds) == (400, 400)
     early = labels(rate=5.0, have=1500, elapsed=10)
     assert early.deadline_seconds == 300
 
 
-def test_a_pair_deadline_too_short_is_said_but_not_moved():
+def test_a_step_deadline_too_short_for_the_pairs_extends_to_the_pair_budget_time_capped():
+    plan = plan_evidence(
+        "pairs", expected=300, budget=900, have=30, rate=0.5, elapsed=60, policy_seconds=600, extend=True
+    )
+    assert (plan.outlook, plan.budget_seconds, plan.deadline_seconds) == ("short", 1800, 1800)
+    assert "at 0.50 pairs/s" in plan.words and "the pair deadline extends to 1800 s" in plan.words
+    slow = plan_evidence(
+        "pairs", expected=300, budget=900, have=30, rate=0.1, elapsed=60, policy_seconds=600, extend=True
+    )
+    assert slow.deadline_seconds == DEADLINE_CAP * 600
+    assert "capped at 3x the step deadline" in slow.words
+
+
+def test_without_extend_a_short_deadline_is_said_but_not_moved():
     plan = plan_evidence(
         "pairs", expected=300, budget=900, have=30, rate=0.5, elapsed=60, policy_seconds=600, extend=False
     )
     assert (plan.outlook, plan.deadline_seconds, plan.budget_seconds) == ("short", 600, 1800)
-    assert "at 0.50 pairs/s" in plan.words and "the pair deadline cannot be met at this rate" in plan.words
+    assert "the pair deadline cannot be met at this rate" in plan.words

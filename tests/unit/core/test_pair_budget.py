@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.rollout.pair_budget import pairs_to_decide
+from core.rollout.pair_budget import pairs_at, pairs_to_decide
 from core.rollout.predictions import ScorePair
 from core.rollout.shadow_gate import evaluate_shadow
 from core.rollout.verdicts import ShadowConfig
@@ -20,6 +20,16 @@ def test_a_green_that_disagrees_closer_to_the_threshold_needs_more_pairs_and_the
     assert pairs_to_decide(ShadowConfig(min_pairs=5000)) == 5000
     with pytest.raises(ValueError, match="never passes"):
         pairs_to_decide(config, disagreement=0.05)
+
+
+def test_the_plan_at_the_observed_disagreement_grows_near_the_threshold_and_stays_finite_past_it():
+    config = ShadowConfig(min_pairs=10)
+    assert pairs_at(config, None) == pairs_to_decide(config)
+    assert (
+        pairs_at(config, 0.034) == pairs_to_decide(config, disagreement=0.034) > 5 * pairs_to_decide(config)
+    )
+    beyond = pairs_at(config, 0.08)  # seen past the threshold: planned at 90% of it, never an error
+    assert beyond == pairs_at(config, 0.045) == pairs_to_decide(config, disagreement=0.045)
 
 
 def test_a_smaller_beta_or_a_tighter_threshold_needs_more_pairs():

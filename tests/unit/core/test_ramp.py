@@ -226,6 +226,23 @@ def test_the_label_deadline_the_plan_gives_the_step_replaces_the_policy_wait():
     assert d.reason.startswith("label deadline (15000 s, the label plan's for a wait of 7200 s) at 50% live")
 
 
+def test_the_step_deadline_the_pair_plan_gives_the_step_replaces_the_policy_deadline():
+    p = ml_plan(mirror=MirrorPolicy(percent=20, bake_seconds=60))  # the policy's step deadline: 3600 s
+    evidence = [Evidence("traffic", "pass"), Evidence("shadow", "need_more_data")]
+    planned = StepState(0, T0, at(3600), step_deadline_seconds=9000)
+    d = next_move(p, planned, evidence, BEFORE, "green")
+    assert d.action == "hold"  # the policy's deadline is over, the plan's is not
+    assert d.wait_seconds is not None and d.wait_seconds <= 9000 - 3600
+    late = StepState(0, T0, at(9000), step_deadline_seconds=9000)
+    d = next_move(p, late, evidence, BEFORE, "green")
+    assert (d.action, d.deadline) == ("rollback", True)
+    assert d.reason.startswith(
+        "step deadline (9000 s, the pair plan's for a deadline of 3600 s) at 20% mirror"
+    )
+    passed = [Evidence("traffic", "pass"), Evidence("shadow", "pass")]
+    assert next_move(p, planned, passed, BEFORE, "green").action == "advance"
+
+
 def test_the_rollback_reason_names_the_step_and_the_gate_in_words():
     d = decide(plan(), 1, T0, at(40), "fail")
     assert d.reason.startswith("rolled back at 50% live: errors and latency fail")
