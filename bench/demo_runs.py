@@ -1,7 +1,7 @@
 """The demo as a promise: `make demo` played N times, each on a fresh stack, and how many runs were fully
 green (every scenario ended as declared), with a Wilson 95% interval, and which scenarios failed.
 
-    python -m bench.demo_runs [--runs 20] [--rps 50]
+    python -m bench.demo_runs [--runs 20] [--rps 50] [--append]
 
 Each run is `python -m devstack.demo` in its own process with its own state folder and report (the
 demo wipes and builds its stack, and stops every process it started). Prints the count as it goes, and
@@ -62,6 +62,7 @@ def play(base: Path, index: int, rps: float) -> dict[str, Any]:
         "exit": proc.returncode,
         "seconds": round(time.monotonic() - started, 1),
         "failed": failed,
+        "scenario_seconds": {s["name"]: s.get("seconds") for s in doc.get("scenarios", [])},
     }
 
 
@@ -69,15 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.demo_runs", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rps", type=float, default=50)
+    parser.add_argument("--append", action="store_true", help="count on from the runs already in the results")
     args = parser.parse_args(argv)
     runs: list[dict[str, Any]] = []
+    if args.append and RESULTS.exists():
+        runs = json.loads(RESULTS.read_text())["per_run"]
     with tempfile.TemporaryDirectory(prefix="demo-runs-") as tmp:
         for i in range(args.runs):
             runs.append(play(Path(tmp), i, args.rps))
             green = sum(r["ok"] for r in runs)
             last = runs[-1]
             print(
-                f"run {i + 1}/{args.runs}: {'green' if last['ok'] else 'FAILED ' + ', '.join(last['failed'])} "
+                f"run {len(runs)} ({i + 1}/{args.runs} of this call): {'green' if last['ok'] else 'FAILED ' + ', '.join(last['failed'])} "
                 f"in {last['seconds']:.0f}s; {green}/{len(runs)} fully green so far",
                 flush=True,
             )
