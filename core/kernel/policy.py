@@ -430,6 +430,10 @@ class MonitoringPolicy(_Strict):
     cooldown_seconds: Annotated[int, Field(ge=0)] = Field(
         default=86400, description="no second alert this soon after one (the retrain needs time)"
     )
+    score: bool = Field(
+        default=True,
+        description="also watch the champion's score (prediction drift), against its own first scored window",
+    )
 
     @field_validator("schedule")
     @classmethod

@@ -44,3 +44,22 @@ class DriftEvaluated(Fact):
     reference_version: str  # the champion's version whose training data is the reference
     reference_data: str  # that training data's version
     columns: list[ColumnFigures]
+
+
+class ScoreReferenceSet(Fact):
+    """The champion's score reference (recorded under the monitor's ledger id, once per champion
+    version): the bins of the scores it gave in the first check window holding `min_rows` of its
+    rows. Its training data holds no scores, so the score is judged against the champion's own
+    first live window, as Azure ML's prediction drift signal may take past production data as its
+    reference. Later checks, also after a restart, read it from the ledger."""
+
+    ledger_kind: ClassVar[LedgerKind] = "monitor"
+    kind: Literal["score_reference_set"] = "score_reference_set"
+    model: str
+    version: str  # the champion's registry version
+    check_id: str
+    window_start: datetime
+    window_end: datetime
+    rows: int
+    counts: list[int]
+    edges: list[float]

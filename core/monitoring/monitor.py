@@ -7,7 +7,11 @@ record the fact in the ledger and publish the figures Azure Monitor alerts on.
   changes with it, so a promoted challenger trained on the drifted data stops the alerts.
 * Live: the rows the champion's deployments scored (not mirrored copies), as the prediction log
   records them (`PredictionRecord.inputs`), in the window `drift.window_start` picks, judged only
-  up to where the log is complete, each entity once (`once_per_entity`).
+  up to where the log is complete, each entity once (`latest_per_entity`).
+* The score (`monitoring.score`, on by default): the champion's training data holds no scores, so the
+  first check window holding `min_rows` of the champion's own rows becomes its score reference (a
+  ScoreReferenceSet fact, once per champion version; that window is not judged on the score), and
+  later windows' scores are judged against it like any input column, as SCORE_COLUMN.
 * Every check is a DriftEvaluated fact under the model's monitor ledger id (`ledger_id`), keyed by
   its check id, so a doubled tick checks once, and the last alert there starts the cooldown.
 """
@@ -34,13 +38,15 @@ from core.monitoring.drift import (
     DriftConfig,
     judge_drift,
     measure_window,
+    reference_for,
     references_for,
     window_start,
 )
-from core.monitoring.facts import DriftEvaluated
+from core.monitoring.facts import DriftEvaluated, ScoreReferenceSet
 from core.monitoring.figures import DriftFigure
 
 LEDGER_KIND = DriftEvaluated.ledger_kind
+SCORE_COLUMN = "(score)"  # the champion's score, judged beside the input columns (never a feature name)
 
 
 def ledger_id(model: str) -> str:
@@ -96,6 +102,7 @@ class DriftMonitor:
         self.endpoints, self.ledger, self.figures = endpoints, ledger, figures
         self.containers = containers
         self._references: dict[tuple[str, str], MonitorReference] = {}
+        self._scores: dict[tuple[str, str], ColumnReference] = {}  # (model, champion version)
         self._checked: set[str] = set()  # check ids this process made or found in the ledger
 
     # ------------------------------------------------------------------ evidence
@@ -167,6 +174,50 @@ class DriftMonitor:
         ]
         return records, end
 
+    def score_reference(
+        self,
+        policy: Policy,
+        champion: ModelVersion,
+        scores: Sequence[float],
+        check_id: str,
+        start: datetime,
+        end: datetime,
+    ) -> ColumnReference | None:
+        """The champion's score reference: from this process, else the ledger, else set from this
+        window when it holds min_rows of the champion's scores (then None: a window is not judged
+        against itself; also None while the champion has scored too few rows)."""
+        monitoring = policy.monitoring
+        assert monitoring is not None
+        key = (policy.model, champion.version)
+        if key in self._scores:
+            return self._scores[key]
+        for entry in self.ledger.entries(ledger_id(policy.model), LEDGER_KIND):
+            if (
+                entry.data.get("kind") == "score_reference_set"
+                and entry.data.get("version") == champion.version
+            ):
+                found = ScoreReferenceSet.model_validate(entry.data)
+                self._scores[key] = ColumnReference(
+                    SCORE_COLUMN, "numeric", tuple(found.counts), edges=tuple(found.edges)
+                )
+                return self._scores[key]
+        if len(scores) < monitoring.min_rows:
+            return None
+        made = reference_for(SCORE_COLUMN, list(scores), monitoring.bins)
+        fact = ScoreReferenceSet(
+            model=policy.model,
+            version=champion.version,
+            check_id=check_id,
+            window_start=start,
+            window_end=end,
+            rows=made.rows,
+            counts=list(made.counts),
+            edges=list(made.edges),
+        )
+        self.ledger.append(ledger_id(policy.model), LEDGER_KIND, fact.dump())
+        self._scores[key] = made
+        return None
+
     # ------------------------------------------------------------------ one check
 
     def last_alert(self, model: str) -> datetime | None:
@@ -180,7 +231,8 @@ class DriftMonitor:
     def checked(self, model: str, check_id: str) -> bool:
         """Made already (by this process, or by another before a restart: the ledger is asked once)."""
         if check_id not in self._checked and any(
-            e.data.get("check_id") == check_id for e in self.ledger.entries(ledger_id(model), LEDGER_KIND)
+            e.data.get("kind") == "drift_evaluated" and e.data.get("check_id") == check_id
+            for e in self.ledger.entries(ledger_id(model), LEDGER_KIND)
         ):
             self._checked.add(check_id)
         return check_id in self._checked
@@ -204,16 +256,25 @@ class DriftMonitor:
             monitoring.max_window_seconds,
             monitoring.min_rows,
         )
-        rows = once_per_entity([r for r, t in zip(records, times, strict=True) if t >= start_s])
-        window = {c: [row.get(c) for row in rows] for c in reference.columns}
-        config = DriftConfig.from_policy(monitoring, len(reference.columns))
+        latest = latest_per_entity([r for r, t in zip(records, times, strict=True) if t >= start_s])
+        window: dict[str, list[object]] = {
+            c: [(r.inputs or {}).get(c) for r in latest] for c in reference.columns
+        }
+        columns = dict(reference.columns)
+        start = datetime.fromtimestamp(start_s, tz=end.tzinfo)
+        if monitoring.score:
+            scored = [r.score for r in latest if r.model_version == champion.version]
+            score = self.score_reference(policy, champion, scored, check_id, start, end)
+            if score is not None:
+                columns[SCORE_COLUMN] = score
+                window[SCORE_COLUMN] = list(scored)
+        config = DriftConfig.from_policy(monitoring, len(columns))
         verdict = judge_drift(
-            measure_window(reference.columns, window),
+            measure_window(columns, window),
             config,
             now=end,
             last_alert_at=self.last_alert(policy.model),
         )
-        start = datetime.fromtimestamp(start_s, tz=end.tzinfo)
         fact = verdict.fact(
             model=policy.model,
             check_id=check_id,
@@ -228,17 +289,17 @@ class DriftMonitor:
         return fact
 
 
-def once_per_entity(records: Sequence[PredictionRecord]) -> list[dict[str, object]]:
-    """The window's input rows, each entity counted once (its latest row): the tests take rows as
+def latest_per_entity(records: Sequence[PredictionRecord]) -> list[PredictionRecord]:
+    """The window's rows, each entity counted once (its latest row): the tests take rows as
     independent draws, and an entity scored again and again (a client polling, a retry) would count
     as evidence many times over. Rows without an entity id all count."""
-    latest: dict[str, dict[str, object]] = {}
-    anonymous: list[dict[str, object]] = []
+    latest: dict[str, PredictionRecord] = {}
+    anonymous: list[PredictionRecord] = []
     for record in records:
         if record.entity_id is None:
-            anonymous.append(record.inputs or {})
+            anonymous.append(record)
         else:
-            latest[record.entity_id] = record.inputs or {}
+            latest[record.entity_id] = record
     return [*latest.values(), *anonymous]
 
 

@@ -24,7 +24,7 @@ from core.batch.facts import (
 from core.environments.facts import DeployRequested, ModelShared
 from core.intake.facts import EventIgnored, RequestIgnored
 from core.kernel.fact import Fact, LedgerKind, SplitView
-from core.monitoring.facts import DriftEvaluated
+from core.monitoring.facts import DriftEvaluated, ScoreReferenceSet
 from core.rollout.facts import (
     ApprovalAnswered,
     ApprovalAsked,
@@ -135,7 +135,8 @@ AnyFact = Annotated[
     | BatchDeployFailed
     | BatchScoringStarted
     | BatchScored
-    | DriftEvaluated,
+    | DriftEvaluated
+    | ScoreReferenceSet,
     Field(discriminator="kind"),
 ]
 FACT: TypeAdapter[AnyFact] = TypeAdapter(AnyFact)

@@ -116,6 +116,7 @@ def service(tmp_path_factory: pytest.TempPathFactory):
 def test_stationary_customers_raise_no_alert_and_drifted_customers_start_one_retrain(
     service: Service,
 ) -> None:
+    from core.monitoring.monitor import SCORE_COLUMN
     from devstack.loadgen import LoadGenerator
     from samples.churn.data import COLUMNS, LABEL, generate
 
@@ -134,6 +135,8 @@ def test_stationary_customers_raise_no_alert_and_drifted_customers_start_one_ret
         assert len(judged) >= 2, service.checks()
         assert all(c["verdict"] == "no_drift" and not c["alert"] for c in judged), judged
         assert all(c["reference_version"] == champion for c in judged)
+        # the first judged window is the champion's score reference; the score is judged after it
+        assert SCORE_COLUMN in {col["column"] for col in judged[-1]["columns"]}, judged[-1]
         assert service.alerts() == [] and len(service.runs()) == 1
 
         # 2. the customers drift: the monitor sees it, the rule fires once, the alert starts the retrain
@@ -148,8 +151,9 @@ def test_stationary_customers_raise_no_alert_and_drifted_customers_start_one_ret
         # drift=1 moves every column of the generator; which ones the first alerting window flags depends on
         # how many drifted rows it holds (CI once saw support_calls alone), so: at least one, named by column
         moved = [c["column"] for c in drifted[0]["columns"] if c["drifted"]] if drifted else []
-        # the monitor judges the encoded columns the endpoint receives (e.g. internet_service=dsl)
-        assert moved and {c.split("=")[0] for c in moved} <= set(COLUMNS) - {"customer_id", LABEL}, drifted
+        # the monitor judges the encoded columns the endpoint receives (e.g. internet_service=dsl), and the score
+        inputs = {c.split("=")[0] for c in moved if c != SCORE_COLUMN}
+        assert moved and inputs <= set(COLUMNS) - {"customer_id", LABEL}, drifted
         detail = service.finished(run_id)
     finally:
         load.stop()

@@ -4,9 +4,11 @@ logged inputs are the window, the fact lands in the ledger and the figures go wh
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.kernel.datafiles import PART
@@ -14,7 +16,7 @@ from core.kernel.policy import MonitoringPolicy, load_policy
 from core.kernel.ports import ModelVersion
 from core.kernel.records import PredictionRecord
 from core.monitoring.figures import DriftFigure
-from core.monitoring.monitor import DriftMonitor, ledger_id
+from core.monitoring.monitor import SCORE_COLUMN, DriftMonitor, ledger_id
 from samples.churn.data import generate
 from samples.churn.features import to_features
 from tests.fakes import FakeDataLake, FakeEndpoints, FakeModelRegistry, FakePredictionLog, FakeRunLedger
@@ -66,23 +68,31 @@ class World:
         return model
 
     def customers_scored(
-        self, n: int, drift: float, deployment: str, version: str, minutes_ago: float = 5
+        self,
+        n: int,
+        drift: float,
+        deployment: str,
+        version: str,
+        minutes_ago: float = 5,
+        score: Callable[[np.random.Generator, int], np.ndarray] | None = None,
+        at: datetime = NOW,
     ) -> None:
-        """n live customers scored by `deployment` over the last few minutes (the encoded rows the
-        endpoint receives, with the customer id)."""
+        """n live customers scored by `deployment` over the last few minutes before `at` (the encoded
+        rows the endpoint receives, with the customer id); their scores 0.3, or drawn by `score`."""
         customers = generate(n, seed=100 + self.sent, drift=drift)
+        scores = score(np.random.default_rng(self.sent), n) if score else np.full(n, 0.3)
         rows = to_features(customers)
         rows.insert(0, "customer_id", customers["customer_id"].to_numpy())
         for i, row in enumerate(rows.to_dict(orient="records")):
-            at = NOW - timedelta(minutes=minutes_ago) + timedelta(seconds=i * minutes_ago * 60 / n)
+            when = at - timedelta(minutes=minutes_ago) + timedelta(seconds=i * minutes_ago * 60 / n)
             self.log.add(
                 PredictionRecord(
                     f"r{self.sent + i}",
                     deployment,
                     version,
-                    row["customer_id"],
-                    0.3,
-                    at.isoformat(),
+                    f"{row['customer_id']}-{self.sent}",  # a new customer each call
+                    float(scores[i]),
+                    when.isoformat(),
                     inputs=row,
                 )
             )
@@ -107,8 +117,9 @@ def test_live_customers_who_drifted_raise_the_alert_with_per_feature_figures(wor
     assert fact.reference_version == champion.version and fact.reference_data == "dv-0"
     assert "monthly_charges" in {c.column for c in fact.columns if c.drifted}
     assert "customer_id" not in {c.column for c in fact.columns}  # the entity id is no feature
-    (entry,) = world.ledger.entries(ledger_id("churn"), "monitor")
-    assert entry.data["kind"] == "drift_evaluated" and entry.data["alert"] is True
+    entries = world.ledger.entries(ledger_id("churn"), "monitor")
+    assert [e.data["kind"] for e in entries] == ["score_reference_set", "drift_evaluated"]
+    assert entries[1].data["alert"] is True
     assert {r.FeatureName for r in world.figures.rows} == {c.column for c in fact.columns}
     assert all(r.Alert and r.Verdict == "drift" and r.Model == "churn" for r in world.figures.rows)
 
@@ -128,7 +139,8 @@ def test_a_doubled_tick_checks_an_occurrence_once(world):
     world.customers_scored(300, drift=0.0, deployment="blue", version=champion.version)
     assert world.check() is not None
     assert world.check() is None
-    assert len(world.ledger.entries(ledger_id("churn"), "monitor")) == 1
+    kinds = [e.data["kind"] for e in world.ledger.entries(ledger_id("churn"), "monitor")]
+    assert kinds.count("drift_evaluated") == 1
 
 
 def test_drift_still_seen_within_the_cooldown_does_not_alert_again(world):
@@ -220,3 +232,77 @@ def test_a_check_another_process_made_before_a_restart_is_not_made_again(world):
         world.registry, world.lake, world.log, world.endpoints, world.ledger, world.figures
     )
     assert restarted.check(world.policy, NOW, f"churn:{NOW.isoformat()}") is None
+
+
+def _scores(mean: float) -> Callable[[np.random.Generator, int], np.ndarray]:
+    return lambda rng, n: np.clip(rng.normal(mean, 0.1, n), 0, 1)
+
+
+def test_the_champions_first_window_becomes_its_score_reference_and_a_shifted_score_alerts(world):
+    """Inputs stay like the training data; the score moves (what a broken upstream join or a label
+    shift shows first): the score column alerts, against the champion's own first window."""
+    champion = world.champion_trained_on(drift=0.0, data_version="dv-0", deployment="blue")
+    world.customers_scored(400, drift=0.0, deployment="blue", version=champion.version, score=_scores(0.3))
+    first = world.check()
+    assert first is not None and SCORE_COLUMN not in {c.column for c in first.columns}  # not judged on itself
+    [reference] = [e.data for e in world.ledger.entries(ledger_id("churn"), "monitor")
+                   if e.data["kind"] == "score_reference_set"]  # fmt: skip
+    assert (reference["version"], reference["rows"]) == (champion.version, 400)
+
+    later = NOW + timedelta(hours=1)
+    world.customers_scored(
+        400, drift=0.0, deployment="blue", version=champion.version, score=_scores(0.3), at=later
+    )
+    same = world.check(later)
+    assert same is not None and not same.alert
+    assert next(c for c in same.columns if c.column == SCORE_COLUMN).rows == 400
+
+    shifted = NOW + timedelta(hours=2)
+    world.customers_scored(
+        400, drift=0.0, deployment="blue", version=champion.version, score=_scores(0.5), at=shifted
+    )
+    fact = world.check(shifted)
+    assert fact is not None and fact.alert
+    assert {c.column for c in fact.columns if c.drifted} == {SCORE_COLUMN}
+    assert SCORE_COLUMN in {r.FeatureName for r in world.figures.rows if r.Alert}
+
+
+def test_the_score_reference_survives_a_restart_and_a_new_champion_gets_its_own(world):
+    champion = world.champion_trained_on(drift=0.0, data_version="dv-0", deployment="blue")
+    world.customers_scored(400, drift=0.0, deployment="blue", version=champion.version, score=_scores(0.3))
+    world.check()
+    restarted = DriftMonitor(
+        world.registry, world.lake, world.log, world.endpoints, world.ledger, world.figures
+    )
+    later = NOW + timedelta(hours=2)
+    world.customers_scored(
+        400, drift=0.0, deployment="blue", version=champion.version, score=_scores(0.5), at=later
+    )
+    fact = restarted.check(world.policy, later, f"churn:{later.isoformat()}")
+    assert fact is not None and SCORE_COLUMN in {c.column for c in fact.columns if c.drifted}
+
+    new = world.champion_trained_on(drift=0.0, data_version="dv-1", deployment="green")
+    newer = NOW + timedelta(hours=30)  # past the cooldown
+    world.customers_scored(
+        400, drift=0.0, deployment="green", version=new.version, score=_scores(0.5), at=newer
+    )
+    fact = restarted.check(world.policy, newer, f"churn:{newer.isoformat()}")
+    assert fact is not None and SCORE_COLUMN not in {
+        c.column for c in fact.columns
+    }  # its reference is set now
+    versions = [e.data["version"] for e in world.ledger.entries(ledger_id("churn"), "monitor")
+                if e.data["kind"] == "score_reference_set"]  # fmt: skip
+    assert versions == [champion.version, new.version]
+
+
+def test_with_score_off_only_the_inputs_are_watched(world):
+    world.policy = world.policy.model_copy(
+        update={"monitoring": MONITORING.model_copy(update={"score": False})}
+    )
+    champion = world.champion_trained_on(drift=0.0, data_version="dv-0", deployment="blue")
+    world.customers_scored(400, drift=0.0, deployment="blue", version=champion.version, score=_scores(0.3))
+    fact = world.check()
+    assert fact is not None and SCORE_COLUMN not in {c.column for c in fact.columns}
+    assert [e.data["kind"] for e in world.ledger.entries(ledger_id("churn"), "monitor")] == [
+        "drift_evaluated"
+    ]
