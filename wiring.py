@@ -53,7 +53,6 @@ from core.kernel.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
     from core.monitoring.monitor import DriftFigures, DriftMonitor  # pandas: loaded when a check runs
-    from triggers.edge import Edge
 
 
 class UnconfiguredDataPipelines:
@@ -610,27 +609,27 @@ def _edge_policies() -> Policies:
         return recent
 
 
-def edge() -> Edge:
-    """The trigger side's handlers over this root's ports (the triggers parse, then call them):
-    built once per process, unless a test swaps a port (then built on what it swapped)."""
-    if "edge" in _overrides:
-        return _overrides["edge"]
+def edge_parts() -> dict[str, Any]:
+    """What the trigger side's handlers (triggers.edge.Edge) are built on: this root's ledger, live
+    policies, the data lake's URL rule, the contracts and the intake pause."""
+    return {
+        "ledger": ledger(),
+        "policies": _edge_policies(),
+        "lake_url": lambda container, path: data_lake().url(container, path),
+        "contract": contract_of,
+        "intake_pause_seconds": settings().test_intake_pause_seconds,
+    }
+
+
+def built(key: str, build: Callable[[], T]) -> T:
+    """One object per process, built by `build` over this root's parts (triggers.edge.edge() keeps
+    its Edge here): a test's override of `key` wins, and while a test swaps any port it is built
+    afresh on what was swapped."""
+    if key in _overrides:
+        return _overrides[key]
     if _overrides:
-        return _build_edge()
-    return _cached("edge", _build_edge)
-
-
-def _build_edge() -> Edge:
-    from triggers.edge import Edge
-
-    s = settings()
-    return Edge(
-        ledger=ledger(),
-        policies=_edge_policies(),
-        lake_url=lambda container, path: data_lake().url(container, path),
-        contract=contract_of,
-        intake_pause_seconds=s.test_intake_pause_seconds,
-    )
+        return build()
+    return _cached(key, build)
 
 
 # --------------------------------------------------------------------------- tests

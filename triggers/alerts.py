@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-import wiring
 from core.intake.events import EventValidationError, parse_alert
 from triggers.blueprint import bp
+from triggers.edge import get_edge
 from triggers.intake import body_too_large, error, json_response
 
 
@@ -24,7 +24,7 @@ async def alerts_webhook(req: func.HttpRequest, client) -> func.HttpResponse:
         alert = parse_alert(req.get_body())
     except EventValidationError as exc:
         return error(400, str(exc))
-    status, model, intake = await wiring.edge().alert(client, alert)
+    status, model, intake = await get_edge().alert(client, alert)
     info = {"alert_id": alert.alert_id, "alert_rule": alert.alert_rule, "condition": alert.monitor_condition}
     if intake is not None:
         return json_response(intake.body(), 200 if intake.duplicate else 202)

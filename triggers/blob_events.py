@@ -16,10 +16,10 @@ from typing import Any
 
 import azure.functions as func
 
-import wiring
 from core.intake.events import EventValidationError, parse_event
 from core.intake.facts import EventIgnored
 from triggers.blueprint import bp
+from triggers.edge import get_edge
 
 log = logging.getLogger("triggers.blob_events")
 
@@ -56,7 +56,7 @@ def event_document(event: Any) -> dict[str, Any]:
 @bp.event_grid_trigger(arg_name="event")
 @bp.durable_client_input(client_name="client")
 async def on_blob_created(event: func.EventGridEvent, client) -> None:
-    edge = wiring.edge()
+    edge = get_edge()
     try:
         parsed = parse_event(event_document(event))
     except EventValidationError as exc:

@@ -1,4 +1,5 @@
-"""The trigger side's handlers, built by the composition root (`wiring.edge()`) over its ports.
+"""The trigger side's handlers over the composition root's ports (`get_edge()`: one Edge per process,
+built on `wiring.edge_parts()`; the root never imports the trigger side).
 
 A trigger parses its input and hands the typed result to one method here (cosmicpython's
 entrypoints over a bus that bootstrap built): the handlers get the ledger, the live policies, the
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import wiring
 from core.batch.payloads import BatchScoreInput, batch_request_scope, batch_run_id
 from core.batch.routing import route_scoring, scoring_due
 from core.intake.events import (
@@ -328,3 +330,9 @@ async def ensure_scoring_run(client: Any, payload: BatchScoreInput) -> str:
         if not exists_error(exc):
             raise
         return "exists"
+
+
+def get_edge() -> Edge:
+    """This process's handlers over the composition root's parts (a test that swaps a port through
+    wiring.override gets one built on what it swapped)."""
+    return wiring.built("edge", lambda: Edge(**wiring.edge_parts()))

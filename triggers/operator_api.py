@@ -57,6 +57,7 @@ from triggers.api_models import (
 )
 from triggers.blueprint import bp
 from triggers.drift_view import drift_view
+from triggers.edge import get_edge
 from triggers.intake import body_too_large, error, json_response, new_request
 from triggers.openapi import document
 from triggers.releases import release_view
@@ -224,7 +225,7 @@ async def _retrain(req: func.HttpRequest, client: Any, door: str) -> func.HttpRe
         return error(400, "Idempotency-Key contains a lone surrogate (not valid Unicode); send UTF-8 text")
     dedupe = f"operator:{key.strip()}" if key else f"operator:{uuid.uuid4()}"
     details = {**body.model_dump(), "idempotency_key": key, **who.record()}
-    intake = await wiring.edge().submit(client, new_request(model, "operator", dedupe, details))
+    intake = await get_edge().submit(client, new_request(model, "operator", dedupe, details))
     base = _base_url(req)
     links = {
         "model": f"{base}/api/models/{quote(model)}",

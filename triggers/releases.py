@@ -24,6 +24,7 @@ from core.kernel.policy import DeployOnlyPolicy, Policy
 from triggers.api_models import Promotion
 from triggers.blob_events import event_document
 from triggers.blueprint import bp
+from triggers.edge import get_edge
 from triggers.intake import exists_error
 
 log = logging.getLogger("triggers.promotions")
@@ -76,12 +77,12 @@ async def on_model_promoted(event: func.EventGridEvent, client) -> None:
         fact = EventIgnored(
             ignored="promoted event not accepted", event_id=event_id, error="; ".join(reasons)[:2000]
         )
-        await wiring.edge().record_ignored(None, fact)
+        await get_edge().record_ignored(None, fact)
         return
     outcome = await start_deploy(client, plan, doc)
     if outcome == "duplicate":
         why = "duplicate delivery: its deploy lifecycle exists"
-        await wiring.edge().record_ignored(
+        await get_edge().record_ignored(
             plan.model, EventIgnored(ignored=why, event_id=event_id, run_id=plan.instance_id)
         )
     log.info("promoted event %s -> deploy %s (%s)", event_id, plan.instance_id, outcome)

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-import wiring
 from triggers.blueprint import bp
+from triggers.edge import get_edge
 
 log = logging.getLogger("triggers.schedule")
 
@@ -25,5 +25,5 @@ TICK = "0 * * * * *"  # every minute, on the minute
 @bp.timer_trigger(arg_name="timer", schedule=TICK, run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def schedule_tick(timer: func.TimerRequest, client) -> None:
-    for intake in await wiring.edge().schedule_tick(client, datetime.now(UTC)):
+    for intake in await get_edge().schedule_tick(client, datetime.now(UTC)):
         log.info("schedule -> %s %s", intake.request.model, intake.body()["status"])

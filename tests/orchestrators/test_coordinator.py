@@ -21,6 +21,7 @@ from devhost.durable.engine import DurableEngine, InstanceExistsError
 from tests.conftest import app_functions
 from tests.fakes import FakeAdapters
 from tests.triggers.conftest import make_policy
+from triggers.edge import get_edge
 from triggers.intake import new_request
 
 stub = df.DFApp()
@@ -100,7 +101,7 @@ def run(tmp_path: Path) -> Callable[..., Any]:
 
 
 async def ask(client: EngineClient, n: int, source: str = "blob") -> None:
-    await wiring.edge().submit(client, new_request("churn", source, f"key-{n}", {"n": n}))
+    await get_edge().submit(client, new_request("churn", source, f"key-{n}", {"n": n}))
 
 
 async def until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:

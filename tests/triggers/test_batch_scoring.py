@@ -20,6 +20,7 @@ from tests.triggers.test_blob_events import deliver
 from tests.triggers.test_operator_api import call
 from tests.unit.core.test_events_in import as_cloud_event, blob_event
 from triggers import batch_api
+from triggers.edge import get_edge
 from triggers.openapi import document
 
 BATCH = BatchPolicy(
@@ -74,7 +75,7 @@ def test_the_batch_schedule_starts_one_run_per_occurrence(batch_policies, fakes,
     now = datetime(2026, 5, 5, 4, 1, tzinfo=UTC)
     assert scoring_due(batch_policies.values(), now) == [("churn", datetime(2026, 5, 5, 4, 0, tzinfo=UTC))]
     for minute in (0, 1, 2):
-        asyncio.run(wiring.edge().request_scoring_due(client, datetime(2026, 5, 5, 4, minute, 5, tzinfo=UTC)))
+        asyncio.run(get_edge().request_scoring_due(client, datetime(2026, 5, 5, 4, minute, 5, tzinfo=UTC)))
     [run_id] = client.started("batch_score")
     assert client.instances[run_id].input["source"] == "schedule"
     assert client.instances[run_id].input["blobs"] == []  # the whole scoring prefix

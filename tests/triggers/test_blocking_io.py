@@ -10,6 +10,7 @@ import time
 
 import wiring
 from tests.triggers.durable_fakes import FakeDurableClient
+from triggers.edge import get_edge
 from triggers.intake import new_request
 
 ROUND_TRIP_S = 0.3
@@ -51,7 +52,7 @@ def test_two_requests_arriving_together_record_at_the_same_time_and_the_loop_sta
         beat = asyncio.create_task(heartbeat(stop))
         start = time.monotonic()
         with wiring.override(ledger=SlowLedger(fakes.ledger)):
-            edge = wiring.edge()
+            edge = get_edge()
         await asyncio.gather(
             edge.submit(client, new_request("churn", "operator", "operator:a", {})),
             edge.submit(client, new_request("fraud", "operator", "operator:b", {})),

@@ -57,6 +57,11 @@ def test_orchestrators_import_no_adapter_no_wiring_and_no_azure_sdk_but_durable_
     assert _offences(_files("orchestrators"), forbidden, allowed=("azure.durable_functions",)) == []
 
 
+def test_the_composition_root_imports_no_trigger_orchestrator_or_activity_it_is_imported_by():
+    """wiring builds ports; the trigger side builds its handlers on them (triggers.edge.get_edge)."""
+    assert _offences(_files("wiring.py"), ("triggers", "orchestrators", "activities", "function_app")) == []
+
+
 def _environ_reads(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     found = []
