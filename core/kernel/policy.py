@@ -114,6 +114,11 @@ class ErrorRateGate(_Strict):
 class LatencyGate(_Strict):
     p95_max_rel_increase: Annotated[float, Field(ge=0)] | None = 0.2
     p99_max_rel_increase: Annotated[float, Field(ge=0)] | None = 0.3
+    min_increase_ms: Annotated[float, Field(ge=0)] = Field(
+        default=2.0,
+        description="a green whose p95 (p99) is less than this many ms above blue's is never failed on "
+        "latency, however certain the test (a process a few percent slower on a busy machine)",
+    )
 
 
 class SloGate(_Strict):

@@ -253,6 +253,36 @@ def compare_proportions(
     )
 
 
+_QUANTILE = {"slow_share": "p95", "tail_share": "p99"}
+
+
+def _material(
+    test: MetricTest, g: DeploymentStats, b: DeploymentStats, config: GateConfig, reasons: list[str]
+) -> MetricTest:
+    """A latency share proven worse is a regression only when green's quantile is at least
+    `floor_ms` above blue's in the window (like min_psi for drift: a certain but negligible
+    difference, e.g. a green process 5% slower than blue's on a busy machine at 5 ms, does not roll
+    back). The fail itself stays the sequential test's; the quantiles only withhold it, and the
+    pass test then decides as it would have."""
+    floor_ms = config.latency_floor_ms
+    if test.outcome != "fail" or floor_ms <= 0 or test.metric not in _QUANTILE:
+        return test
+    q = _QUANTILE[test.metric]
+    green_ms, blue_ms = getattr(g, f"{q}_ms"), getattr(b, f"{q}_ms")
+    if green_ms is None or blue_ms is None or green_ms - blue_ms >= floor_ms:
+        return test
+    reasons.append(
+        f"{test.metric}: green is slower ({q} {green_ms:.1f} ms vs blue {blue_ms:.1f} ms), by less than "
+        f"min_increase_ms={floor_ms:g}: not a regression"
+    )
+    passed = (
+        test.pass_e_value >= test.pass_threshold
+        and test.green_n >= config.min_samples
+        and test.green_n * (max(test.blue_rate, 0.5 / test.blue_n) + test.margin) >= MIN_PASS_EVENTS
+    )
+    return replace(test, outcome="pass" if passed else "need_more_data")
+
+
 def compare_to_rate(
     metric: str, n: int, events: int, *, rate: float, margin: float, alpha: float, beta: float, min_floor: int
 ) -> MetricTest:
@@ -438,6 +468,7 @@ def evaluate_gate(
                 )
             )
             slo["p99_ms"] = {"limit_ms": g_slo[1], "green_over": g_slo[0], "green_requests": g.requests}
+    tests = [_material(t, g, b, config, reasons) for t in tests]
     need = max(t.min_samples for t in tests)
     for t in tests:
         if t.outcome == "fail":

@@ -32,6 +32,8 @@ class GateConfig:
     p95_rel_margin: float | None = 0.2  # relative p95 increase that matters; None: no latency test
     p99_rel_margin: float | None = 0.3  # relative p99 increase that matters: the tail-share test
     slo_p99_ms: float | None = None  # absolute SLO: at most 1% of green's requests above it
+    # a latency share proven worse fails only when green's quantile is this many ms above blue's
+    latency_floor_ms: float = 0.0
     min_samples: int = 200  # policy floor on green requests before any pass
     # prior guesses, used only while blue has too few requests to estimate them
     prior_error_rate: float = 0.01
@@ -65,6 +67,7 @@ class GateConfig:
             error_rate_margin=gates.error_rate.max_abs_increase,
             p95_rel_margin=gates.latency.p95_max_rel_increase,
             p99_rel_margin=gates.latency.p99_max_rel_increase,
+            latency_floor_ms=gates.latency.min_increase_ms,
             slo_p99_ms=gates.slo.p99_ms,
             min_samples=rollout.min_samples,
         )
