@@ -23,7 +23,11 @@ def drift_view(
     from core.monitoring.facts import DriftEvaluated
     from core.monitoring.monitor import LEDGER_KIND, ledger_id
 
-    entries = ledger.entries(ledger_id(policy.model), LEDGER_KIND)[-RECENT_CHECKS:]
+    entries = [  # the monitor's ledger also holds its score references (score_reference_set)
+        e
+        for e in ledger.entries(ledger_id(policy.model), LEDGER_KIND)
+        if e.data.get("kind") == "drift_evaluated"
+    ][-RECENT_CHECKS:]
     checks = []
     for entry in entries:
         fact = DriftEvaluated.model_validate(entry.data)

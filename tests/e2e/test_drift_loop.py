@@ -73,9 +73,8 @@ class Service:
         from adapters.local.ledger import SqliteRunLedger
         from core.monitoring.monitor import ledger_id
 
-        return [
-            e.data for e in SqliteRunLedger(self.stack.state_dir / "ledger.db").entries(ledger_id("churn"))
-        ]
+        entries = SqliteRunLedger(self.stack.state_dir / "ledger.db").entries(ledger_id("churn"))
+        return [e.data for e in entries if e.data["kind"] == "drift_evaluated"]
 
     def upload(self, path: str, frame) -> None:
         from azure.storage.blob import BlobServiceClient

@@ -9,6 +9,7 @@ import wiring
 from core.kernel.policy import MonitoringPolicy
 from core.kernel.ports import RetrainRequest, RunRecord
 from core.monitoring.drift import ColumnJudgement, DriftVerdict
+from core.monitoring.facts import ScoreReferenceSet
 from core.monitoring.monitor import LEDGER_KIND, ledger_id
 from tests.triggers.test_operator_api import RUN, call
 from triggers import operator_api as api
@@ -38,6 +39,13 @@ def test_the_model_view_shows_each_check_against_its_thresholds_and_the_lifecycl
 ):
     monitored(policies)
     check(fakes, NOW - timedelta(hours=1), 0.01, alert=False)
+    reference = ScoreReferenceSet(
+        model="churn", version="1", check_id="churn:first", window_start=NOW - timedelta(hours=2),
+        window_end=NOW - timedelta(hours=1), rows=400, counts=[200, 200], edges=[0.3],
+    )  # fmt: skip
+    fakes.ledger.append(
+        ledger_id("churn"), LEDGER_KIND, reference.dump()
+    )  # the monitor's ledger holds these too
     check(fakes, NOW, 0.31, alert=True)
     fakes.ledger.put_run(
         RunRecord(run_id=RUN, model="churn", status="running", stage="train", created_at=NOW)
