@@ -21,13 +21,9 @@ def drift_view(
         return None
     # numpy/pandas load on the first view, not when the app is indexed (cold start)
     from core.monitoring.facts import DriftEvaluated
-    from core.monitoring.monitor import LEDGER_KIND, ledger_id
+    from core.monitoring.monitor import check_entries
 
-    entries = [  # the monitor's ledger also holds its score references (score_reference_set)
-        e
-        for e in ledger.entries(ledger_id(policy.model), LEDGER_KIND)
-        if e.data.get("kind") == "drift_evaluated"
-    ][-RECENT_CHECKS:]
+    entries = check_entries(ledger, policy.model)[-RECENT_CHECKS:]
     checks = []
     for entry in entries:
         fact = DriftEvaluated.model_validate(entry.data)

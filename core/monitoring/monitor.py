@@ -31,7 +31,15 @@ import pandas as pd
 from core.kernel.contract import load_contract
 from core.kernel.datafiles import Containers
 from core.kernel.policy import Policy
-from core.kernel.ports import DataLake, Endpoints, ModelRegistry, ModelVersion, PredictionLog, RunLedger
+from core.kernel.ports import (
+    DataLake,
+    Endpoints,
+    LedgerEntry,
+    ModelRegistry,
+    ModelVersion,
+    PredictionLog,
+    RunLedger,
+)
 from core.kernel.records import PredictionRecord
 from core.monitoring.drift import (
     ColumnReference,
@@ -52,6 +60,13 @@ SCORE_COLUMN = "(score)"  # the champion's score, judged beside the input column
 def ledger_id(model: str) -> str:
     """The ledger id a model's drift checks are recorded under (not a lifecycle run)."""
     return f"drift:{model}"
+
+
+def check_entries(ledger: RunLedger, model: str) -> list[LedgerEntry]:
+    """The model's recorded checks (`drift_evaluated`), without the score references beside them."""
+    return [
+        e for e in ledger.entries(ledger_id(model), LEDGER_KIND) if e.data.get("kind") == "drift_evaluated"
+    ]
 
 
 class DriftFigures(Protocol):
@@ -221,18 +236,13 @@ class DriftMonitor:
     # ------------------------------------------------------------------ one check
 
     def last_alert(self, model: str) -> datetime | None:
-        alerts = [
-            e.data.get("window_end")
-            for e in self.ledger.entries(ledger_id(model), LEDGER_KIND)
-            if e.data.get("kind") == "drift_evaluated" and e.data.get("alert")
-        ]
+        alerts = [e.data.get("window_end") for e in check_entries(self.ledger, model) if e.data.get("alert")]
         return datetime.fromisoformat(str(alerts[-1])) if alerts else None
 
     def checked(self, model: str, check_id: str) -> bool:
         """Made already (by this process, or by another before a restart: the ledger is asked once)."""
         if check_id not in self._checked and any(
-            e.data.get("kind") == "drift_evaluated" and e.data.get("check_id") == check_id
-            for e in self.ledger.entries(ledger_id(model), LEDGER_KIND)
+            e.data.get("check_id") == check_id for e in check_entries(self.ledger, model)
         ):
             self._checked.add(check_id)
         return check_id in self._checked
