@@ -37,14 +37,14 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-# The app's tests on PYTEST_WORKERS pytest-xdist workers: most of its slow tests wait on processes, timers and
-# HTTP, so two workers can overlap them on two cores (default 0: not yet measured faster and steady on a quiet machine). --dist loadgroup keeps a module's tests on one worker
-# (module-scoped stacks are built once) and runs the group `live-stack` (e2e tests whose gates judge live
-# latency under load) one module at a time. PYTEST_WORKERS=0 runs them in one process. Then devhost's own (a
-# separate product with its own pytest configuration) in one process: a minute, which two workers did not
-# shorten. mypy and checkov run side by side.
-PYTEST_WORKERS ?= 0
-PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadgroup
+# The app's tests on PYTEST_WORKERS pytest-xdist workers (default 2): most of its slow tests wait on processes,
+# timers and HTTP, so two workers overlap them on two cores. tests/conftest.py schedules them: a module is one
+# unit of work on one worker, in order (module-scoped stacks are built once), and the e2e modules whose gates
+# judge live latency under load (LIVE_STACK) run one after another on one worker. PYTEST_WORKERS=0 runs them in
+# one process. Then devhost's own (a separate product with its own pytest configuration) in one process: a
+# minute, which two workers did not shorten. mypy and checkov run side by side.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 test:
 	@$(MAKE) --no-print-directory -j3 $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 	$(PY) -m ruff check .

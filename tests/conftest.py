@@ -10,6 +10,33 @@ import pytest
 
 from devhost import procs
 
+# The e2e modules whose ramps are judged on live latency under load: under make test's pytest-xdist
+# workers they run one after another on one worker (two live ramps on two cores judge each other's load).
+LIVE_STACK = (
+    "tests/browser/test_console.py",
+    "tests/e2e/test_ml_gates_demo.py",
+    "tests/e2e/test_promote_to_prod.py",
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test` (-n N --dist loadfile): a module is one unit of work, run on one worker in order (a
+    module-scoped stack is built once, a test may build on the one before it), and the LIVE_STACK modules
+    are one unit together, queued first (the longest chain). Written here rather than with
+    `xdist_group` marks and --dist loadgroup, which pytest 9.2 silently ignores (pytest-xdist#1386)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "live-stack" if module in LIVE_STACK else module
+
+    config.option.loadscopereorder = False  # collection order: tests/browser and tests/e2e come early
+    return ModuleScheduling(config, log)
+
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -21,13 +21,11 @@ from devstack.demo import ENDPOINT, MODEL, Api, upload
 from devstack.stack import Stack, running_stack
 from tests.demo_policies import demo_policy, write_policies
 
-# one live stack at a time (make test's xdist workers): its ramp gates judge live latency under load
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.e2e,
     pytest.mark.timeout(900),
-    pytest.mark.xdist_group("live-stack"),
-]
+]  # one of tests/conftest.py's LIVE_STACK modules
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [

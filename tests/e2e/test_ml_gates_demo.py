@@ -35,9 +35,8 @@ from devstack import demo, loadgen
 from samples.churn.data import generate
 from triggers.edge import route_labels
 
-# one live stack at a time (make test's xdist workers): its ramp gates judge live latency under load; the
-# stack is built in the first slow test's setup, three scenarios long
-pytestmark = [pytest.mark.xdist_group("live-stack"), pytest.mark.timeout(900)]
+# the stack is built in the first slow test's setup, three scenarios long
+pytestmark = [pytest.mark.timeout(900)]  # one of tests/conftest.py's LIVE_STACK modules
 
 # --------------------------------------------------------------------------- fast: the pieces
 

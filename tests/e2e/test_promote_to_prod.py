@@ -25,8 +25,7 @@ from devstack.demo import _ramp
 from devstack.stack import EVENTS_TOPIC, promotion_env, running_stack
 from tests.demo_policies import demo_policy, write_policies
 
-# one live stack at a time (make test's xdist workers): its ramp gates judge live latency under load
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.xdist_group("live-stack")]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # one of tests/conftest.py's LIVE_STACK modules
 
 DEMO = REPO_ROOT / "samples" / "churn" / "demo"
 REGISTRY = "mllifecycle-shared"
