@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.kernel.authz import TokenVerifier
-from core.kernel.contract import DataContract, load_contract
+from core.kernel.contract import ContractError, DataContract, load_contract
 from core.kernel.datafiles import Containers
 from core.kernel.policy import (
     DeployOnlyPolicy,
@@ -575,25 +575,27 @@ def contract(model: str) -> DataContract:
 
 def contract_of(p: Policy) -> DataContract:
     """The data contract a policy names, kept per policy object, failures too: the policy store
-    hands out the same object until a file changes, so a contract is read once per edit."""
+    hands out the same object until a file changes, so a contract is read once per edit. A failure
+    is kept as its message and raised as a new ContractError each time: one exception object raised
+    again for every event would grow its traceback by that event's frames (and keep them alive)."""
     if f"contract:{p.model}" in _overrides:
         return _overrides[f"contract:{p.model}"]
     with _lock:
         found = _contracts.get(p.model)
     if found is None or found[0] is not p:
         try:
-            loaded: DataContract | Exception = load_contract(p.path(p.data.contract))
+            loaded: DataContract | str = load_contract(p.path(p.data.contract))
         except Exception as exc:  # kept, and raised again for every event under this policy
-            loaded = exc
+            loaded = str(exc) if isinstance(exc, ContractError) else f"{type(exc).__name__}: {exc}"
         found = (p, loaded)
         with _lock:
             _contracts[p.model] = found
-    if isinstance(found[1], Exception):
-        raise found[1]
+    if isinstance(found[1], str):
+        raise ContractError(found[1])
     return found[1]
 
 
-_contracts: dict[str, tuple[Policy, DataContract | Exception]] = {}
+_contracts: dict[str, tuple[Policy, DataContract | str]] = {}
 
 
 def _edge_policies() -> Policies:

@@ -115,3 +115,27 @@ def test_activities_get_their_ports_while_the_shared_registry_cannot_be_reached(
 def test_locally_a_policy_that_names_a_data_factory_pipeline_fails_saying_it_needs_azure(local):
     with pytest.raises(SettingsError, match=r"raw-to-features.*LIFECYCLE_MODE=azure"):
         wiring.ports().data_pipelines.start("raw-to-features", {"runId": "r1"}, reference="r1")
+
+
+def test_a_contract_that_cannot_load_is_read_once_and_each_event_gets_its_own_error(tmp_path):
+    """The edge asks for a policy's contract on every blob event; a broken contract is read once per
+    edit and each ask raises a new ContractError with the reason. (The cached exception used to be
+    raised again and again: its traceback grew by every event's frames and kept them, and their
+    events, alive: 150,000 objects for gen-2 collections to scan in a 10,000-event storm.)"""
+    import traceback
+
+    from bench.events import write_policies
+    from core.kernel.contract import ContractError
+    from core.kernel.policy import load_policies
+
+    [policy] = load_policies(write_policies(tmp_path, ["churn"], debounce_seconds=30)).values()
+    errors = []
+    for _ in range(50):
+        with pytest.raises(ContractError, match="invalid data contract") as caught:
+            wiring.contract_of(policy)
+        errors.append(caught.value)
+    assert len({id(e) for e in errors}) == 50  # a new error each time
+    assert len(traceback.extract_tb(errors[-1].__traceback__)) <= 2  # this call's frames only
+    policy.path(policy.data.contract).write_text("not: [valid", encoding="utf-8")
+    with pytest.raises(ContractError, match="invalid data contract"):
+        wiring.contract_of(policy)  # the same policy object: not read again
