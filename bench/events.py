@@ -2,13 +2,15 @@
 Event Grid webhook of a real devhost running this app, as fast as it takes them.
 
     python -m bench.events [--events 10000] [--models 20] [--duplicates 0.1] [--concurrency 32]
-                           [--baseline COMMIT | --no-baseline]
+                           [--baseline COMMIT | --no-baseline] [--contract PATH | none]
 
 Prints events/s, p50/p99 response time, and the lifecycles started, which must equal the number
 of models: the storm falls inside each model's debounce window, so every model's requests are
 coalesced into one run. The lifecycle is a dry run (LIFECYCLE_DRY_RUN=true: the coordinator runs
 `lifecycle_dry_run`, which records the run and its requests and trains nothing), so the figures
-are those of the event edge: webhook, parsing, dedupe, ledger, coordinators. Then it checks that
+are those of the event edge: webhook, parsing, the data-file check against each policy's contract
+(the churn sample's; `--contract none` measures a contract that does not load), dedupe, ledger,
+coordinators. Then it checks that
 no request was lost: every distinct blob write is one request, consumed by its model's run.
 Writes bench/results/events.json.
 
@@ -46,6 +48,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "events.json"
 # hardening merge (1520249); 683 events/s, p99 106 ms on the machine where issue 17 was filed.
 PREVIOUS_RELEASE = "1d28f3585901e01159ca7a1f067f01497167571e"
 MASTER_KEY = "bench-events-master-key"
+SAMPLE_CONTRACT = REPO_ROOT / "samples" / "churn" / "contract.yaml"
 STORAGE_PORT = 10000  # only used to form blob URLs (nothing is fetched)
 
 
@@ -59,9 +62,12 @@ def write_policies(
     debounce_seconds: int,
     budget: int = 100,
     deploy_only: tuple[str, ...] = (),
+    contract: Path | None = None,
 ) -> Path:
-    """One minimal, valid policy per model (the files it names exist; a dry run never reads them),
-    and a deploy-only policy per name in `deploy_only` (deploying `{name}` from the registry `shared`)."""
+    """One minimal, valid policy per model (the files it names exist; a dry run never reads them;
+    the data contract, which the edge reads to tell data files from markers, is a copy of `contract`
+    or else a placeholder that does not load), and a deploy-only policy per name in `deploy_only`
+    (deploying `{name}` from the registry `shared`)."""
     for name in deploy_only:
         d = root / name
         d.mkdir(parents=True, exist_ok=True)
@@ -76,6 +82,8 @@ def write_policies(
         (d / "jobs").mkdir(parents=True, exist_ok=True)
         for name in ("contract.yaml", "jobs/train.yml", "jobs/evaluate.yml"):
             (d / name).write_text("# placeholder for the event benchmark\n", encoding="utf-8")
+        if contract is not None:
+            (d / "contract.yaml").write_text(contract.read_text(encoding="utf-8"), encoding="utf-8")
         (d / "policy.yaml").write_text(
             f"model: {model}\n"
             f"data: {{container: raw, prefix: {model}/, contract: contract.yaml}}\n"
@@ -128,6 +136,7 @@ def edge_devhost(
     watch_blobs: bool = False,
     deploy_only: tuple[str, ...] = (),
     extra_env: dict[str, str] | None = None,
+    contract: Path | None = None,
 ) -> Iterator[EdgeHost]:
     """devhost on a free loopback port, running this app with generated policies and a dry-run
     lifecycle; stopped by its PID on exit."""
@@ -137,6 +146,7 @@ def edge_devhost(
         debounce_seconds=debounce_seconds,
         budget=budget,
         deploy_only=deploy_only,
+        contract=contract,
     )
     state = workdir / "state"
     state.mkdir(parents=True, exist_ok=True)
@@ -324,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--debounce", type=int, default=30, help="policy debounce_seconds (the storm must fit in 10 windows)"
     )
+    parser.add_argument(
+        "--contract", type=Path, default=SAMPLE_CONTRACT,
+        help="the data contract each model's policy names (default: the churn sample's; 'none': a placeholder that does not load)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--baseline", default=PREVIOUS_RELEASE, help="commit whose bench.events runs first")
     parser.add_argument("--no-baseline", action="store_true", help="run ours only")
@@ -339,7 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     deliveries, distinct = storm(args.events, models, args.duplicates)
     with (
         tempfile.TemporaryDirectory(prefix="bench-events-") as tmp,
-        edge_devhost(Path(tmp), models, debounce_seconds=args.debounce) as host,
+        edge_devhost(
+            Path(tmp),
+            models,
+            debounce_seconds=args.debounce,
+            contract=None if str(args.contract) == "none" else args.contract,
+        ) as host,
     ):
         print(
             f"devhost on {host.base_url}; {len(deliveries)} deliveries, {distinct} distinct writes, "
@@ -360,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "duplicates": len(deliveries) - distinct,
         "models": len(models),
         "concurrency": args.concurrency,
+        "contract": str(args.contract),
         "debounce_seconds": args.debounce,
         "seconds": round(seconds, 3),
         "events_per_second": round(len(deliveries) / seconds, 1),
