@@ -585,7 +585,7 @@ def contract_of(p: Policy) -> DataContract:
     if found is None or found[0] is not p:
         try:
             loaded: DataContract | str = load_contract(p.path(p.data.contract))
-        except Exception as exc:  # kept, and raised again for every event under this policy
+        except Exception as exc:  # kept as its message, raised anew for every event under this policy
             loaded = str(exc) if isinstance(exc, ContractError) else f"{type(exc).__name__}: {exc}"
         found = (p, loaded)
         with _lock:

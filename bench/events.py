@@ -10,8 +10,8 @@ coalesced into one run. The lifecycle is a dry run (LIFECYCLE_DRY_RUN=true: the 
 `lifecycle_dry_run`, which records the run and its requests and trains nothing), so the figures
 are those of the event edge: webhook, parsing, the data-file check against each policy's contract
 (the churn sample's; `--contract none` measures a contract that does not load), dedupe, ledger,
-coordinators. Then it checks that
-no request was lost: every distinct blob write is one request, consumed by its model's run.
+coordinators. Then it checks that no request was lost: every distinct blob write is one request,
+consumed by its model's run.
 Writes bench/results/events.json.
 
 Beside ours it runs the previous release (PREVIOUS_RELEASE, the landing before the hardening round
@@ -80,10 +80,11 @@ def write_policies(
     for model in models:
         d = root / model
         (d / "jobs").mkdir(parents=True, exist_ok=True)
-        for name in ("contract.yaml", "jobs/train.yml", "jobs/evaluate.yml"):
-            (d / name).write_text("# placeholder for the event benchmark\n", encoding="utf-8")
-        if contract is not None:
-            (d / "contract.yaml").write_text(contract.read_text(encoding="utf-8"), encoding="utf-8")
+        placeholder = "# placeholder for the event benchmark\n"
+        for name in ("jobs/train.yml", "jobs/evaluate.yml"):
+            (d / name).write_text(placeholder, encoding="utf-8")
+        contract_text = contract.read_text(encoding="utf-8") if contract is not None else placeholder
+        (d / "contract.yaml").write_text(contract_text, encoding="utf-8")
         (d / "policy.yaml").write_text(
             f"model: {model}\n"
             f"data: {{container: raw, prefix: {model}/, contract: contract.yaml}}\n"

@@ -23,8 +23,9 @@ LIVE_STACK = (
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`make test` (-n N --dist loadfile): a module is one unit of work, run on one worker in order (a
     module-scoped stack is built once, a test may build on the one before it), and the LIVE_STACK modules
-    are one unit together, queued first (the longest chain). Written here rather than with
-    `xdist_group` marks and --dist loadgroup, which pytest 9.2 silently ignores (pytest-xdist#1386)."""
+    are one unit together, queued at their first module's place in collection order (tests/browser, early:
+    the longest chain starts soon). Written here rather than with `xdist_group` marks and --dist loadgroup,
+    which pytest 9.2 silently ignores (pytest-xdist#1386)."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadScopeScheduling
