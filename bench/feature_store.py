@@ -38,7 +38,8 @@ from core.kernel.contract import load_contract
 from core.kernel.datafiles import read_csv, typed_frame
 from core.training.online_features import latest_vectors, load_transform
 from devhost import procs
-from devstack import NODE_BIN, REPO_ROOT
+from devstack import REPO_ROOT
+from devstack.stack import start_cosmos
 
 RESULTS = Path(__file__).resolve().parent / "results" / "feature_store.json"
 KEY = "bench-key"
@@ -81,10 +82,7 @@ def measure(entities: int, n_requests: int) -> dict[str, Any]:
         customers = typed_frame(read_csv(to_csv_bytes(generate(entities, 4))), contract)
         vectors = latest_vectors(customers, contract, to_features)
         cosmos_port = procs.free_port()
-        cosmos = procs.start(
-            "cosmosdb-server", [str(NODE_BIN / "cosmosdb-server"), "-p", str(cosmos_port)], cosmos_port,
-            log_path=root / "cosmos.log",
-        )  # fmt: skip
+        cosmos = start_cosmos(cosmos_port, root / "cosmos.log")
         server = None
         try:
             endpoint = f"https://127.0.0.1:{cosmos_port}"

@@ -9,8 +9,9 @@ one logical partition and a lookup is a single-partition read. Items:
 
 The container has TTL on with no default (`defaultTtl: -1`, infra/app/featurestore.bicep), so each vector
 expires `ttl` seconds after its last upsert and version records never do. Upserts run in parallel
-(azure-cosmos for Python has no bulk executor); each is idempotent, so a retried materialization
-rewrites the same items. Lookups are single-partition queries rather than point reads because the
+(azure-cosmos for Python has no bulk executor) on WORKERS threads, no more than the 10 connections the
+requests pool of azure-core keeps (more threads open and discard a TLS connection per request); each is
+idempotent, so a retried materialization rewrites the same items. Lookups are single-partition queries rather than point reads because the
 @vercel/cosmosdb-server stand-in answers a missing point read with 500, not 404 (see adapters/azure/ledger.py).
 """
 
@@ -27,7 +28,7 @@ from core.kernel.ports import FeatureSetVersion
 
 DEFAULT_CONTAINER = "features"
 PARTITION_PATH = "/entityId"
-WORKERS = 16
+WORKERS = 8
 
 
 def _version_partition(feature_set: str) -> str:

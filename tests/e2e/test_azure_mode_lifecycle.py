@@ -41,7 +41,7 @@ from devhost.durable.api import register_routes
 from devhost.durable.clock import TimeSkippingClock
 from devhost.durable.engine import DurableEngine
 from devhost.eventgrid import to_trigger_value
-from devstack import NODE_BIN
+from devstack.stack import start_cosmos
 from samples.churn.data import generate, to_csv_bytes
 from tests.e2e.azure_world import EP, MLMODEL, AzureWorld
 from tests.fakes import evaluation_metrics
@@ -75,12 +75,8 @@ ARM_SPECS = [
 
 @pytest.fixture(scope="module")
 def cosmos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CosmosClient]:
-    exe = NODE_BIN / "cosmosdb-server"
-    if not exe.exists():
-        pytest.fail(f"{exe} is missing: run `make setup` (npm ci) first")
     port = procs.free_port()
-    log = tmp_path_factory.mktemp("cosmos") / "cosmosdb-server.log"
-    proc = procs.start("cosmosdb-server", [str(exe), "-p", str(port)], port, log_path=log)
+    proc = start_cosmos(port, tmp_path_factory.mktemp("cosmos") / "cosmosdb-server.log")
     try:  # the stand-in's certificate is self-signed: verification is off
         yield CosmosClient(f"https://127.0.0.1:{port}", credential=EMULATOR_KEY, connection_verify=False)
     finally:

@@ -15,7 +15,8 @@ from core.kernel.contract import load_contract
 from core.kernel.datafiles import read_csv, typed_frame
 from core.training.online_features import latest_vectors, load_transform
 from devhost import procs
-from devstack import NODE_BIN, REPO_ROOT
+from devstack import REPO_ROOT
+from devstack.stack import start_cosmos
 from samples.churn.data import generate, to_csv_bytes
 from tests.integration.azure.test_cosmos_ledger import EMULATOR_KEY
 from tests.integration.endpoint_support import KEY, train_churn_models, wait_state
@@ -40,10 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     state = tmp_path_factory.mktemp("online-features")
     _, booster = train_churn_models(state / "models")
     cosmos_port = procs.free_port()
-    cosmos = procs.start(
-        "cosmosdb-server", [str(NODE_BIN / "cosmosdb-server"), "-p", str(cosmos_port)], cosmos_port,
-        log_path=state / "cosmos.log",
-    )  # fmt: skip
+    cosmos = start_cosmos(cosmos_port, state / "cosmos.log")
     server = None
     try:
         endpoint = f"https://127.0.0.1:{cosmos_port}"

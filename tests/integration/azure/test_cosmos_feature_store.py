@@ -4,11 +4,12 @@ id, versions side by side, what a lookup of an unknown entity answers, and what 
 from __future__ import annotations
 
 import itertools
+import logging
 from datetime import UTC, datetime
 
 import pytest
 
-from adapters.azure.feature_store import CosmosOnlineFeatureStore
+from adapters.azure.feature_store import WORKERS, CosmosOnlineFeatureStore
 from tests.integration.azure.test_cosmos_ledger import cosmos_client  # noqa: F401  (the stand-in, one per module)
 
 pytestmark = [
@@ -91,3 +92,18 @@ def test_each_vector_is_one_item_in_its_entitys_partition_with_the_policys_ttl(s
         604800,
     )
     assert again.features == ["age"] and again.entity_column == "customer_id"
+
+
+def test_a_materialization_reuses_its_connections_instead_of_opening_one_per_vector(store, caplog):
+    """A Cosmos DB account keeps HTTP connections alive, and so does the stand-in as devstack starts it: with a
+    connection per request (its CLI's `Connection: close`), each upsert paid a TLS handshake and a new SSL
+    context, and the demo's 9,000-customer materialization took 6 minutes."""
+    vectors = {f"c{i}": {"age": i} for i in range(300)}
+    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+        store.materialize(
+            "churn", "dv-1", vectors, entity_column="customer_id", ttl_seconds=60, materialized_at=T0
+        )
+    opened = [r for r in caplog.records if "Starting new HTTPS connection" in r.getMessage()]
+    dropped = [r for r in caplog.records if "Resetting dropped connection" in r.getMessage()]
+    assert len(opened) <= WORKERS and not dropped, (len(opened), len(dropped))
+    assert store.lookup("churn", "dv-1", ["c0", "c299"]) == {"c0": {"age": 0}, "c299": {"age": 299}}

@@ -11,7 +11,7 @@ from azure.cosmos import CosmosClient
 from adapters.azure.ledger import CosmosRunLedger
 from core.kernel.ports import RetrainRequest
 from devhost import procs
-from devstack import NODE_BIN
+from devstack.stack import start_cosmos
 from tests.integration.ledger_contract import *  # noqa: F403
 from tests.integration.ledger_contract import T0
 
@@ -29,12 +29,8 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def cosmos_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CosmosClient]:
-    exe = NODE_BIN / "cosmosdb-server"
-    if not exe.exists():
-        pytest.fail(f"{exe} is missing: run `make setup` (npm ci) first")
     port = procs.free_port()
-    log = tmp_path_factory.mktemp("cosmos") / "cosmosdb-server.log"
-    proc = procs.start("cosmosdb-server", [str(exe), "-p", str(port)], port, log_path=log)
+    proc = start_cosmos(port, tmp_path_factory.mktemp("cosmos") / "cosmosdb-server.log")
     try:
         yield CosmosClient(f"https://127.0.0.1:{port}", credential=EMULATOR_KEY, connection_verify=False)
     finally:
