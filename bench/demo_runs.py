@@ -5,7 +5,7 @@ green (every scenario ended as declared), with a Wilson 95% interval, and which 
 
 Each run is `python -m devstack.demo` in its own process with its own state folder and report (the
 demo wipes and builds its stack, and stops every process it started). Prints the count as it goes, and
-writes bench/results/demo_runs.json (per run: ok, seconds, the failed scenarios and their outcomes).
+writes bench/results/demo_runs.json (per run: the commit, ok, seconds, the failed scenarios and their outcomes).
 """
 
 from __future__ import annotations
@@ -35,6 +35,23 @@ def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
     return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
+def commit() -> str | None:
+    """The checkout's commit, with "+dirty" when it has uncommitted changes (None outside git)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def play(base: Path, index: int, rps: float) -> dict[str, Any]:
     report = base / f"report-{index}.json"
     started = time.monotonic()
@@ -58,6 +75,7 @@ def play(base: Path, index: int, rps: float) -> dict[str, Any]:
     doc = json.loads(report.read_text()) if report.exists() else {"ok": False, "scenarios": []}
     failed = {s["name"]: s["outcome"] for s in doc.get("scenarios", []) if not s.get("ok")}
     return {
+        "commit": commit(),
         "ok": proc.returncode == 0 and bool(doc.get("ok")),
         "exit": proc.returncode,
         "seconds": round(time.monotonic() - started, 1),
@@ -89,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
                 "runs": len(runs),
                 "fully_green": green,
                 "fully_green_ci95": wilson(green, len(runs)),
+                "by_commit": {
+                    c: {
+                        "runs": sum(str(r.get("commit")) == c for r in runs),
+                        "fully_green": sum(r["ok"] for r in runs if str(r.get("commit")) == c),
+                    }
+                    for c in dict.fromkeys(str(r.get("commit")) for r in runs)
+                },
                 "failed_scenarios": dict(Counter(name for r in runs for name in r["failed"])),
                 "median_seconds": sorted(r["seconds"] for r in runs)[len(runs) // 2],
                 "per_run": runs,
