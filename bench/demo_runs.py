@@ -36,13 +36,14 @@ def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
 
 
 def commit() -> str | None:
-    """The checkout's commit, with "+dirty" when it has uncommitted changes (None outside git)."""
+    """The checkout's commit, with "+dirty" when its code has uncommitted changes (None outside git); the
+    results this benchmark writes do not count."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
