@@ -11,8 +11,10 @@ PY_REQS := requirements.txt requirements-dev.txt samples/churn/environment/requi
 .PHONY: setup test test-fast lint demo run bench clean
 
 # The environments are independent and their installs mostly wait on files, not the CPU: build them side by
-# side whatever -j the caller gave. --no-compile: Python byte-compiles each module on first import, so only
-# what runs is compiled (pip would compile every module of azure-ai-ml, checkov's boto3...).
+# side whatever -j the caller gave. The Python ones with uv (pinned; ~15 s instead of pip's ~50 s for .venv), pip
+# where uv cannot run, each with its lock file as constraints, so both installers give the same environment.
+# Neither byte-compiles at install: Python compiles each module on first import and caches it, so only what runs
+# is compiled (not every module of azure-ai-ml, checkov's boto3...).
 PIP_INSTALL := -m pip install --quiet --disable-pip-version-check
 
 # Python caches each module's bytecode on first import; with PYTHONDONTWRITEBYTECODE set (some images set it,
@@ -23,16 +25,20 @@ unexport PYTHONDONTWRITEBYTECODE
 setup:
 	@$(MAKE) --no-print-directory -j3 $(PY_STAMP) $(NODE_STAMP)
 
-$(PY_STAMP): $(PY_REQS)
+UV_VERSION := 0.13.8
+# $(call install,VENV,REQUIREMENTS,LOCK)
+install = $(1)/bin/python $(PIP_INSTALL) uv==$(UV_VERSION) \
+	&& $(1)/bin/python -m uv pip install --quiet --python $(1)/bin/python -r $(2) -c $(3) \
+	|| { $(1)/bin/python $(PIP_INSTALL) --upgrade pip && $(1)/bin/python $(PIP_INSTALL) --no-compile -r $(2) -c $(3); }
+
+$(PY_STAMP): $(PY_REQS) requirements-lock.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) $(PIP_INSTALL) --upgrade pip
-	$(PY) $(PIP_INSTALL) --no-compile -r requirements-dev.txt
+	$(call install,$(VENV),requirements-dev.txt,requirements-lock.txt)
 	@touch $@
 
-$(CHECKOV_STAMP): requirements-checkov.txt
+$(CHECKOV_STAMP): requirements-checkov.txt requirements-checkov-lock.txt
 	@test -x $(CHECKOV)/bin/python || $(PYTHON) -m venv $(CHECKOV)
-	$(CHECKOV)/bin/python $(PIP_INSTALL) --upgrade pip
-	$(CHECKOV)/bin/python $(PIP_INSTALL) --no-compile -r requirements-checkov.txt
+	$(call install,$(CHECKOV),requirements-checkov.txt,requirements-checkov-lock.txt)
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json

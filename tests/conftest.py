@@ -10,32 +10,61 @@ import pytest
 
 from devhost import procs
 
-# The e2e modules whose ramps are judged on live latency under load: under make test's pytest-xdist
-# workers they run one after another on one worker (two live ramps on two cores judge each other's load).
-LIVE_STACK = (
-    "tests/browser/test_console.py",
-    "tests/e2e/test_ml_gates_demo.py",
-    "tests/e2e/test_promote_to_prod.py",
+# The modules that take longest under `make test`, longest first (seconds on one of three workers, 2 cores, from
+# pytest's --junitxml). They are handed out first, so no long module starts last and leaves one worker running alone
+# at the end; every other module follows in collection order. Two live stacks side by side judge their ramps on
+# each other's load: fine, the gates compare green with blue on the same server in the same window, with
+# sequential tests, never a point estimate (tests/unit/core/test_gates.py); the demo, 20 runs of 20
+# green with a niced `make test` beside some, says the same.
+SLOWEST_FIRST = (
+    "tests/browser/test_console.py",  # 203
+    "tests/e2e/test_drift_loop.py",  # 165
+    "tests/e2e/test_ml_gates_demo.py",  # 168, of which 166 one test
+    "tests/e2e/test_promote_to_prod.py",  # 119
+    "tests/e2e/test_lifecycle_core.py",  # 77
+    "tests/e2e/test_outbox.py",  # 64, mostly a minute tick
+    "tests/integration/test_local_training_jobs.py",  # 54
+    "tests/integration/test_local_batch_submission_crashes.py",  # 52
+    "tests/integration/test_endpoint_server.py",  # 50
+    "tests/integration/test_local_job_submission_crashes.py",  # 46
+    "tests/integration/test_local_batch_and_shared_registry.py",  # 44
+    "tests/e2e/test_operator_api_schemathesis.py",  # 40
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """SLOWEST_FIRST's modules first, in its order; within a module, and among the others, collection order."""
+    rank = {module: i for i, module in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`make test` (-n N --dist loadfile): a module is one unit of work, run on one worker in order (a
-    module-scoped stack is built once, a test may build on the one before it), and the LIVE_STACK modules
-    are one unit together, queued at their first module's place in collection order (tests/browser, early:
-    the longest chain starts soon). Written here rather than with `xdist_group` marks and --dist loadgroup,
-    which pytest 9.2 silently ignores (pytest-xdist#1386)."""
+    module-scoped stack is built once, a test may build on the one before it). An xdist worker runs a test only
+    once it holds the next one (or its shutdown), so the scheduler queues a unit behind the one a worker is on:
+    behind a SLOWEST_FIRST module the queue's last (lightest) unit, not the next long one, which would wait
+    there for minutes while another worker has nothing left."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    slowest = set(SLOWEST_FIRST)
+
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return "live-stack" if module in LIVE_STACK else module
+            return nodeid.split("::", 1)[0]
 
-    config.option.loadscopereorder = False  # collection order: tests/browser and tests/e2e come early
+        def _assign_work_unit(self, node: Any) -> None:
+            on_a_long_one = any(
+                scope in slowest and not all(unit.values())
+                for scope, unit in self.assigned_work.get(node, {}).items()
+            )
+            if on_a_long_one and len(self.workqueue) > 1:
+                self.workqueue.move_to_end(next(reversed(self.workqueue)), last=False)
+            super()._assign_work_unit(node)
+
+    config.option.loadscopereorder = False  # collection order, as pytest_collection_modifyitems left it
     return ModuleScheduling(config, log)
 
 

@@ -25,7 +25,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.e2e,
     pytest.mark.timeout(900),
-]  # one of tests/conftest.py's LIVE_STACK modules
+]
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
