@@ -52,8 +52,9 @@ lint: setup
 # The app's tests on PYTEST_WORKERS pytest-xdist workers (default 3 on 2 cores): most of the slow tests wait on
 # processes, timers and HTTP (a minute tick, a training job, a ramp's bake), so a third worker fills the cores
 # while two wait. tests/conftest.py schedules them: a module is one unit of work on one worker, in order
-# (module-scoped stacks are built once), and the e2e modules whose gates judge live latency under load
-# (LIVE_STACK) run one after another on one worker. PYTEST_WORKERS=0 runs them in one process.
+# (module-scoped stacks are built once), the e2e modules whose gates judge live latency under load (LIVE_STACK)
+# one after another on one worker, the longest units (SLOWEST_FIRST) handed out first, and behind a long one a
+# worker is queued a light unit, not the next long one. PYTEST_WORKERS=0 runs them in one process.
 # Beside them, niced, one after another: mypy, checkov and devhost's own tests (a separate product with its own
 # pytest configuration, in one process), about a minute and a half of mostly one core that used to run before
 # and after the app's; make -Oline keeps each line of the two streams whole.

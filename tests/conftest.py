@@ -10,17 +10,20 @@ import pytest
 
 from devhost import procs
 
-# The modules that take longest under `make test`, longest first (seconds on one of three workers, 2 cores, from
+# The e2e modules whose ramps are judged on live latency under load run one after another on one worker, as one
+# unit: side by side, each stack's load generator and endpoint server slow the others' ramps, which then need longer
+# and send more load (measured: a first `make test` 570 s with them chained, 691 s side by side, 30% more CPU).
+LIVE_STACK = (
+    "tests/browser/test_console.py",
+    "tests/e2e/test_ml_gates_demo.py",
+    "tests/e2e/test_promote_to_prod.py",
+)
+# The units that take longest under `make test`, longest first (seconds on one of three workers, 2 cores, from
 # pytest's --junitxml). They are handed out first, so no long module starts last and leaves one worker running alone
-# at the end; every other module follows in collection order. Two live stacks side by side judge their ramps on
-# each other's load: fine, the gates compare green with blue on the same server in the same window, with
-# sequential tests, never a point estimate (tests/unit/core/test_gates.py); the demo, 20 runs of 20
-# green with a niced `make test` beside some, says the same.
+# at the end; every other module follows in collection order.
 SLOWEST_FIRST = (
-    "tests/browser/test_console.py",  # 203
+    *LIVE_STACK,  # 490 together
     "tests/e2e/test_drift_loop.py",  # 165
-    "tests/e2e/test_ml_gates_demo.py",  # 168, of which 166 one test
-    "tests/e2e/test_promote_to_prod.py",  # 119
     "tests/e2e/test_lifecycle_core.py",  # 77
     "tests/e2e/test_outbox.py",  # 64, mostly a minute tick
     "tests/integration/test_local_training_jobs.py",  # 54
@@ -41,19 +44,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`make test` (-n N --dist loadfile): a module is one unit of work, run on one worker in order (a
-    module-scoped stack is built once, a test may build on the one before it). An xdist worker runs a test only
-    once it holds the next one (or its shutdown), so the scheduler queues a unit behind the one a worker is on:
-    behind a SLOWEST_FIRST module the queue's last (lightest) unit, not the next long one, which would wait
-    there for minutes while another worker has nothing left."""
+    module-scoped stack is built once, a test may build on the one before it); the LIVE_STACK modules are one
+    unit together. An xdist worker runs a test only once it holds the next one (or its shutdown), so the
+    scheduler queues a unit behind the one a worker is on: behind a SLOWEST_FIRST unit the queue's last
+    (lightest), not the next long one, which would wait there for minutes while another worker has nothing left.
+    Written here rather than with `xdist_group` marks and --dist loadgroup, which pytest 9.2 silently ignores
+    (pytest-xdist#1386)."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    slowest = set(SLOWEST_FIRST)
+    slowest = {*SLOWEST_FIRST, "live-stack"}
 
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return nodeid.split("::", 1)[0]
+            module = nodeid.split("::", 1)[0]
+            return "live-stack" if module in LIVE_STACK else module
 
         def _assign_work_unit(self, node: Any) -> None:
             on_a_long_one = any(

@@ -25,7 +25,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.e2e,
     pytest.mark.timeout(900),
-]
+]  # one of tests/conftest.py's LIVE_STACK modules
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -59,7 +59,8 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float =
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    policies = write_policies(tmp_path_factory.mktemp("console-policies"), demo_policy())
+    # no batch endpoint (the ML-gates module plays batch scoring): each champion would deploy one here for nothing
+    policies = write_policies(tmp_path_factory.mktemp("console-policies"), demo_policy(batch=False))
     with running_stack(
         tmp_path_factory.mktemp("console-stack"),
         devhost_port=procs.free_port(),

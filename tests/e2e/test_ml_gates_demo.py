@@ -36,7 +36,7 @@ from samples.churn.data import generate
 from triggers.edge import route_labels
 
 # the stack is built in the first slow test's setup, three scenarios long
-pytestmark = [pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.timeout(900)]  # one of tests/conftest.py's LIVE_STACK modules
 
 # --------------------------------------------------------------------------- fast: the pieces
 

@@ -25,7 +25,7 @@ from devstack.demo import _ramp
 from devstack.stack import EVENTS_TOPIC, promotion_env, running_stack
 from tests.demo_policies import demo_policy, write_policies
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # one of tests/conftest.py's LIVE_STACK modules
 
 DEMO = REPO_ROOT / "samples" / "churn" / "demo"
 REGISTRY = "mllifecycle-shared"

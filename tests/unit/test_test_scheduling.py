@@ -1,5 +1,6 @@
-"""make test's scheduling (tests/conftest.py): under pytest-xdist a module is one unit of work, the longest
-modules are handed out first, and behind a long module a worker is queued a light unit, not the next long one."""
+"""make test's scheduling (tests/conftest.py): under pytest-xdist a module is one unit of work and the e2e modules
+that ramp on a live stack under load share one, so they never run side by side; the longest units are handed out
+first, and behind a long unit a worker is queued a light one, not the next long one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests import conftest
 
 REPO = Path(__file__).resolve().parents[2]
 LONG = conftest.SLOWEST_FIRST
+OWN = tuple(m for m in LONG if m not in conftest.LIVE_STACK)  # the long modules that are units of their own
 
 
 class _Node:
@@ -68,8 +70,17 @@ def test_the_slowest_modules_come_first_in_their_order_and_the_rest_keep_collect
     ]
 
 
-def test_a_module_is_one_unit(pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch):
+def test_every_live_stack_module_exists_so_renaming_one_cannot_silently_let_two_live_ramps_run_at_once():
+    assert conftest.LIVE_STACK and all((REPO / module).is_file() for module in conftest.LIVE_STACK)
+    assert LONG[: len(conftest.LIVE_STACK)] == conftest.LIVE_STACK  # the longest unit, handed out first
+
+
+def test_the_live_stack_modules_are_one_unit_and_every_other_module_is_its_own(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+):
     scheduler = _scheduler(pytestconfig, monkeypatch)
+    scopes = {scheduler._split_scope(f"{module}::test_x[1]") for module in conftest.LIVE_STACK}
+    assert scopes == {"live-stack"}
     assert scheduler._split_scope("tests/e2e/test_events.py::test_a") == "tests/e2e/test_events.py"
     assert (
         scheduler._split_scope("tests/e2e/test_events.py::Class::test_b[x::y]") == "tests/e2e/test_events.py"
@@ -80,12 +91,12 @@ def test_behind_a_long_module_a_worker_is_queued_the_lightest_unit_and_the_next_
     pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
 ):
     scheduler = _scheduler(pytestconfig, monkeypatch)
-    # LONG[0] has one test: its worker must hold a second unit before it runs it (xdist's hold-back)
+    # OWN[0] has one test: its worker must hold a second unit before it runs it (xdist's hold-back)
     collection = [
-        f"{LONG[0]}::test_only",
-        *(f"{LONG[1]}::test_{i}" for i in range(4)),
-        *(f"{LONG[2]}::test_{i}" for i in range(4)),
-        f"{LONG[3]}::test_only",
+        f"{OWN[0]}::test_only",
+        *(f"{OWN[1]}::test_{i}" for i in range(4)),
+        *(f"{OWN[2]}::test_{i}" for i in range(4)),
+        f"{OWN[3]}::test_only",
         *(f"tests/unit/test_light_{n}.py::test_{i}" for n in range(3) for i in range(3)),
     ]
     nodes = [_Node(f"gw{i}") for i in range(3)]
@@ -94,16 +105,16 @@ def test_behind_a_long_module_a_worker_is_queued_the_lightest_unit_and_the_next_
         scheduler.add_node_collection(node, collection)
     scheduler.schedule()
     units = [{collection[i].split("::", 1)[0] for i in node.sent} for node in nodes]
-    assert units[0] == {LONG[0], "tests/unit/test_light_2.py"}  # the queue's last, not LONG[3]
-    assert units[1] == {LONG[1]} and units[2] == {LONG[2]}
+    assert units[0] == {OWN[0], "tests/unit/test_light_2.py"}  # the queue's last, not OWN[3]
+    assert units[1] == {OWN[1]} and units[2] == {OWN[2]}
     # a worker on a long module is queued light units; the first to be done with its long one gets the next
     worker, done = nodes[1], 0
-    while f"{LONG[3]}::test_only" not in (sent := [collection[i] for i in worker.sent]) and done < len(sent):
+    while f"{OWN[3]}::test_only" not in (sent := [collection[i] for i in worker.sent]) and done < len(sent):
         scheduler.mark_test_complete(worker, worker.sent[done])
         done += 1
-    assert sent[-1] == f"{LONG[3]}::test_only"
-    assert all(t.startswith((LONG[1], "tests/unit/test_light_")) for t in sent[:-1])
-    assert not any(LONG[3] in collection[i] for node in (nodes[0], nodes[2]) for i in node.sent)
+    assert sent[-1] == f"{OWN[3]}::test_only"
+    assert all(t.startswith((OWN[1], "tests/unit/test_light_")) for t in sent[:-1])
+    assert not any(OWN[3] in collection[i] for node in (nodes[0], nodes[2]) for i in node.sent)
 
 
 def test_other_distribution_modes_keep_xdist_s_own_scheduler():
