@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +34,24 @@ SLOWEST_FIRST = (
     "tests/integration/test_local_batch_and_shared_registry.py",  # 44
     "tests/e2e/test_operator_api_schemathesis.py",  # 40
 )
+
+
+# Under xdist, a worker that runs anything but the LIVE_STACK unit lowers its priority (and its children's: the
+# stacks, jobs and servers it starts) by this much, once: the live-stack chain is the run's critical path, the other
+# workers have slack, and on two cores a busy second worker stretched every ramp of the chain.
+OTHERS_NICE = 5
+_niced: set[bool] = set()  # {True} once this worker has lowered its priority
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if (
+        os.environ.get("PYTEST_XDIST_WORKER")
+        and item.nodeid.split("::", 1)[0] not in LIVE_STACK
+        and not _niced
+    ):
+        os.nice(OTHERS_NICE)
+        _niced.add(True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -117,6 +117,26 @@ def test_behind_a_long_module_a_worker_is_queued_the_lightest_unit_and_the_next_
     assert not any(OWN[3] in collection[i] for node in (nodes[0], nodes[2]) for i in node.sent)
 
 
+def test_under_xdist_a_worker_lowers_its_priority_once_for_other_modules_and_never_for_the_live_stack(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    niced: list[int] = []
+    monkeypatch.setattr(conftest.os, "nice", niced.append)
+    monkeypatch.setattr(conftest, "_niced", set())
+    live, other = (
+        SimpleNamespace(nodeid=f"{m}::test_a") for m in (conftest.LIVE_STACK[0], "tests/unit/test_a.py")
+    )
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    conftest.pytest_runtest_setup(other)  # type: ignore[arg-type]
+    assert niced == []  # one process (PYTEST_WORKERS=0): nothing to give way to
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    conftest.pytest_runtest_setup(live)  # type: ignore[arg-type]
+    assert niced == []
+    conftest.pytest_runtest_setup(other)  # type: ignore[arg-type]
+    conftest.pytest_runtest_setup(other)  # type: ignore[arg-type]
+    assert niced == [conftest.OTHERS_NICE]
+
+
 def test_other_distribution_modes_keep_xdist_s_own_scheduler():
     options = SimpleNamespace(dist="load")
     config = SimpleNamespace(option=options, getvalue=lambda name: getattr(options, name))
