@@ -14,18 +14,12 @@ from typing import Any
 
 import pytest
 
-pycep = pytest.importorskip("pycep")
+from tests.integration.azure.bicep import BICEP_FILES, INFRA  # skips the module without pycep-parser
+from tests.integration.azure.bicep import parse as _parse
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
-INFRA = ROOT / "infra"
 AVM = Path(__file__).parent / "schemas" / "avm"
-BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
-
-
-def _parse(path: Path) -> dict[str, Any]:
-    return pycep.BicepParser().parse(file_path=path)
 
 
 def _published() -> dict[str, dict[str, Any]]:
