@@ -14,13 +14,10 @@ PY_REQS := requirements.txt requirements-dev.txt samples/churn/environment/requi
 # side whatever -j the caller gave. The Python ones with uv (pinned; ~15 s instead of pip's ~50 s for .venv), pip
 # where uv cannot run, each with its lock file as constraints, so both installers give the same environment.
 # Neither byte-compiles at install: Python compiles each module on first import and caches it, so only what runs
-# is compiled (not every module of azure-ai-ml, checkov's boto3...).
+# is compiled (not every module of azure-ai-ml, checkov's boto3...). That cache needs PYTHONDONTWRITEBYTECODE
+# unset (some images set it, this machine's does): with it, every process compiled every module it imported, every
+# time (7 of a training job's 14 s of CPU), so nothing make starts inherits it.
 PIP_INSTALL := -m pip install --quiet --disable-pip-version-check
-
-# Python caches each module's bytecode on first import; with PYTHONDONTWRITEBYTECODE set (some images set it,
-# this machine's does) and pip's --no-compile, every process compiled every module it imported from source,
-# every time: 7 of a training job's 14 s of CPU, and the same again in each devhost, endpoint server and test
-# worker. What make starts writes the cache (the venvs' and __pycache__/, which git ignores).
 unexport PYTHONDONTWRITEBYTECODE
 setup:
 	@$(MAKE) --no-print-directory -j3 $(PY_STAMP) $(NODE_STAMP)

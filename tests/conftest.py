@@ -36,6 +36,11 @@ SLOWEST_FIRST = (
 )
 
 
+def _module(nodeid: str) -> str:
+    """`tests/x/test_y.py` of `tests/x/test_y.py::Class::test_z[a::b]`."""
+    return nodeid.split("::", 1)[0]
+
+
 # Under xdist, a worker that runs anything but the LIVE_STACK unit lowers its priority (and its children's: the
 # stacks, jobs and servers it starts) by this much, once: the live-stack chain is the run's critical path, the other
 # workers have slack, and on two cores a busy second worker stretched every ramp of the chain.
@@ -45,11 +50,7 @@ _niced: set[bool] = set()  # {True} once this worker has lowered its priority
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if (
-        os.environ.get("PYTEST_XDIST_WORKER")
-        and item.nodeid.split("::", 1)[0] not in LIVE_STACK
-        and not _niced
-    ):
+    if os.environ.get("PYTEST_XDIST_WORKER") and _module(item.nodeid) not in LIVE_STACK and not _niced:
         os.nice(OTHERS_NICE)
         _niced.add(True)
 
@@ -57,7 +58,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """SLOWEST_FIRST's modules first, in its order; within a module, and among the others, collection order."""
     rank = {module: i for i, module in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+    items.sort(key=lambda item: rank.get(_module(item.nodeid), len(rank)))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -77,7 +78,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
+            module = _module(nodeid)
             return "live-stack" if module in LIVE_STACK else module
 
         def _assign_work_unit(self, node: Any) -> None:
