@@ -14,10 +14,12 @@ from devhost import procs
 # The e2e modules whose ramps are judged on live latency under load run one after another on one worker, as one
 # unit: side by side, each stack's load generator and endpoint server slow the others' ramps, which then need longer
 # and send more load (measured: a first `make test` 570 s with them chained, 691 s side by side, 30% more CPU).
+# The console's and promote-to-prod's share one stack (tests/dev_prod.py), the console's first: its operator approves
+# the ramp whose champion prod deploys.
 LIVE_STACK = (
     "tests/browser/test_console.py",
-    "tests/e2e/test_ml_gates_demo.py",
     "tests/e2e/test_promote_to_prod.py",
+    "tests/e2e/test_ml_gates_demo.py",
 )
 # The units that take longest under `make test`, longest first (seconds on one of three workers, 2 cores, from
 # pytest's --junitxml). They are handed out first, so no long module starts last and leaves one worker running alone
@@ -103,6 +105,23 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield procs.azurite_connection_string(proc.port)
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def dev_prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The stack the console's and promote-to-prod's tests share (tests/dev_prod.py)."""
+    from tests.dev_prod import dev_prod_stack
+
+    with dev_prod_stack(tmp_path_factory.mktemp("dev-prod")) as shared:
+        yield shared
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """`dev_prod` is stopped after the last test that uses it, not idle until the session ends."""
+    if "dev_prod" in item.fixturenames and (nextitem is None or "dev_prod" not in nextitem.fixturenames):
+        shared = item.funcargs.get("dev_prod")
+        if shared is not None:
+            shared.close()
 
 
 @functools.cache

@@ -1,25 +1,24 @@
 """The operator console in a real browser (Debian's headless chromium, driven by Playwright), on the real
-local stack: Azurite, the endpoint server, devhost with this app and the compressed demo policy, and the
-console server (devstack/console.py) in front. The tests share one stack and run in order, as a person
-would see a model's life: a first model, a ramp waiting for approval (a reader looks, an operator
-approves), then a faulty challenger rolled back while the page is open. Screenshots go to .local/screenshots/ (docs/ keeps the ones the README shows)."""
+local stack: Azurite, the endpoint server, devhost with this app and the compressed demo policies, and the
+console server (devstack/console.py) in front. The tests run in order, as a person would see a model's life: a
+first model, a ramp waiting for approval (a reader looks, an operator approves), then a faulty challenger rolled
+back while the page is open. The stack is the one promote-to-prod's tests find the approved champion on
+(tests/dev_prod.py). Screenshots go to .local/screenshots/ (docs/ keeps the ones the README shows)."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from devhost import procs
 from devstack import REPO_ROOT
-from devstack.demo import ENDPOINT, MODEL, Api, upload
-from devstack.stack import Stack, running_stack
-from tests.demo_policies import demo_policy, write_policies
+from devstack.demo import ENDPOINT, MODEL, upload
+from devstack.stack import Stack
+from tests.dev_prod import ROWS, DevProd, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -39,7 +38,6 @@ FLAGS = [
 ]
 SHOTS = REPO_ROOT / ".local" / "screenshots"
 READER, OPERATOR = "rita@contoso.com", "otto@contoso.com"
-ROWS = 1500
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 if not CHROMIUM.exists():
@@ -48,29 +46,9 @@ if not CHROMIUM.exists():
     )
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    # no batch endpoint (the ML-gates module plays batch scoring): each champion would deploy one here for nothing
-    policies = write_policies(tmp_path_factory.mktemp("console-policies"), demo_policy(batch=False))
-    with running_stack(
-        tmp_path_factory.mktemp("console-stack"),
-        devhost_port=procs.free_port(),
-        azurite_port=procs.free_port(),
-        endpoint_port=procs.free_port(),
-        console_port=procs.free_port(),
-        # the demo's policy without the online accuracy gate (no labels are fed here) and without promotion
-        extra_env={"LIFECYCLE_POLICY_DIR": str(policies), "CODE_VERSION": "console-test"},
-    ) as running:
-        yield running
+def stack(dev_prod: DevProd) -> Stack:
+    return dev_prod.stack
 
 
 @pytest.fixture(scope="module")
@@ -81,45 +59,6 @@ def browser() -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
-
-
-class Lives:
-    """What the tests share: the API (master key), the load generator, the lifecycles seen so far."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.api = Api(stack)
-        self.load: Any = None
-
-    def new_lifecycle(self, known: set[str]) -> str:
-        return wait_for(
-            "a new lifecycle", lambda: [i for i in self.api.lifecycle_ids() if i not in known], 90
-        )[0]
-
-    def status(self, run_id: str) -> dict[str, Any]:
-        return self.api.get(f"lifecycles/{run_id}")
-
-    def rollout(self, run_id: str) -> dict[str, Any]:
-        return (self.api.get(f"lifecycles/{run_id}-rollout").get("orchestration") or {}).get(
-            "custom_status"
-        ) or {}
-
-    def until_status(self, run_id: str, statuses: set[str], timeout: float) -> dict[str, Any]:
-        return wait_for(
-            f"{run_id} to end {statuses}",
-            lambda: (d := self.status(run_id)).get("status") in statuses and d,
-            timeout,
-        )
-
-
-@pytest.fixture(scope="module")
-def lives(stack: Stack) -> Iterator[Lives]:
-    shared = Lives(stack)
-    try:
-        yield shared
-    finally:
-        if shared.load is not None:
-            shared.load.stop()
 
 
 def signed_in(browser: Any, stack: Stack, user: str, role: str, path: str) -> Any:
@@ -143,39 +82,27 @@ def chart_points(page: Any, chart_id: str) -> list[int]:
     )
 
 
-def test_signing_in_shows_the_user_and_role_and_the_models_page(browser, stack, lives):
-    from samples.churn.data import generate, to_csv_bytes
-
-    known = set(lives.api.lifecycle_ids())
-    upload(stack, "churn/console/01-first.csv", to_csv_bytes(generate(ROWS, seed=11, drift=0.0)))
-    first = lives.new_lifecycle(known)
+def test_signing_in_shows_the_user_and_role_and_the_models_page(browser, stack, dev_prod):
+    first = dev_prod.start_first()
     page = signed_in(browser, stack, READER, "reader", "/#/models")
     assert page.text_content("#user") == READER and page.text_content("#role") == "reader"
     page.wait_for_selector(f"section[data-model='{MODEL}']")
     assert page.locator("#retrain").count() == 0  # a reader cannot ask for a retrain
-    assert lives.until_status(first, {"promoted"}, 420)["status"] == "promoted"
+    assert dev_prod.first()["status"] == "promoted"
     page.wait_for_selector(f"a[href='#/lifecycles/{first}']")
     page.context.close()
-    from devstack.loadgen import LoadGenerator
-
-    url = f"{stack.endpoint_url}/endpoints/{ENDPOINT}/score"
-    lives.load = LoadGenerator(url, stack.endpoint_key, rps=40, seconds=1800).start()
 
 
 @pytest.fixture(scope="module")
-def waiting_ramp(stack, lives) -> str:
+def waiting_ramp(dev_prod: DevProd) -> str:
     """A drifted upload whose challenger ramps 10 -> 50 and then waits for an operator before 100%."""
-    from samples.churn.data import generate, to_csv_bytes
-
-    known = set(lives.api.lifecycle_ids())
-    upload(stack, "churn/console/02-drifted.csv", to_csv_bytes(generate(ROWS, seed=12, drift=1.0)))
-    run_id = lives.new_lifecycle(known)
-    wait_for("the approval step", lambda: lives.status(run_id).get("approval"), 420)
+    run_id = dev_prod.start_second()
+    wait_for("the approval step", lambda: dev_prod.status(run_id).get("approval"), 420)
     return run_id
 
 
 def test_a_reader_sees_the_running_ramp_but_no_approve_button_and_the_api_refuses_their_approve(
-    browser, stack, lives, waiting_ramp
+    browser, stack, dev_prod, waiting_ramp
 ):
     page = signed_in(browser, stack, READER, "reader", f"/#/lifecycles/{waiting_ramp}")
     page.wait_for_selector("#approval")
@@ -190,17 +117,17 @@ def test_a_reader_sees_the_running_ramp_but_no_approve_button_and_the_api_refuse
         waiting_ramp,
     )
     assert answer[0] == 403 and "needs the role operator" in answer[1]["error"]
-    assert lives.status(waiting_ramp).get("approval"), "a refused approve must change nothing"
+    assert dev_prod.status(waiting_ramp).get("approval"), "a refused approve must change nothing"
     page.context.close()
 
 
 def test_an_operator_approves_from_the_page_and_the_lifecycle_continues_with_the_approver_recorded(
-    browser, stack, lives, waiting_ramp
+    browser, stack, dev_prod, waiting_ramp
 ):
     page = signed_in(browser, stack, OPERATOR, "operator", f"/#/lifecycles/{waiting_ramp}")
     page.wait_for_selector("#approve")
     page.click("#approve")  # confirmed in the dialog
-    detail = lives.until_status(waiting_ramp, {"promoted", "rolled_back", "failed"}, 300)
+    detail = dev_prod.until_status(waiting_ramp, {"promoted", "rolled_back", "failed"}, 300)
     assert detail["status"] == "promoted"
     [approval] = [d for d in detail["decisions"] if d.get("operator") == "approve"]
     assert approval["actor"] == f"aad:{OPERATOR}" and approval["via"] == "principal"
@@ -217,7 +144,7 @@ def test_an_operator_approves_from_the_page_and_the_lifecycle_continues_with_the
     assert page.locator("#gate-table tr.look").count() >= 2
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "console-lifecycle.png"), full_page=True)
-    events = lives.stack.devhost_url  # the operator_action event is on the devhost topic
+    events = dev_prod.stack.devhost_url  # the operator_action event is on the devhost topic
     import requests as http
 
     recorded = http.get(
@@ -229,21 +156,21 @@ def test_an_operator_approves_from_the_page_and_the_lifecycle_continues_with_the
 
 
 def test_a_failing_green_is_rolled_back_while_the_page_is_open_and_the_page_shows_the_evidence(
-    browser, stack, lives
+    browser, stack, dev_prod
 ):
     from adapters.local.endpoints import LocalEndpoints
     from samples.churn.data import generate, to_csv_bytes
 
-    known = set(lives.api.lifecycle_ids())
+    known = set(dev_prod.lifecycle_ids())
     upload(stack, "churn/console/03-reverted.csv", to_csv_bytes(generate(ROWS, seed=21, drift=0.0)))
-    run_id = lives.new_lifecycle(known)
+    run_id = dev_prod.new_lifecycle(known)
     page = signed_in(browser, stack, OPERATOR, "operator", f"/#/lifecycles/{run_id}")
     green = wait_for(
-        "the ramp", lambda: (r := lives.rollout(run_id)).get("stage") == "ramp" and r.get("green"), 420
+        "the ramp", lambda: (r := dev_prod.rollout(run_id)).get("stage") == "ramp" and r.get("green"), 420
     )
     LocalEndpoints(stack.endpoint_url or "", stack.endpoint_key).set_faults(ENDPOINT, green, error_rate=0.3)
     page.wait_for_selector("#outcome .badge.running")
-    detail = lives.until_status(run_id, {"rolled_back", "promoted", "failed"}, 300)
+    detail = dev_prod.until_status(run_id, {"rolled_back", "promoted", "failed"}, 300)
     assert detail["status"] == "rolled_back"
     # the open page catches up by itself (polling): the rollback and the failing gate's numbers
     page.wait_for_selector("#rollback-note", timeout=15_000)
