@@ -38,6 +38,7 @@ import pandas as pd
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 ENTITY_COLUMN = "customer_id"  # the churn sample's entity id (samples/churn/features.py ID_COLUMNS)
+RAMP_CHECK_SECONDS = 1.0  # how often a `ramps_only` load reads the endpoint's split
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,11 @@ class LoadGenerator:
         max_in_flight: int = 64,
         timeout: float = 10.0,
         entity_column: str | None = ENTITY_COLUMN,
+        ramps_only: bool = False,
     ) -> None:
+        """`ramps_only`: send only while the endpoint splits or mirrors its live traffic between deployments,
+        i.e. while a rollout's gates judge it (read from the endpoint server every RAMP_CHECK_SECONDS); between
+        ramps a test's stack then spends no CPU on scoring nobody judges."""
         check_loopback(url)
         if rps <= 0 or seconds <= 0:
             raise ValueError("rps and seconds must be positive")
@@ -211,6 +216,7 @@ class LoadGenerator:
         self.deployment = deployment
         self.max_in_flight = max_in_flight
         self.timeout = timeout
+        self.ramps_only = ramps_only
         self._result = LoadResult()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -300,10 +306,20 @@ class LoadGenerator:
             start = time.perf_counter()
             with self._lock:
                 self._result.started_at = time.time()
+            phase, k, check_at = start, 0, start  # open-loop from `phase` on; after a pause a new phase
             for i in range(self.max_requests):
-                due = start + i / self.rps
+                due = phase + k / self.rps
                 if self._stop.is_set() or due - start >= self.seconds:
                     break
+                if self.ramps_only and due >= check_at:
+                    while not self._stop.is_set() and not await self._ramping(session):
+                        await asyncio.sleep(RAMP_CHECK_SECONDS)
+                        phase, k = time.perf_counter(), 0
+                    due = phase + k / self.rps
+                    check_at = due + RAMP_CHECK_SECONDS
+                    if self._stop.is_set():
+                        break
+                k += 1
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -317,6 +333,23 @@ class LoadGenerator:
                 await asyncio.gather(*tasks, return_exceptions=True)
         with self._lock:
             self._result.finished_at = time.time()
+
+    async def _ramping(self, session: Any) -> bool:
+        """Whether the endpoint splits or mirrors live traffic now (GET on the endpoint server's control plane,
+        as LocalEndpoints.get reads it); an endpoint not there yet is not ramping, an answer we cannot read is."""
+        import aiohttp
+
+        try:
+            async with session.get(self.url.removesuffix("/score")) as resp:
+                if resp.status == 404:
+                    return False
+                endpoint = await resp.json() if resp.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return True
+        if not isinstance(endpoint, dict):
+            return True
+        live = [v for v in (endpoint.get("traffic") or {}).values() if v]
+        return len(live) >= 2 or any((endpoint.get("mirror_traffic") or {}).values())
 
 
 def run(url: str, key: str, **kwargs: Any) -> LoadResult:

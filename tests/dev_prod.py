@@ -31,7 +31,9 @@ from tests.demo_policies import DEMO, demo_policy, write_policies
 ROWS = 1500
 DEV_SOURCE = f"/mllifecycle/envs/dev/models/{MODEL}"
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
-DEV_RPS, PROD_RPS = 40, 30  # live traffic for each environment's gates, from dev's first champion on
+# live traffic for each environment's gates, from its first champion on, while a ramp splits it (between ramps,
+# scoring nobody judges would only take CPU from the rest of the run)
+DEV_RPS, PROD_RPS = 40, 30
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
@@ -225,4 +227,6 @@ class DevProd:
     def _load(self, model: str, endpoint: str, rps: float) -> None:
         if model not in self.loads:
             url = f"{self.stack.endpoint_url}/endpoints/{endpoint}/score"
-            self.loads[model] = LoadGenerator(url, self.stack.endpoint_key, rps=rps, seconds=1800).start()
+            self.loads[model] = LoadGenerator(
+                url, self.stack.endpoint_key, rps=rps, seconds=1800, ramps_only=True
+            ).start()

@@ -317,6 +317,30 @@ def test_a_traffic_change_under_load_takes_effect_at_once_without_failing_reques
     assert set_split(url, {"blue": 100, "green": 0}, {}).status_code == 200
 
 
+def test_a_ramps_only_load_scores_only_while_the_endpoint_splits_or_mirrors_its_traffic(server: dict) -> None:
+    url = server["url"]
+    assert set_split(url, {"blue": 100, "green": 0}, {}).status_code == 200
+    with loadgen.LoadGenerator(
+        f"{url}/endpoints/{EP}/score", KEY, rps=100, seconds=30, ramps_only=True
+    ) as load:
+        time.sleep(1.5)
+        assert load.result().sent == 0  # one deployment takes it all: nothing to judge
+        assert set_split(url, {"blue": 90, "green": 10}).status_code == 200
+        time.sleep(2.5)
+        ramping = load.result().sent
+        assert ramping >= 50  # from the next check on, at the full rate
+        assert set_split(url, {"blue": 100, "green": 0}, {"green": 20}).status_code == 200
+        time.sleep(2.0)
+        mirrored = load.result().sent
+        assert mirrored >= ramping + 50  # a shadow gate judges mirrored traffic
+        assert set_split(url, {"blue": 100, "green": 0}, {}).status_code == 200
+        time.sleep(2.5)  # the next check, a second at most
+        stopped = load.result().sent
+        time.sleep(1.5)
+        assert load.result().sent == stopped  # paused again
+    assert load.result().errors == 0
+
+
 def test_a_restarted_server_restores_endpoints_deployments_and_traffic(server: dict, state: Path) -> None:
     url = server["url"]
     assert set_split(url, {"blue": 70, "green": 30}, {}).status_code == 200
