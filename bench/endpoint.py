@@ -63,7 +63,7 @@ def _train(root: Path) -> tuple[Path, Path]:
         )
         path = root / name
         signature = infer_signature(x.head(5), booster.predict(xgb.DMatrix(x.head(5))))
-        mlflow.xgboost.save_model(booster, str(path), signature=signature)
+        mlflow.xgboost.save_model(booster, str(path), signature=signature, pip_requirements=["xgboost"])
         paths.append(path)
     return paths[0], paths[1]
 

@@ -62,7 +62,7 @@ def _model(root: Path) -> Path:
     )
     path = root / "model"
     signature = infer_signature(x.head(5), booster.predict(xgb.DMatrix(x.head(5))))
-    mlflow.xgboost.save_model(booster, str(path), signature=signature)
+    mlflow.xgboost.save_model(booster, str(path), signature=signature, pip_requirements=["xgboost"])
     return path
 
 

@@ -48,7 +48,11 @@ def _save_model(folder: Path, example: pd.DataFrame) -> Path:
             return [0.5] * len(model_input)
 
     mlflow.pyfunc.save_model(
-        str(folder), python_model=Echo(), signature=infer_signature(example), input_example=example.head(5)
+        str(folder),
+        python_model=Echo(),
+        signature=infer_signature(example),
+        input_example=example.head(5),
+        pip_requirements=["pandas"],
     )
     return folder
 

@@ -34,12 +34,18 @@ def train_churn_models(root: Path) -> tuple[Path, Path]:
     if not (logreg / "MLmodel").exists():
         model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
         signature = infer_signature(x.head(5), model.predict_proba(x.head(5)))
-        mlflow.sklearn.save_model(model, str(logreg), signature=signature, pyfunc_predict_fn="predict_proba")
+        mlflow.sklearn.save_model(
+            model,
+            str(logreg),
+            signature=signature,
+            pyfunc_predict_fn="predict_proba",
+            pip_requirements=["scikit-learn"],
+        )
     if not (booster / "MLmodel").exists():
         params = {"objective": "binary:logistic", "max_depth": 3, "seed": 1}
         trees = xgb.train(params, xgb.DMatrix(x, label=y), num_boost_round=20)
         signature = infer_signature(x.head(5), trees.predict(xgb.DMatrix(x.head(5))))
-        mlflow.xgboost.save_model(trees, str(booster), signature=signature)
+        mlflow.xgboost.save_model(trees, str(booster), signature=signature, pip_requirements=["xgboost"])
     return logreg, booster
 
 

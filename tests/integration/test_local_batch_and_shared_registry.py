@@ -42,7 +42,9 @@ def _train(folder: Path, seed: int, rounds: int) -> Path:
         xgb.DMatrix(to_features(frame), label=labels(frame)),
         rounds,
     )
-    mlflow.xgboost.save_model(booster, str(folder), input_example=to_features(frame).head(3))
+    mlflow.xgboost.save_model(
+        booster, str(folder), input_example=to_features(frame).head(3), pip_requirements=["xgboost"]
+    )
     return folder
 
 

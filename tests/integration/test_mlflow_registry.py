@@ -30,7 +30,9 @@ def model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         5,
     )
     folder = tmp_path_factory.mktemp("job-output") / "model"
-    mlflow.xgboost.save_model(booster, str(folder), input_example=to_features(frame).head(3))
+    mlflow.xgboost.save_model(
+        booster, str(folder), input_example=to_features(frame).head(3), pip_requirements=["xgboost"]
+    )
     return folder
 
 

@@ -190,7 +190,11 @@ def test_init_loads_the_mlflow_model_under_the_model_dir_and_run_answers_by_enti
         def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
             return (model_input["tenure_months"] / 100).to_numpy()
 
-    mlflow.pyfunc.save_model(str(tmp_path / "model-dir" / "outputs" / "model"), python_model=TenureModel())
+    mlflow.pyfunc.save_model(
+        str(tmp_path / "model-dir" / "outputs" / "model"),
+        python_model=TenureModel(),
+        pip_requirements=["pandas"],
+    )
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path / "model-dir"))
