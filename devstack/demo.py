@@ -363,15 +363,15 @@ LABEL = "churned"  # samples/churn/features.py LABEL
 
 
 class Demo:
-    def __init__(self, stack: Stack, view: View, rps: float, ramps_only: bool = False) -> None:
-        """`ramps_only`: live load only while a ramp splits dev's traffic (LoadGenerator's), for a test that plays
-        only scenarios judged in ramps; the drift scenario needs customers scored all along."""
+    def __init__(self, stack: Stack, view: View, rps: float, rollouts_only: bool = False) -> None:
+        """`rollouts_only`: live load only while a rollout is under way on dev's endpoint (LoadGenerator's), for a
+        test that plays only scenarios judged in rollouts; the drift scenario needs customers scored all along."""
         self.stack = stack
         self.api = Api(stack)
         self.view = view
         self.watch = Watcher(self.api, view)
         self.rps = rps
-        self.ramps_only = ramps_only
+        self.rollouts_only = rollouts_only
         self.load: Any = None
         self.population: Any = None  # the live customers the load scores (pandas, indexed by customer_id)
 
@@ -392,7 +392,7 @@ class Demo:
             rps=self.rps,
             seconds=3600,
             entity_column=column,
-            ramps_only=self.ramps_only,
+            rollouts_only=self.rollouts_only,
         )
         self.serve_customers(seed=7, drift=0.0)
         self.load.start()

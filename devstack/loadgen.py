@@ -38,7 +38,7 @@ import pandas as pd
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 ENTITY_COLUMN = "customer_id"  # the churn sample's entity id (samples/churn/features.py ID_COLUMNS)
-RAMP_CHECK_SECONDS = 1.0  # how often a `ramps_only` load reads the endpoint's split
+ROLLOUT_CHECK_SECONDS = 1.0  # how often a `rollouts_only` load reads the endpoint's deployments
 
 
 @dataclass(frozen=True)
@@ -199,11 +199,13 @@ class LoadGenerator:
         max_in_flight: int = 64,
         timeout: float = 10.0,
         entity_column: str | None = ENTITY_COLUMN,
-        ramps_only: bool = False,
+        rollouts_only: bool = False,
     ) -> None:
-        """`ramps_only`: send only while the endpoint splits or mirrors its live traffic between deployments,
-        i.e. while a rollout's gates judge it (read from the endpoint server every RAMP_CHECK_SECONDS); between
-        ramps a test's stack then spends no CPU on scoring nobody judges."""
+        """`rollouts_only`: send only while a rollout is under way on the endpoint, i.e. while it holds a second
+        deployment beside the serving one (from green's deploy, before its smoke test and first split, until the
+        retired one is deleted), read from the endpoint server every ROLLOUT_CHECK_SECONDS: each ramp then starts
+        under steady load, as with live clients, and between rollouts a test's stack spends no CPU on scoring
+        that no gate judges."""
         check_loopback(url)
         if rps <= 0 or seconds <= 0:
             raise ValueError("rps and seconds must be positive")
@@ -216,7 +218,7 @@ class LoadGenerator:
         self.deployment = deployment
         self.max_in_flight = max_in_flight
         self.timeout = timeout
-        self.ramps_only = ramps_only
+        self.rollouts_only = rollouts_only
         self._result = LoadResult()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -311,12 +313,12 @@ class LoadGenerator:
                 due = phase + k / self.rps
                 if self._stop.is_set() or due - start >= self.seconds:
                     break
-                if self.ramps_only and due >= check_at:
-                    while not self._stop.is_set() and not await self._ramping(session):
-                        await asyncio.sleep(RAMP_CHECK_SECONDS)
+                if self.rollouts_only and due >= check_at:
+                    while not self._stop.is_set() and not await self._in_rollout(session):
+                        await asyncio.sleep(ROLLOUT_CHECK_SECONDS)
                         phase, k = time.perf_counter(), 0
                     due = phase + k / self.rps
-                    check_at = due + RAMP_CHECK_SECONDS
+                    check_at = due + ROLLOUT_CHECK_SECONDS
                     if self._stop.is_set():
                         break
                 k += 1
@@ -334,9 +336,10 @@ class LoadGenerator:
         with self._lock:
             self._result.finished_at = time.time()
 
-    async def _ramping(self, session: Any) -> bool:
-        """Whether the endpoint splits or mirrors live traffic now (GET on the endpoint server's control plane,
-        as LocalEndpoints.get reads it); an endpoint not there yet is not ramping, an answer we cannot read is."""
+    async def _in_rollout(self, session: Any) -> bool:
+        """Whether the endpoint holds more than one deployment or mirrors traffic now (GET on the endpoint
+        server's control plane, as LocalEndpoints.get reads it); an endpoint not there yet has no rollout, an
+        answer we cannot read counts as one."""
         import aiohttp
 
         try:
@@ -348,8 +351,8 @@ class LoadGenerator:
             return True
         if not isinstance(endpoint, dict):
             return True
-        live = [v for v in (endpoint.get("traffic") or {}).values() if v]
-        return len(live) >= 2 or any((endpoint.get("mirror_traffic") or {}).values())
+        deployments = endpoint.get("deployments") or {}
+        return len(deployments) >= 2 or any((endpoint.get("mirror_traffic") or {}).values())
 
 
 def run(url: str, key: str, **kwargs: Any) -> LoadResult:

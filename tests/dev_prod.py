@@ -31,8 +31,8 @@ from tests.demo_policies import DEMO, demo_policy, write_policies
 ROWS = 1500
 DEV_SOURCE = f"/mllifecycle/envs/dev/models/{MODEL}"
 TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
-# live traffic for each environment's gates, from its first champion on, while a ramp splits it (between ramps,
-# scoring nobody judges would only take CPU from the rest of the run)
+# live traffic for each environment's gates, from its first champion on, while a rollout is under way (between
+# rollouts, scoring no gate judges would only take CPU from the rest of the run)
 DEV_RPS, PROD_RPS = 40, 30
 
 
@@ -228,5 +228,5 @@ class DevProd:
         if model not in self.loads:
             url = f"{self.stack.endpoint_url}/endpoints/{endpoint}/score"
             self.loads[model] = LoadGenerator(
-                url, self.stack.endpoint_key, rps=rps, seconds=1800, ramps_only=True
+                url, self.stack.endpoint_key, rps=rps, seconds=1800, rollouts_only=True
             ).start()

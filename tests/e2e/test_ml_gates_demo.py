@@ -231,7 +231,7 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         **demo.stack_settings(code_version="e2e-ml-gates"),  # exactly what `make demo` starts
     ) as stack:
         view = demo.View([])
-        play = demo.Demo(stack, view, rps=50, ramps_only=True)  # its scenarios are judged in ramps
+        play = demo.Demo(stack, view, rps=50, rollouts_only=True)  # its scenarios are judged in rollouts
         try:
             first = play.first_model()
             first_id = view.run_id
