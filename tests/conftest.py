@@ -25,9 +25,9 @@ LIVE_STACK = (
 # pytest's --junitxml). They are handed out first, so no long module starts last and leaves one worker running alone
 # at the end; every other module follows in collection order.
 SLOWEST_FIRST = (
-    *LIVE_STACK,  # 490 together
-    "tests/e2e/test_drift_loop.py",  # 165
-    "tests/e2e/test_lifecycle_core.py",  # 77
+    *LIVE_STACK,  # 360 together
+    "tests/e2e/test_drift_loop.py",  # 140
+    "tests/e2e/test_lifecycle_core.py",  # 85
     "tests/e2e/test_outbox.py",  # 64, mostly a minute tick
     "tests/integration/test_local_training_jobs.py",  # 54
     "tests/integration/test_local_batch_submission_crashes.py",  # 52
