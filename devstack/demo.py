@@ -39,7 +39,7 @@ from rich.text import Text
 
 from devhost import procs
 from devstack import REPO_ROOT
-from devstack.stack import EVENTS_TOPIC, Stack, promotion_env, running_stack
+from devstack.stack import Stack, promoted_events, promotion_env, running_stack
 
 MODEL = "churn"
 ENDPOINT = "churn-endpoint"  # samples/churn/demo/policy.yaml rollout.endpoint
@@ -773,13 +773,7 @@ class Demo:
     def promoted_events(self) -> list[dict[str, Any]]:
         """Dev's `promoted` CloudEvents, as devhost's lifecycle topic recorded them (prod publishes
         its own on the same topic, from source .../models/churn-prod; its trigger refuses those)."""
-        r = requests.get(
-            f"{self.stack.devhost_url}/runtime/topics/{EVENTS_TOPIC}/events",
-            params={"code": self.stack.master_key, "type": "mllifecycle.promoted"},
-            timeout=30,
-        )
-        r.raise_for_status()
-        return [e for e in r.json() if e.get("source") == DEV_SOURCE]
+        return promoted_events(self.stack, DEV_SOURCE)
 
     def promote_to_prod(self) -> str:
         """Both environments on one devhost: dev's policy names the shared registry, so each champion

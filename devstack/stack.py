@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -115,6 +116,18 @@ def promotion_env(
         "SHARED_REGISTRY_TRACKING_URI": f"sqlite:///{state_dir.resolve() / 'shared-registry.db'}",
         "DEVHOST_TOPIC_SUBSCRIPTIONS": f"{EVENTS_TOPIC}:{subscribe}:mllifecycle.promoted",
     }
+
+
+def promoted_events(stack: Stack, source: str) -> list[dict[str, Any]]:
+    """The `promoted` CloudEvents one environment's model published, as devhost's lifecycle topic recorded them
+    (both environments publish on the same topic; each event's source names its environment and model)."""
+    r = requests.get(
+        f"{stack.devhost_url}/runtime/topics/{EVENTS_TOPIC}/events",
+        params={"code": stack.master_key, "type": "mllifecycle.promoted"},
+        timeout=30,
+    )
+    r.raise_for_status()
+    return [e for e in r.json() if e.get("source") == source]
 
 
 def _create_containers(connection_string: str) -> None:

@@ -19,13 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
 from devhost import procs
 from devstack.demo import ENDPOINT, MODEL, PROD_ENDPOINT, PROD_MODEL, REGISTRY, Api, upload
 from devstack.loadgen import LoadGenerator
-from devstack.stack import EVENTS_TOPIC, Stack, promotion_env, running_stack
+from devstack.stack import Stack, promoted_events, promotion_env, running_stack
 from tests.demo_policies import DEMO, demo_policy, write_policies
 
 ROWS = 1500
@@ -146,13 +145,7 @@ class DevProd:
 
     def promoted(self, source: str = DEV_SOURCE) -> list[dict[str, Any]]:
         """The `promoted` events of one environment's model (prod publishes its own on the same topic)."""
-        r = requests.get(
-            f"{self.stack.devhost_url}/runtime/topics/{EVENTS_TOPIC}/events",
-            params={"code": self.stack.master_key, "type": "mllifecycle.promoted"},
-            timeout=30,
-        )
-        r.raise_for_status()
-        return [e for e in r.json() if e.get("source") == source]
+        return promoted_events(self.stack, source)
 
     def prod_deploy(self, dev_version: str, timeout: float = 420) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the `promoted` event announcing dev's `dev_version`, prod's deploy of it once finished)."""
