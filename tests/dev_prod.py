@@ -22,14 +22,22 @@ from typing import Any
 import yaml
 
 from devhost import procs
-from devstack.demo import ENDPOINT, MODEL, PROD_ENDPOINT, PROD_MODEL, REGISTRY, Api, upload
+from devstack.demo import (
+    DEV_SOURCE,
+    ENDPOINT,
+    MODEL,
+    PROD_ENDPOINT,
+    PROD_MODEL,
+    REGISTRY,
+    ROWS,
+    TERMINAL,
+    Api,
+    upload,
+)
 from devstack.loadgen import LoadGenerator
 from devstack.stack import Stack, promoted_events, promotion_env, running_stack
 from tests.demo_policies import DEMO, demo_policy, write_policies
 
-ROWS = 1500
-DEV_SOURCE = f"/mllifecycle/envs/dev/models/{MODEL}"
-TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
 # live traffic for each environment's gates, from its first champion on, while a rollout is under way (between
 # rollouts, scoring no gate judges would only take CPU from the rest of the run)
 DEV_RPS, PROD_RPS = 40, 30
@@ -200,7 +208,7 @@ class DevProd:
 
     def second(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(dev's second lifecycle, prod's deploy of its champion), once both ended; approved through the
-        operator API if nobody approved it in the console. Prod's traffic stops once nothing more deploys."""
+        operator API if nobody approved it in the console."""
         if self._second_done is None:
             run_id = self.start_second()
 
@@ -213,7 +221,6 @@ class DevProd:
             dev = self.finished(run_id, on_wait=approve)
             assert dev["status"] == "promoted", dev.get("reasons")
             _, prod = self.prod_deploy(dev["challenger_version"])
-            self.loads.pop(PROD_MODEL).stop()
             self._second_done = dev, prod
         return self._second_done
 

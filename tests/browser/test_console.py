@@ -16,9 +16,9 @@ from urllib.parse import quote
 import pytest
 
 from devstack import REPO_ROOT
-from devstack.demo import ENDPOINT, MODEL, upload
+from devstack.demo import ENDPOINT, MODEL, ROWS, upload
 from devstack.stack import Stack
-from tests.dev_prod import ROWS, DevProd, wait_for
+from tests.dev_prod import DevProd, wait_for
 
 pytestmark = [
     pytest.mark.slow,

@@ -19,12 +19,10 @@ from typing import Any
 import pytest
 import requests
 
-from devstack.demo import _ramp
+from devstack.demo import REGISTRY, _ramp
 from tests.dev_prod import DevProd
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # one of tests/conftest.py's LIVE_STACK modules
-
-REGISTRY = "mllifecycle-shared"
 
 
 def _files(folder: Path) -> dict[str, str]:
